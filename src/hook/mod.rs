@@ -1,0 +1,1 @@
+//! The shell-operator contract: `--config` output, binding context input, metrics output.

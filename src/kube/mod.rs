@@ -1,0 +1,1 @@
+//! Kubernetes REST client (to be written).

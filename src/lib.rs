@@ -1,0 +1,15 @@
+//! kube-thermostat: a shell-operator hook that taints hot nodes and resizes hot and idle pods in place.
+//!
+//! Layout (functional core, imperative shell):
+//! - pure decisions: [`taint::decide`], [`resize::decide`], [`quantity`]
+//! - edges: [`hook`] (shell-operator files), [`prometheus`] (queries), [`kube`] (API client)
+//! - glue: [`settings`] (validated configuration), [`tick`] (gather → decide → apply → report)
+
+pub mod deadline;
+pub mod exit;
+pub mod hook;
+pub mod kube;
+pub mod prometheus;
+pub mod quantity;
+pub mod resize;
+pub mod taint;

@@ -1,0 +1,1 @@
+//! Exact Kubernetes resource.Quantity arithmetic (to be written).

@@ -1,0 +1,1 @@
+//! resize-pods controller (to be written).

@@ -1,0 +1,1 @@
+//! taint-nodes controller (to be written).

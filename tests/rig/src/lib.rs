@@ -1,0 +1,7 @@
+//! Test rig shared by the integration tests, the demo and the benchmarks.
+//!
+//! - [`prometheus`]: starts a real Prometheus on 127.0.0.1 and feeds it deterministic history by remote write.
+//! - [`apiserver`]: a Kubernetes API stand-in that behaves like kube-apiserver where kube-thermostat depends on it.
+
+pub mod apiserver;
+pub mod prometheus;

@@ -1,0 +1,1 @@
+//! Real Prometheus launcher and remote-write feeder (to be written).

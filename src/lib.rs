@@ -5,11 +5,16 @@
 //! - edges: [`hook`] (shell-operator files), [`prometheus`] (queries), [`kube`] (API client)
 //! - glue: [`settings`] (validated configuration), [`tick`] (gather → decide → apply → report)
 
+pub mod app;
+pub mod cli;
 pub mod deadline;
 pub mod exit;
 pub mod hook;
 pub mod kube;
+pub mod log;
 pub mod prometheus;
 pub mod quantity;
 pub mod resize;
+pub mod settings;
 pub mod taint;
+pub mod tick;

@@ -1,3 +1,5 @@
+//! Parses arguments and dispatches; everything else lives in the library.
+
 fn main() -> std::process::ExitCode {
-    kube_thermostat::exit::ExitCode::Done.into()
+    kube_thermostat::app::run(std::env::args_os()).into()
 }

@@ -1,1 +1,5 @@
 //! The shell-operator contract: `--config` output, binding context input, metrics output.
+
+pub mod binding_context;
+pub mod config;
+pub mod metrics;

@@ -1,0 +1,736 @@
+//! What was typed: the raw command line and environment, as clap sees it.
+//!
+//! Every setting arrives here as text and is checked in [`crate::settings`]. Keeping clap untyped is on purpose:
+//! `--config` runs at shell-operator's start-up and must not fail because an unrelated setting (say
+//! `CPU_THRESHOLD=abc`) is wrong; the tick reports that instead, naming the setting.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kube-thermostat",
+    version,
+    about = "Taints hot nodes and resizes hot and idle pods in place, from Prometheus load.",
+    long_about = "Taints hot nodes and resizes hot and idle pods in place, from Prometheus load.\n\n\
+        As a shell-operator hook: `--config` prints the hook configuration; without arguments it reads \
+        BINDING_CONTEXT_PATH and runs the ticks it names. By hand: `kube-thermostat run [CONTROLLER]... --dry-run`.\n\n\
+        Every option can also be set by the environment variable shown with it.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Print the shell-operator hook configuration (JSON) and exit.
+    #[arg(long)]
+    pub config: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub settings: RawSettings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run controllers once by hand, without shell-operator (reads the cluster itself).
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Controllers to run (default: every enabled one).
+    #[arg(value_enum)]
+    pub controllers: Vec<ControllerName>,
+
+    /// How to print the plan.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// taint-nodes only: remove our taints (and only ours) from every node, whatever the load. For uninstalling.
+    #[arg(long)]
+    pub remove_all: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum ControllerName {
+    TaintNodes,
+    ResizePods,
+}
+
+impl ControllerName {
+    /// The binding name in the shell-operator configuration.
+    pub fn binding(self) -> &'static str {
+        match self {
+            ControllerName::TaintNodes => "taint-nodes",
+            ControllerName::ResizePods => "resize-pods",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// Settings as typed. Defaults are shown by `--help` and applied here, checked in `settings.rs`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RawSettings {
+    // ---- Hook and tick -------------------------------------------------------------------------------
+    /// Crontab of the taint-nodes schedule binding (5 or 6 fields, or `@every 30s`).
+    #[arg(
+        long,
+        env = "TAINT_SCHEDULE",
+        default_value = "* * * * *",
+        global = true,
+        help_heading = "Hook"
+    )]
+    pub taint_schedule: String,
+
+    /// Crontab of the resize-pods schedule binding.
+    #[arg(
+        long,
+        env = "RESIZE_SCHEDULE",
+        default_value = "*/2 * * * *",
+        global = true,
+        help_heading = "Hook"
+    )]
+    pub resize_schedule: String,
+
+    /// Run the taint-nodes controller at all (its binding is left out of --config when false).
+    #[arg(
+        long,
+        env = "TAINT_ENABLED",
+        default_value = "true",
+        global = true,
+        help_heading = "Hook"
+    )]
+    pub taint_enabled: String,
+
+    /// Run the resize-pods controller at all.
+    #[arg(
+        long,
+        env = "RESIZE_ENABLED",
+        default_value = "true",
+        global = true,
+        help_heading = "Hook"
+    )]
+    pub resize_enabled: String,
+
+    /// Let shell-operator pass cached Nodes and Pods (snapshots) so a tick makes no LIST.
+    #[arg(
+        long,
+        env = "SNAPSHOTS",
+        default_value = "true",
+        global = true,
+        help_heading = "Hook"
+    )]
+    pub snapshots: String,
+
+    /// Wall-clock budget of one tick; every request is bounded by it.
+    #[arg(
+        long,
+        env = "TICK_TIMEOUT",
+        default_value = "45s",
+        global = true,
+        help_heading = "Hook"
+    )]
+    pub tick_timeout: String,
+
+    /// Shadow mode for every controller: decide, log, print and export metrics, write nothing.
+    #[arg(
+        long,
+        env = "DRY_RUN",
+        default_value = "false",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true,
+        help_heading = "Hook"
+    )]
+    pub dry_run: String,
+
+    /// Shadow mode for taint-nodes only (default: DRY_RUN).
+    #[arg(long, env = "TAINT_DRY_RUN", num_args = 0..=1, default_missing_value = "true", global = true, help_heading = "Hook")]
+    pub taint_dry_run: Option<String>,
+
+    /// Shadow mode for resize-pods only (default: DRY_RUN).
+    #[arg(long, env = "RESIZE_DRY_RUN", num_args = 0..=1, default_missing_value = "true", global = true, help_heading = "Hook")]
+    pub resize_dry_run: Option<String>,
+
+    /// Log format on stderr: `text` or `json` (shell-operator's own setting).
+    #[arg(
+        long,
+        env = "LOG_TYPE",
+        default_value = "text",
+        global = true,
+        help_heading = "Hook"
+    )]
+    pub log_type: String,
+
+    /// Least severe log level shown: `debug`, `info`, `warn` or `error`.
+    #[arg(
+        long,
+        env = "LOG_LEVEL",
+        default_value = "info",
+        global = true,
+        help_heading = "Hook"
+    )]
+    pub log_level: String,
+
+    // ---- Prometheus ----------------------------------------------------------------------------------
+    /// Prometheus (or Thanos/Cortex/Mimir query frontend) base URL, path prefix included. Required for a tick.
+    #[arg(
+        long,
+        env = "PROMETHEUS_URL",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_url: Option<String>,
+
+    /// File holding a bearer token; re-read on every tick so rotated tokens work.
+    #[arg(
+        long,
+        env = "PROMETHEUS_BEARER_TOKEN_FILE",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_bearer_token_file: Option<String>,
+
+    /// Basic-auth user name.
+    #[arg(
+        long,
+        env = "PROMETHEUS_USERNAME",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_username: Option<String>,
+
+    /// Basic-auth password (prefer PROMETHEUS_PASSWORD_FILE).
+    #[arg(
+        long,
+        env = "PROMETHEUS_PASSWORD",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_password: Option<String>,
+
+    /// File holding the basic-auth password.
+    #[arg(
+        long,
+        env = "PROMETHEUS_PASSWORD_FILE",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_password_file: Option<String>,
+
+    /// PEM file of the CA that signed Prometheus' certificate.
+    #[arg(
+        long,
+        env = "PROMETHEUS_CA_FILE",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_ca_file: Option<String>,
+
+    /// PEM client certificate for mutual TLS (with --prometheus-client-key-file).
+    #[arg(
+        long,
+        env = "PROMETHEUS_CLIENT_CERT_FILE",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_client_cert_file: Option<String>,
+
+    /// PEM private key of the client certificate.
+    #[arg(
+        long,
+        env = "PROMETHEUS_CLIENT_KEY_FILE",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_client_key_file: Option<String>,
+
+    /// Skip TLS verification of Prometheus (never done unless asked).
+    #[arg(
+        long,
+        env = "PROMETHEUS_INSECURE_SKIP_TLS_VERIFY",
+        default_value = "false",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_insecure_skip_tls_verify: String,
+
+    /// Extra request header `Name: value` (repeatable; in the env, comma-separated), e.g. `X-Scope-OrgID: team-a`.
+    #[arg(
+        long = "prometheus-header",
+        env = "PROMETHEUS_HEADERS",
+        value_delimiter = ',',
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_headers: Vec<String>,
+
+    /// Per-query timeout (also sent as the server-side `timeout`).
+    #[arg(
+        long,
+        env = "PROMETHEUS_TIMEOUT",
+        default_value = "10s",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_timeout: String,
+
+    /// Retries of a query after a 5xx, timeout or connection error (within the tick's deadline).
+    #[arg(
+        long,
+        env = "PROMETHEUS_RETRIES",
+        default_value = "2",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_retries: String,
+
+    // ---- Kubernetes ----------------------------------------------------------------------------------
+    /// kubeconfig file(s), `:`-separated. Unset: ~/.kube/config if present, else the in-cluster service account.
+    #[arg(long, env = "KUBECONFIG", global = true, help_heading = "Kubernetes")]
+    pub kubeconfig: Option<String>,
+
+    /// kubeconfig context to use instead of current-context.
+    #[arg(long, env = "KUBE_CONTEXT", global = true, help_heading = "Kubernetes")]
+    pub context: Option<String>,
+
+    /// API server URL without credentials, e.g. `kubectl proxy`'s http://127.0.0.1:8001. Overrides kubeconfig.
+    #[arg(long, env = "KUBE_API_URL", global = true, help_heading = "Kubernetes")]
+    pub kube_api_url: Option<String>,
+
+    // ---- taint-nodes ---------------------------------------------------------------------------------
+    /// Node CPU busy % above which a node is hot (for HOT_WINDOW).
+    #[arg(
+        long,
+        env = "CPU_THRESHOLD",
+        default_value = "80",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub cpu_threshold: String,
+
+    /// Node CPU busy % below which a tainted node is cool (for COOL_WINDOW). Default: CPU_THRESHOLD - 10.
+    #[arg(
+        long,
+        env = "CPU_UNTAINT_THRESHOLD",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub cpu_untaint_threshold: Option<String>,
+
+    /// Node memory used % above which a node is hot. Unset: memory is not a signal.
+    #[arg(
+        long,
+        env = "MEMORY_THRESHOLD",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub memory_threshold: Option<String>,
+
+    /// Node memory used % below which a node is cool. Default: MEMORY_THRESHOLD - 10.
+    #[arg(
+        long,
+        env = "MEMORY_UNTAINT_THRESHOLD",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub memory_untaint_threshold: Option<String>,
+
+    /// Extra PromQL signal returning 0-100 per node (labelled `node` or `instance`). Needs CUSTOM_THRESHOLD.
+    #[arg(
+        long,
+        env = "CUSTOM_QUERY",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub custom_query: Option<String>,
+
+    /// Threshold of CUSTOM_QUERY.
+    #[arg(
+        long,
+        env = "CUSTOM_THRESHOLD",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub custom_threshold: Option<String>,
+
+    /// Untaint threshold of CUSTOM_QUERY. Default: CUSTOM_THRESHOLD - 10.
+    #[arg(
+        long,
+        env = "CUSTOM_UNTAINT_THRESHOLD",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub custom_untaint_threshold: Option<String>,
+
+    /// Key of our taint. Dedicated to kube-thermostat: a taint with this key and effect is ours.
+    #[arg(
+        long,
+        env = "TAINT_KEY",
+        default_value = "node.kubernetes.io/pressure",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub taint_key: String,
+
+    /// Value of our taint.
+    #[arg(
+        long,
+        env = "TAINT_VALUE",
+        default_value = "true",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub taint_value: String,
+
+    /// Effect of our taint: NoSchedule or PreferNoSchedule (NoExecute needs ALLOW_NO_EXECUTE).
+    #[arg(
+        long,
+        env = "TAINT_EFFECT",
+        default_value = "NoSchedule",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub taint_effect: String,
+
+    /// Allow TAINT_EFFECT=NoExecute, which evicts running pods without a toleration.
+    #[arg(
+        long,
+        env = "ALLOW_NO_EXECUTE",
+        default_value = "false",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub allow_no_execute: String,
+
+    /// How long a node must stay above its threshold before it is tainted (Prometheus history).
+    #[arg(
+        long,
+        env = "HOT_WINDOW",
+        default_value = "3m",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub hot_window: String,
+
+    /// How long a tainted node must stay below its untaint threshold before the taint goes.
+    #[arg(
+        long,
+        env = "COOL_WINDOW",
+        default_value = "5m",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub cool_window: String,
+
+    /// Resolution of the history windows (PromQL subquery step), for nodes and containers.
+    #[arg(
+        long,
+        env = "QUERY_STEP",
+        default_value = "30s",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub query_step: String,
+
+    /// Most of the eligible nodes that may carry our taint at once (0-1, or a percentage like 30%).
+    #[arg(
+        long,
+        env = "MAX_TAINTED_FRACTION",
+        default_value = "0.3",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub max_tainted_fraction: String,
+
+    /// If more than this fraction of nodes has no usable data, make no taint changes at all.
+    #[arg(
+        long,
+        env = "MAX_UNKNOWN_FRACTION",
+        default_value = "0.5",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub max_unknown_fraction: String,
+
+    /// Series label naming the node: `auto` (`node` when present, else `instance`) or a label name.
+    #[arg(
+        long,
+        env = "NODE_LABEL",
+        default_value = "auto",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub node_label: String,
+
+    /// Node label marking control-plane nodes (never tainted by us).
+    #[arg(
+        long,
+        env = "CONTROL_PLANE_LABEL",
+        default_value = "node-role.kubernetes.io/control-plane",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub control_plane_label: String,
+
+    /// Node label `key=value` opting a node out of tainting.
+    #[arg(
+        long,
+        env = "TAINT_EXCLUDE_LABEL",
+        default_value = "kube-thermostat.io/exclude=true",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub taint_exclude_label: String,
+
+    // ---- resize-pods ---------------------------------------------------------------------------------
+    /// Pod label `key=value` opting a pod into resizing.
+    #[arg(
+        long,
+        env = "RESIZE_POD_SELECTOR",
+        default_value = "kube-thermostat.io/resize=true",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_pod_selector: String,
+
+    /// Namespace label `key=value` opting every pod of a namespace into resizing.
+    #[arg(
+        long,
+        env = "RESIZE_NAMESPACE_SELECTOR",
+        default_value = "kube-thermostat.io/resize=true",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_namespace_selector: String,
+
+    /// Container CPU utilization % (of limit, else request) above which it is scaled up. Default: CPU_THRESHOLD.
+    #[arg(
+        long,
+        env = "RESIZE_CPU_HIGH",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_high: Option<String>,
+
+    /// Utilization % a resize aims for.
+    #[arg(
+        long,
+        env = "RESIZE_CPU_TARGET",
+        default_value = "60",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_target: String,
+
+    /// Utilization % below which (for the whole stabilization window) a container is scaled down.
+    #[arg(
+        long,
+        env = "RESIZE_CPU_LOW",
+        default_value = "30",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_low: String,
+
+    /// Resize memory too (off by default: lowering memory is riskier than CPU).
+    #[arg(
+        long,
+        env = "RESIZE_MEMORY",
+        default_value = "false",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_memory: String,
+
+    /// Working set % of the memory limit (else request) above which memory is scaled up.
+    #[arg(
+        long,
+        env = "RESIZE_MEMORY_HIGH",
+        default_value = "90",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_memory_high: String,
+
+    /// Working set % of the new memory size a scale-up aims for.
+    #[arg(
+        long,
+        env = "RESIZE_MEMORY_TARGET",
+        default_value = "70",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_memory_target: String,
+
+    /// Headroom % over the window's peak working set kept when scaling memory down.
+    #[arg(
+        long,
+        env = "RESIZE_MEMORY_MARGIN",
+        default_value = "20",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_memory_margin: String,
+
+    /// How long utilization must stay above the high mark before scaling up.
+    #[arg(
+        long,
+        env = "RESIZE_SHORT_WINDOW",
+        default_value = "3m",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_short_window: String,
+
+    /// How long utilization must stay low (with full history) before scaling down.
+    #[arg(
+        long,
+        env = "RESIZE_STABILIZATION_WINDOW",
+        default_value = "30m",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_stabilization_window: String,
+
+    /// Largest growth factor of one step up.
+    #[arg(
+        long,
+        env = "RESIZE_MAX_STEP_UP",
+        default_value = "2",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_max_step_up: String,
+
+    /// Largest shrink factor of one step down.
+    #[arg(
+        long,
+        env = "RESIZE_MAX_STEP_DOWN",
+        default_value = "2",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_max_step_down: String,
+
+    /// CPU sizes are rounded to a multiple of this (scale-up rounds up).
+    #[arg(
+        long,
+        env = "RESIZE_CPU_GRANULARITY",
+        default_value = "10m",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_granularity: String,
+
+    /// Memory sizes are rounded to a multiple of this.
+    #[arg(
+        long,
+        env = "RESIZE_MEMORY_GRANULARITY",
+        default_value = "1Mi",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_memory_granularity: String,
+
+    /// Changes smaller than this fraction of the current size are not made (HPA's tolerance).
+    #[arg(
+        long,
+        env = "RESIZE_TOLERANCE",
+        default_value = "0.1",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_tolerance: String,
+
+    /// Smallest CPU size we set (unset: no bound). Per pod: annotation kube-thermostat.io/cpu-min.
+    #[arg(
+        long,
+        env = "RESIZE_CPU_MIN",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_min: Option<String>,
+
+    /// Largest CPU size we set (unset: no bound). Per pod: annotation kube-thermostat.io/cpu-max.
+    #[arg(
+        long,
+        env = "RESIZE_CPU_MAX",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_max: Option<String>,
+
+    /// Smallest memory size we set. Per pod: annotation kube-thermostat.io/memory-min.
+    #[arg(
+        long,
+        env = "RESIZE_MEMORY_MIN",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_memory_min: Option<String>,
+
+    /// Largest memory size we set. Per pod: annotation kube-thermostat.io/memory-max.
+    #[arg(
+        long,
+        env = "RESIZE_MEMORY_MAX",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_memory_max: Option<String>,
+
+    /// No second resize of a container within this time after scaling it up.
+    #[arg(
+        long,
+        env = "RESIZE_COOLDOWN_UP",
+        default_value = "3m",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cooldown_up: String,
+
+    /// No second resize of a container within this time after scaling it down.
+    #[arg(
+        long,
+        env = "RESIZE_COOLDOWN_DOWN",
+        default_value = "15m",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cooldown_down: String,
+
+    /// Also resize containers whose resizePolicy is RestartContainer (the kubelet restarts them).
+    #[arg(
+        long,
+        env = "RESIZE_ALLOW_RESTART",
+        default_value = "false",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_allow_restart: String,
+
+    /// A resize left Deferred longer than this is withdrawn (it reserves node capacity meanwhile).
+    #[arg(
+        long,
+        env = "RESIZE_DEFERRED_TIMEOUT",
+        default_value = "10m",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_deferred_timeout: String,
+
+    /// After an Infeasible or failed resize, leave the container alone this long.
+    #[arg(
+        long,
+        env = "RESIZE_BACKOFF",
+        default_value = "1h",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_backoff: String,
+}

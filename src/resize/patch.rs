@@ -1,0 +1,1 @@
+//! Request bodies for a [`PodPlan`](super::decide::PodPlan).

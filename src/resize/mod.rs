@@ -18,3 +18,6 @@ pub mod signals;
 
 pub use decide::{ResizeInput, ResizePlan, decide_resizes, is_opted_in};
 pub use policy::ResizePolicy;
+
+#[cfg(test)]
+mod scenarios;

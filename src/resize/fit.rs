@@ -1,0 +1,140 @@
+//! What a pod reserves on its node, as the scheduler and kubelet count it, and what is left.
+//!
+//! Per resource: the larger of (sum of regular containers and sidecars) and (each plain init
+//! container plus the sidecars started before it), plus `spec.overhead`. For every container the
+//! larger of the desired (`spec`) and the allocated / actual (`status`) request counts: during a
+//! resize, and while one is `Deferred`, the scheduler and kubelet reserve the larger one
+//! (kubernetes#135107). Pods that have finished (Succeeded / Failed) reserve nothing.
+
+use crate::quantity::{cpu_millis, memory_bytes};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Node, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Requests of cpu (millicores) and memory (bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Reserved {
+    pub cpu_millis: i64,
+    pub memory_bytes: i64,
+}
+
+impl Reserved {
+    fn max(self, other: Reserved) -> Reserved {
+        Reserved {
+            cpu_millis: self.cpu_millis.max(other.cpu_millis),
+            memory_bytes: self.memory_bytes.max(other.memory_bytes),
+        }
+    }
+    fn add(self, other: Reserved) -> Reserved {
+        Reserved {
+            cpu_millis: self.cpu_millis.saturating_add(other.cpu_millis),
+            memory_bytes: self.memory_bytes.saturating_add(other.memory_bytes),
+        }
+    }
+    pub fn saturating_sub(self, other: Reserved) -> Reserved {
+        Reserved {
+            cpu_millis: self.cpu_millis.saturating_sub(other.cpu_millis),
+            memory_bytes: self.memory_bytes.saturating_sub(other.memory_bytes),
+        }
+    }
+}
+
+/// Reads a cpu/memory map; unparsable values count as zero (the API server validated them).
+fn reserved_of(map: Option<&BTreeMap<String, Quantity>>) -> Reserved {
+    let Some(map) = map else {
+        return Reserved::default();
+    };
+    Reserved {
+        cpu_millis: map
+            .get("cpu")
+            .and_then(|q| cpu_millis(&q.0).ok())
+            .unwrap_or(0),
+        memory_bytes: map
+            .get("memory")
+            .and_then(|q| memory_bytes(&q.0).ok())
+            .unwrap_or(0),
+    }
+}
+
+fn container_requests(container: &Container, statuses: &[ContainerStatus]) -> Reserved {
+    let spec = reserved_of(
+        container
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref()),
+    );
+    let Some(status) = statuses.iter().find(|s| s.name == container.name) else {
+        return spec;
+    };
+    let allocated = reserved_of(status.allocated_resources.as_ref());
+    let actual = reserved_of(status.resources.as_ref().and_then(|r| r.requests.as_ref()));
+    spec.max(allocated).max(actual)
+}
+
+/// True for a sidecar: an init container with `restartPolicy: Always`.
+pub fn is_sidecar(container: &Container) -> bool {
+    container.restart_policy.as_deref() == Some("Always")
+}
+
+/// What the pod reserves on its node (see the module notes).
+pub fn pod_reserved(pod: &Pod) -> Reserved {
+    if matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    ) {
+        return Reserved::default();
+    }
+    let Some(spec) = pod.spec.as_ref() else {
+        return Reserved::default();
+    };
+    let status = pod.status.as_ref();
+    let statuses = status
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default();
+    let init_statuses = status
+        .and_then(|s| s.init_container_statuses.as_deref())
+        .unwrap_or_default();
+    let mut sidecars = Reserved::default();
+    let mut init_peak = Reserved::default();
+    for init in spec.init_containers.as_deref().unwrap_or_default() {
+        let requests = container_requests(init, init_statuses);
+        if is_sidecar(init) {
+            sidecars = sidecars.add(requests);
+            init_peak = init_peak.max(sidecars);
+        } else {
+            init_peak = init_peak.max(sidecars.add(requests));
+        }
+    }
+    let regular = spec
+        .containers
+        .iter()
+        .map(|c| container_requests(c, statuses))
+        .fold(Reserved::default(), Reserved::add);
+    regular
+        .add(sidecars)
+        .max(init_peak)
+        .add(reserved_of(spec.overhead.as_ref()))
+}
+
+/// What all pods bound to each node reserve, by node name; computed once per tick.
+pub fn reserved_by_node(pods: &[Pod]) -> BTreeMap<String, Reserved> {
+    let mut totals = BTreeMap::<String, Reserved>::new();
+    for pod in pods {
+        if let Some(node) = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+        {
+            let total = totals.entry(node.to_string()).or_default();
+            *total = total.add(pod_reserved(pod));
+        }
+    }
+    totals
+}
+
+/// Allocatable cpu/memory of a node.
+pub fn allocatable(node: &Node) -> Reserved {
+    reserved_of(node.status.as_ref().and_then(|s| s.allocatable.as_ref()))
+}

@@ -1,0 +1,83 @@
+//! The knobs of the resize decisions, as plain data. The settings layer builds and validates it.
+
+use super::signals::SignalWindows;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Resize rules. Percentages are of the container's limit, or of its request when it has no limit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResizePolicy {
+    /// CPU scale-up mark (`CPU_THRESHOLD`): usage stayed above it over the short window. 80.
+    pub cpu_high_percent: f64,
+    /// CPU utilization a resize aims at: new = usage / target. 60.
+    pub cpu_target_percent: f64,
+    /// CPU scale-down mark: the peak over the stabilization window stayed below it. 30.
+    pub cpu_low_percent: f64,
+    /// Resize memory at all. Off: memory is riskier (OOM kills, version rules). false.
+    pub memory_enabled: bool,
+    /// Memory scale-up mark: working set over the short window reached it. 90.
+    pub memory_high_percent: f64,
+    /// Memory utilization a scale-up aims at. 75.
+    pub memory_target_percent: f64,
+    /// Memory scale-down goes to the window's peak plus this margin, never lower. 20.
+    pub memory_margin_percent: f64,
+    /// Query windows: rate 2m, short 3m, stabilization 30m, step 30s.
+    pub windows: SignalWindows,
+    /// Scale-down needs this fraction of the stabilization window's points to have data. 0.95.
+    pub min_history_fraction: f64,
+    /// One step multiplies a size by at most this. 2.
+    pub max_step_up: f64,
+    /// One step divides a size by at most this. 2.
+    pub max_step_down: f64,
+    /// New CPU sizes are multiples of this. 10m.
+    pub cpu_granularity_millis: i64,
+    /// New memory sizes are multiples of this. 1Mi.
+    pub memory_granularity_bytes: i64,
+    /// Changes within this fraction of the current size are not made (HPA's default). 0.1.
+    pub tolerance: f64,
+    /// Global bounds on the sized value (the limit, or the request without a limit).
+    pub cpu_min_millis: i64,
+    pub cpu_max_millis: i64,
+    pub memory_min_bytes: i64,
+    pub memory_max_bytes: i64,
+    /// No second resize of a container this soon after an upsize. 3m.
+    pub cooldown_up: Duration,
+    /// ... after a downsize. 15m (downsizes are the risky direction).
+    pub cooldown_down: Duration,
+    /// Resize resources whose `resizePolicy` is `RestartContainer` (restarts the container). false.
+    pub allow_restart: bool,
+    /// A `Deferred` resize older than this is withdrawn (it holds node capacity). 10m.
+    pub deferred_timeout: Duration,
+    /// After an `Infeasible` or withdrawn resize, leave the container alone this long. 1h.
+    pub infeasible_backoff: Duration,
+}
+
+impl Default for ResizePolicy {
+    fn default() -> Self {
+        ResizePolicy {
+            cpu_high_percent: 80.0,
+            cpu_target_percent: 60.0,
+            cpu_low_percent: 30.0,
+            memory_enabled: false,
+            memory_high_percent: 90.0,
+            memory_target_percent: 75.0,
+            memory_margin_percent: 20.0,
+            windows: SignalWindows::default(),
+            min_history_fraction: 0.95,
+            max_step_up: 2.0,
+            max_step_down: 2.0,
+            cpu_granularity_millis: 10,
+            memory_granularity_bytes: 1 << 20,
+            tolerance: 0.1,
+            cpu_min_millis: 10,
+            cpu_max_millis: 16_000,
+            memory_min_bytes: 32 << 20,
+            memory_max_bytes: 64 << 30,
+            cooldown_up: Duration::from_secs(180),
+            cooldown_down: Duration::from_secs(900),
+            allow_restart: false,
+            deferred_timeout: Duration::from_secs(600),
+            infeasible_backoff: Duration::from_secs(3600),
+        }
+    }
+}

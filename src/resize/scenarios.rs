@@ -1,0 +1,977 @@
+//! Scenario tests of the pure resize core: given pods, nodes and load, when deciding, then the plan.
+
+use super::decide::*;
+use super::owners::owner_of;
+use super::patch::{annotation_patch, resize_patch};
+use super::record::{Direction, LAST_RESIZE_ANNOTATION, PodRecord};
+use super::signals::{ContainerKey, ContainerStats, SignalTable};
+use super::{ResizePolicy, decide_resizes};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::jiff::Timestamp;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const NS: &str = "shop";
+
+fn now() -> Timestamp {
+    "2025-06-01T12:00:00Z".parse().expect("timestamp")
+}
+
+fn minutes_ago(m: i64) -> Timestamp {
+    now() - k8s_openapi::jiff::SignedDuration::from_mins(m)
+}
+
+fn container(name: &str, requests: Value, limits: Value) -> Value {
+    json!({"name": name, "resources": {"requests": requests, "limits": limits}})
+}
+
+fn pod_json(name: &str, containers: Vec<Value>) -> Value {
+    json!({
+        "metadata": {
+            "name": name, "namespace": NS, "resourceVersion": "100", "generation": 1,
+            "labels": {"kube-thermostat.io/resize": "true", "pod-template-hash": "7d9f8b"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d9f8b", "uid": "u1", "controller": true}]
+        },
+        "spec": {"nodeName": "node-1", "containers": containers},
+        "status": {"phase": "Running", "observedGeneration": 1}
+    })
+}
+
+fn pod(value: Value) -> Pod {
+    serde_json::from_value(value).expect("pod json")
+}
+
+fn app_pod(requests: Value, limits: Value) -> Pod {
+    pod(pod_json("web-1", vec![container("app", requests, limits)]))
+}
+
+fn node(cpu: &str, memory: &str) -> Node {
+    serde_json::from_value(json!({"metadata": {"name": "node-1"}, "status": {"allocatable": {"cpu": cpu, "memory": memory}}}))
+        .expect("node json")
+}
+
+/// Short-window minimum and maximum `short`, stabilization peak `peak`, full history.
+fn load(pod: &str, container: &str, short: f64, peak: f64) -> (ContainerKey, ContainerStats) {
+    (
+        ContainerKey::new(NS, pod, container),
+        ContainerStats {
+            short_min: Some(short),
+            short_max: Some(short),
+            peak: Some(peak.max(short)),
+            samples: Some(60.0),
+        },
+    )
+}
+
+struct World {
+    pods: Vec<Pod>,
+    nodes: Vec<Node>,
+    others: Vec<Pod>,
+    hpas: Vec<HorizontalPodAutoscaler>,
+    vpas: Vec<Value>,
+    minor: u32,
+    cpu: SignalTable,
+    memory: SignalTable,
+    policy: ResizePolicy,
+}
+
+impl World {
+    fn new(pods: Vec<Pod>) -> World {
+        World {
+            pods,
+            nodes: vec![node("16", "64Gi")],
+            others: Vec::new(),
+            hpas: Vec::new(),
+            vpas: Vec::new(),
+            minor: 34,
+            cpu: SignalTable::new(),
+            memory: SignalTable::new(),
+            policy: ResizePolicy::default(),
+        }
+    }
+    fn cpu(mut self, pod: &str, container: &str, short: f64, peak: f64) -> World {
+        let (k, v) = load(pod, container, short, peak);
+        self.cpu.insert(k, v);
+        self
+    }
+    fn memory(mut self, pod: &str, container: &str, short: f64, peak: f64) -> World {
+        let (k, v) = load(pod, container, short, peak);
+        self.memory.insert(k, v);
+        self.policy.memory_enabled = true;
+        self
+    }
+    fn plan_at(&self, at: Timestamp) -> ResizePlan {
+        let mut all = self.pods.clone();
+        all.extend(self.others.iter().cloned());
+        let input = ResizeInput {
+            pods: &self.pods,
+            nodes: &self.nodes,
+            all_pods: &all,
+            hpas: &self.hpas,
+            vpas: &self.vpas,
+            server_minor: self.minor,
+            cpu: &self.cpu,
+            memory: &self.memory,
+        };
+        decide_resizes(&input, &self.policy, at)
+    }
+    fn plan(&self) -> ResizePlan {
+        self.plan_at(now())
+    }
+}
+
+fn only_change(plan: &ResizePlan) -> &ResourceChange {
+    assert_eq!(plan.pods.len(), 1, "{plan}");
+    assert_eq!(plan.pods[0].containers.len(), 1, "{plan}");
+    assert_eq!(plan.pods[0].containers[0].changes.len(), 1, "{plan}");
+    &plan.pods[0].containers[0].changes[0]
+}
+
+fn v(request: Option<i64>, limit: Option<i64>) -> Values {
+    Values { request, limit }
+}
+
+fn reasons(plan: &ResizePlan) -> String {
+    plan.notes
+        .iter()
+        .map(|n| n.reason.clone())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[test]
+fn hot_container_scales_up_to_the_target_utilization() {
+    // 900m used of a 1-core Guaranteed limit: 90 % > 80 % → 900m / 60 % = 1500m.
+    let world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.9, 0.95);
+    let plan = world.plan();
+    let change = only_change(&plan);
+    assert_eq!(change.direction, Direction::Up);
+    assert_eq!(change.to, v(Some(1500), Some(1500)));
+    assert!(change.why.contains("above 80%"), "{}", change.why);
+    assert_eq!(
+        plan.pods[0].event.as_ref().map(|e| e.reason.as_str()),
+        Some("ThermostatResized")
+    );
+}
+
+#[test]
+fn idle_container_scales_down_to_peak_over_target() {
+    // Peak 290m of 1000m (29 % < 30 %) over the full window; with a 50 % target → 580m.
+    // (With the default 60 % target any peak under 30 % asks for less than half: the /2 cap applies.)
+    let mut pod = app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}));
+    pod.metadata.annotations = Some(
+        [(
+            "kube-thermostat.io/cpu-target".to_string(),
+            "50".to_string(),
+        )]
+        .into(),
+    );
+    let world = World::new(vec![pod]).cpu("web-1", "app", 0.1, 0.29);
+    let change = only_change(&world.plan()).clone();
+    assert_eq!(change.direction, Direction::Down);
+    assert_eq!(change.to, v(Some(580), Some(580)));
+    assert!(
+        change.why.contains("stayed below 30% over 30m"),
+        "{}",
+        change.why
+    );
+}
+
+#[test]
+fn usage_between_the_marks_changes_nothing() {
+    let world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.5, 0.7);
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(
+        reasons(&plan).contains("between the 30% and 80% marks"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn small_changes_within_tolerance_are_not_made() {
+    // 81 % of 1000m → wanted 1350m, but a cpu-target of 75 % asks for 1080m: within 10 %.
+    let mut pod = app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}));
+    pod.metadata.annotations = Some(
+        [(
+            "kube-thermostat.io/cpu-target".to_string(),
+            "75".to_string(),
+        )]
+        .into(),
+    );
+    let plan = World::new(vec![pod]).cpu("web-1", "app", 0.81, 0.81).plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("tolerance"), "{plan}");
+}
+
+#[test]
+fn scale_up_is_capped_at_twice_and_scale_down_at_half() {
+    // No limit: 500m used of a 100m request wants 834m, capped at 200m.
+    let hot =
+        World::new(vec![app_pod(json!({"cpu": "100m"}), json!({}))]).cpu("web-1", "app", 0.5, 0.5);
+    let change = only_change(&hot.plan()).clone();
+    assert_eq!(change.to, v(Some(200), None));
+    assert!(change.why.contains("step capped at x2"), "{}", change.why);
+
+    let idle = World::new(vec![app_pod(json!({"cpu": "4"}), json!({"cpu": "4"}))])
+        .cpu("web-1", "app", 0.01, 0.01);
+    let change = only_change(&idle.plan()).clone();
+    assert_eq!(change.to, v(Some(2000), Some(2000)));
+    assert!(change.why.contains("step capped at /2"), "{}", change.why);
+}
+
+#[test]
+fn new_sizes_round_up_to_the_granularity() {
+    // 850m / 60 % = 1416.7m → 1420m.
+    let world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.85, 0.85);
+    assert_eq!(only_change(&world.plan()).to, v(Some(1420), Some(1420)));
+}
+
+#[test]
+fn global_and_annotation_bounds_clamp_the_new_size() {
+    let mut world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.95, 0.95);
+    world.policy.cpu_max_millis = 1200;
+    assert_eq!(only_change(&world.plan()).to, v(Some(1200), Some(1200)));
+
+    let mut pod = app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}));
+    pod.metadata.annotations = Some(
+        [(
+            "kube-thermostat.io/cpu-max".to_string(),
+            "1300m".to_string(),
+        )]
+        .into(),
+    );
+    world.pods = vec![pod];
+    world.policy.cpu_max_millis = 16_000;
+    let change = only_change(&world.plan()).clone();
+    assert_eq!(change.to, v(Some(1300), Some(1300)));
+    assert!(change.why.contains("bounded"), "{}", change.why);
+
+    let mut at_max = app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}));
+    at_max.metadata.annotations =
+        Some([("kube-thermostat.io/cpu-max".to_string(), "1".to_string())].into());
+    world.pods = vec![at_max];
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+
+    let mut floor = app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}));
+    floor.metadata.annotations =
+        Some([("kube-thermostat.io/cpu-min".to_string(), "800m".to_string())].into());
+    let world = World::new(vec![floor]).cpu("web-1", "app", 0.05, 0.05);
+    assert_eq!(only_change(&world.plan()).to, v(Some(800), Some(800)));
+}
+
+#[test]
+fn burstable_keeps_its_ratio_and_stays_burstable() {
+    // request:limit = 1:2; 1800m of a 2-core limit (90 %) → limit 3000m, request 1500m.
+    let world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "2"}))])
+        .cpu("web-1", "app", 1.8, 1.8);
+    assert_eq!(only_change(&world.plan()).to, v(Some(1500), Some(3000)));
+}
+
+#[test]
+fn container_without_limit_is_sized_on_its_request() {
+    // 450m used of a 500m request (90 %) → request 750m; the limit stays absent.
+    let world = World::new(vec![app_pod(json!({"cpu": "500m"}), json!({}))])
+        .cpu("web-1", "app", 0.45, 0.45);
+    let plan = world.plan();
+    assert_eq!(only_change(&plan).to, v(Some(750), None));
+    let body = resize_patch(&plan.pods[0]).expect("body");
+    assert_eq!(
+        body["spec"]["containers"][0]["resources"],
+        json!({"requests": {"cpu": "750m"}})
+    );
+}
+
+#[test]
+fn limit_only_container_is_read_as_defaulted_request_equal_limit() {
+    let world =
+        World::new(vec![app_pod(json!({}), json!({"cpu": "1"}))]).cpu("web-1", "app", 0.9, 0.9);
+    let plan = world.plan();
+    assert_eq!(only_change(&plan).to, v(Some(1500), Some(1500)));
+}
+
+#[test]
+fn best_effort_container_is_left_alone() {
+    let world = World::new(vec![app_pod(json!({}), json!({}))]).cpu("web-1", "app", 0.9, 0.9);
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("BestEffort"), "{plan}");
+}
+
+#[test]
+fn only_the_hot_container_of_two_is_resized() {
+    let pod = pod(pod_json(
+        "web-1",
+        vec![
+            container("app", json!({"cpu": "1"}), json!({"cpu": "1"})),
+            container("proxy", json!({"cpu": "200m"}), json!({"cpu": "200m"})),
+        ],
+    ));
+    let world = World::new(vec![pod])
+        .cpu("web-1", "app", 0.95, 0.95)
+        .cpu("web-1", "proxy", 0.1, 0.1);
+    let plan = world.plan();
+    assert_eq!(plan.pods[0].containers.len(), 1, "{plan}");
+    assert_eq!(plan.pods[0].containers[0].name, "app");
+    let body = resize_patch(&plan.pods[0]).expect("body");
+    assert_eq!(body["spec"]["containers"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn sidecar_is_resizable_and_plain_init_container_is_ignored() {
+    let mut value = pod_json(
+        "web-1",
+        vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+    );
+    let mut sidecar = container("mesh", json!({"cpu": "100m"}), json!({"cpu": "100m"}));
+    sidecar["restartPolicy"] = json!("Always");
+    value["spec"]["initContainers"] = json!([
+        container("migrate", json!({"cpu": "100m"}), json!({"cpu": "100m"})),
+        sidecar
+    ]);
+    let world = World::new(vec![pod(value)])
+        .cpu("web-1", "app", 0.5, 0.5)
+        .cpu("web-1", "mesh", 0.09, 0.09)
+        .cpu("web-1", "migrate", 0.09, 0.09);
+    let plan = world.plan();
+    let pod_plan = &plan.pods[0];
+    assert_eq!(pod_plan.containers.len(), 1, "{plan}");
+    assert!(pod_plan.containers[0].sidecar);
+    let body = resize_patch(pod_plan).expect("body");
+    assert_eq!(
+        body,
+        json!({"metadata": {"resourceVersion": "100"}, "spec": {"initContainers": [
+            {"name": "mesh", "resources": {"requests": {"cpu": "150m"}, "limits": {"cpu": "150m"}}}
+        ]}})
+    );
+}
+
+#[test]
+fn restart_container_policy_is_skipped_unless_restarts_are_allowed() {
+    let mut value = pod_json(
+        "web-1",
+        vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+    );
+    value["spec"]["containers"][0]["resizePolicy"] =
+        json!([{"resourceName": "cpu", "restartPolicy": "RestartContainer"}]);
+    let mut world = World::new(vec![pod(value)]).cpu("web-1", "app", 0.9, 0.9);
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("RestartContainer"), "{plan}");
+    world.policy.allow_restart = true;
+    assert_eq!(world.plan().pods.len(), 1);
+}
+
+#[test]
+fn full_node_cuts_the_upsize_to_what_fits_or_skips_it() {
+    // Node 2 cores; another pod takes 700m; ours holds 1000m and wants 1500m: 300m free → 1300m.
+    let mut world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.9, 0.9);
+    world.nodes = vec![node("2", "64Gi")];
+    world.others = vec![pod(pod_json(
+        "db-1",
+        vec![container("db", json!({"cpu": "700m"}), json!({}))],
+    ))];
+    let plan = world.plan();
+    let change = only_change(&plan);
+    assert_eq!(change.to, v(Some(1300), Some(1300)));
+    assert!(change.why.contains("fits on node node-1"), "{}", change.why);
+
+    // 950m taken: only 50m free, below the 10 % tolerance → skipped with the reason.
+    world.others = vec![pod(pod_json(
+        "db-1",
+        vec![container("db", json!({"cpu": "950m"}), json!({}))],
+    ))];
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("node node-1 is full"), "{plan}");
+}
+
+#[test]
+fn pods_mid_resize_count_the_larger_of_desired_and_allocated() {
+    // The other pod is mid-resize: spec 200m, allocated 900m. Only 100m is free.
+    let mut other = pod_json(
+        "db-1",
+        vec![container("db", json!({"cpu": "200m"}), json!({}))],
+    );
+    other["status"]["containerStatuses"] =
+        json!([{"name": "db", "allocatedResources": {"cpu": "900m"}}]);
+    let mut world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.9, 0.9);
+    world.nodes = vec![node("2", "64Gi")];
+    world.others = vec![pod(other)];
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+}
+
+fn with_record(mut pod: Pod, record: Value) -> Pod {
+    pod.metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(LAST_RESIZE_ANNOTATION.to_string(), record.to_string());
+    pod
+}
+
+#[test]
+fn cooldown_holds_a_container_after_its_last_resize() {
+    let recent_up = json!({"app": {"at": minutes_ago(2).to_string(), "direction": "up"}});
+    let world = World::new(vec![with_record(
+        app_pod(json!({"cpu": "1"}), json!({"cpu": "1"})),
+        recent_up,
+    )])
+    .cpu("web-1", "app", 0.9, 0.9);
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("cooldown"), "{plan}");
+    assert_eq!(
+        world
+            .plan_at(now() + k8s_openapi::jiff::SignedDuration::from_mins(2))
+            .pods
+            .len(),
+        1
+    );
+
+    let recent_down = json!({"app": {"at": minutes_ago(10).to_string(), "direction": "down"}});
+    let world = World::new(vec![with_record(
+        app_pod(json!({"cpu": "1"}), json!({"cpu": "1"})),
+        recent_down,
+    )])
+    .cpu("web-1", "app", 0.9, 0.9);
+    assert!(world.plan().is_empty());
+    assert_eq!(
+        world
+            .plan_at(now() + k8s_openapi::jiff::SignedDuration::from_mins(6))
+            .pods
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn malformed_record_is_reported_and_ignored() {
+    let mut pod = app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}));
+    pod.metadata.annotations =
+        Some([(LAST_RESIZE_ANNOTATION.to_string(), "{not json".to_string())].into());
+    let plan = World::new(vec![pod]).cpu("web-1", "app", 0.9, 0.9).plan();
+    assert_eq!(plan.pods.len(), 1);
+    assert!(
+        plan.notes.iter().any(|n| n.kind == NoteKind::Warning),
+        "{plan}"
+    );
+}
+
+#[test]
+fn short_history_gives_no_scale_down() {
+    let mut world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.1, 0.1);
+    world.cpu.values_mut().for_each(|s| s.samples = Some(40.0));
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("too short"), "{plan}");
+}
+
+fn with_condition(mut value: Value, type_: &str, reason: &str, since: Timestamp) -> Value {
+    value["status"]["conditions"] = json!([{"type": type_, "status": "True", "reason": reason, "message": "node is busy",
+        "lastTransitionTime": since.to_string(), "observedGeneration": 2}]);
+    value["metadata"]["generation"] = json!(2);
+    value["status"]["observedGeneration"] = json!(2);
+    value
+}
+
+fn resized_app(limits_cpu: &str) -> Value {
+    let mut value = pod_json(
+        "web-1",
+        vec![container(
+            "app",
+            json!({"cpu": limits_cpu}),
+            json!({"cpu": limits_cpu}),
+        )],
+    );
+    value["status"]["containerStatuses"] = json!([{"name": "app",
+        "allocatedResources": {"cpu": "1"}, "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}}]);
+    value["metadata"]["annotations"] = json!({LAST_RESIZE_ANNOTATION: json!({"app": {"at": minutes_ago(30).to_string(), "direction": "up"}}).to_string()});
+    value
+}
+
+#[test]
+fn deferred_resize_waits_then_is_withdrawn_with_backoff() {
+    let young = World::new(vec![pod(with_condition(
+        resized_app("2"),
+        "PodResizePending",
+        "Deferred",
+        minutes_ago(3),
+    ))])
+    .cpu("web-1", "app", 0.9, 0.9);
+    let plan = young.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("Deferred"), "{plan}");
+
+    let old = World::new(vec![pod(with_condition(
+        resized_app("2"),
+        "PodResizePending",
+        "Deferred",
+        minutes_ago(11),
+    ))])
+    .cpu("web-1", "app", 0.9, 0.9);
+    let plan = old.plan();
+    assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
+    assert_eq!(only_change(&plan).to, v(Some(1000), Some(1000)));
+    assert_eq!(
+        plan.pods[0].event.as_ref().map(|e| e.reason.as_str()),
+        Some("ThermostatResizeWithdrawn")
+    );
+    let record: PodRecord = serde_json::from_str(&plan.pods[0].record).expect("record");
+    assert!(record["app"].backoff_until.is_some_and(|u| u > now()));
+}
+
+#[test]
+fn infeasible_resize_is_withdrawn_and_backed_off() {
+    let world = World::new(vec![pod(with_condition(
+        resized_app("2"),
+        "PodResizePending",
+        "Infeasible",
+        minutes_ago(1),
+    ))]);
+    let plan = world.plan();
+    assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.kind == NoteKind::FollowUp && n.reason.contains("Infeasible"))
+    );
+}
+
+#[test]
+fn backed_off_container_is_left_alone_until_the_backoff_ends() {
+    let until = now() + k8s_openapi::jiff::SignedDuration::from_mins(30);
+    let record = json!({"app": {"at": minutes_ago(40).to_string(), "direction": "withdraw", "backoffUntil": until.to_string(), "backoffReason": "Infeasible"}});
+    let world = World::new(vec![with_record(
+        app_pod(json!({"cpu": "1"}), json!({"cpu": "1"})),
+        record,
+    )])
+    .cpu("web-1", "app", 0.9, 0.9);
+    assert!(world.plan().is_empty());
+    assert_eq!(world.plan_at(until).pods.len(), 1);
+}
+
+#[test]
+fn resize_in_progress_is_waited_for_and_an_error_backs_off_once() {
+    let busy = World::new(vec![pod(with_condition(
+        resized_app("2"),
+        "PodResizeInProgress",
+        "",
+        minutes_ago(1),
+    ))])
+    .cpu("web-1", "app", 0.9, 0.9);
+    let plan = busy.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("in progress"), "{plan}");
+
+    let failing = World::new(vec![pod(with_condition(
+        resized_app("2"),
+        "PodResizeInProgress",
+        "Error",
+        minutes_ago(1),
+    ))]);
+    let plan = failing.plan();
+    assert_eq!(plan.pods[0].action, PodAction::RecordOnly, "{plan}");
+    assert!(resize_patch(&plan.pods[0]).is_none());
+    // Applying the record, the next tick writes nothing more.
+    let mut applied = failing.pods[0].clone();
+    applied.metadata.annotations.get_or_insert_default().insert(
+        LAST_RESIZE_ANNOTATION.to_string(),
+        plan.pods[0].record.clone(),
+    );
+    assert!(World::new(vec![applied]).plan().is_empty());
+}
+
+#[test]
+fn kubelet_behind_the_spec_means_wait() {
+    let mut value = pod_json(
+        "web-1",
+        vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+    );
+    value["metadata"]["generation"] = json!(3);
+    value["status"]["observedGeneration"] = json!(2);
+    // A stale condition from generation 1 does not count.
+    value["status"]["conditions"] = json!([{"type": "PodResizePending", "status": "True", "reason": "Infeasible", "observedGeneration": 1}]);
+    let plan = World::new(vec![pod(value)])
+        .cpu("web-1", "app", 0.9, 0.9)
+        .plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(
+        reasons(&plan).contains("observedGeneration 2 < generation 3"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn pods_not_running_or_not_bound_are_skipped() {
+    let mut pending = pod_json(
+        "web-1",
+        vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+    );
+    pending["status"]["phase"] = json!("Pending");
+    let mut unbound = pod_json(
+        "web-2",
+        vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+    );
+    unbound["spec"]["nodeName"] = Value::Null;
+    let plan = World::new(vec![pod(pending), pod(unbound)])
+        .cpu("web-1", "app", 0.9, 0.9)
+        .cpu("web-2", "app", 0.9, 0.9)
+        .plan();
+    assert!(plan.is_empty());
+    let text = reasons(&plan);
+    assert!(
+        text.contains("not Running") && text.contains("not bound"),
+        "{text}"
+    );
+}
+
+fn memory_pod(request: &str, limit: &str, memory_policy: Option<&str>) -> Pod {
+    let mut value = pod_json(
+        "web-1",
+        vec![container(
+            "app",
+            json!({"memory": request}),
+            json!({"memory": limit}),
+        )],
+    );
+    if let Some(policy) = memory_policy {
+        value["spec"]["containers"][0]["resizePolicy"] =
+            json!([{"resourceName": "memory", "restartPolicy": policy}]);
+    }
+    pod(value)
+}
+
+#[test]
+fn memory_scales_up_near_the_limit() {
+    let gi = f64::from(1 << 30);
+    let world = World::new(vec![memory_pod("1Gi", "1Gi", None)]).memory(
+        "web-1",
+        "app",
+        0.95 * gi,
+        0.95 * gi,
+    );
+    let change = only_change(&world.plan()).clone();
+    assert_eq!(change.direction, Direction::Up);
+    // 0.95Gi / 75 % = 1297.07Mi → 1298Mi.
+    assert_eq!(change.to, v(Some(1298 << 20), Some(1298 << 20)));
+}
+
+#[test]
+fn memory_limit_decrease_follows_the_server_version() {
+    let gi = f64::from(1 << 30);
+    let idle = |minor, policy: Option<&str>, allow| {
+        let mut world = World::new(vec![memory_pod("2Gi", "2Gi", policy)]).memory(
+            "web-1",
+            "app",
+            0.4 * gi,
+            0.5 * gi,
+        );
+        world.minor = minor;
+        world.policy.allow_restart = allow;
+        world.plan()
+    };
+    // Peak 512Mi + 20 % = 614.4Mi → 615Mi, above the /2 cap of 1Gi → 1Gi.
+    assert_eq!(
+        only_change(&idle(32, None, false)).to,
+        v(Some(1 << 30), Some(1 << 30))
+    );
+    assert_eq!(
+        only_change(&idle(34, None, false)).to,
+        v(Some(1 << 30), Some(1 << 30))
+    );
+    let forbidden = idle(33, None, false);
+    assert!(
+        forbidden.is_empty() && reasons(&forbidden).contains("1.33"),
+        "{forbidden}"
+    );
+    assert_eq!(idle(33, Some("RestartContainer"), true).pods.len(), 1);
+
+    // A request-only container may shrink on 1.33.
+    let mut world = World::new(vec![pod(pod_json(
+        "web-1",
+        vec![container("app", json!({"memory": "2Gi"}), json!({}))],
+    ))])
+    .memory("web-1", "app", 0.4 * gi, 0.5 * gi);
+    world.minor = 33;
+    assert_eq!(only_change(&world.plan()).to, v(Some(1 << 30), None));
+}
+
+#[test]
+fn memory_is_off_unless_enabled_per_setting_or_annotation() {
+    let gi = f64::from(1 << 30);
+    let mut world = World::new(vec![memory_pod("1Gi", "1Gi", None)]).memory(
+        "web-1",
+        "app",
+        0.95 * gi,
+        0.95 * gi,
+    );
+    world.policy.memory_enabled = false;
+    assert!(world.plan().is_empty());
+    world.pods[0].metadata.annotations =
+        Some([("kube-thermostat.io/memory".to_string(), "on".to_string())].into());
+    assert_eq!(world.plan().pods.len(), 1);
+}
+
+fn vpa(mode: Option<&str>) -> Value {
+    let mut value = json!({"metadata": {"name": "web-vpa", "namespace": NS}, "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}});
+    if let Some(mode) = mode {
+        value["spec"]["updatePolicy"] = json!({"updateMode": mode});
+    }
+    value
+}
+
+#[test]
+fn pods_steered_by_a_vpa_are_skipped_unless_it_only_recommends() {
+    for (mode, steered) in [
+        (None, true),
+        (Some("Auto"), true),
+        (Some("Recreate"), true),
+        (Some("InPlaceOrRecreate"), true),
+        (Some("Off"), false),
+        (Some("Initial"), false),
+    ] {
+        let mut world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+            .cpu("web-1", "app", 0.9, 0.9);
+        world.vpas = vec![vpa(mode)];
+        let plan = world.plan();
+        assert_eq!(plan.is_empty(), steered, "{mode:?}: {plan}");
+    }
+}
+
+fn hpa(metrics: Value) -> HorizontalPodAutoscaler {
+    serde_json::from_value(json!({"metadata": {"name": "web-hpa", "namespace": NS},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 5, "metrics": metrics}}))
+    .expect("hpa")
+}
+
+#[test]
+fn pods_under_an_hpa_on_cpu_or_memory_are_skipped_but_not_on_other_metrics() {
+    let resource = json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]);
+    let container = json!([{"type": "ContainerResource", "containerResource": {"name": "memory", "container": "app", "target": {"type": "Utilization"}}}]);
+    let external = json!([{"type": "External", "external": {"metric": {"name": "queue"}, "target": {"type": "Value", "value": "10"}}}]);
+    for (metrics, steered) in [
+        (resource, true),
+        (container, true),
+        (json!([]), true),
+        (external, false),
+    ] {
+        let mut world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+            .cpu("web-1", "app", 0.9, 0.9);
+        world.hpas = vec![hpa(metrics.clone())];
+        let plan = world.plan();
+        assert_eq!(plan.is_empty(), steered, "{metrics}: {plan}");
+    }
+}
+
+#[test]
+fn owner_heuristic_maps_hashed_replica_sets_to_deployments() {
+    let owner = owner_of(&app_pod(json!({}), json!({}))).expect("owner");
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Deployment", "web")
+    );
+    let mut plain = pod_json("x", vec![]);
+    plain["metadata"]["labels"] = json!({});
+    assert_eq!(owner_of(&pod(plain)).expect("owner").kind, "ReplicaSet");
+    let mut stateful = pod_json("db-0", vec![]);
+    stateful["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": "u", "controller": true}]);
+    assert_eq!(owner_of(&pod(stateful)).expect("owner").name, "db");
+}
+
+#[test]
+fn bad_annotation_skips_only_that_pod_naming_it() {
+    let mut bad = app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}));
+    bad.metadata.annotations =
+        Some([("kube-thermostat.io/cpu-max".to_string(), "lots".to_string())].into());
+    let mut good = pod(pod_json(
+        "web-2",
+        vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+    ));
+    good.metadata.annotations =
+        Some([("kube-thermostat.io/cpu".to_string(), "on".to_string())].into());
+    let plan = World::new(vec![bad, good])
+        .cpu("web-1", "app", 0.9, 0.9)
+        .cpu("web-2", "app", 0.9, 0.9)
+        .plan();
+    assert_eq!(plan.pods.len(), 1);
+    assert_eq!(plan.pods[0].name, "web-2");
+    assert!(
+        reasons(&plan).contains("annotation kube-thermostat.io/cpu-max = \"lots\""),
+        "{plan}"
+    );
+}
+
+/// Applies a plan the way the API server and kubelet would: new spec, status caught up, annotation.
+fn apply(world: &mut World, plan: &ResizePlan) {
+    for pod_plan in &plan.pods {
+        let pod = world
+            .pods
+            .iter_mut()
+            .find(|p| p.metadata.name.as_deref() == Some(&pod_plan.name))
+            .expect("pod");
+        let mut value = serde_json::to_value(&*pod).expect("pod");
+        for change in &pod_plan.containers {
+            let list = if change.sidecar {
+                "initContainers"
+            } else {
+                "containers"
+            };
+            let containers = value["spec"][list].as_array_mut().expect("containers");
+            let container = containers
+                .iter_mut()
+                .find(|c| c["name"] == change.name.as_str())
+                .expect("container");
+            for c in &change.changes {
+                if let Some(r) = c.to.request {
+                    container["resources"]["requests"][c.resource.name()] =
+                        json!(c.resource.format(r));
+                }
+                if let Some(l) = c.to.limit {
+                    container["resources"]["limits"][c.resource.name()] =
+                        json!(c.resource.format(l));
+                }
+            }
+        }
+        value["metadata"]["annotations"][LAST_RESIZE_ANNOTATION] = json!(pod_plan.record);
+        *pod = serde_json::from_value(value).expect("pod");
+        let _ = annotation_patch(pod_plan, None);
+    }
+}
+
+#[test]
+fn second_plan_on_unchanged_load_is_empty() {
+    let gi = f64::from(1 << 30);
+    let two = pod(pod_json(
+        "web-1",
+        vec![
+            container(
+                "app",
+                json!({"cpu": "1", "memory": "1Gi"}),
+                json!({"cpu": "2", "memory": "1Gi"}),
+            ),
+            container("idle", json!({"cpu": "1"}), json!({"cpu": "1"})),
+        ],
+    ));
+    let mut world = World::new(vec![two])
+        .cpu("web-1", "app", 1.9, 1.9)
+        .cpu("web-1", "idle", 0.05, 0.05)
+        .memory("web-1", "app", 0.95 * gi, 0.95 * gi);
+    let first = world.plan();
+    assert_eq!(first.pods.len(), 1);
+    apply(&mut world, &first);
+    let later = now() + k8s_openapi::jiff::SignedDuration::from_mins(16);
+    let second = world.plan_at(later);
+    // The idle one keeps halving until the sizing for peak / target is reached, then nothing.
+    let mut rounds = 0;
+    let mut plan = second;
+    let mut at = later;
+    while !plan.is_empty() && rounds < 10 {
+        apply(&mut world, &plan);
+        at += k8s_openapi::jiff::SignedDuration::from_mins(16);
+        plan = world.plan_at(at);
+        rounds += 1;
+    }
+    assert!(plan.is_empty() && rounds < 10, "{plan}");
+    // The hot one was sized once: 1.9 / 60 % = 3166.7m → 3170m, then stays in the band.
+    let app = &world.pods[0].spec.as_ref().expect("spec").containers[0];
+    assert_eq!(
+        app.resources
+            .as_ref()
+            .and_then(|r| r.limits.as_ref())
+            .and_then(|l| l.get("cpu"))
+            .map(|q| q.0.as_str()),
+        Some("3170m")
+    );
+}
+
+#[test]
+fn resize_and_annotation_bodies_carry_only_changes_and_the_precondition() {
+    let world = World::new(vec![app_pod(
+        json!({"cpu": "1", "memory": "1Gi"}),
+        json!({"cpu": "1", "memory": "1Gi"}),
+    )])
+    .cpu("web-1", "app", 0.9, 0.9);
+    let plan = world.plan();
+    let body = resize_patch(&plan.pods[0]).expect("body");
+    assert_eq!(
+        body,
+        json!({"metadata": {"resourceVersion": "100"}, "spec": {"containers": [
+            {"name": "app", "resources": {"requests": {"cpu": "1500m"}, "limits": {"cpu": "1500m"}}}
+        ]}})
+    );
+    let annotation = annotation_patch(&plan.pods[0], Some("101"));
+    assert_eq!(annotation["metadata"]["resourceVersion"], "101");
+    let record: PodRecord = serde_json::from_str(
+        annotation["metadata"]["annotations"][LAST_RESIZE_ANNOTATION]
+            .as_str()
+            .expect("text"),
+    )
+    .expect("record");
+    assert_eq!(record["app"].direction, Direction::Up);
+    assert_eq!(record["app"].to.limits["cpu"], "1500m");
+    assert_eq!(record["app"].from.limits["cpu"], "1");
+    assert_eq!(record["app"].at, now());
+    let note = &plan.pods[0].event.as_ref().expect("event").note;
+    assert!(note.contains("app cpu 1 -> 1500m"), "{note}");
+}
+
+#[test]
+fn opt_in_reads_pod_or_namespace_label() {
+    let pod = app_pod(json!({}), json!({}));
+    assert!(is_opted_in(&pod, None));
+    let mut other = pod.clone();
+    other.metadata.labels = None;
+    assert!(!is_opted_in(&other, None));
+    let ns_labels = [("kube-thermostat.io/resize".to_string(), "true".to_string())].into();
+    assert!(is_opted_in(&other, Some(&ns_labels)));
+}
+
+fn shape_strategy() -> impl Strategy<Value = (Option<i64>, Option<i64>)> {
+    prop_oneof![
+        (10_i64..8000).prop_map(|x| (Some(x), Some(x))),
+        (10_i64..4000, 1_i64..4000).prop_map(|(r, extra)| (Some(r), Some(r + extra))),
+        (10_i64..8000).prop_map(|r| (Some(r), None)),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn resizes_keep_qos_shape_bounds_and_order(
+        (request, limit) in shape_strategy(),
+        short in 0.0_f64..20.0,
+        peak_extra in 0.0_f64..5.0,
+        min in 10_i64..500,
+        span in 0_i64..10_000,
+    ) {
+        let requests = request.map_or(json!({}), |r| json!({"cpu": format!("{r}m")}));
+        let limits = limit.map_or(json!({}), |l| json!({"cpu": format!("{l}m")}));
+        let mut world = World::new(vec![app_pod(requests, limits)]).cpu("web-1", "app", short, short + peak_extra);
+        world.policy.cpu_min_millis = min;
+        world.policy.cpu_max_millis = min + span;
+        world.nodes = vec![node("1000", "64Gi")];
+        let plan = world.plan();
+        for pod_plan in &plan.pods {
+            for c in pod_plan.containers.iter().flat_map(|c| &c.changes) {
+                prop_assert_eq!(c.to.request.is_some(), c.from.request.is_some());
+                prop_assert_eq!(c.to.limit.is_some(), c.from.limit.is_some());
+                if let (Some(r), Some(l)) = (c.to.request, c.to.limit) {
+                    prop_assert!(r <= l);
+                    prop_assert_eq!(r == l, c.from.request == c.from.limit, "QoS class changed: {:?}", c);
+                }
+                let basis = c.to.basis().unwrap_or(0);
+                prop_assert!(basis >= min && basis <= min + span, "{:?} outside [{}, {}]", c, min, min + span);
+                prop_assert!(c.to.request.unwrap_or(1) > 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Container load signals: one PromQL query per signal for the whole cluster, and the matching of
+//! the answer's series to containers by exact (namespace, pod, container).
+//!
+//! Each query carries several statistics of the same deduplicated series, told apart by an added
+//! `thermostat_stat` label (`label_replace` + `or`), so a tick costs two queries whatever the size
+//! of the cluster.
+
+use crate::prometheus::Sample;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The label added to tell the statistics of one query apart.
+pub const STAT_LABEL: &str = "thermostat_stat";
+
+/// Time spans of the queries (see [`crate::resize::ResizePolicy`] for the defaults' reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SignalWindows {
+    /// `rate()` window for CPU counters; at least two scrape intervals.
+    pub rate_window: Duration,
+    /// Usage must stay high over this span before a scale-up.
+    pub short_window: Duration,
+    /// Usage must stay low over this span (with full history) before a scale-down.
+    pub stabilization_window: Duration,
+    /// Resolution of the subqueries.
+    pub step: Duration,
+}
+
+impl Default for SignalWindows {
+    fn default() -> Self {
+        SignalWindows {
+            rate_window: Duration::from_secs(120),
+            short_window: Duration::from_secs(180),
+            stabilization_window: Duration::from_secs(1800),
+            step: Duration::from_secs(30),
+        }
+    }
+}
+
+impl SignalWindows {
+    /// How many subquery points a full stabilization window holds.
+    pub fn expected_samples(&self) -> u64 {
+        self.stabilization_window.as_secs() / self.step.as_secs().max(1)
+    }
+}
+
+/// The statistics a query answers per container, by `thermostat_stat` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    /// Lowest value over the short window: the level usage *stayed* above.
+    ShortMin,
+    /// Highest value over the short window.
+    ShortMax,
+    /// Highest value over the stabilization window.
+    Peak,
+    /// Number of subquery points over the stabilization window that have a value.
+    Samples,
+}
+
+impl Stat {
+    pub const ALL: [Stat; 4] = [Stat::ShortMin, Stat::ShortMax, Stat::Peak, Stat::Samples];
+
+    pub fn label_value(self) -> &'static str {
+        match self {
+            Stat::ShortMin => "short_min",
+            Stat::ShortMax => "short_max",
+            Stat::Peak => "peak",
+            Stat::Samples => "samples",
+        }
+    }
+}
+
+/// PromQL duration text: `30s`, `3m`, `2h`.
+fn promql_duration(duration: Duration) -> String {
+    let secs = duration.as_secs().max(1);
+    if secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// cAdvisor series of real containers: `container=""` is the pod cgroup, `"POD"` the pause container.
+const CONTAINER_SELECTOR: &str = r#"container!="",container!="POD""#;
+
+fn multi_stat_query(series: &str, windows: &SignalWindows) -> String {
+    // Several scrapers (kubelet and a second Prometheus job) often report the same container.
+    let deduplicated = format!("max by (namespace, pod, container) ({series})");
+    let step = promql_duration(windows.step);
+    let short = promql_duration(windows.short_window);
+    let long = promql_duration(windows.stabilization_window);
+    Stat::ALL
+        .iter()
+        .map(|stat| {
+            let (function, range) = match stat {
+                Stat::ShortMin => ("min_over_time", &short),
+                Stat::ShortMax => ("max_over_time", &short),
+                Stat::Peak => ("max_over_time", &long),
+                Stat::Samples => ("count_over_time", &long),
+            };
+            format!(
+                r#"label_replace({function}(({deduplicated})[{range}:{step}]), "{STAT_LABEL}", "{}", "", "")"#,
+                stat.label_value()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Container CPU usage in cores, four statistics in one query.
+pub fn cpu_usage_query(windows: &SignalWindows) -> String {
+    let rate = promql_duration(windows.rate_window);
+    multi_stat_query(
+        &format!("rate(container_cpu_usage_seconds_total{{{CONTAINER_SELECTOR}}}[{rate}])"),
+        windows,
+    )
+}
+
+/// Container memory working set in bytes, four statistics in one query.
+pub fn memory_working_set_query(windows: &SignalWindows) -> String {
+    multi_stat_query(
+        &format!("container_memory_working_set_bytes{{{CONTAINER_SELECTOR}}}"),
+        windows,
+    )
+}
+
+/// Exact identity of a container in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ContainerKey {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+}
+
+impl ContainerKey {
+    pub fn new(namespace: &str, pod: &str, container: &str) -> ContainerKey {
+        ContainerKey {
+            namespace: namespace.to_string(),
+            pod: pod.to_string(),
+            container: container.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for ContainerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.namespace, self.pod, self.container)
+    }
+}
+
+/// The statistics of one container's signal; `None` is "no data" (absent, NaN or infinite).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ContainerStats {
+    pub short_min: Option<f64>,
+    pub short_max: Option<f64>,
+    pub peak: Option<f64>,
+    pub samples: Option<f64>,
+}
+
+/// One signal's answer, by container.
+pub type SignalTable = BTreeMap<ContainerKey, ContainerStats>;
+
+/// Sorts an answer's series into per-container statistics. Series without the identifying labels
+/// or with an unknown statistic are ignored; NaN and infinities count as no data.
+pub fn collect_container_stats(samples: &[Sample]) -> SignalTable {
+    let mut table = SignalTable::new();
+    for sample in samples {
+        let (Some(namespace), Some(pod), Some(container), Some(stat)) = (
+            sample.label("namespace"),
+            sample.label("pod"),
+            sample.label("container"),
+            sample.label(STAT_LABEL),
+        ) else {
+            continue;
+        };
+        let Some(stat) = Stat::ALL.into_iter().find(|s| s.label_value() == stat) else {
+            continue;
+        };
+        let value = sample.value.is_finite().then_some(sample.value);
+        let entry = table
+            .entry(ContainerKey::new(namespace, pod, container))
+            .or_default();
+        let slot = match stat {
+            Stat::ShortMin => &mut entry.short_min,
+            Stat::ShortMax => &mut entry.short_max,
+            Stat::Peak => &mut entry.peak,
+            Stat::Samples => &mut entry.samples,
+        };
+        *slot = value;
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(labels: &[(&str, &str)], value: f64) -> Sample {
+        Sample {
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value,
+        }
+    }
+
+    #[test]
+    fn cpu_query_carries_four_stats_of_deduplicated_container_series() {
+        let query = cpu_usage_query(&SignalWindows::default());
+        let inner = r#"(max by (namespace, pod, container) (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[2m])))"#;
+        assert_eq!(
+            query,
+            format!(
+                r#"label_replace(min_over_time({inner}[3m:30s]), "thermostat_stat", "short_min", "", "") or label_replace(max_over_time({inner}[3m:30s]), "thermostat_stat", "short_max", "", "") or label_replace(max_over_time({inner}[30m:30s]), "thermostat_stat", "peak", "", "") or label_replace(count_over_time({inner}[30m:30s]), "thermostat_stat", "samples", "", "")"#
+            )
+        );
+    }
+
+    #[test]
+    fn memory_query_reads_the_working_set() {
+        let query = memory_working_set_query(&SignalWindows::default());
+        assert!(query.contains(
+            r#"(max by (namespace, pod, container) (container_memory_working_set_bytes{container!="",container!="POD"}))[30m:30s]"#
+        ));
+        assert_eq!(query.matches(" or ").count(), 3);
+    }
+
+    #[test]
+    fn odd_durations_are_written_in_seconds() {
+        assert_eq!(promql_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(promql_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(promql_duration(Duration::from_millis(10)), "1s");
+    }
+
+    #[test]
+    fn series_are_matched_to_containers_exactly_and_nan_is_no_data() {
+        let answer = vec![
+            sample(
+                &[
+                    ("namespace", "shop"),
+                    ("pod", "web-1"),
+                    ("container", "app"),
+                    (STAT_LABEL, "short_min"),
+                ],
+                0.9,
+            ),
+            sample(
+                &[
+                    ("namespace", "shop"),
+                    ("pod", "web-1"),
+                    ("container", "app"),
+                    (STAT_LABEL, "peak"),
+                ],
+                f64::NAN,
+            ),
+            sample(
+                &[
+                    ("namespace", "shop"),
+                    ("pod", "web-1"),
+                    ("container", "app"),
+                    (STAT_LABEL, "samples"),
+                ],
+                60.0,
+            ),
+            sample(
+                &[
+                    ("namespace", "shop"),
+                    ("pod", "web-10"),
+                    ("container", "app"),
+                    (STAT_LABEL, "short_min"),
+                ],
+                0.1,
+            ),
+            sample(
+                &[
+                    ("namespace", "shop"),
+                    ("pod", "web-1"),
+                    (STAT_LABEL, "short_min"),
+                ],
+                5.0,
+            ),
+            sample(
+                &[
+                    ("namespace", "shop"),
+                    ("pod", "web-1"),
+                    ("container", "app"),
+                    (STAT_LABEL, "mystery"),
+                ],
+                5.0,
+            ),
+            sample(
+                &[
+                    ("namespace", "shop"),
+                    ("pod", "web-1"),
+                    ("container", "app"),
+                    (STAT_LABEL, "short_max"),
+                ],
+                f64::INFINITY,
+            ),
+        ];
+        let table = collect_container_stats(&answer);
+        assert_eq!(table.len(), 2);
+        let app = table[&ContainerKey::new("shop", "web-1", "app")];
+        assert_eq!(
+            app,
+            ContainerStats {
+                short_min: Some(0.9),
+                short_max: None,
+                peak: None,
+                samples: Some(60.0)
+            }
+        );
+        assert_eq!(
+            table[&ContainerKey::new("shop", "web-10", "app")].short_min,
+            Some(0.1)
+        );
+    }
+}

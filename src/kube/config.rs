@@ -235,7 +235,12 @@ pub fn resolve(
         return api_url_endpoint(url);
     }
     if let Some(path) = &options.kubeconfig {
-        return from_kubeconfig(&[path.clone()], true, options.context.as_deref(), sources);
+        return from_kubeconfig(
+            std::slice::from_ref(path),
+            true,
+            options.context.as_deref(),
+            sources,
+        );
     }
     let paths = kubeconfig_paths(sources);
     if options.context.is_some() {
@@ -1196,15 +1201,13 @@ users:
 
     #[test]
     fn messy_kubeconfig_null_lists_unknown_keys_extensions_bom_and_two_documents() {
-        let text = format!(
-            "\u{feff}apiVersion: v1\nkind: Config\npreferences: {{}}\nextensions: null\nusers: null\n\
-             clusters:\n- name: c\n  cluster:\n    server: https://c:6443\n    extensions:\n    - name: client.authentication.k8s.io/exec\n      extension: {{audience: x}}\n    some-future-key: 1\n\
+        let text = "\u{feff}apiVersion: v1\nkind: Config\npreferences: {}\nextensions: null\nusers: null\n\
+             clusters:\n- name: c\n  cluster:\n    server: https://c:6443\n    extensions:\n    - name: client.authentication.k8s.io/exec\n      extension: {audience: x}\n    some-future-key: 1\n\
              - name: unused\n  cluster:\n    server: https://unused\n    certificate-authority-data: '%%% not base64 %%%'\n\
-             - name: entry-without-body\n- cluster: {{server: https://no-name}}\n\
-             contexts:\n- name: ctx\n  context: {{cluster: c, user: ''}}\n  extensions: []\n\
-             current-context: ctx\n---\ncurrent-context: other\n"
-        );
-        let endpoint = resolve_default(&home_config(&text)).unwrap();
+             - name: entry-without-body\n- cluster: {server: https://no-name}\n\
+             contexts:\n- name: ctx\n  context: {cluster: c, user: ''}\n  extensions: []\n\
+             current-context: ctx\n---\ncurrent-context: other\n";
+        let endpoint = resolve_default(&home_config(text)).unwrap();
         assert_eq!(endpoint.server, "https://c:6443");
         assert_eq!(endpoint.auth, Auth::None);
         assert_eq!(endpoint.tls.ca_pem, None);

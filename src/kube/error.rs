@@ -118,7 +118,7 @@ impl Status {
 pub enum KubeError {
     /// The server answered with an error status (4xx/5xx), decoded as [`Status`].
     Api {
-        status: Status,
+        status: Box<Status>,
         verb: Verb,
         url: String,
     },
@@ -257,7 +257,7 @@ mod tests {
 
     fn api_error(http_code: u16, body: &str) -> KubeError {
         KubeError::Api {
-            status: Status::from_response(http_code, body.as_bytes()),
+            status: Box::new(Status::from_response(http_code, body.as_bytes())),
             verb: Verb::Patch,
             url: "https://10.0.0.1/api/v1/nodes/node-1".to_owned(),
         }

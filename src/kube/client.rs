@@ -381,14 +381,7 @@ impl Client {
                     if attempts >= self.options.max_attempts.max(1) {
                         return Err(error);
                     }
-                    let backoff = self
-                        .options
-                        .backoff_initial
-                        .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
-                        .min(self.options.backoff_max);
-                    let wait = retry_after
-                        .map_or(backoff, |after| after.min(self.options.retry_after_max));
-                    (error, wait)
+                    (error, retry_wait(&self.options, attempts, retry_after))
                 }
             };
             if deadline.expired() && matches!(error, KubeError::Transport { .. }) {
@@ -529,6 +522,18 @@ impl Client {
     }
 }
 
+/// How long to wait before attempt `attempts + 1`: the server's `Retry-After` (capped), else exponential
+/// backoff (capped). No jitter: one hook process per cluster does not make a thundering herd.
+fn retry_wait(options: &ClientOptions, attempts: u32, retry_after: Option<Duration>) -> Duration {
+    match retry_after {
+        Some(after) => after.min(options.retry_after_max),
+        None => options
+            .backoff_initial
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
+            .min(options.backoff_max),
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -634,6 +639,45 @@ fn build_agent(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_retry_after_is_capped() {
+        let options = ClientOptions::default();
+        let waits: Vec<Duration> = (1..=6)
+            .map(|attempt| retry_wait(&options, attempt, None))
+            .collect();
+        let millis: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(millis, [200, 400, 800, 1600, 3000, 3000]);
+        assert_eq!(
+            retry_wait(&options, 1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            retry_wait(&options, 1, Some(Duration::from_secs(3600))),
+            options.retry_after_max
+        );
+    }
+
+    #[test]
+    fn client_debug_shows_no_credentials() {
+        let endpoint = ClusterEndpoint {
+            server: "https://k8s:6443".to_owned(),
+            tls: TlsSettings::default(),
+            auth: crate::kube::config::Auth::Basic {
+                username: "ops".to_owned(),
+                password: crate::kube::config::Secret::new("hunter2"),
+            },
+            proxy_url: None,
+            origin: "test".to_owned(),
+            notes: Vec::new(),
+        };
+        let client = Client::new(endpoint, ClientOptions::default()).unwrap();
+        let debug = format!("{client:?}");
+        assert!(
+            debug.contains("https://k8s:6443") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+    }
 
     #[test]
     fn version_minor_with_plus_is_tolerated() {

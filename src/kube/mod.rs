@@ -1,1 +1,19 @@
-//! Kubernetes REST client (to be written).
+//! Kubernetes REST client: kubectl-compatible configuration, requests built without I/O, one synchronous
+//! client with timeouts, paging and bounded retries, and typed errors.
+//!
+//! ```text
+//! config::resolve(&ConfigOptions, &ConfigSources::from_process()) -> ClusterEndpoint
+//! Client::new(endpoint, ClientOptions::default()) -> Client
+//! client.get / list_all / patch / create / version (each with the tick's Deadline)
+//! ```
+
+pub mod client;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod request;
+
+pub use client::{Client, ClientOptions, RequestStats, ServerVersion};
+pub use config::{Auth, ClusterEndpoint, ConfigError, ConfigOptions, ConfigSources, resolve};
+pub use error::{KubeError, Status};
+pub use request::{ApiResource, ListParams, Patch, Request, Verb};

@@ -1,0 +1,383 @@
+//! API errors: `Status` decoding, the typed error returned to callers, and client-go's predicates.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::request::Verb;
+
+/// A `meta/v1` `Status` as kube-apiserver sends it with every 4xx/5xx answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Status {
+    /// `Failure` or `Success`.
+    pub status: String,
+    /// Human-readable; shown to users verbatim.
+    pub message: String,
+    /// Machine-readable, e.g. `NotFound`, `Conflict`, `Invalid`; empty when the server gave none.
+    pub reason: String,
+    /// The HTTP status code.
+    pub code: u16,
+    pub details: Option<StatusDetails>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StatusDetails {
+    pub name: String,
+    pub group: String,
+    pub kind: String,
+    pub causes: Vec<StatusCause>,
+    pub retry_after_seconds: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusCause {
+    pub reason: String,
+    pub message: String,
+    pub field: String,
+}
+
+/// Reasons kube-apiserver defines (apimachinery `metav1.StatusReason*`). client-go falls back to the HTTP code
+/// only when the reason is not one of these, so a proxy's bare 404 still counts as NotFound while an
+/// `AlreadyExists` 409 does not count as a `Conflict`.
+const KNOWN_REASONS: &[&str] = &[
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "AlreadyExists",
+    "Conflict",
+    "Gone",
+    "Invalid",
+    "ServerTimeout",
+    "StoreReadError",
+    "Timeout",
+    "TooManyRequests",
+    "BadRequest",
+    "MethodNotAllowed",
+    "NotAcceptable",
+    "RequestEntityTooLarge",
+    "UnsupportedMediaType",
+    "InternalError",
+    "Expired",
+    "ServiceUnavailable",
+];
+
+/// How much of a non-`Status` error body we keep in a message: enough to recognise an HTML error page.
+const MAX_BODY_IN_MESSAGE: usize = 512;
+
+impl Status {
+    /// Decodes an error answer: the server's `Status` when the body is one, else a synthetic `Status` with the
+    /// HTTP code and the body text (proxies and load balancers answer with HTML or plain text).
+    pub fn from_response(http_code: u16, body: &[u8]) -> Status {
+        if let Ok(mut status) = serde_json::from_slice::<Status>(body)
+            && (!status.message.is_empty() || !status.reason.is_empty())
+        {
+            if status.code == 0 {
+                status.code = http_code;
+            }
+            return status;
+        }
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        let message = if text.is_empty() {
+            "(empty body)".to_owned()
+        } else {
+            let mut end = text.len().min(MAX_BODY_IN_MESSAGE);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let ellipsis = if end < text.len() { "…" } else { "" };
+            format!("{}{ellipsis}", &text[..end])
+        };
+        Status {
+            status: "Failure".to_owned(),
+            message,
+            reason: String::new(),
+            code: http_code,
+            details: None,
+        }
+    }
+
+    fn reason_is_known(&self) -> bool {
+        KNOWN_REASONS.contains(&self.reason.as_str())
+    }
+
+    /// client-go's rule: the reason decides; the code counts only when the reason is unknown or empty.
+    fn matches(&self, reason: &str, code: u16) -> bool {
+        self.reason == reason || (!self.reason_is_known() && self.code == code)
+    }
+}
+
+/// Why a request failed. Secrets never appear in it (tokens travel only in headers, which are not kept).
+#[derive(Debug)]
+pub enum KubeError {
+    /// The server answered with an error status (4xx/5xx), decoded as [`Status`].
+    Api {
+        status: Box<Status>,
+        verb: Verb,
+        url: String,
+    },
+    /// No usable HTTP answer: connection refused or dropped, TLS failure, DNS, protocol error, a too large body.
+    Transport {
+        verb: Verb,
+        url: String,
+        message: String,
+    },
+    /// The answer was not the JSON we expected.
+    Decode {
+        verb: Verb,
+        url: String,
+        expected: &'static str,
+        message: String,
+    },
+    /// The tick's deadline passed before an answer came (including retries).
+    DeadlineExceeded {
+        verb: Verb,
+        url: String,
+        attempts: u32,
+    },
+    /// Getting credentials failed: token file unreadable, exec plugin failed.
+    Credentials { message: String },
+    /// A request that must not be sent (empty name, bad namespace...): a bug in the caller.
+    InvalidRequest { message: String },
+    /// The connection settings are unusable (bad CA PEM, bad client key...).
+    Config { message: String },
+}
+
+impl fmt::Display for KubeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KubeError::Api { status, verb, url } => {
+                let reason = if status.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", status.reason)
+                };
+                write!(
+                    f,
+                    "{verb} {url}: HTTP {}{reason}: {}",
+                    status.code, status.message
+                )
+            }
+            KubeError::Transport { verb, url, message } => write!(f, "{verb} {url}: {message}"),
+            KubeError::Decode {
+                verb,
+                url,
+                expected,
+                message,
+            } => write!(
+                f,
+                "{verb} {url}: the answer is not a valid {expected}: {message}"
+            ),
+            KubeError::DeadlineExceeded {
+                verb,
+                url,
+                attempts,
+            } => write!(
+                f,
+                "{verb} {url}: no answer before the tick's deadline ({attempts} attempt{})",
+                if *attempts == 1 { "" } else { "s" }
+            ),
+            KubeError::Credentials { message } => write!(f, "Kubernetes credentials: {message}"),
+            KubeError::InvalidRequest { message } => {
+                write!(f, "invalid Kubernetes request (this is a bug): {message}")
+            }
+            KubeError::Config { message } => write!(f, "Kubernetes connection settings: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for KubeError {}
+
+impl KubeError {
+    /// The server's `Status`, when the server answered.
+    pub fn status(&self) -> Option<&Status> {
+        match self {
+            KubeError::Api { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+
+    fn status_matches(&self, reason: &str, code: u16) -> bool {
+        self.status()
+            .is_some_and(|status| status.matches(reason, code))
+    }
+
+    /// 409 `Conflict`: a stale `resourceVersion`. The caller re-reads and decides again.
+    pub fn is_conflict(&self) -> bool {
+        self.status_matches("Conflict", 409)
+    }
+
+    /// 409 `AlreadyExists` (a create of an existing object).
+    pub fn is_already_exists(&self) -> bool {
+        self.status_matches("AlreadyExists", 409)
+    }
+
+    /// 422 `Invalid`: validation failed, or a JSON Patch `test` op failed.
+    pub fn is_invalid(&self) -> bool {
+        self.status_matches("Invalid", 422)
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status_matches("NotFound", 404)
+    }
+
+    pub fn is_forbidden(&self) -> bool {
+        self.status_matches("Forbidden", 403)
+    }
+
+    pub fn is_unauthorized(&self) -> bool {
+        self.status_matches("Unauthorized", 401)
+    }
+
+    /// As client-go, a 429 counts whatever its reason.
+    pub fn is_too_many_requests(&self) -> bool {
+        self.status()
+            .is_some_and(|status| status.reason == "TooManyRequests" || status.code == 429)
+    }
+
+    /// 410 `Expired`: a LIST `continue` token too old to use.
+    pub fn is_expired(&self) -> bool {
+        self.status_matches("Expired", 410)
+    }
+
+    pub fn is_deadline_exceeded(&self) -> bool {
+        matches!(self, KubeError::DeadlineExceeded { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(http_code: u16, body: &str) -> KubeError {
+        KubeError::Api {
+            status: Box::new(Status::from_response(http_code, body.as_bytes())),
+            verb: Verb::Patch,
+            url: "https://10.0.0.1/api/v1/nodes/node-1".to_owned(),
+        }
+    }
+
+    #[test]
+    fn status_body_is_decoded_with_details() {
+        let body = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+            "message":"nodes \"node-9\" not found","reason":"NotFound",
+            "details":{"name":"node-9","kind":"nodes","causes":[{"reason":"FieldValueInvalid","message":"m","field":"spec"}]},
+            "code":404}"#;
+        let status = Status::from_response(404, body.as_bytes());
+        assert_eq!(status.reason, "NotFound");
+        assert_eq!(status.message, "nodes \"node-9\" not found");
+        assert_eq!(status.code, 404);
+        let details = status.details.expect("details");
+        assert_eq!(details.name, "node-9");
+        assert_eq!(details.causes[0].field, "spec");
+    }
+
+    #[test]
+    fn non_status_body_becomes_synthetic_status_with_code_and_text() {
+        let status = Status::from_response(502, b"<html>Bad Gateway</html>\n");
+        assert_eq!(status.code, 502);
+        assert_eq!(status.reason, "");
+        assert_eq!(status.message, "<html>Bad Gateway</html>");
+    }
+
+    #[test]
+    fn empty_body_is_named_in_the_synthetic_message() {
+        let status = Status::from_response(503, b"");
+        assert_eq!(status.message, "(empty body)");
+    }
+
+    #[test]
+    fn json_that_is_not_a_status_keeps_its_text() {
+        let status = Status::from_response(500, br#"{"error":"boom"}"#);
+        assert_eq!(status.code, 500);
+        assert_eq!(status.message, r#"{"error":"boom"}"#);
+    }
+
+    #[test]
+    fn long_bodies_are_cut_on_a_char_boundary() {
+        let body = "é".repeat(2000);
+        let status = Status::from_response(500, body.as_bytes());
+        assert!(status.message.len() < 700);
+        assert!(status.message.ends_with('…'));
+    }
+
+    #[test]
+    fn status_without_code_takes_the_http_code() {
+        let status = Status::from_response(409, br#"{"reason":"Conflict","message":"stale"}"#);
+        assert_eq!(status.code, 409);
+    }
+
+    #[test]
+    fn predicates_match_the_reason_first() {
+        assert!(api_error(409, r#"{"reason":"Conflict","message":"m","code":409}"#).is_conflict());
+        assert!(api_error(422, r#"{"reason":"Invalid","message":"m","code":422}"#).is_invalid());
+        assert!(api_error(404, r#"{"reason":"NotFound","message":"m","code":404}"#).is_not_found());
+        assert!(
+            api_error(403, r#"{"reason":"Forbidden","message":"m","code":403}"#).is_forbidden()
+        );
+        assert!(api_error(410, r#"{"reason":"Expired","message":"m","code":410}"#).is_expired());
+        assert!(
+            api_error(401, r#"{"reason":"Unauthorized","message":"m","code":401}"#)
+                .is_unauthorized()
+        );
+    }
+
+    #[test]
+    fn already_exists_is_not_a_conflict_though_both_are_409() {
+        let error = api_error(
+            409,
+            r#"{"reason":"AlreadyExists","message":"m","code":409}"#,
+        );
+        assert!(!error.is_conflict());
+        assert!(error.is_already_exists());
+    }
+
+    #[test]
+    fn code_counts_only_when_the_reason_is_unknown_or_empty() {
+        assert!(api_error(404, "404 page not found").is_not_found());
+        assert!(
+            api_error(409, r#"{"reason":"SomethingNew","message":"m","code":409}"#).is_conflict()
+        );
+        // A known reason with another meaning wins over the code.
+        assert!(
+            !api_error(404, r#"{"reason":"Forbidden","message":"m","code":404}"#).is_not_found()
+        );
+        assert!(!api_error(410, r#"{"reason":"Gone","message":"m","code":410}"#).is_expired());
+    }
+
+    #[test]
+    fn any_429_is_too_many_requests() {
+        assert!(
+            api_error(429, r#"{"reason":"Whatever","message":"m","code":429}"#)
+                .is_too_many_requests()
+        );
+        assert!(api_error(429, "slow down").is_too_many_requests());
+        assert!(!api_error(503, "busy").is_too_many_requests());
+    }
+
+    #[test]
+    fn non_api_errors_match_no_predicate() {
+        let error = KubeError::Transport {
+            verb: Verb::Get,
+            url: "u".to_owned(),
+            message: "connection refused".to_owned(),
+        };
+        assert!(!error.is_not_found() && !error.is_conflict() && !error.is_too_many_requests());
+    }
+
+    #[test]
+    fn message_shows_verb_url_code_reason_and_server_message_verbatim() {
+        let error = api_error(
+            403,
+            r#"{"reason":"Forbidden","code":403,"message":"nodes \"node-1\" is forbidden: User \"system:serviceaccount:ops:thermostat\" cannot patch resource \"nodes\" in API group \"\" at the cluster scope"}"#,
+        );
+        assert_eq!(
+            error.to_string(),
+            "patch https://10.0.0.1/api/v1/nodes/node-1: HTTP 403 Forbidden: nodes \"node-1\" is forbidden: User \
+             \"system:serviceaccount:ops:thermostat\" cannot patch resource \"nodes\" in API group \"\" at the cluster scope"
+        );
+    }
+}

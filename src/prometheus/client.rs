@@ -291,6 +291,12 @@ fn classify(error: ureq::Error, budget: Duration) -> AttemptError {
         ureq::Error::Timeout(_) => {
             AttemptError::Transient(anyhow!("no answer within {budget:?} ({error})"))
         }
+        // rustls reports a refused certificate as InvalidData ("invalid peer certificate: UnknownIssuer").
+        ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            AttemptError::Permanent(anyhow!(
+                "TLS handshake failed (check the CA and client certificate settings): {error}"
+            ))
+        }
         ureq::Error::Io(_)
         | ureq::Error::ConnectionFailed
         | ureq::Error::HostNotFound

@@ -1,0 +1,312 @@
+//! Decoding `/api/v1/query` answers. Pure: unit-tested on answer texts as Prometheus and compatible servers write
+//! them.
+
+use super::Sample;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The result of an instant query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryResult {
+    Vector(Vec<Sample>),
+    Scalar(f64),
+    String(String),
+    /// Only returned for range selectors (`x[5m]`) evaluated as an instant query.
+    Matrix(Vec<RangeSeries>),
+}
+
+/// One series of a matrix result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    pub labels: BTreeMap<String, String>,
+    /// `(unix seconds, value)`, oldest first.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A successful answer with what the server said about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryAnswer {
+    pub result: QueryResult,
+    /// The server's `warnings` (e.g. partial data from a Thanos store), verbatim: log them.
+    pub warnings: Vec<String>,
+    /// The server's `infos` (newer Prometheus: e.g. a `rate` on something not looking like a counter).
+    pub infos: Vec<String>,
+}
+
+impl QueryResult {
+    /// The samples of a vector result; an error naming the actual type otherwise.
+    pub fn into_vector(self) -> Result<Vec<Sample>, String> {
+        match self {
+            Self::Vector(samples) => Ok(samples),
+            other => Err(format!(
+                "expected an instant vector, got a {}",
+                other.kind()
+            )),
+        }
+    }
+
+    /// The value of a scalar result, or of a vector with exactly one sample.
+    pub fn into_single_value(self) -> Result<f64, String> {
+        match self {
+            Self::Scalar(value) => Ok(value),
+            Self::Vector(samples) if samples.len() == 1 => Ok(samples[0].value),
+            Self::Vector(samples) => Err(format!("expected one sample, got {}", samples.len())),
+            other => Err(format!("expected a scalar, got a {}", other.kind())),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Vector(_) => "vector",
+            Self::Scalar(_) => "scalar",
+            Self::String(_) => "string",
+            Self::Matrix(_) => "matrix",
+        }
+    }
+}
+
+/// What a body says, independent of the HTTP status.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Decoded {
+    Success(QueryAnswer),
+    /// `"status":"error"`: `errorType` and `error` verbatim (either may be missing in the wild).
+    ApiError {
+        error_type: Option<String>,
+        error: Option<String>,
+        warnings: Vec<String>,
+    },
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: Option<String>,
+    data: Option<Data>,
+    #[serde(rename = "errorType")]
+    error_type: Option<String>,
+    error: Option<String>,
+    #[serde(default)]
+    warnings: Option<Vec<String>>,
+    #[serde(default)]
+    infos: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct VectorElement {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    value: Option<(f64, String)>,
+    histogram: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct MatrixElement {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+    #[serde(default)]
+    histograms: Vec<serde_json::Value>,
+}
+
+/// Decodes an answer body. `Err` says what is wrong with it (not JSON, unknown shape, bad value).
+pub(crate) fn decode(body: &str) -> Result<Decoded, String> {
+    let envelope: Envelope = serde_json::from_str(body)
+        .map_err(|e| format!("answer is not a Prometheus API response: {e}"))?;
+    let warnings = envelope.warnings.unwrap_or_default();
+    match envelope.status.as_deref() {
+        Some("success") => {}
+        Some("error") => {
+            return Ok(Decoded::ApiError {
+                error_type: envelope.error_type,
+                error: envelope.error,
+                warnings,
+            });
+        }
+        Some(other) => return Err(format!("answer has unknown status {other:?}")),
+        None => return Err("answer has no \"status\"".to_owned()),
+    }
+    let data = envelope.data.ok_or("successful answer has no \"data\"")?;
+    let result = decode_result(&data.result_type, data.result)?;
+    Ok(Decoded::Success(QueryAnswer {
+        result,
+        warnings,
+        infos: envelope.infos.unwrap_or_default(),
+    }))
+}
+
+fn decode_result(result_type: &str, result: serde_json::Value) -> Result<QueryResult, String> {
+    match result_type {
+        "vector" => {
+            let elements: Vec<VectorElement> = serde_json::from_value(result)
+                .map_err(|e| format!("malformed vector result: {e}"))?;
+            elements
+                .into_iter()
+                .map(|element| {
+                    let Some((_, text)) = element.value else {
+                        return Err(if element.histogram.is_some() {
+                            format!(
+                                "series {:?} is a native histogram, which is not supported here",
+                                element.metric
+                            )
+                        } else {
+                            format!("series {:?} has no \"value\"", element.metric)
+                        });
+                    };
+                    Ok(Sample {
+                        value: parse_value(&text)?,
+                        labels: element.metric,
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map(QueryResult::Vector)
+        }
+        "scalar" => {
+            let (_, text): (f64, String) = serde_json::from_value(result)
+                .map_err(|e| format!("malformed scalar result: {e}"))?;
+            Ok(QueryResult::Scalar(parse_value(&text)?))
+        }
+        "string" => {
+            let (_, text): (f64, String) = serde_json::from_value(result)
+                .map_err(|e| format!("malformed string result: {e}"))?;
+            Ok(QueryResult::String(text))
+        }
+        "matrix" => {
+            let elements: Vec<MatrixElement> = serde_json::from_value(result)
+                .map_err(|e| format!("malformed matrix result: {e}"))?;
+            elements
+                .into_iter()
+                .map(|element| {
+                    if element.values.is_empty() && !element.histograms.is_empty() {
+                        return Err(format!(
+                            "series {:?} is a native histogram, which is not supported here",
+                            element.metric
+                        ));
+                    }
+                    let points = element
+                        .values
+                        .into_iter()
+                        .map(|(at, text)| Ok((at, parse_value(&text)?)))
+                        .collect::<Result<_, String>>()?;
+                    Ok(RangeSeries {
+                        labels: element.metric,
+                        points,
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map(QueryResult::Matrix)
+        }
+        other => Err(format!("unknown resultType {other:?}")),
+    }
+}
+
+/// Sample values are strings: Go's float formatting ("1.5", "1e-67", "NaN", "+Inf", "-Inf").
+fn parse_value(text: &str) -> Result<f64, String> {
+    // Rust's parser accepts "NaN", "+Inf" and "-Inf" (case-insensitive "nan"/"inf"), and every Go float format.
+    text.parse::<f64>()
+        .map_err(|_| format!("sample value {text:?} is not a number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn success(body: &str) -> QueryAnswer {
+        match decode(body) {
+            Ok(Decoded::Success(answer)) => answer,
+            other => panic!("expected success, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn vector_with_special_values_and_fractional_timestamps() {
+        let answer = success(
+            r#"{"status":"success","data":{"resultType":"vector","result":[
+                {"metric":{"node":"a"},"value":[1700000000.123,"0.25"]},
+                {"metric":{"node":"b"},"value":[1700000000,"NaN"]},
+                {"metric":{"node":"c"},"value":[1700000000,"+Inf"]},
+                {"metric":{"node":"d"},"value":[1700000000,"-Inf"]},
+                {"metric":{},"value":[1700000000,"1.2345678e-67"]}]}}"#,
+        );
+        let samples = answer.result.into_vector().unwrap();
+        assert_eq!(samples[0].value, 0.25);
+        assert_eq!(samples[0].label("node"), Some("a"));
+        assert!(samples[1].value.is_nan());
+        assert_eq!(samples[2].value, f64::INFINITY);
+        assert_eq!(samples[3].value, f64::NEG_INFINITY);
+        assert_eq!(samples[4].value, 1.2345678e-67);
+        assert!(samples[4].labels.is_empty());
+    }
+
+    #[test]
+    fn warnings_before_data_and_unknown_fields_are_accepted() {
+        let answer = success(
+            r#"{"status":"success","warnings":["partial response: store x down"],"infos":["PromQL info: x"],
+                "data":{"resultType":"scalar","result":[1700000000,"3"],"stats":{"timings":{}}},"extra":1}"#,
+        );
+        assert_eq!(answer.result, QueryResult::Scalar(3.0));
+        assert_eq!(answer.warnings, ["partial response: store x down"]);
+        assert_eq!(answer.infos, ["PromQL info: x"]);
+    }
+
+    #[test]
+    fn error_answer_keeps_type_and_message_verbatim_even_with_data() {
+        let decoded = decode(
+            r#"{"status":"error","data":{"resultType":"","result":null},"errorType":"bad_data",
+                "error":"1:5: parse error: unexpected end of input"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            decoded,
+            Decoded::ApiError {
+                error_type: Some("bad_data".into()),
+                error: Some("1:5: parse error: unexpected end of input".into()),
+                warnings: vec![],
+            }
+        );
+        let bare = decode(r#"{"status":"error"}"#).unwrap();
+        assert!(matches!(bare, Decoded::ApiError { error: None, .. }));
+    }
+
+    #[test]
+    fn string_and_matrix_results_are_decoded() {
+        let string =
+            success(r#"{"status":"success","data":{"resultType":"string","result":[1,"hi"]}}"#);
+        assert_eq!(string.result, QueryResult::String("hi".into()));
+        let matrix = success(
+            r#"{"status":"success","data":{"resultType":"matrix","result":[
+                {"metric":{"a":"b"},"values":[[1,"1"],[2,"NaN"]]}]}}"#,
+        );
+        let QueryResult::Matrix(series) = matrix.result else {
+            panic!("not a matrix")
+        };
+        assert_eq!(series[0].points.len(), 2);
+        assert!(series[0].points[1].1.is_nan());
+    }
+
+    #[test]
+    fn malformed_answers_say_what_is_wrong() {
+        assert!(
+            decode("<html>login</html>")
+                .unwrap_err()
+                .contains("not a Prometheus API response")
+        );
+        assert!(
+            decode(r#"{"status":"success"}"#)
+                .unwrap_err()
+                .contains("no \"data\"")
+        );
+        let bad_value =
+            r#"{"status":"success","data":{"resultType":"scalar","result":[1,"lots"]}}"#;
+        assert!(decode(bad_value).unwrap_err().contains(r#""lots""#));
+        let histogram = r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"__name__":"h"},"histogram":[1,{"count":"1"}]}]}}"#;
+        assert!(decode(histogram).unwrap_err().contains("native histogram"));
+    }
+}

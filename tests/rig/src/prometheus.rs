@@ -1,1 +1,0 @@
-//! Real Prometheus launcher and remote-write feeder (to be written).

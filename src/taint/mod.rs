@@ -1,1 +1,32 @@
-//! taint-nodes controller (to be written).
+//! taint-nodes: taint hot nodes, untaint cooled ones, safely. This module is the pure core:
+//!
+//! - [`signals`]: one PromQL query per signal ([`signal_queries`]) and exact matching of its answer to nodes
+//!   ([`match_samples`]).
+//! - [`decide`]: [`decide_taints`] (nodes + readings + policy + now → [`TaintPlan`]) and [`plan_remove_all`].
+//! - [`patch`]: the guarded JSON Patch for one node's write ([`node_patch`]).
+//! - [`policy`]: [`TaintPolicy`], its defaults and [`TaintPolicy::validate`].
+//!
+//! Time is `k8s_openapi::jiff::Timestamp`. Nothing here reads a clock, the environment, files or the network.
+
+pub mod decide;
+pub mod ownership;
+pub mod patch;
+pub mod policy;
+pub mod signals;
+
+pub use decide::{
+    Action, Exclusion, NodeDecision, NodeEvent, NodeState, NodeWrite, PlanSummary, SignalVerdict,
+    TaintPlan, decide_taints, plan_remove_all,
+};
+pub use ownership::TaintRecord;
+pub use patch::node_patch;
+pub use policy::{
+    CPU_THRESHOLD, CustomSignal, SignalPolicy, TAINT_ANNOTATION, TaintEffect, TaintPolicy,
+};
+pub use signals::{
+    NodeReading, STAT_LABEL, SignalKind, SignalReadings, UnmatchedSeries, match_samples,
+    signal_queries, signal_query, strip_port,
+};
+
+#[cfg(test)]
+mod tests;

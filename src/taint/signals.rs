@@ -1,0 +1,733 @@
+//! Signals: one PromQL query per signal for the whole cluster, and exact matching of its series to nodes.
+//!
+//! # The query
+//! Each signal has a base expression `E` giving one 0-100 value per node series. The query asks, in one instant
+//! query at the tick's time `t`, for five stats of `E` per series, told apart by the added label
+//! [`STAT_LABEL`]:
+//!
+//! | `thermostat_stat` | PromQL | meaning |
+//! |---|---|---|
+//! | `current` | `E` | the value at `t` |
+//! | `hot_min` | `min_over_time((E)[hot:step])` | lowest evaluation in the hot window |
+//! | `hot_samples` | `count_over_time((E)[hot:step])` | evaluations with data in the hot window |
+//! | `cool_max` | `max_over_time((E)[cool:step])` | highest evaluation in the cool window |
+//! | `cool_samples` | `count_over_time((E)[cool:step])` | evaluations with data in the cool window |
+//!
+//! The five parts are joined with `or`; `label_replace(.., "thermostat_stat", "<stat>", "", "")` gives each part
+//! a distinct label set, so `or` (which drops right-hand series whose labels already appear on the left) keeps
+//! every series. Subquery evaluations are aligned to multiples of the step; a window of `w` holds `w / step`
+//! of them (Prometheus 3 ranges are left-open; 2.x counts one more when `t` falls on a step), so a window is
+//! *full* when it has at least `w / step` evaluations with data. A new node or a scrape gap gives a window that
+//! is not full, hence no hot/cool verdict.
+//!
+//! So: hot = `hot_min > threshold` over a full window ("every 30 s evaluation of the last 3 m was above"), cool
+//! = `cool_max < untaint threshold` over a full window. The history lives in Prometheus: a restarted hook or a
+//! skipped tick changes nothing.
+
+use super::policy::{TaintPolicy, promql_duration};
+use crate::prometheus::Sample;
+use k8s_openapi::api::core::v1::Node;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+/// The label our query adds to tell the stats of one series apart.
+pub const STAT_LABEL: &str = "thermostat_stat";
+/// How many unmatched series a report quotes.
+const UNMATCHED_EXAMPLES: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignalKind {
+    Cpu,
+    Memory,
+    Custom,
+}
+
+impl fmt::Display for SignalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SignalKind::Cpu => "cpu",
+            SignalKind::Memory => "memory",
+            SignalKind::Custom => "custom",
+        })
+    }
+}
+
+/// The stats one query returns per series (values of [`STAT_LABEL`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stat {
+    Current,
+    HotMin,
+    HotSamples,
+    CoolMax,
+    CoolSamples,
+}
+
+impl Stat {
+    const ALL: [Stat; 5] = [
+        Stat::Current,
+        Stat::HotMin,
+        Stat::HotSamples,
+        Stat::CoolMax,
+        Stat::CoolSamples,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Stat::Current => "current",
+            Stat::HotMin => "hot_min",
+            Stat::HotSamples => "hot_samples",
+            Stat::CoolMax => "cool_max",
+            Stat::CoolSamples => "cool_samples",
+        }
+    }
+
+    fn from_label(text: &str) -> Option<Stat> {
+        Stat::ALL.into_iter().find(|s| s.label() == text)
+    }
+}
+
+/// The labels the built-in expressions keep: the ones matching may use.
+fn grouping_labels(policy: &TaintPolicy) -> String {
+    let mut labels = vec!["node".to_string(), "instance".to_string()];
+    if let Some(label) = &policy.match_label
+        && !labels.contains(label)
+    {
+        labels.push(label.clone());
+    }
+    labels.join(", ")
+}
+
+/// The base expression `E` of a signal (one 0-100 value per node series), or `None` when it is disabled.
+pub fn signal_expression(kind: SignalKind, policy: &TaintPolicy) -> Option<String> {
+    policy.signal(kind)?;
+    let by = grouping_labels(policy);
+    Some(match kind {
+        // Busy = 1 - idle share, averaged over the node's cores. `avg by` also merges duplicate scrapes of the
+        // same target (other `job`) into one series.
+        SignalKind::Cpu => format!(
+            "100 * (1 - avg by ({by}) (rate(node_cpu_seconds_total{{mode=\"idle\"}}[{}])))",
+            promql_duration(policy.cpu_rate_window)
+        ),
+        SignalKind::Memory => format!(
+            "100 * (1 - avg by ({by}) (node_memory_MemAvailable_bytes) / avg by ({by}) (node_memory_MemTotal_bytes))"
+        ),
+        SignalKind::Custom => policy.custom.as_ref()?.expression.trim().to_string(),
+    })
+}
+
+/// The one query for a signal (see the module docs), or `None` when the signal is disabled.
+pub fn signal_query(kind: SignalKind, policy: &TaintPolicy) -> Option<String> {
+    let expression = signal_expression(kind, policy)?;
+    let signal = policy.signal(kind)?;
+    let step = promql_duration(policy.subquery_step);
+    let hot = promql_duration(signal.hot_window);
+    let cool = promql_duration(signal.cool_window);
+    let parts = Stat::ALL.map(|stat| {
+        let inner = match stat {
+            Stat::Current => format!("({expression})"),
+            Stat::HotMin => format!("min_over_time(({expression})[{hot}:{step}])"),
+            Stat::HotSamples => format!("count_over_time(({expression})[{hot}:{step}])"),
+            Stat::CoolMax => format!("max_over_time(({expression})[{cool}:{step}])"),
+            Stat::CoolSamples => format!("count_over_time(({expression})[{cool}:{step}])"),
+        };
+        format!(
+            "label_replace({inner}, \"{STAT_LABEL}\", \"{}\", \"\", \"\")",
+            stat.label()
+        )
+    });
+    Some(parts.join("\nor\n"))
+}
+
+/// The queries of every enabled signal, in a fixed order: the whole Prometheus traffic of one tick.
+pub fn signal_queries(policy: &TaintPolicy) -> Vec<(SignalKind, String)> {
+    policy
+        .signals()
+        .into_iter()
+        .filter_map(|(kind, _)| Some((kind, signal_query(kind, policy)?)))
+        .collect()
+}
+
+/// One node's stats for one signal, after merging its series (duplicate scrapers).
+///
+/// Merge rule, hottest reading wins: `current` is the highest current value; `hot_min` is the highest
+/// window minimum among series whose hot window is full (one full series vouching "hot" is enough); `cool_max`
+/// is the highest window maximum among series whose cool window is full (every full series must agree it is
+/// cool). A series whose window is not full cannot vouch for that window. NaN and ±Inf count as missing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NodeReading {
+    pub current: Option<f64>,
+    /// `None` when no series of this node has a full hot window.
+    pub hot_min: Option<f64>,
+    /// `None` when no series of this node has a full cool window.
+    pub cool_max: Option<f64>,
+    /// The most evaluations with data in the hot window over this node's series.
+    pub hot_samples: u32,
+    pub cool_samples: u32,
+    /// How many series matched this node.
+    pub series: usize,
+}
+
+/// Series that matched no node: a label mismatch the operator should see.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UnmatchedSeries {
+    pub count: usize,
+    /// A few of them, as `label="value"` of the label used for matching (or all labels when it is missing).
+    pub examples: Vec<String>,
+}
+
+/// Everything one signal's answer says, keyed by node name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalReadings {
+    pub signal: SignalKind,
+    pub nodes: BTreeMap<String, NodeReading>,
+    pub unmatched: UnmatchedSeries,
+    /// Evaluations a full hot / cool window holds (`window / subquery_step`).
+    pub hot_samples_needed: u32,
+    pub cool_samples_needed: u32,
+}
+
+impl SignalReadings {
+    pub fn reading(&self, node: &str) -> Option<&NodeReading> {
+        self.nodes.get(node)
+    }
+}
+
+/// `host:9100` → `host`, `[fd00::1]:9100` → `fd00::1`, `10.0.0.1:9100` → `10.0.0.1`; a bare IPv6 address or a
+/// name without port is returned as is.
+pub fn strip_port(target: &str) -> &str {
+    if let Some(rest) = target.strip_prefix('[')
+        && let Some(end) = rest.find(']')
+    {
+        let after = &rest[end + 1..];
+        if after.is_empty() || after.strip_prefix(':').is_some_and(is_port) {
+            return &rest[..end];
+        }
+        return target;
+    }
+    match target.rsplit_once(':') {
+        // Exactly one colon: a port. More than one: a bare IPv6 address, which has no port.
+        Some((host, port)) if !host.contains(':') && is_port(port) => host,
+        _ => target,
+    }
+}
+
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Node names, then node addresses, for exact lookups.
+pub(crate) struct NodeIndex<'a> {
+    names: BTreeSet<&'a str>,
+    addresses: HashMap<&'a str, BTreeSet<&'a str>>,
+}
+
+impl<'a> NodeIndex<'a> {
+    pub(crate) fn new(nodes: &'a [Node]) -> NodeIndex<'a> {
+        let mut names = BTreeSet::new();
+        let mut addresses: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        for node in nodes {
+            let Some(name) = node.metadata.name.as_deref() else {
+                continue;
+            };
+            names.insert(name);
+            let node_addresses = node.status.as_ref().and_then(|s| s.addresses.as_ref());
+            for address in node_addresses.into_iter().flatten() {
+                if matches!(
+                    address.type_.as_str(),
+                    "InternalIP" | "Hostname" | "ExternalIP"
+                ) && !address.address.is_empty()
+                {
+                    addresses
+                        .entry(address.address.as_str())
+                        .or_default()
+                        .insert(name);
+                }
+            }
+        }
+        NodeIndex { names, addresses }
+    }
+
+    /// The node a target (port already stripped) names: its name exactly, else the one node owning the address.
+    /// An address shared by several nodes names none of them.
+    pub(crate) fn lookup(&self, target: &str) -> Option<&'a str> {
+        if let Some(name) = self.names.get(target) {
+            return Some(name);
+        }
+        match self.addresses.get(target) {
+            Some(owners) if owners.len() == 1 => owners.first().copied(),
+            _ => None,
+        }
+    }
+}
+
+/// The label value naming the node for one series, per [`TaintPolicy::match_label`], with its label name.
+fn target_label<'s>(
+    labels: &'s BTreeMap<String, String>,
+    policy: &'s TaintPolicy,
+) -> Option<(&'s str, &'s str)> {
+    let non_empty = |name: &'s str| {
+        labels
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| (name, v.as_str()))
+    };
+    match &policy.match_label {
+        Some(label) => non_empty(label.as_str()),
+        None => non_empty("node").or_else(|| non_empty("instance")),
+    }
+}
+
+#[derive(Debug, Default)]
+struct SeriesStats {
+    current: Option<f64>,
+    hot_min: Option<f64>,
+    hot_samples: Option<f64>,
+    cool_max: Option<f64>,
+    cool_samples: Option<f64>,
+}
+
+/// Matches one signal's answer to the nodes. Samples without our stat label are ignored (they cannot come from
+/// [`signal_query`]).
+pub fn match_samples(
+    signal: SignalKind,
+    samples: &[Sample],
+    nodes: &[Node],
+    policy: &TaintPolicy,
+) -> SignalReadings {
+    let step = policy.subquery_step.as_secs().max(1);
+    let (hot_samples_needed, cool_samples_needed) = match policy.signal(signal) {
+        Some(s) => (
+            window_evaluations(s.hot_window.as_secs(), step),
+            window_evaluations(s.cool_window.as_secs(), step),
+        ),
+        None => (1, 1),
+    };
+
+    // One series = its labels without the stat label and the metric name (the `current` part keeps a bare
+    // selector's name, the `*_over_time` parts drop it).
+    let mut series: BTreeMap<BTreeMap<String, String>, SeriesStats> = BTreeMap::new();
+    for sample in samples {
+        let Some(stat) = sample.label(STAT_LABEL).and_then(Stat::from_label) else {
+            continue;
+        };
+        let mut identity = sample.labels.clone();
+        identity.remove(STAT_LABEL);
+        identity.remove("__name__");
+        let stats = series.entry(identity).or_default();
+        let value = sample.value.is_finite().then_some(sample.value);
+        let slot = match stat {
+            Stat::Current => &mut stats.current,
+            Stat::HotMin => &mut stats.hot_min,
+            Stat::HotSamples => &mut stats.hot_samples,
+            Stat::CoolMax => &mut stats.cool_max,
+            Stat::CoolSamples => &mut stats.cool_samples,
+        };
+        *slot = value;
+    }
+
+    let index = NodeIndex::new(nodes);
+    let mut readings: BTreeMap<String, NodeReading> = BTreeMap::new();
+    let mut unmatched = UnmatchedSeries::default();
+    let mut examples = BTreeSet::new();
+    for (labels, stats) in series {
+        let target = target_label(&labels, policy);
+        let node = target.and_then(|(_, value)| index.lookup(strip_port(value)));
+        let Some(node) = node else {
+            unmatched.count += 1;
+            examples.insert(match target {
+                Some((name, value)) => format!("{name}={value:?}"),
+                None => format!("{labels:?}"),
+            });
+            continue;
+        };
+        let reading = readings.entry(node.to_string()).or_default();
+        reading.series += 1;
+        reading.current = hottest(reading.current, stats.current);
+        let hot_samples = stats.hot_samples.map_or(0, count);
+        let cool_samples = stats.cool_samples.map_or(0, count);
+        reading.hot_samples = reading.hot_samples.max(hot_samples);
+        reading.cool_samples = reading.cool_samples.max(cool_samples);
+        if hot_samples >= hot_samples_needed {
+            reading.hot_min = hottest(reading.hot_min, stats.hot_min);
+        }
+        if cool_samples >= cool_samples_needed {
+            reading.cool_max = hottest(reading.cool_max, stats.cool_max);
+        }
+    }
+    unmatched.examples = examples.into_iter().take(UNMATCHED_EXAMPLES).collect();
+    SignalReadings {
+        signal,
+        nodes: readings,
+        unmatched,
+        hot_samples_needed,
+        cool_samples_needed,
+    }
+}
+
+/// Evaluations of a `window:step` subquery that a full window holds (Prometheus 3 ranges are left-open).
+fn window_evaluations(window_secs: u64, step_secs: u64) -> u32 {
+    u32::try_from((window_secs / step_secs).max(1)).unwrap_or(u32::MAX)
+}
+
+fn count(value: f64) -> u32 {
+    // Counts are small whole numbers; a negative or absurd value (a custom expression cannot produce one here,
+    // count_over_time is ours) saturates.
+    value.clamp(0.0, f64::from(u32::MAX)) as u32
+}
+
+fn hottest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{NodeAddress, NodeStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn node(name: &str, addresses: &[(&str, &str)]) -> Node {
+        Node {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                ..ObjectMeta::default()
+            },
+            status: Some(NodeStatus {
+                addresses: Some(
+                    addresses
+                        .iter()
+                        .map(|(t, a)| NodeAddress {
+                            type_: t.to_string(),
+                            address: a.to_string(),
+                        })
+                        .collect(),
+                ),
+                ..NodeStatus::default()
+            }),
+            ..Node::default()
+        }
+    }
+
+    /// The five stats of one series, as the query would answer them.
+    fn series(
+        labels: &[(&str, &str)],
+        current: f64,
+        hot_min: f64,
+        hot_n: f64,
+        cool_max: f64,
+        cool_n: f64,
+    ) -> Vec<Sample> {
+        [
+            ("current", current),
+            ("hot_min", hot_min),
+            ("hot_samples", hot_n),
+            ("cool_max", cool_max),
+            ("cool_samples", cool_n),
+        ]
+        .into_iter()
+        .map(|(stat, value)| {
+            let mut map: BTreeMap<String, String> = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            map.insert(STAT_LABEL.to_string(), stat.to_string());
+            Sample { labels: map, value }
+        })
+        .collect()
+    }
+
+    fn cpu(samples: &[Sample], nodes: &[Node]) -> SignalReadings {
+        match_samples(SignalKind::Cpu, samples, nodes, &TaintPolicy::default())
+    }
+
+    #[test]
+    fn ports_are_stripped_from_names_ipv4_and_bracketed_ipv6() {
+        assert_eq!(strip_port("node-1:9100"), "node-1");
+        assert_eq!(strip_port("10.0.0.1:9100"), "10.0.0.1");
+        assert_eq!(strip_port("[fd00::1]:9100"), "fd00::1");
+        assert_eq!(strip_port("[fd00::1]"), "fd00::1");
+        assert_eq!(strip_port("fd00::1"), "fd00::1");
+        assert_eq!(strip_port("node-1"), "node-1");
+        assert_eq!(strip_port("node-1:http"), "node-1:http");
+    }
+
+    #[test]
+    fn name_prefixes_never_match_another_node() {
+        let nodes = [
+            node("node-1", &[]),
+            node("node-10", &[]),
+            node("node-100", &[]),
+        ];
+        let samples: Vec<Sample> = [("node-10:9100", 95.0), ("node-100:9100", 50.0)]
+            .into_iter()
+            .flat_map(|(instance, v)| series(&[("instance", instance)], v, v, 6.0, v, 10.0))
+            .collect();
+        let readings = cpu(&samples, &nodes);
+        assert_eq!(
+            readings.reading("node-1"),
+            None,
+            "node-1 has no series of its own"
+        );
+        assert_eq!(
+            readings.reading("node-10").and_then(|r| r.current),
+            Some(95.0)
+        );
+        assert_eq!(
+            readings.reading("node-100").and_then(|r| r.current),
+            Some(50.0)
+        );
+    }
+
+    #[test]
+    fn node_label_wins_over_instance() {
+        let nodes = [node("worker-a", &[])];
+        let samples = series(
+            &[("node", "worker-a"), ("instance", "10.9.9.9:9100")],
+            42.0,
+            40.0,
+            6.0,
+            45.0,
+            10.0,
+        );
+        let readings = cpu(&samples, &nodes);
+        assert_eq!(
+            readings.reading("worker-a").and_then(|r| r.current),
+            Some(42.0)
+        );
+        assert_eq!(readings.unmatched.count, 0);
+    }
+
+    #[test]
+    fn instance_ip_falls_back_to_node_addresses_v4_and_v6() {
+        let nodes = [
+            node(
+                "worker-a",
+                &[("InternalIP", "10.0.0.7"), ("Hostname", "ip-10-0-0-7")],
+            ),
+            node("worker-b", &[("InternalIP", "fd00::b")]),
+            node("worker-c", &[("Hostname", "host-c.internal")]),
+        ];
+        let mut samples = series(
+            &[("instance", "10.0.0.7:9100")],
+            81.0,
+            81.0,
+            6.0,
+            81.0,
+            10.0,
+        );
+        samples.extend(series(
+            &[("instance", "[fd00::b]:9100")],
+            12.0,
+            12.0,
+            6.0,
+            12.0,
+            10.0,
+        ));
+        samples.extend(series(
+            &[("instance", "host-c.internal:9100")],
+            33.0,
+            33.0,
+            6.0,
+            33.0,
+            10.0,
+        ));
+        let readings = cpu(&samples, &nodes);
+        assert_eq!(
+            readings.reading("worker-a").and_then(|r| r.current),
+            Some(81.0)
+        );
+        assert_eq!(
+            readings.reading("worker-b").and_then(|r| r.current),
+            Some(12.0)
+        );
+        assert_eq!(
+            readings.reading("worker-c").and_then(|r| r.current),
+            Some(33.0)
+        );
+    }
+
+    #[test]
+    fn an_address_shared_by_two_nodes_matches_neither_and_is_reported() {
+        let nodes = [
+            node("a", &[("InternalIP", "10.0.0.1")]),
+            node("b", &[("InternalIP", "10.0.0.1")]),
+        ];
+        let readings = cpu(
+            &series(
+                &[("instance", "10.0.0.1:9100")],
+                90.0,
+                90.0,
+                6.0,
+                90.0,
+                10.0,
+            ),
+            &nodes,
+        );
+        assert!(readings.nodes.is_empty());
+        assert_eq!(readings.unmatched.count, 1);
+        assert_eq!(
+            readings.unmatched.examples,
+            vec!["instance=\"10.0.0.1:9100\"".to_string()]
+        );
+    }
+
+    #[test]
+    fn unmatched_series_are_counted_with_a_few_examples() {
+        let nodes = [node("node-1", &[])];
+        let samples: Vec<Sample> = (0..8)
+            .flat_map(|i| {
+                series(
+                    &[("instance", &format!("ghost-{i}:9100"))],
+                    1.0,
+                    1.0,
+                    6.0,
+                    1.0,
+                    10.0,
+                )
+            })
+            .collect();
+        let readings = cpu(&samples, &nodes);
+        assert_eq!(readings.unmatched.count, 8);
+        assert_eq!(readings.unmatched.examples.len(), UNMATCHED_EXAMPLES);
+    }
+
+    #[test]
+    fn duplicate_scrapers_merge_hottest_first_and_only_full_windows_vouch() {
+        let nodes = [node("node-1", &[("InternalIP", "10.0.0.1")])];
+        // Scraper A by name, full windows, cool; scraper B by IP, hot but its hot window is not full.
+        let mut samples = series(
+            &[("instance", "node-1:9100"), ("job", "a")],
+            50.0,
+            45.0,
+            6.0,
+            55.0,
+            10.0,
+        );
+        samples.extend(series(
+            &[("instance", "10.0.0.1:9100"), ("job", "b")],
+            90.0,
+            85.0,
+            3.0,
+            92.0,
+            10.0,
+        ));
+        let reading = cpu(&samples, &nodes).nodes["node-1"].clone();
+        assert_eq!(reading.series, 2);
+        assert_eq!(reading.current, Some(90.0));
+        assert_eq!(
+            reading.hot_min,
+            Some(45.0),
+            "B's hot window is not full: it cannot vouch for hot"
+        );
+        assert_eq!(
+            reading.cool_max,
+            Some(92.0),
+            "both cool windows are full: the hottest max wins"
+        );
+        assert_eq!(reading.hot_samples, 6);
+    }
+
+    #[test]
+    fn nan_and_infinite_values_count_as_missing() {
+        let nodes = [node("node-1", &[])];
+        let samples = series(
+            &[("node", "node-1")],
+            f64::NAN,
+            f64::INFINITY,
+            6.0,
+            f64::NEG_INFINITY,
+            10.0,
+        );
+        let reading = cpu(&samples, &nodes).nodes["node-1"].clone();
+        assert_eq!(
+            (reading.current, reading.hot_min, reading.cool_max),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn a_window_that_is_not_full_gives_no_window_stat() {
+        let nodes = [node("node-1", &[])];
+        let reading = cpu(
+            &series(&[("node", "node-1")], 95.0, 91.0, 5.0, 96.0, 9.0),
+            &nodes,
+        )
+        .nodes["node-1"]
+            .clone();
+        assert_eq!((reading.hot_min, reading.cool_max), (None, None));
+        assert_eq!((reading.hot_samples, reading.cool_samples), (5, 9));
+    }
+
+    #[test]
+    fn configured_match_label_is_the_only_label_used() {
+        let policy = TaintPolicy {
+            match_label: Some("nodename".to_string()),
+            ..TaintPolicy::default()
+        };
+        let nodes = [node("node-1", &[]), node("node-2", &[])];
+        let mut samples = series(
+            &[("nodename", "node-1"), ("node", "node-2")],
+            10.0,
+            10.0,
+            6.0,
+            10.0,
+            10.0,
+        );
+        samples.extend(series(&[("node", "node-2")], 20.0, 20.0, 6.0, 20.0, 10.0));
+        let readings = match_samples(SignalKind::Cpu, &samples, &nodes, &policy);
+        assert_eq!(
+            readings.reading("node-1").and_then(|r| r.current),
+            Some(10.0)
+        );
+        assert_eq!(readings.reading("node-2"), None);
+        assert_eq!(readings.unmatched.count, 1);
+        assert!(policy.validate().is_ok());
+        let query = signal_query(SignalKind::Cpu, &policy).unwrap();
+        assert!(
+            query.contains("avg by (node, instance, nodename)"),
+            "{query}"
+        );
+    }
+
+    #[test]
+    fn one_query_per_enabled_signal() {
+        let mut policy = TaintPolicy::default();
+        assert_eq!(signal_queries(&policy).len(), 1);
+        policy.memory = Some(super::super::SignalPolicy::with_threshold(90.0));
+        policy.custom = Some(super::super::CustomSignal {
+            expression: "my_load_percent".to_string(),
+            signal: super::super::SignalPolicy::with_threshold(75.0),
+        });
+        let queries = signal_queries(&policy);
+        assert_eq!(
+            queries.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            [SignalKind::Cpu, SignalKind::Memory, SignalKind::Custom]
+        );
+        assert!(
+            queries[2]
+                .1
+                .contains("min_over_time((my_load_percent)[3m:30s])"),
+            "{}",
+            queries[2].1
+        );
+    }
+
+    #[test]
+    fn default_cpu_query_text() {
+        let query = signal_query(SignalKind::Cpu, &TaintPolicy::default()).unwrap();
+        let e =
+            "100 * (1 - avg by (node, instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[2m])))";
+        let expected = format!(
+            "label_replace(({e}), \"thermostat_stat\", \"current\", \"\", \"\")\nor\n\
+             label_replace(min_over_time(({e})[3m:30s]), \"thermostat_stat\", \"hot_min\", \"\", \"\")\nor\n\
+             label_replace(count_over_time(({e})[3m:30s]), \"thermostat_stat\", \"hot_samples\", \"\", \"\")\nor\n\
+             label_replace(max_over_time(({e})[5m:30s]), \"thermostat_stat\", \"cool_max\", \"\", \"\")\nor\n\
+             label_replace(count_over_time(({e})[5m:30s]), \"thermostat_stat\", \"cool_samples\", \"\", \"\")"
+        );
+        assert_eq!(query, expected);
+    }
+}

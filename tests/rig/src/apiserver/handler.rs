@@ -25,7 +25,10 @@ pub(crate) struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     fn query_param(&self, name: &str) -> Option<String> {
@@ -44,7 +47,10 @@ fn percent_decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -76,7 +82,12 @@ pub(crate) enum Outcome {
 }
 
 fn json_response(code: u16, body: &Value) -> Response {
-    Response { code, content_type: "application/json", headers: Vec::new(), body: body.to_string().into_bytes() }
+    Response {
+        code,
+        content_type: "application/json",
+        headers: Vec::new(),
+        body: body.to_string().into_bytes(),
+    }
 }
 
 fn error_response(error: &ApiError) -> Response {
@@ -87,9 +98,19 @@ fn error_response(error: &ApiError) -> Response {
     match error.plain_text {
         Some(text) => {
             headers.push(("X-Content-Type-Options".into(), "nosniff".into()));
-            Response { code: error.code, content_type: "text/plain; charset=utf-8", headers, body: text.as_bytes().to_vec() }
+            Response {
+                code: error.code,
+                content_type: "text/plain; charset=utf-8",
+                headers,
+                body: text.as_bytes().to_vec(),
+            }
         }
-        None => Response { code: error.code, content_type: "application/json", headers, body: error.body.to_string().into_bytes() },
+        None => Response {
+            code: error.code,
+            content_type: "application/json",
+            headers,
+            body: error.body.to_string().into_bytes(),
+        },
     }
 }
 
@@ -97,7 +118,12 @@ fn error_response(error: &ApiError) -> Response {
 #[derive(Debug)]
 enum Route {
     Version,
-    Resource { resource: &'static ResourceType, namespace: Option<String>, name: Option<String>, sub: Option<String> },
+    Resource {
+        resource: &'static ResourceType,
+        namespace: Option<String>,
+        name: Option<String>,
+        sub: Option<String>,
+    },
     NotServed(ApiError),
 }
 
@@ -128,17 +154,29 @@ fn route(path: &str, shared: &Shared) -> Route {
             if more.len() > 2 {
                 return unknown();
             }
-            (Some(ns.to_string()), *plural, more.first().map(|s| s.to_string()), more.get(1).map(|s| s.to_string()))
+            (
+                Some(ns.to_string()),
+                *plural,
+                more.first().map(|s| s.to_string()),
+                more.get(1).map(|s| s.to_string()),
+            )
         }
         [plural, more @ ..] if !plural.is_empty() => {
             if more.len() > 2 {
                 return unknown();
             }
-            (None, *plural, more.first().map(|s| s.to_string()), more.get(1).map(|s| s.to_string()))
+            (
+                None,
+                *plural,
+                more.first().map(|s| s.to_string()),
+                more.get(1).map(|s| s.to_string()),
+            )
         }
         _ => return unknown(),
     };
-    let Some(resource) = ResourceType::for_path(group, version, plural) else { return unknown() };
+    let Some(resource) = ResourceType::for_path(group, version, plural) else {
+        return unknown();
+    };
     if namespace.is_some() && !resource.namespaced {
         return unknown();
     }
@@ -155,7 +193,12 @@ fn route(path: &str, shared: &Shared) -> Route {
             return unknown();
         }
     }
-    Route::Resource { resource, namespace, name, sub }
+    Route::Resource {
+        resource,
+        namespace,
+        name,
+        sub,
+    }
 }
 
 /// The RBAC verb and resource label of a request (as recorded and authorized).
@@ -176,9 +219,18 @@ fn verb_of(method: &str, has_name: bool) -> &'static str {
 pub(crate) fn handle(shared: &Shared, request: &Request) -> Outcome {
     let route = route(&request.path, shared);
     let (verb, resource_label) = match &route {
-        Route::Resource { resource, name, sub, .. } => {
+        Route::Resource {
+            resource,
+            name,
+            sub,
+            ..
+        } => {
             let has_name = name.is_some() && sub.as_deref() != Some("eviction");
-            let verb = if sub.as_deref() == Some("eviction") { "create" } else { verb_of(&request.method, has_name) };
+            let verb = if sub.as_deref() == Some("eviction") {
+                "create"
+            } else {
+                verb_of(&request.method, has_name)
+            };
             let label = match sub {
                 Some(sub) => format!("{}/{sub}", resource.plural),
                 None => resource.plural.to_string(),
@@ -210,12 +262,25 @@ pub(crate) fn handle(shared: &Shared, request: &Request) -> Outcome {
         }
         Outcome::Drop => record.status = 0,
     }
-    shared.requests.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+    shared
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(record);
     outcome
 }
 
-fn handle_inner(shared: &Shared, request: &Request, route: &Route, record: &mut RequestRecord) -> Outcome {
-    let target = if request.query.is_empty() { request.path.clone() } else { format!("{}?{}", request.path, request.query) };
+fn handle_inner(
+    shared: &Shared,
+    request: &Request,
+    route: &Route,
+    record: &mut RequestRecord,
+) -> Outcome {
+    let target = if request.query.is_empty() {
+        request.path.clone()
+    } else {
+        format!("{}?{}", request.path, request.query)
+    };
     for fault in shared.take_faults(&request.method, &target) {
         match fault {
             FaultKind::Latency(delay) => std::thread::sleep(delay),
@@ -224,7 +289,13 @@ fn handle_inner(shared: &Shared, request: &Request, route: &Route, record: &mut 
             }
             FaultKind::DropConnection => return Outcome::Drop,
             FaultKind::ConflictOnce => {
-                if let Route::Resource { resource, namespace, name: Some(name), .. } = route {
+                if let Route::Resource {
+                    resource,
+                    namespace,
+                    name: Some(name),
+                    ..
+                } = route
+                {
                     shared.write_as_other_writer(resource, namespace.as_deref(), name);
                 }
             }
@@ -239,10 +310,35 @@ fn handle_inner(shared: &Shared, request: &Request, route: &Route, record: &mut 
     };
     record.user = Some(user.clone());
     let result = match route {
-        Route::Version => Ok(json_response(200, &version_body(shared.options.server_minor))),
+        Route::Version => Ok(json_response(
+            200,
+            &version_body(shared.options.server_minor),
+        )),
         Route::NotServed(error) => Err(error.clone()),
-        Route::Resource { resource, namespace, name, sub } => authorize(shared, &user, record, resource, namespace.as_deref(), name.as_deref(), sub.as_deref())
-            .and_then(|()| dispatch(shared, request, resource, namespace.as_deref(), name.as_deref(), sub.as_deref())),
+        Route::Resource {
+            resource,
+            namespace,
+            name,
+            sub,
+        } => authorize(
+            shared,
+            &user,
+            record,
+            resource,
+            namespace.as_deref(),
+            name.as_deref(),
+            sub.as_deref(),
+        )
+        .and_then(|()| {
+            dispatch(
+                shared,
+                request,
+                resource,
+                namespace.as_deref(),
+                name.as_deref(),
+                sub.as_deref(),
+            )
+        }),
     };
     Outcome::Respond(result.unwrap_or_else(|error| error_response(&error)))
 }
@@ -269,11 +365,17 @@ fn authenticate(shared: &Shared, request: &Request) -> Result<String, ApiError> 
     if let Some(user) = &request.cert_user {
         return Ok(user.clone());
     }
-    let token = shared.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let token = shared
+        .token
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     match (token, request.header("authorization")) {
         (None, _) if !shared.options.client_ca_auth => Ok("system:admin".into()),
         (Some(expected), Some(header)) => {
-            let given = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer "));
+            let given = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "));
             if given.map(str::trim) == Some(expected.as_str()) {
                 Ok(shared.options.token_user.clone())
             } else {
@@ -293,12 +395,21 @@ fn authorize(
     name: Option<&str>,
     sub: Option<&str>,
 ) -> Result<(), ApiError> {
-    let Some(rules) = &shared.options.rbac else { return Ok(()) };
+    let Some(rules) = &shared.options.rbac else {
+        return Ok(());
+    };
     let name = name.unwrap_or_default();
     if rbac::allowed(rules, resource.group, &record.resource, &record.verb, name) {
         return Ok(());
     }
-    Err(status::forbidden(user, &record.verb, resource.qualified(), sub, namespace, name))
+    Err(status::forbidden(
+        user,
+        &record.verb,
+        resource.qualified(),
+        sub,
+        namespace,
+        name,
+    ))
 }
 
 fn now() -> String {
@@ -330,7 +441,10 @@ fn dispatch(
         }
         ("GET", None, None) => {
             let query = list_query(request, resource)?;
-            shared.lock_store().list(resource, namespace, &query).map(|list| json_response(200, &list))
+            shared
+                .lock_store()
+                .list(resource, namespace, &query)
+                .map(|list| json_response(200, &list))
         }
         ("POST", None, None) => create(shared, request, resource, namespace),
         ("POST", Some(name), Some("eviction")) => {
@@ -352,7 +466,9 @@ fn dispatch(
                 .trim()
                 .to_ascii_lowercase();
             let patch_body = parse_body(request)?;
-            write(shared, resource, namespace, name, sub, |current| apply_patch(resource, &content_type, current, &patch_body))
+            write(shared, resource, namespace, name, sub, |current| {
+                apply_patch(resource, &content_type, current, &patch_body)
+            })
         }
         ("PUT", Some(name), None | Some("resize") | Some("status")) => {
             let body = parse_body(request)?;
@@ -378,8 +494,11 @@ fn list_query(request: &Request, resource: &ResourceType) -> Result<ListQuery, A
         .map_err(status::bad_request)?;
     let mut supported = vec!["metadata.name", "metadata.namespace"];
     supported.extend(resource.fields);
-    let fields = FieldSelector::parse(&request.query_param("fieldSelector").unwrap_or_default(), &supported)
-        .map_err(status::bad_request)?;
+    let fields = FieldSelector::parse(
+        &request.query_param("fieldSelector").unwrap_or_default(),
+        &supported,
+    )
+    .map_err(status::bad_request)?;
     let limit = match request.query_param("limit").filter(|l| !l.is_empty()) {
         Some(l) => match l.parse::<i64>() {
             Ok(n) if n > 0 => Some(n as usize),
@@ -389,7 +508,12 @@ fn list_query(request: &Request, resource: &ResourceType) -> Result<ListQuery, A
         None => None,
     };
     let continue_token = request.query_param("continue").filter(|c| !c.is_empty());
-    Ok(ListQuery { labels, fields, limit, continue_token })
+    Ok(ListQuery {
+        labels,
+        fields,
+        limit,
+        continue_token,
+    })
 }
 
 const PATCH_TYPES: &[&str] = &[
@@ -398,7 +522,12 @@ const PATCH_TYPES: &[&str] = &[
     "application/strategic-merge-patch+json",
 ];
 
-fn apply_patch(resource: &ResourceType, content_type: &str, current: &Value, body: &Value) -> Result<Value, ApiError> {
+fn apply_patch(
+    resource: &ResourceType,
+    content_type: &str,
+    current: &Value,
+    body: &Value,
+) -> Result<Value, ApiError> {
     let result = match content_type {
         "application/json-patch+json" => patch::json_patch(current, body),
         "application/merge-patch+json" => Ok(patch::merge_patch(current, body)),
@@ -438,10 +567,17 @@ fn write(
 ) -> Result<Response, ApiError> {
     let mut store = shared.lock_store();
     let key = store::key(resource, namespace, name);
-    let current = store.objects.get(&key).cloned().ok_or_else(|| status::not_found(resource.qualified(), name))?;
+    let current = store
+        .objects
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| status::not_found(resource.qualified(), name))?;
     let mut new = produce(&current)?;
     if !new.is_object() {
-        return Err(status::bad_request(format!("the body of the request must be a {} object", resource.kind)));
+        return Err(status::bad_request(format!(
+            "the body of the request must be a {} object",
+            resource.kind
+        )));
     }
     if !new["metadata"].is_object() {
         new["metadata"] = json!({});
@@ -467,10 +603,12 @@ fn write(
     new["kind"] = json!(resource.kind);
     new["apiVersion"] = json!(resource.api_version());
     // metadata.resourceVersion and uid in the body are preconditions.
-    if let Some(rv) = new["metadata"]["resourceVersion"].as_str().filter(|rv| !rv.is_empty()) {
-        if Some(rv) != current["metadata"]["resourceVersion"].as_str() {
-            return Err(status::conflict(resource.qualified(), name));
-        }
+    if let Some(rv) = new["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|rv| !rv.is_empty())
+        && Some(rv) != current["metadata"]["resourceVersion"].as_str()
+    {
+        return Err(status::conflict(resource.qualified(), name));
     }
     if let Some(uid) = new["metadata"]["uid"].as_str().filter(|u| !u.is_empty()) {
         let current_uid = current["metadata"]["uid"].as_str().unwrap_or_default();
@@ -478,7 +616,9 @@ fn write(
             return Err(status::conflict_with(
                 resource.qualified(),
                 name,
-                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {current_uid}"),
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {current_uid}"
+                ),
             ));
         }
     }
@@ -492,11 +632,12 @@ fn write(
             }
         }
     }
-    let qualified_invalid = |errors: &[FieldError]| status::invalid(resource.group, resource.kind, name, errors);
+    let qualified_invalid =
+        |errors: &[FieldError]| status::invalid(resource.group, resource.kind, name, errors);
     match (resource.kind, sub) {
-        ("Node", Some("status")) => new["spec"] = current["spec"].clone(),
+        ("Node", Some("status")) => keep_field(&mut new, &current, "spec"),
         ("Node", _) => {
-            new["status"] = current["status"].clone();
+            keep_field(&mut new, &current, "status");
             validate::prepare_node(&mut new, &now());
             let errors = validate::validate_node(&new);
             if !errors.is_empty() {
@@ -511,39 +652,55 @@ fn write(
                     prepared["metadata"][field] = v.clone();
                 }
             }
-            let errors = validate::validate_resize(&prepared, &current, shared.options.server_minor);
+            let errors =
+                validate::validate_resize(&prepared, &current, shared.options.server_minor);
             if !errors.is_empty() {
                 return Err(qualified_invalid(&errors));
             }
             new = prepared;
         }
-        ("Pod", Some("status")) => new["spec"] = current["spec"].clone(),
+        ("Pod", Some("status")) => keep_field(&mut new, &current, "spec"),
         ("Pod", _) => {
             validate::default_pod(&mut new);
-            if let Some(status) = current.get("status") {
-                new["status"] = status.clone();
-            }
+            keep_field(&mut new, &current, "status");
             let errors = validate::validate_pod_update(&new, &current);
             if !errors.is_empty() {
                 return Err(qualified_invalid(&errors));
             }
         }
-        (_, None) => {
-            if let Some(status) = current.get("status") {
-                new["status"] = status.clone();
-            }
-        }
+        (_, None) => keep_field(&mut new, &current, "status"),
         _ => {}
     }
     let stored = store.replace(resource, &key, new);
     Ok(json_response(200, &stored))
 }
 
-fn create(shared: &Shared, request: &Request, resource: &'static ResourceType, namespace: Option<&str>) -> Result<Response, ApiError> {
-    let mut object: Value = serde_json::from_slice(&request.body)
-        .map_err(|e| status::bad_request(format!("the body of the request could not be decoded: {e}")))?;
+/// A field the endpoint may not change (status through the main resource, spec through status).
+fn keep_field(new: &mut Value, current: &Value, field: &str) {
+    match (current.get(field), new.as_object_mut()) {
+        (Some(value), Some(map)) => {
+            map.insert(field.to_string(), value.clone());
+        }
+        (None, Some(map)) => {
+            map.remove(field);
+        }
+        _ => {}
+    }
+}
+
+fn create(
+    shared: &Shared,
+    request: &Request,
+    resource: &'static ResourceType,
+    namespace: Option<&str>,
+) -> Result<Response, ApiError> {
+    let mut object: Value = serde_json::from_slice(&request.body).map_err(|e| {
+        status::bad_request(format!("the body of the request could not be decoded: {e}"))
+    })?;
     if !object.is_object() {
-        return Err(status::bad_request("the body of the request must be an object"));
+        return Err(status::bad_request(
+            "the body of the request must be an object",
+        ));
     }
     if !object["metadata"].is_object() {
         object["metadata"] = json!({});
@@ -559,33 +716,58 @@ fn create(shared: &Shared, request: &Request, resource: &'static ResourceType, n
         }
     }
     let mut store = shared.lock_store();
-    if object["metadata"]["name"].as_str().is_none_or(str::is_empty) {
-        if let Some(prefix) = object["metadata"]["generateName"].as_str() {
-            let suffix = store.next_uid();
-            object["metadata"]["name"] = json!(format!("{prefix}{}", &suffix[suffix.len() - 5..]));
+    if object["metadata"]["name"]
+        .as_str()
+        .is_none_or(str::is_empty)
+        && let Some(prefix) = object["metadata"]["generateName"].as_str()
+    {
+        let suffix = store.next_uid();
+        object["metadata"]["name"] = json!(format!("{prefix}{}", &suffix[suffix.len() - 5..]));
+    }
+    // NamespaceLifecycle admission runs before validation.
+    if let Some(ns) = namespace {
+        let namespaces =
+            ResourceType::for_kind("Namespace", Some("v1")).unwrap_or(&store::RESOURCES[2]);
+        if !store
+            .objects
+            .contains_key(&store::key(namespaces, None, ns))
+        {
+            return Err(status::not_found(namespaces.qualified(), ns));
         }
     }
-    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let mut errors = Vec::new();
     if name.is_empty() {
-        errors.push(FieldError::required("metadata.name", "name or generateName is required"));
+        errors.push(FieldError::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     }
     if resource.kind == "Event" {
-        errors.extend(validate_event(resource, &object, namespace.unwrap_or_default()));
+        errors.extend(validate_event(
+            resource,
+            &object,
+            namespace.unwrap_or_default(),
+        ));
     }
     if resource.kind == "Node" {
         errors.extend(validate::validate_node(&object));
     }
     if !errors.is_empty() {
-        return Err(status::invalid(resource.group, resource.kind, &name, &errors));
+        return Err(status::invalid(
+            resource.group,
+            resource.kind,
+            &name,
+            &errors,
+        ));
     }
-    if let Some(ns) = namespace {
-        let namespaces = ResourceType::for_kind("Namespace", Some("v1")).unwrap_or(&store::RESOURCES[2]);
-        if !store.objects.contains_key(&store::key(namespaces, None, ns)) {
-            return Err(status::not_found(namespaces.qualified(), ns));
-        }
-    }
-    if store.objects.contains_key(&store::key(resource, namespace, &name)) {
+    if store
+        .objects
+        .contains_key(&store::key(resource, namespace, &name))
+    {
         return Err(status::already_exists(resource.qualified(), &name));
     }
     if resource.kind == "Pod" {
@@ -601,7 +783,11 @@ fn create(shared: &Shared, request: &Request, resource: &'static ResourceType, n
 /// `ValidateEventCreate`, loosely: what a client most often gets wrong.
 fn validate_event(resource: &ResourceType, event: &Value, namespace: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    let missing = |field: &str| event.get(field).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+    let missing = |field: &str| {
+        event
+            .get(field)
+            .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+    };
     let (object_field, object) = if resource.group.is_empty() {
         ("involvedObject", &event["involvedObject"])
     } else {
@@ -612,26 +798,47 @@ fn validate_event(resource: &ResourceType, event: &Value, namespace: &str) -> Ve
     } else {
         // An Event about a cluster-scoped object (a Node) lives in "default".
         let object_ns = object["namespace"].as_str().unwrap_or_default();
-        let fine = if object_ns.is_empty() { namespace == "default" || namespace.is_empty() } else { object_ns == namespace };
+        let fine = if object_ns.is_empty() {
+            namespace == "default" || namespace.is_empty()
+        } else {
+            object_ns == namespace
+        };
         if !fine {
-            errors.push(FieldError::invalid(format!("{object_field}.namespace"), object_ns, "does not match event.namespace"));
+            errors.push(FieldError::invalid(
+                format!("{object_field}.namespace"),
+                object_ns,
+                "does not match event.namespace",
+            ));
         }
     }
     if missing("reason") {
         errors.push(FieldError::required("reason", ""));
     }
     if !resource.group.is_empty() {
-        for field in ["eventTime", "reportingController", "reportingInstance", "action"] {
+        for field in [
+            "eventTime",
+            "reportingController",
+            "reportingInstance",
+            "action",
+        ] {
             if missing(field) {
                 errors.push(FieldError::required(field, ""));
             }
         }
         let kind = event["type"].as_str().unwrap_or_default();
         if kind != "Normal" && kind != "Warning" {
-            errors.push(FieldError::invalid("type", "", format!("has invalid value: {kind}")));
+            errors.push(FieldError::invalid(
+                "type",
+                "",
+                format!("has invalid value: {kind}"),
+            ));
         }
         if event["note"].as_str().is_some_and(|n| n.len() > 1024) {
-            errors.push(FieldError::invalid("note", "", "can have at most 1024 characters"));
+            errors.push(FieldError::invalid(
+                "note",
+                "",
+                "can have at most 1024 characters",
+            ));
         }
     }
     errors

@@ -31,18 +31,27 @@ impl Pki {
         let ca_key = rcgen::KeyPair::generate()?;
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "thermostat-rig-ca");
-        ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "thermostat-rig-ca");
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
         let ca_cert = ca_params.self_signed(&ca_key)?;
 
         let server_key = rcgen::KeyPair::generate()?;
-        let mut server_params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-        server_params.distinguished_name.push(rcgen::DnType::CommonName, "kube-apiserver");
+        let mut server_params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+        server_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "kube-apiserver");
         server_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
         let server_cert = server_params.signed_by(&server_key, &issuer)?;
 
-        let builder = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?;
         let builder = if client_ca_auth {
             let mut roots = RootCertStore::empty();
             roots.add(ca_cert.der().clone())?;
@@ -56,17 +65,25 @@ impl Pki {
             builder.with_no_client_auth()
         };
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
-        let chain: Vec<CertificateDer<'static>> = vec![server_cert.der().clone(), ca_cert.der().clone()];
+        let chain: Vec<CertificateDer<'static>> =
+            vec![server_cert.der().clone(), ca_cert.der().clone()];
         let mut config = builder.with_single_cert(chain, key)?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Pki { ca_pem: ca_cert.pem(), ca_params, ca_key, server_config: Arc::new(config) })
+        Ok(Pki {
+            ca_pem: ca_cert.pem(),
+            ca_params,
+            ca_key,
+            server_config: Arc::new(config),
+        })
     }
 
     /// A client certificate (PEM) and key (PKCS#8 PEM) for `user`, and the certificate's DER.
     pub fn client_cert(&self, user: &str) -> anyhow::Result<(String, String, Vec<u8>)> {
         let key = rcgen::KeyPair::generate()?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(rcgen::DnType::CommonName, user);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, user);
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
         let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
         let cert = params.signed_by(&key, &issuer)?;
@@ -107,13 +124,21 @@ impl Stream {
     fn peer_certificate(&self) -> Option<Vec<u8>> {
         match self {
             Stream::Plain(_) => None,
-            Stream::Tls(s) => s.conn.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()),
+            Stream::Tls(s) => s
+                .conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.to_vec()),
         }
     }
 }
 
 /// Accepts connections until the server stops; each gets its own thread.
-pub(crate) fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<Arc<ServerConfig>>) {
+pub(crate) fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<Arc<ServerConfig>>,
+) {
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     for incoming in listener.incoming() {
         if shared.stop.load(Ordering::SeqCst) {
@@ -124,10 +149,15 @@ pub(crate) fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Optio
         let shared = shared.clone();
         let tls = tls.clone();
         workers.push(std::thread::spawn(move || {
-            if let Err(error) = serve_connection(socket, &shared, tls) {
-                if !matches!(error.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) {
-                    eprintln!("apiserver stand-in: connection error: {error}");
-                }
+            if let Err(error) = serve_connection(socket, &shared, tls)
+                && !matches!(
+                    error.kind(),
+                    io::ErrorKind::UnexpectedEof
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::BrokenPipe
+                )
+            {
+                eprintln!("apiserver stand-in: connection error: {error}");
             }
         }));
     }
@@ -141,7 +171,10 @@ fn fill(stream: &mut Stream, buf: &mut Vec<u8>, shared: &Shared) -> io::Result<b
     let mut chunk = [0u8; 16 * 1024];
     loop {
         if shared.stop.load(Ordering::SeqCst) {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server stopping"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server stopping",
+            ));
         }
         match stream.read(&mut chunk) {
             Ok(0) => return Ok(false),
@@ -149,13 +182,23 @@ fn fill(stream: &mut Stream, buf: &mut Vec<u8>, shared: &Shared) -> io::Result<b
                 buf.extend_from_slice(&chunk[..n]);
                 return Ok(true);
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => return Err(e),
         }
     }
 }
 
-fn serve_connection(socket: TcpStream, shared: &Shared, tls: Option<Arc<ServerConfig>>) -> io::Result<()> {
+fn serve_connection(
+    socket: TcpStream,
+    shared: &Shared,
+    tls: Option<Arc<ServerConfig>>,
+) -> io::Result<()> {
     socket.set_read_timeout(Some(POLL))?;
     socket.set_nodelay(true)?;
     let mut stream = match tls {
@@ -180,12 +223,25 @@ fn serve_connection(socket: TcpStream, shared: &Shared, tls: Option<Arc<ServerCo
                     let headers: Vec<(String, String)> = parsed
                         .headers
                         .iter()
-                        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string()))
+                        .map(|h| {
+                            (
+                                h.name.to_string(),
+                                String::from_utf8_lossy(h.value).trim().to_string(),
+                            )
+                        })
                         .collect();
-                    let find = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_ascii_lowercase());
-                    let content_length: usize = find("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let find = |name: &str| {
+                        headers
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                            .map(|(_, v)| v.to_ascii_lowercase())
+                    };
+                    let content_length: usize = find("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
                     let chunked = find("transfer-encoding").is_some_and(|v| v.contains("chunked"));
-                    let close = find("connection").is_some_and(|v| v.contains("close")) || parsed.version == Some(0);
+                    let close = find("connection").is_some_and(|v| v.contains("close"))
+                        || parsed.version == Some(0);
                     let request = Request {
                         method: parsed.method.unwrap_or("GET").to_string(),
                         path,
@@ -203,7 +259,9 @@ fn serve_connection(socket: TcpStream, shared: &Shared, tls: Option<Arc<ServerCo
                         return Ok(());
                     }
                 }
-                Err(error) => return write_plain(&mut stream, 400, &format!("malformed request: {error}")),
+                Err(error) => {
+                    return write_plain(&mut stream, 400, &format!("malformed request: {error}"));
+                }
             }
         };
         // Body.
@@ -232,7 +290,9 @@ fn serve_connection(socket: TcpStream, shared: &Shared, tls: Option<Arc<ServerCo
         };
         request.bytes_in = consumed;
         buf.drain(..consumed);
-        request.cert_user = stream.peer_certificate().and_then(|der| shared.cert_user(&der));
+        request.cert_user = stream
+            .peer_certificate()
+            .and_then(|der| shared.cert_user(&der));
 
         match handler::handle(shared, &request) {
             Outcome::Drop => return Ok(()),
@@ -321,7 +381,12 @@ fn write_response(stream: &mut Stream, response: &Response, close: bool) -> io::
 }
 
 fn write_plain(stream: &mut Stream, code: u16, text: &str) -> io::Result<()> {
-    let response = Response { code, content_type: "text/plain; charset=utf-8", headers: Vec::new(), body: text.as_bytes().to_vec() };
+    let response = Response {
+        code,
+        content_type: "text/plain; charset=utf-8",
+        headers: Vec::new(),
+        body: text.as_bytes().to_vec(),
+    };
     write_response(stream, &response, true)
 }
 

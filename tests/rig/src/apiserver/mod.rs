@@ -121,18 +121,34 @@ pub struct Fault {
 impl Fault {
     /// A fault on every request, `times` times.
     pub fn any(kind: FaultKind, times: usize) -> Fault {
-        Fault { method: None, path_contains: None, times, kind }
+        Fault {
+            method: None,
+            path_contains: None,
+            times,
+            kind,
+        }
     }
 
     /// A fault on requests with `method` whose path contains `path_contains`.
     pub fn on(method: &str, path_contains: &str, kind: FaultKind, times: usize) -> Fault {
-        Fault { method: Some(method.to_string()), path_contains: Some(path_contains.to_string()), times, kind }
+        Fault {
+            method: Some(method.to_string()),
+            path_contains: Some(path_contains.to_string()),
+            times,
+            kind,
+        }
     }
 
     fn matches(&self, method: &str, target: &str) -> bool {
         self.times > 0
-            && self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self.path_contains.as_deref().is_none_or(|p| target.contains(p))
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| target.contains(p))
     }
 }
 
@@ -193,17 +209,28 @@ impl Shared {
     }
 
     fn cert_user(&self, der: &[u8]) -> Option<String> {
-        lock(&self.client_certs).iter().find(|(d, _)| d == der).map(|(_, user)| user.clone())
+        lock(&self.client_certs)
+            .iter()
+            .find(|(d, _)| d == der)
+            .map(|(_, user)| user.clone())
     }
 
     fn write_as_other_writer(&self, resource: &ResourceType, namespace: Option<&str>, name: &str) {
         let mut store = self.lock_store();
         let key = store::key(resource, namespace, name);
-        let Some(mut object) = store.objects.get(&key).cloned() else { return };
+        let Some(mut object) = store.objects.get(&key).cloned() else {
+            return;
+        };
         let marker = store.resource_version + 1;
         if resource.kind == "Node" {
-            let taints = object["spec"]["taints"].as_array().cloned().unwrap_or_default();
-            let mut taints: Vec<Value> = taints.into_iter().filter(|t| t["key"] != FOREIGN_TAINT_KEY).collect();
+            let taints = object["spec"]["taints"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let mut taints: Vec<Value> = taints
+                .into_iter()
+                .filter(|t| t["key"] != FOREIGN_TAINT_KEY)
+                .collect();
             taints.push(json!({"key": FOREIGN_TAINT_KEY, "value": marker.to_string(), "effect": "NoSchedule"}));
             object["spec"]["taints"] = Value::Array(taints);
         } else {
@@ -222,20 +249,29 @@ pub struct ApiServer {
 }
 
 fn resource_of(kind: &str, api_version: Option<&str>) -> &'static ResourceType {
-    ResourceType::for_kind(kind, api_version).unwrap_or_else(|| panic!("apiserver stand-in: unknown kind {kind:?}"))
+    ResourceType::for_kind(kind, api_version)
+        .unwrap_or_else(|| panic!("apiserver stand-in: unknown kind {kind:?}"))
 }
 
 impl ApiServer {
     /// Binds 127.0.0.1 on a free port and serves until dropped.
     pub fn start(options: Options) -> anyhow::Result<ApiServer> {
         if !(31..=36).contains(&options.server_minor) {
-            bail!("server_minor = {}: the stand-in models 1.31 to 1.36", options.server_minor);
+            bail!(
+                "server_minor = {}: the stand-in models 1.31 to 1.36",
+                options.server_minor
+            );
         }
         if options.client_ca_auth && !options.tls {
             bail!("client_ca_auth needs tls = true");
         }
-        let pki = if options.tls { Some(http::Pki::new(options.client_ca_auth)?) } else { None };
-        let listener = TcpListener::bind("127.0.0.1:0").context("binding the API stand-in on 127.0.0.1")?;
+        let pki = if options.tls {
+            Some(http::Pki::new(options.client_ca_auth)?)
+        } else {
+            None
+        };
+        let listener =
+            TcpListener::bind("127.0.0.1:0").context("binding the API stand-in on 127.0.0.1")?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
             token: Mutex::new(options.token.clone()),
@@ -251,7 +287,12 @@ impl ApiServer {
         let accept_thread = std::thread::Builder::new()
             .name(format!("apiserver-{port}"))
             .spawn(move || http::accept_loop(listener, thread_shared, tls))?;
-        Ok(ApiServer { shared, port, pki, accept_thread: Some(accept_thread) })
+        Ok(ApiServer {
+            shared,
+            port,
+            pki,
+            accept_thread: Some(accept_thread),
+        })
     }
 
     /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`.
@@ -278,7 +319,10 @@ impl ApiServer {
     /// signed by the CA. Accepted as authentication when [`Options::client_ca_auth`] is set.
     /// Panics without TLS.
     pub fn client_cert_pem(&self, user: &str) -> (String, String) {
-        let pki = self.pki.as_ref().expect("client_cert_pem needs Options { tls: true, .. }");
+        let pki = self
+            .pki
+            .as_ref()
+            .expect("client_cert_pem needs Options { tls: true, .. }");
         let (cert, key, der) = pki.client_cert(user).expect("issuing a client certificate");
         lock(&self.shared.client_certs).push((der, user.to_string()));
         (cert, key)
@@ -295,9 +339,15 @@ impl ApiServer {
     /// `status.qosClass`); creates a missing Namespace of a namespaced object. Returns the
     /// stored object.
     pub fn put(&self, mut object: Value) -> Value {
-        let kind = object["kind"].as_str().expect("put: object without kind").to_string();
+        let kind = object["kind"]
+            .as_str()
+            .expect("put: object without kind")
+            .to_string();
         let resource = resource_of(&kind, object["apiVersion"].as_str());
-        let name = object["metadata"]["name"].as_str().expect("put: object without metadata.name").to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .expect("put: object without metadata.name")
+            .to_string();
         let namespace = object["metadata"]["namespace"].as_str().map(str::to_string);
         if resource.namespaced && namespace.is_none() {
             panic!("put: {kind} {name:?} needs metadata.namespace");
@@ -314,24 +364,42 @@ impl ApiServer {
         let mut store = self.shared.lock_store();
         if let Some(ns) = &namespace {
             let namespaces = resource_of("Namespace", Some("v1"));
-            if !store.objects.contains_key(&store::key(namespaces, None, ns)) {
-                store.create(namespaces, json!({"metadata": {"name": ns}, "status": {"phase": "Active"}}));
+            if !store
+                .objects
+                .contains_key(&store::key(namespaces, None, ns))
+            {
+                store.create(
+                    namespaces,
+                    json!({"metadata": {"name": ns}, "status": {"phase": "Active"}}),
+                );
             }
         }
-        store.objects.remove(&store::key(resource, namespace.as_deref(), &name));
+        store
+            .objects
+            .remove(&store::key(resource, namespace.as_deref(), &name));
         store.create(resource, object)
     }
 
     /// The stored object (`kind` as in `"Node"`, `"Pod"`, `"HorizontalPodAutoscaler"`).
     pub fn get(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
         let resource = resource_of(kind, None);
-        self.shared.lock_store().objects.get(&store::key(resource, namespace, name)).cloned()
+        self.shared
+            .lock_store()
+            .objects
+            .get(&store::key(resource, namespace, name))
+            .cloned()
     }
 
     /// All stored objects of a kind, in LIST order.
     pub fn list(&self, kind: &str) -> Vec<Value> {
         let index = resource_of(kind, None).index();
-        self.shared.lock_store().objects.iter().filter(|((r, _, _), _)| *r == index).map(|(_, v)| v.clone()).collect()
+        self.shared
+            .lock_store()
+            .objects
+            .iter()
+            .filter(|((r, _, _), _)| *r == index)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// Deletes an object; returns it if it existed.
@@ -347,17 +415,33 @@ impl ApiServer {
 
     /// Changes an object as another writer would (kubelet, a user), bumping its resourceVersion
     /// (and generation on a spec change) if `change` changed anything. Panics if it is missing.
-    pub fn modify(&self, kind: &str, namespace: Option<&str>, name: &str, change: impl FnOnce(&mut Value)) -> Value {
+    pub fn modify(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        change: impl FnOnce(&mut Value),
+    ) -> Value {
         let resource = resource_of(kind, None);
         let mut store = self.shared.lock_store();
         let key = store::key(resource, namespace, name);
-        let mut object = store.objects.get(&key).cloned().unwrap_or_else(|| panic!("modify: no {kind} {namespace:?}/{name}"));
+        let mut object = store
+            .objects
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| panic!("modify: no {kind} {namespace:?}/{name}"));
         change(&mut object);
         store.replace(resource, &key, object)
     }
 
     /// What the kubelet does to status: same as [`ApiServer::modify`].
-    pub fn update_status(&self, kind: &str, namespace: Option<&str>, name: &str, change: impl FnOnce(&mut Value)) -> Value {
+    pub fn update_status(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        change: impl FnOnce(&mut Value),
+    ) -> Value {
         self.modify(kind, namespace, name, change)
     }
 
@@ -399,7 +483,14 @@ impl ApiServer {
     /// The kubelet reporting a resize state: sets (or replaces) the pod condition `condition_type`
     /// (`PodResizePending` with reason `Deferred`/`Infeasible`, `PodResizeInProgress` with reason
     /// `Error` or empty) with the pod's current generation as its `observedGeneration`.
-    pub fn kubelet_set_resize_condition(&self, namespace: &str, name: &str, condition_type: &str, reason: &str, message: &str) -> Value {
+    pub fn kubelet_set_resize_condition(
+        &self,
+        namespace: &str,
+        name: &str,
+        condition_type: &str,
+        reason: &str,
+        message: &str,
+    ) -> Value {
         self.modify("Pod", Some(namespace), name, |pod| {
             let generation = pod["metadata"]["generation"].clone();
             let mut condition = json!({
@@ -415,7 +506,10 @@ impl ApiServer {
             if !message.is_empty() {
                 condition["message"] = json!(message);
             }
-            let mut conditions = pod["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let mut conditions = pod["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             conditions.retain(|c| c["type"] != condition_type);
             conditions.push(condition);
             pod["status"]["conditions"] = Value::Array(conditions);
@@ -426,7 +520,14 @@ impl ApiServer {
     pub fn events(&self) -> Vec<Value> {
         let mut events = self.list("Event");
         let index = resource_of("Event", Some("events.k8s.io/v1")).index();
-        events.extend(self.shared.lock_store().objects.iter().filter(|((r, _, _), _)| *r == index).map(|(_, v)| v.clone()));
+        events.extend(
+            self.shared
+                .lock_store()
+                .objects
+                .iter()
+                .filter(|((r, _, _), _)| *r == index)
+                .map(|(_, v)| v.clone()),
+        );
         events
     }
 
@@ -443,12 +544,18 @@ impl ApiServer {
     /// How many requests had this RBAC verb (`get`, `list`, `patch`, `create`, `update`,
     /// `delete`) on this resource (`nodes`, `pods`, `pods/resize`, `events`, ...), any answer.
     pub fn count(&self, verb: &str, resource: &str) -> usize {
-        lock(&self.shared.requests).iter().filter(|r| r.verb == verb && r.resource == resource).count()
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|r| r.verb == verb && r.resource == resource)
+            .count()
     }
 
     /// Writes (create, update, patch, delete) of any resource, any answer.
     pub fn count_writes(&self) -> usize {
-        lock(&self.shared.requests).iter().filter(|r| matches!(r.verb.as_str(), "create" | "update" | "patch" | "delete")).count()
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|r| matches!(r.verb.as_str(), "create" | "update" | "patch" | "delete"))
+            .count()
     }
 
     pub fn reset_requests(&self) {

@@ -32,7 +32,9 @@ fn split_path(path: &str) -> Result<Vec<String>, PatchError> {
         return Ok(Vec::new());
     }
     if !path.starts_with('/') {
-        return Err(PatchError::DoesNotApply(format!("invalid JSON pointer {path:?}")));
+        return Err(PatchError::DoesNotApply(format!(
+            "invalid JSON pointer {path:?}"
+        )));
     }
     Ok(path[1..].split('/').map(decode_key).collect())
 }
@@ -117,9 +119,9 @@ fn set_in(container: &mut Value, key: &str, value: Value) -> Result<(), String> 
 
 fn remove_in(container: &mut Value, key: &str) -> Result<Value, String> {
     match container {
-        Value::Object(map) => {
-            map.remove(key).ok_or_else(|| format!("Unable to remove nonexistent key: {key}"))
-        }
+        Value::Object(map) => map
+            .remove(key)
+            .ok_or_else(|| format!("Unable to remove nonexistent key: {key}")),
         Value::Array(items) => {
             let index = array_index(key, items.len(), false)
                 .ok_or_else(|| format!("Unable to access invalid index: {key}"))?;
@@ -163,10 +165,15 @@ fn apply_op(doc: &mut Value, op: &Map<String, Value>) -> Result<(), String> {
                 *doc = value;
                 return Ok(());
             }
-            let parent = find_parent(doc, &parts)
-                .ok_or_else(|| format!("add operation does not apply: doc is missing path: \"{path}\""))?;
-            add_in(parent, parts.last().map(String::as_str).unwrap_or_default(), value)
-                .map_err(|e| format!("error in add for path: '{path}': {e}"))
+            let parent = find_parent(doc, &parts).ok_or_else(|| {
+                format!("add operation does not apply: doc is missing path: \"{path}\"")
+            })?;
+            add_in(
+                parent,
+                parts.last().map(String::as_str).unwrap_or_default(),
+                value,
+            )
+            .map_err(|e| format!("error in add for path: '{path}': {e}"))
         }
         "remove" => {
             let path = require_path()?;
@@ -193,9 +200,11 @@ fn apply_op(doc: &mut Value, op: &Map<String, Value>) -> Result<(), String> {
                 format!("replace operation does not apply: doc is missing path: {path}")
             })?;
             let key = parts.last().map(String::as_str).unwrap_or_default();
-            get_in(parent, key)
-                .map_err(|_| format!("replace operation does not apply: doc is missing key: {path}"))?;
-            set_in(parent, key, value).map_err(|e| format!("error in remove for path: '{path}': {e}"))
+            get_in(parent, key).map_err(|_| {
+                format!("replace operation does not apply: doc is missing key: {path}")
+            })?;
+            set_in(parent, key, value)
+                .map_err(|e| format!("error in remove for path: '{path}': {e}"))
         }
         "move" | "copy" => {
             let from = op
@@ -206,15 +215,17 @@ fn apply_op(doc: &mut Value, op: &Map<String, Value>) -> Result<(), String> {
             if from_parts.is_empty() {
                 return Err(format!("unable to {kind} the entire document"));
             }
-            let source = find_parent(doc, &from_parts)
-                .ok_or_else(|| format!("{kind} operation does not apply: doc is missing from path: {from}"))?;
+            let source = find_parent(doc, &from_parts).ok_or_else(|| {
+                format!("{kind} operation does not apply: doc is missing from path: {from}")
+            })?;
             let from_key = from_parts.last().map(String::as_str).unwrap_or_default();
             let value = if kind == "move" {
-                remove_in(source, from_key).map_err(|e| format!("error in move for path: '{from_key}': {e}"))?
+                remove_in(source, from_key)
+                    .map_err(|e| format!("error in move for path: '{from_key}': {e}"))?
             } else {
-                get_in(source, from_key)?
-                    .cloned()
-                    .ok_or_else(|| format!("copy operation does not apply: doc is missing from path: {from}"))?
+                get_in(source, from_key)?.cloned().ok_or_else(|| {
+                    format!("copy operation does not apply: doc is missing from path: {from}")
+                })?
             };
             let path = require_path()?;
             let parts = parts_of(path)?;
@@ -225,14 +236,22 @@ fn apply_op(doc: &mut Value, op: &Map<String, Value>) -> Result<(), String> {
             let parent = find_parent(doc, &parts).ok_or_else(|| {
                 format!("{kind} operation does not apply: doc is missing destination path: {path}")
             })?;
-            add_in(parent, parts.last().map(String::as_str).unwrap_or_default(), value)
+            add_in(
+                parent,
+                parts.last().map(String::as_str).unwrap_or_default(),
+                value,
+            )
         }
         "test" => {
             let path = require_path()?;
             let parts = parts_of(path)?;
             let expected = value.unwrap_or(Value::Null);
             if parts.is_empty() {
-                return if *doc == expected { Ok(()) } else { Err(format!("testing value {path} failed: test failed")) };
+                return if *doc == expected {
+                    Ok(())
+                } else {
+                    Err(format!("testing value {path} failed: test failed"))
+                };
             }
             let parent = find_parent(doc, &parts)
                 .ok_or_else(|| format!("test operation does not apply: is missing path: {path}"))?;
@@ -289,15 +308,26 @@ enum ListStrategy {
 /// The field names from the object root to a list, indices left out.
 fn list_strategy(kind: &str, path: &[String]) -> ListStrategy {
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
-    let container_list = |name: &str| matches!(name, "containers" | "initContainers" | "ephemeralContainers");
+    let container_list = |name: &str| {
+        matches!(
+            name,
+            "containers" | "initContainers" | "ephemeralContainers"
+        )
+    };
     match (kind, p.as_slice()) {
         (_, ["metadata", "ownerReferences"]) => ListStrategy::MergeByKey("uid"),
         (_, ["metadata", "finalizers"]) => ListStrategy::MergePrimitives,
         ("Pod", ["spec", list]) if container_list(list) => ListStrategy::MergeByKey("name"),
         ("Pod", ["spec", list, "env"]) if container_list(list) => ListStrategy::MergeByKey("name"),
-        ("Pod", ["spec", list, "ports"]) if container_list(list) => ListStrategy::MergeByKey("containerPort"),
-        ("Pod", ["spec", list, "volumeMounts"]) if container_list(list) => ListStrategy::MergeByKey("mountPath"),
-        ("Pod", ["spec", list, "volumeDevices"]) if container_list(list) => ListStrategy::MergeByKey("devicePath"),
+        ("Pod", ["spec", list, "ports"]) if container_list(list) => {
+            ListStrategy::MergeByKey("containerPort")
+        }
+        ("Pod", ["spec", list, "volumeMounts"]) if container_list(list) => {
+            ListStrategy::MergeByKey("mountPath")
+        }
+        ("Pod", ["spec", list, "volumeDevices"]) if container_list(list) => {
+            ListStrategy::MergeByKey("devicePath")
+        }
         ("Pod", ["spec", "volumes"]) => ListStrategy::MergeByKey("name"),
         ("Pod", ["spec", "imagePullSecrets"]) => ListStrategy::MergeByKey("name"),
         ("Pod", ["spec", "hostAliases"]) => ListStrategy::MergeByKey("ip"),
@@ -314,11 +344,23 @@ fn list_strategy(kind: &str, path: &[String]) -> ListStrategy {
 }
 
 /// Applies a strategic merge patch to `doc`, an object of `kind` (core/v1 or autoscaling/v2).
-pub(crate) fn strategic_merge_patch(kind: &str, doc: &Value, patch: &Value) -> Result<Value, PatchError> {
+pub(crate) fn strategic_merge_patch(
+    kind: &str,
+    doc: &Value,
+    patch: &Value,
+) -> Result<Value, PatchError> {
     let Value::Object(patch_map) = patch else {
-        return Err(PatchError::BadRequest("unable to find api field in struct for the patch".into()));
+        return Err(PatchError::BadRequest(
+            "unable to find api field in struct for the patch".into(),
+        ));
     };
-    smp_map(kind, doc.as_object().cloned().unwrap_or_default(), patch_map, &mut Vec::new()).map(Value::Object)
+    smp_map(
+        kind,
+        doc.as_object().cloned().unwrap_or_default(),
+        patch_map,
+        &mut Vec::new(),
+    )
+    .map(Value::Object)
 }
 
 fn smp_map(
@@ -336,12 +378,16 @@ fn smp_map(
         Some("delete") => return Ok(Map::new()),
         Some("merge") | None => {}
         Some(other) => {
-            return Err(PatchError::BadRequest(format!("Unknown patch type: {other} in map: {patch:?}")));
+            return Err(PatchError::BadRequest(format!(
+                "Unknown patch type: {other} in map: {patch:?}"
+            )));
         }
     }
     if let Some(retain) = patch.get("$retainKeys") {
         let Some(retain) = retain.as_array() else {
-            return Err(PatchError::BadRequest("invalid patch format of retainKeys".into()));
+            return Err(PatchError::BadRequest(
+                "invalid patch format of retainKeys".into(),
+            ));
         };
         let keep: Vec<&str> = retain.iter().filter_map(Value::as_str).collect();
         doc.retain(|k, _| keep.contains(&k.as_str()));
@@ -366,7 +412,9 @@ fn smp_map(
             (Some(Value::Object(current)), Value::Object(patch_child)) => {
                 Value::Object(smp_map(kind, current, patch_child, path)?)
             }
-            (None, Value::Object(patch_child)) => Value::Object(smp_map(kind, Map::new(), patch_child, path)?),
+            (None, Value::Object(patch_child)) => {
+                Value::Object(smp_map(kind, Map::new(), patch_child, path)?)
+            }
             (current, Value::Array(patch_items)) => {
                 let current = match current {
                     Some(Value::Array(items)) => items,
@@ -391,7 +439,11 @@ fn smp_list(
     // `{"$patch": "replace"}` as an element replaces the list with the other elements.
     let replace_marker = |v: &Value| v.get("$patch").and_then(Value::as_str) == Some("replace");
     if patch.iter().any(replace_marker) {
-        return Ok(patch.iter().filter(|v| !replace_marker(v)).cloned().collect());
+        return Ok(patch
+            .iter()
+            .filter(|v| !replace_marker(v))
+            .cloned()
+            .collect());
     }
     match list_strategy(kind, path) {
         ListStrategy::Replace => Ok(patch.to_vec()),
@@ -416,7 +468,9 @@ fn smp_list(
                         go_map(item)
                     )));
                 };
-                let position = current.iter().position(|c| c.get(merge_key) == Some(key_value));
+                let position = current
+                    .iter()
+                    .position(|c| c.get(merge_key) == Some(key_value));
                 let directive = item_map.get("$patch").and_then(Value::as_str);
                 match (position, directive) {
                     (Some(i), Some("delete")) => {
@@ -445,10 +499,16 @@ fn go_map(value: &Value) -> String {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            let inner: Vec<String> = keys.iter().map(|k| format!("{k}:{}", go_map(&map[k.as_str()]))).collect();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k}:{}", go_map(&map[k.as_str()])))
+                .collect();
             format!("map[{}]", inner.join(" "))
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(go_map).collect::<Vec<_>>().join(" ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(go_map).collect::<Vec<_>>().join(" ")
+        ),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
@@ -465,14 +525,20 @@ mod tests {
         let ok = json!([{"op": "test", "path": "/spec/taints", "value": null}]);
         assert!(json_patch(&doc, &ok).is_ok());
         let missing_parent = json!([{"op": "test", "path": "/status/x", "value": null}]);
-        assert!(matches!(json_patch(&doc, &missing_parent), Err(PatchError::DoesNotApply(_))));
+        assert!(matches!(
+            json_patch(&doc, &missing_parent),
+            Err(PatchError::DoesNotApply(_))
+        ));
     }
 
     #[test]
     fn json_patch_replace_of_missing_object_key_adds_it_as_evanphx_v4() {
         let doc = json!({"spec": {}});
         let patch = json!([{"op": "replace", "path": "/spec/taints", "value": []}]);
-        assert_eq!(json_patch(&doc, &patch).unwrap(), json!({"spec": {"taints": []}}));
+        assert_eq!(
+            json_patch(&doc, &patch).unwrap(),
+            json!({"spec": {"taints": []}})
+        );
     }
 
     #[test]
@@ -487,14 +553,20 @@ mod tests {
         let doc = json!({"metadata": {"annotations": {}}});
         let patch = json!([{"op": "add", "path": "/metadata/annotations/kube-thermostat.io~1last~0x", "value": "v"}]);
         let out = json_patch(&doc, &patch).unwrap();
-        assert_eq!(out["metadata"]["annotations"]["kube-thermostat.io/last~x"], "v");
+        assert_eq!(
+            out["metadata"]["annotations"]["kube-thermostat.io/last~x"],
+            "v"
+        );
     }
 
     #[test]
     fn merge_patch_replaces_lists_and_deletes_on_null() {
         let doc = json!({"spec": {"taints": [{"key": "a"}, {"key": "b"}], "x": 1}});
         let patch = json!({"spec": {"taints": [{"key": "c"}], "x": null}});
-        assert_eq!(merge_patch(&doc, &patch), json!({"spec": {"taints": [{"key": "c"}]}}));
+        assert_eq!(
+            merge_patch(&doc, &patch),
+            json!({"spec": {"taints": [{"key": "c"}]}})
+        );
     }
 
     #[test]
@@ -502,23 +574,36 @@ mod tests {
         let pod = json!({"spec": {"containers": [
             {"name": "a", "image": "x", "resources": {"requests": {"cpu": "1"}}},
             {"name": "b", "image": "y"}]}});
-        let patch = json!({"spec": {"containers": [{"name": "b", "resources": {"limits": {"cpu": "2"}}}]}});
+        let patch =
+            json!({"spec": {"containers": [{"name": "b", "resources": {"limits": {"cpu": "2"}}}]}});
         let out = strategic_merge_patch("Pod", &pod, &patch).unwrap();
-        assert_eq!(out["spec"]["containers"][0]["resources"]["requests"]["cpu"], "1");
+        assert_eq!(
+            out["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+            "1"
+        );
         assert_eq!(out["spec"]["containers"][1]["image"], "y");
-        assert_eq!(out["spec"]["containers"][1]["resources"]["limits"]["cpu"], "2");
+        assert_eq!(
+            out["spec"]["containers"][1]["resources"]["limits"]["cpu"],
+            "2"
+        );
 
         let node = json!({"spec": {"taints": [{"key": "a", "effect": "NoSchedule"}]}});
         let patch = json!({"spec": {"taints": [{"key": "b", "effect": "NoSchedule"}]}});
         let out = strategic_merge_patch("Node", &node, &patch).unwrap();
-        assert_eq!(out["spec"]["taints"], json!([{"key": "b", "effect": "NoSchedule"}]));
+        assert_eq!(
+            out["spec"]["taints"],
+            json!([{"key": "b", "effect": "NoSchedule"}])
+        );
     }
 
     #[test]
     fn strategic_merge_without_merge_key_is_an_internal_error() {
         let pod = json!({"spec": {"containers": [{"name": "a"}]}});
         let patch = json!({"spec": {"containers": [{"resources": {}}]}});
-        assert!(matches!(strategic_merge_patch("Pod", &pod, &patch), Err(PatchError::Internal(_))));
+        assert!(matches!(
+            strategic_merge_patch("Pod", &pod, &patch),
+            Err(PatchError::Internal(_))
+        ));
     }
 
     #[test]

@@ -35,7 +35,11 @@ impl PolicyRule {
                 None | Some(Value::Null) => Ok(Vec::new()),
                 Some(Value::Array(items)) => items
                     .iter()
-                    .map(|i| i.as_str().map(str::to_string).with_context(|| format!("rule field `{field}` holds a non-string: {i}")))
+                    .map(|i| {
+                        i.as_str().map(str::to_string).with_context(|| {
+                            format!("rule field `{field}` holds a non-string: {i}")
+                        })
+                    })
                     .collect(),
                 Some(other) => bail!("rule field `{field}` is not a list: {other}"),
             }
@@ -63,6 +67,14 @@ impl PolicyRule {
 }
 
 /// Whether any rule allows `verb` on `resource` (with `/subresource`) in `group`.
-pub(crate) fn allowed(rules: &[PolicyRule], group: &str, resource: &str, verb: &str, name: &str) -> bool {
-    rules.iter().any(|rule| rule.allows(group, resource, verb, name))
+pub(crate) fn allowed(
+    rules: &[PolicyRule],
+    group: &str,
+    resource: &str,
+    verb: &str,
+    name: &str,
+) -> bool {
+    rules
+        .iter()
+        .any(|rule| rule.allows(group, resource, verb, name))
 }

@@ -43,7 +43,11 @@ fn set_values(text: &str) -> Result<Vec<String>, String> {
         .strip_prefix('(')
         .and_then(|t| t.strip_suffix(')'))
         .ok_or_else(|| format!("found '{text}', expected: '('"))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 impl LabelSelector {
@@ -55,7 +59,9 @@ impl LabelSelector {
         for part in split_top_level(text) {
             let part = part.trim();
             if part.is_empty() {
-                return Err(format!("unable to parse requirement: found '', expected: identifier in {text:?}"));
+                return Err(format!(
+                    "unable to parse requirement: found '', expected: identifier in {text:?}"
+                ));
             }
             let requirement = if let Some(key) = part.strip_prefix('!') {
                 Requirement::DoesNotExist(key.trim().to_string())
@@ -115,7 +121,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, true, v)
             } else {
-                return Err(format!("invalid selector: '{text}'; can't understand '{part}'"));
+                return Err(format!(
+                    "invalid selector: '{text}'; can't understand '{part}'"
+                ));
             };
             let field = field.trim();
             if !supported.contains(&field) {
@@ -138,7 +146,11 @@ impl FieldSelector {
                 Some(Value::Bool(b)) => b.to_string(),
                 Some(Value::Null) | None => {
                     // Unset booleans select as "false" (spec.unschedulable).
-                    if field == "spec.unschedulable" { "false".into() } else { String::new() }
+                    if field == "spec.unschedulable" {
+                        "false".into()
+                    } else {
+                        String::new()
+                    }
                 }
                 Some(other) => other.to_string(),
             };
@@ -167,7 +179,11 @@ mod tests {
             ("!a", false),
             ("a=1,b in (2, 4)", true),
         ] {
-            assert_eq!(LabelSelector::parse(selector).unwrap().matches(&labels), expected, "{selector}");
+            assert_eq!(
+                LabelSelector::parse(selector).unwrap().matches(&labels),
+                expected,
+                "{selector}"
+            );
         }
     }
 

@@ -27,7 +27,12 @@ impl ApiError {
             body["details"] = details;
         }
         body["code"] = json!(code);
-        ApiError { code, body, retry_after: None, plain_text: None }
+        ApiError {
+            code,
+            body,
+            retry_after: None,
+            plain_text: None,
+        }
     }
 }
 
@@ -100,7 +105,12 @@ pub(crate) fn conflict_with(resource: Qualified, name: &str, cause: &str) -> Api
     ApiError::new(
         409,
         "Conflict",
-        format!("Operation cannot be fulfilled on {} \"{}\": {}", resource.name(), name, cause),
+        format!(
+            "Operation cannot be fulfilled on {} \"{}\": {}",
+            resource.name(),
+            name,
+            cause
+        ),
         Some(resource.details(name)),
     )
 }
@@ -110,11 +120,26 @@ pub(crate) fn conflict_with(resource: Qualified, name: &str, cause: &str) -> Api
 pub(crate) fn generic(code: u16) -> ApiError {
     let (reason, message) = match code {
         409 => ("Conflict", "the server reported a conflict"),
-        404 => ("NotFound", "the server could not find the requested resource"),
-        400 => ("BadRequest", "the server rejected our request for an unknown reason"),
-        405 => ("MethodNotAllowed", "the server does not allow this method on the requested resource"),
-        422 => ("Invalid", "the server rejected our request due to an error in our request"),
-        _ => ("Unknown", "the server responded with an unexpected status code"),
+        404 => (
+            "NotFound",
+            "the server could not find the requested resource",
+        ),
+        400 => (
+            "BadRequest",
+            "the server rejected our request for an unknown reason",
+        ),
+        405 => (
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ),
+        422 => (
+            "Invalid",
+            "the server rejected our request due to an error in our request",
+        ),
+        _ => (
+            "Unknown",
+            "the server responded with an unexpected status code",
+        ),
     };
     ApiError::new(code, reason, message.to_string(), Some(json!({})))
 }
@@ -265,10 +290,18 @@ pub(crate) enum FieldErrorKind {
 
 impl FieldError {
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), kind: FieldErrorKind::Required, detail: detail.into() }
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::Required,
+            detail: detail.into(),
+        }
     }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), kind: FieldErrorKind::Forbidden, detail: detail.into() }
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::Forbidden,
+            detail: detail.into(),
+        }
     }
     pub fn invalid(field: impl Into<String>, value: &str, detail: impl Into<String>) -> FieldError {
         FieldError {
@@ -285,8 +318,16 @@ impl FieldError {
             detail: format!("supported values: {}", allowed.join(", ")),
         }
     }
-    pub fn duplicate(field: impl Into<String>, value: String, detail: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), kind: FieldErrorKind::Duplicate(value), detail: detail.into() }
+    pub fn duplicate(
+        field: impl Into<String>,
+        value: String,
+        detail: impl Into<String>,
+    ) -> FieldError {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::Duplicate(value),
+            detail: detail.into(),
+        }
     }
 
     fn cause_type(&self) -> &'static str {
@@ -319,12 +360,22 @@ impl FieldError {
 /// `apierrors.NewInvalid`: `Node "n1" is invalid: spec.taints[0].effect: Unsupported value: ...`.
 /// `kind` is the qualified kind (`Pod`, `Event.events.k8s.io`).
 pub(crate) fn invalid(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> ApiError {
-    let qualified_kind = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
-    let shown: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.body())).collect();
+    let qualified_kind = if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    };
+    let shown: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.body()))
+        .collect();
     let message = match shown.len() {
         0 => format!("{qualified_kind} \"{name}\" is invalid"),
         1 => format!("{qualified_kind} \"{name}\" is invalid: {}", shown[0]),
-        _ => format!("{qualified_kind} \"{name}\" is invalid: [{}]", shown.join(", ")),
+        _ => format!(
+            "{qualified_kind} \"{name}\" is invalid: [{}]",
+            shown.join(", ")
+        ),
     };
     let causes: Vec<Value> = errors
         .iter()

@@ -85,7 +85,14 @@ pub(crate) const RESOURCES: &[ResourceType] = &[
         group: "events.k8s.io",
         version: "v1",
         namespaced: true,
-        fields: &["regarding.kind", "regarding.namespace", "regarding.name", "reason", "type", "reportingController"],
+        fields: &[
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "reason",
+            "type",
+            "reportingController",
+        ],
         has_generation: false,
         custom: false,
     },
@@ -113,15 +120,25 @@ pub(crate) const RESOURCES: &[ResourceType] = &[
 
 impl ResourceType {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     pub fn qualified(&self) -> Qualified<'static> {
-        Qualified { group: self.group, plural: self.plural }
+        Qualified {
+            group: self.group,
+            plural: self.plural,
+        }
     }
 
     pub fn index(&self) -> usize {
-        RESOURCES.iter().position(|r| std::ptr::eq(r, self)).unwrap_or_default()
+        RESOURCES
+            .iter()
+            .position(|r| std::ptr::eq(r, self))
+            .unwrap_or_default()
     }
 
     /// The resource for a `kind` (and `apiVersion`, to tell the two Event APIs apart).
@@ -129,14 +146,19 @@ impl ResourceType {
         RESOURCES.iter().find(|r| {
             r.kind.eq_ignore_ascii_case(kind)
                 && match api_version {
-                    Some(v) => r.api_version() == v || (r.kind == "Event" && r.group.is_empty() && v == "v1"),
-                    None => !(r.kind == "Event" && !r.group.is_empty()),
+                    Some(v) => {
+                        r.api_version() == v
+                            || (r.kind == "Event" && r.group.is_empty() && v == "v1")
+                    }
+                    None => r.kind != "Event" || r.group.is_empty(),
                 }
         })
     }
 
     pub fn for_path(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
-        RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+        RESOURCES
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
     }
 }
 
@@ -175,7 +197,11 @@ pub(crate) struct Store {
 }
 
 pub(crate) fn key(resource: &ResourceType, namespace: Option<&str>, name: &str) -> Key {
-    (resource.index(), namespace.unwrap_or_default().to_string(), name.to_string())
+    (
+        resource.index(),
+        namespace.unwrap_or_default().to_string(),
+        name.to_string(),
+    )
 }
 
 fn without_resource_version(object: &Value) -> Value {
@@ -197,7 +223,10 @@ impl Store {
         object["kind"] = json!(resource.kind);
         object["apiVersion"] = json!(resource.api_version());
         let uid = self.next_uid();
-        let meta = object["metadata"].as_object_mut().map(std::mem::take).unwrap_or_default();
+        let meta = object["metadata"]
+            .as_object_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
         let mut meta = Value::Object(meta);
         if meta.get("uid").is_none_or(Value::is_null) {
             meta["uid"] = json!(uid);
@@ -211,16 +240,22 @@ impl Store {
         self.resource_version += 1;
         meta["resourceVersion"] = json!(self.resource_version.to_string());
         object["metadata"] = meta;
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let namespace = object["metadata"]["namespace"].as_str().map(str::to_string);
-        self.objects.insert(key(resource, namespace.as_deref(), &name), object.clone());
+        self.objects
+            .insert(key(resource, namespace.as_deref(), &name), object.clone());
         object
     }
 
     /// Replaces an existing object when it changed: bumps resourceVersion (and generation on a
     /// spec change). Returns the stored object; an unchanged write stores nothing.
     pub fn replace(&mut self, resource: &ResourceType, key: &Key, mut object: Value) -> Value {
-        let Some(current) = self.objects.get(key) else { return object };
+        let Some(current) = self.objects.get(key) else {
+            return object;
+        };
         if without_resource_version(current) == without_resource_version(&object) {
             return current.clone();
         }
@@ -235,12 +270,18 @@ impl Store {
     }
 
     /// One page of a LIST.
-    pub fn list(&self, resource: &ResourceType, namespace: Option<&str>, query: &ListQuery) -> Result<Value, ApiError> {
+    pub fn list(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        query: &ListQuery,
+    ) -> Result<Value, ApiError> {
         let index = resource.index();
         let start_after = match &query.continue_token {
             Some(token) => {
-                let (epoch, start) = decode_continue(token)
-                    .ok_or_else(|| status::bad_request(format!("continue key is not valid: {token}")))?;
+                let (epoch, start) = decode_continue(token).ok_or_else(|| {
+                    status::bad_request(format!("continue key is not valid: {token}"))
+                })?;
                 if epoch != self.continue_epoch {
                     return Err(status::expired_continue());
                 }
@@ -256,10 +297,16 @@ impl Store {
                 continue;
             }
             let position = format!("{ns}/{name}");
-            if start_after.as_ref().is_some_and(|s| position.as_str() <= s.as_str()) {
+            if start_after
+                .as_ref()
+                .is_some_and(|s| position.as_str() <= s.as_str())
+            {
                 continue;
             }
-            let labels = object["metadata"].get("labels").cloned().unwrap_or(json!({}));
+            let labels = object["metadata"]
+                .get("labels")
+                .cloned()
+                .unwrap_or(json!({}));
             if !query.labels.matches(&labels) || !query.fields.matches(object) {
                 continue;
             }
@@ -309,11 +356,13 @@ fn encode_continue(epoch: u64, start: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Option<(u64, String)> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return None;
     }
-    let bytes: Option<Vec<u8>> =
-        (0..token.len()).step_by(2).map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok()).collect();
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect();
     let raw = String::from_utf8(bytes?).ok()?;
     let (epoch, start) = raw.split_once(':')?;
     Some((epoch.parse().ok()?, start.to_string()))
@@ -332,7 +381,10 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip() {
-        assert_eq!(decode_continue(&encode_continue(3, "ns/a")), Some((3, "ns/a".into())));
+        assert_eq!(
+            decode_continue(&encode_continue(3, "ns/a")),
+            Some((3, "ns/a".into()))
+        );
         assert_eq!(decode_continue("zz"), None);
     }
 }

@@ -22,7 +22,11 @@ pub(crate) fn parse_quantity(text: &str) -> Option<i128> {
         return None;
     }
     let digits: String = format!("{whole}{fraction}");
-    let mut mantissa: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    let mut mantissa: i128 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
     let (binary, mut exponent): (i128, i32) = match suffix {
         "" => (1, 0),
         "n" => (1, -9),
@@ -70,10 +74,10 @@ fn all_containers_mut(pod: &mut Value) -> Vec<&mut Value> {
     let mut out = Vec::new();
     if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
         for (key, list) in spec.iter_mut() {
-            if key == "containers" || key == "initContainers" {
-                if let Some(items) = list.as_array_mut() {
-                    out.extend(items.iter_mut());
-                }
+            if (key == "containers" || key == "initContainers")
+                && let Some(items) = list.as_array_mut()
+            {
+                out.extend(items.iter_mut());
             }
         }
     }
@@ -84,39 +88,45 @@ fn all_containers_mut(pod: &mut Value) -> Vec<&mut Value> {
 /// a missing request takes the limit's value; `resizePolicy` gets `NotRequired` for cpu/memory.
 pub(crate) fn default_pod(pod: &mut Value) {
     for container in all_containers_mut(pod) {
-        let Some(container) = container.as_object_mut() else { continue };
+        let Some(container) = container.as_object_mut() else {
+            continue;
+        };
         let resources = container.entry("resources").or_insert_with(|| json!({}));
-        if let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned() {
-            if !limits.is_empty() {
-                let requests = resources
-                    .as_object_mut()
-                    .map(|r| r.entry("requests").or_insert_with(|| json!({})));
-                if let Some(Value::Object(requests)) = requests {
-                    for (name, value) in limits {
-                        requests.entry(name).or_insert(value);
-                    }
-                } else if let Some(r) = resources.as_object_mut() {
-                    r.insert("requests".into(), Value::Object(limits));
+        if let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned()
+            && !limits.is_empty()
+        {
+            let requests = resources
+                .as_object_mut()
+                .map(|r| r.entry("requests").or_insert_with(|| json!({})));
+            if let Some(Value::Object(requests)) = requests {
+                for (name, value) in limits {
+                    requests.entry(name).or_insert(value);
                 }
+            } else if let Some(r) = resources.as_object_mut() {
+                r.insert("requests".into(), Value::Object(limits));
             }
         }
         if resources.as_object().is_some_and(Map::is_empty) {
             container.remove("resources");
         }
         let has = |container: &Map<String, Value>, resource: &str| {
-            ["requests", "limits"]
-                .iter()
-                .any(|kind| container.get("resources").and_then(|r| r.get(kind)).and_then(|l| l.get(resource)).is_some())
+            ["requests", "limits"].iter().any(|kind| {
+                container
+                    .get("resources")
+                    .and_then(|r| r.get(kind))
+                    .and_then(|l| l.get(resource))
+                    .is_some()
+            })
         };
         for resource in ["cpu", "memory"] {
             if !has(container, resource) {
                 continue;
             }
             let policies = container.entry("resizePolicy").or_insert_with(|| json!([]));
-            if let Some(policies) = policies.as_array_mut() {
-                if !policies.iter().any(|p| p["resourceName"] == resource) {
-                    policies.push(json!({"resourceName": resource, "restartPolicy": "NotRequired"}));
-                }
+            if let Some(policies) = policies.as_array_mut()
+                && !policies.iter().any(|p| p["resourceName"] == resource)
+            {
+                policies.push(json!({"resourceName": resource, "restartPolicy": "NotRequired"}));
             }
         }
     }
@@ -162,12 +172,18 @@ pub(crate) fn compute_qos(pod: &Value) -> &'static str {
             }
         }
     }
-    if guaranteed && has_request == has_limit { "Guaranteed" } else { "Burstable" }
+    if guaranteed && has_request == has_limit {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }
 
 /// `qos.GetPodQOS`: the recorded class, else computed.
 fn pod_qos(pod: &Value) -> String {
-    pod["status"]["qosClass"].as_str().map_or_else(|| compute_qos(pod).to_string(), str::to_string)
+    pod["status"]["qosClass"]
+        .as_str()
+        .map_or_else(|| compute_qos(pod).to_string(), str::to_string)
 }
 
 // ---------------------------------------------------------------- names and label values
@@ -179,7 +195,9 @@ fn is_name_part(s: &str) -> bool {
     !bytes.is_empty()
         && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
         && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 fn is_dns1123_subdomain(s: &str) -> bool {
@@ -188,9 +206,12 @@ fn is_dns1123_subdomain(s: &str) -> bool {
         && s.split('.').all(|label| {
             let b = label.as_bytes();
             !b.is_empty()
-                && b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && b.last().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b.first()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && b.last()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         })
 }
 
@@ -242,12 +263,16 @@ pub(crate) fn label_value_errors(value: &str) -> Vec<String> {
 
 /// The API server stamps `timeAdded` on NoExecute taints that have none.
 pub(crate) fn prepare_node(node: &mut Value, now: &str) {
-    if let Some(taints) = node.pointer_mut("/spec/taints").and_then(Value::as_array_mut) {
+    if let Some(taints) = node
+        .pointer_mut("/spec/taints")
+        .and_then(Value::as_array_mut)
+    {
         for taint in taints {
-            if taint["effect"] == "NoExecute" && taint.get("timeAdded").is_none_or(Value::is_null) {
-                if let Some(t) = taint.as_object_mut() {
-                    t.insert("timeAdded".into(), json!(now));
-                }
+            if taint["effect"] == "NoExecute"
+                && taint.get("timeAdded").is_none_or(Value::is_null)
+                && let Some(t) = taint.as_object_mut()
+            {
+                t.insert("timeAdded".into(), json!(now));
             }
         }
     }
@@ -256,10 +281,16 @@ pub(crate) fn prepare_node(node: &mut Value, now: &str) {
 /// `validateNodeTaints`.
 pub(crate) fn validate_node(node: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    let Some(taints) = node.pointer("/spec/taints") else { return errors };
+    let Some(taints) = node.pointer("/spec/taints") else {
+        return errors;
+    };
     let Some(taints) = taints.as_array() else {
         if !taints.is_null() {
-            errors.push(FieldError::invalid("spec.taints", &taints.to_string(), "must be a list of taints"));
+            errors.push(FieldError::invalid(
+                "spec.taints",
+                &taints.to_string(),
+                "must be a list of taints",
+            ));
         }
         return errors;
     };
@@ -274,7 +305,11 @@ pub(crate) fn validate_node(node: &Value) -> Vec<FieldError> {
         }
         let value_errors = label_value_errors(value);
         if !value_errors.is_empty() {
-            errors.push(FieldError::invalid(format!("{path}.value"), value, value_errors.join(";")));
+            errors.push(FieldError::invalid(
+                format!("{path}.value"),
+                value,
+                value_errors.join(";"),
+            ));
         }
         if effect.is_empty() {
             errors.push(FieldError::required(format!("{path}.effect"), ""));
@@ -287,7 +322,9 @@ pub(crate) fn validate_node(node: &Value) -> Vec<FieldError> {
         }
         let pair = (key.to_string(), effect.to_string());
         if seen.contains(&pair) {
-            let time_added = taint["timeAdded"].as_str().map_or("<nil>".to_string(), |t| format!("{t:?}"));
+            let time_added = taint["timeAdded"]
+                .as_str()
+                .map_or("<nil>".to_string(), |t| format!("{t:?}"));
             errors.push(FieldError::duplicate(
                 path,
                 format!("core.Taint{{Key:{key:?}, Value:{value:?}, Effect:{effect:?}, TimeAdded:{time_added}}}"),
@@ -306,20 +343,33 @@ pub(crate) fn validate_node(node: &Value) -> Vec<FieldError> {
 pub(crate) fn validate_pod_resources(pod: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
     for list in ["initContainers", "containers"] {
-        for (i, container) in pod["spec"][list].as_array().into_iter().flatten().enumerate() {
+        for (i, container) in pod["spec"][list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let resources = &container["resources"];
             for name in ["cpu", "memory"] {
-                let (Some(request), Some(limit)) =
-                    (quantity_of(resources.get("requests"), name), quantity_of(resources.get("limits"), name))
-                else {
+                let (Some(request), Some(limit)) = (
+                    quantity_of(resources.get("requests"), name),
+                    quantity_of(resources.get("limits"), name),
+                ) else {
                     continue;
                 };
                 if request > limit {
-                    let shown = |kind: &str| resources[kind][name].as_str().map_or_else(|| resources[kind][name].to_string(), str::to_string);
+                    let shown = |kind: &str| {
+                        resources[kind][name]
+                            .as_str()
+                            .map_or_else(|| resources[kind][name].to_string(), str::to_string)
+                    };
                     errors.push(FieldError::invalid(
                         format!("spec.{list}[{i}].resources.requests[{name}]"),
                         &shown("requests"),
-                        format!("must be less than or equal to {name} limit of {}", shown("limits")),
+                        format!(
+                            "must be less than or equal to {name} limit of {}",
+                            shown("limits")
+                        ),
                     ));
                 }
             }
@@ -337,21 +387,31 @@ pub(crate) fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let mut normalized = new["spec"].clone();
     for list in ["containers", "initContainers"] {
         let old_list = old["spec"][list].as_array().cloned().unwrap_or_default();
-        if let Some(items) = normalized.get_mut(list).and_then(Value::as_array_mut) {
-            if items.len() == old_list.len() {
-                for (item, old_item) in items.iter_mut().zip(&old_list) {
-                    if let (Some(item), Some(image)) = (item.as_object_mut(), old_item.get("image")) {
-                        item.insert("image".into(), image.clone());
-                    }
+        if let Some(items) = normalized.get_mut(list).and_then(Value::as_array_mut)
+            && items.len() == old_list.len()
+        {
+            for (item, old_item) in items.iter_mut().zip(&old_list) {
+                if let (Some(item), Some(image)) = (item.as_object_mut(), old_item.get("image")) {
+                    item.insert("image".into(), image.clone());
                 }
             }
         }
     }
-    let old_tolerations = old["spec"]["tolerations"].as_array().cloned().unwrap_or_default();
-    let new_tolerations = new["spec"]["tolerations"].as_array().cloned().unwrap_or_default();
+    let old_tolerations = old["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let new_tolerations = new["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let tolerations_ok = old_tolerations.iter().all(|t| new_tolerations.contains(t));
     if let Some(spec) = normalized.as_object_mut() {
-        for field in ["activeDeadlineSeconds", "terminationGracePeriodSeconds", "tolerations"] {
+        for field in [
+            "activeDeadlineSeconds",
+            "terminationGracePeriodSeconds",
+            "tolerations",
+        ] {
             match old["spec"].get(field) {
                 Some(v) if field != "tolerations" || tolerations_ok => {
                     spec.insert(field.into(), v.clone());
@@ -366,7 +426,10 @@ pub(crate) fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
     if normalized != old["spec"] {
         errors.push(FieldError::forbidden(
             "spec",
-            format!("{POD_UPDATE_FORBIDDEN}\n{}", spec_diff(&old["spec"], &normalized)),
+            format!(
+                "{POD_UPDATE_FORBIDDEN}\n{}",
+                spec_diff(&old["spec"], &normalized)
+            ),
         ));
     }
     errors
@@ -386,7 +449,12 @@ fn diff_into(old: &Value, new: &Value, path: &str, lines: &mut Vec<String>) {
             keys.sort();
             keys.dedup();
             for key in keys {
-                diff_into(a.get(key).unwrap_or(&Value::Null), b.get(key).unwrap_or(&Value::Null), &format!("{path}.{key}"), lines);
+                diff_into(
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                    &format!("{path}.{key}"),
+                    lines,
+                );
             }
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
@@ -411,19 +479,34 @@ fn is_sidecar(container: &Value) -> bool {
 /// added, removed or renamed, in which case the patched pod goes to validation as is.
 pub(crate) fn prepare_resize(patched: &Value, old: &Value) -> Value {
     let same_shape = ["containers", "initContainers"].iter().all(|list| {
-        let new_list = patched["spec"][list].as_array().cloned().unwrap_or_default();
+        let new_list = patched["spec"][list]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let old_list = old["spec"][list].as_array().cloned().unwrap_or_default();
-        new_list.len() == old_list.len() && new_list.iter().zip(&old_list).all(|(n, o)| n["name"] == o["name"])
+        new_list.len() == old_list.len()
+            && new_list
+                .iter()
+                .zip(&old_list)
+                .all(|(n, o)| n["name"] == o["name"])
     });
     if !same_shape {
         return patched.clone();
     }
     let mut result = old.clone();
     for list in ["containers", "initContainers"] {
-        let new_list = patched["spec"][list].as_array().cloned().unwrap_or_default();
-        if let Some(items) = result.pointer_mut(&format!("/spec/{list}")).and_then(Value::as_array_mut) {
+        let new_list = patched["spec"][list]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(items) = result
+            .pointer_mut(&format!("/spec/{list}"))
+            .and_then(Value::as_array_mut)
+        {
             for (item, new_item) in items.iter_mut().zip(new_list) {
-                let Some(item) = item.as_object_mut() else { continue };
+                let Some(item) = item.as_object_mut() else {
+                    continue;
+                };
                 for field in ["resources", "resizePolicy"] {
                     match new_item.get(field) {
                         Some(v) => item.insert(field.into(), v.clone()),
@@ -476,11 +559,22 @@ fn without_cpu_memory_changes(container: &Value, old: &Value) -> Value {
     container
 }
 
-fn validate_container_resize(new: &Value, old: &Value, path: &str, server_minor: u32) -> Vec<FieldError> {
+fn validate_container_resize(
+    new: &Value,
+    old: &Value,
+    path: &str,
+    server_minor: u32,
+) -> Vec<FieldError> {
     let mut errors = Vec::new();
     for kind in ["requests", "limits"] {
-        let old_list = old["resources"][kind].as_object().cloned().unwrap_or_default();
-        let new_list = new["resources"][kind].as_object().cloned().unwrap_or_default();
+        let old_list = old["resources"][kind]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let new_list = new["resources"][kind]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         if old_list.keys().any(|k| !new_list.contains_key(k)) {
             errors.push(FieldError::forbidden(
                 format!("{path}.{kind}"),
@@ -520,7 +614,10 @@ fn validate_container_resize(new: &Value, old: &Value, path: &str, server_minor:
 /// `ValidatePodResize` for `server_minor`.
 pub(crate) fn validate_resize(new: &Value, old: &Value, server_minor: u32) -> Vec<FieldError> {
     let mut errors = validate_pod_resources(new);
-    if old.pointer("/metadata/annotations/kubernetes.io~1config.mirror").is_some() {
+    if old
+        .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
+        .is_some()
+    {
         return vec![FieldError::forbidden("", "static pods cannot be resized")];
     }
     if old["spec"]["os"]["name"] == "windows" {
@@ -528,33 +625,65 @@ pub(crate) fn validate_resize(new: &Value, old: &Value, server_minor: u32) -> Ve
     }
     let old_qos = pod_qos(old);
     if old_qos != compute_qos(new) {
-        errors.push(FieldError::invalid("spec", &old_qos, "Pod QOS Class may not change as a result of resizing"));
+        errors.push(FieldError::invalid(
+            "spec",
+            &old_qos,
+            "Pod QOS Class may not change as a result of resizing",
+        ));
     }
     let running = old["status"]["containerStatuses"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|s| s["state"].get("running").is_some());
-    if let Some(status) = running {
-        if status.get("resources").is_none_or(Value::is_null) {
-            errors.push(FieldError::forbidden("spec", "Pod running on node without support for resize"));
-        }
+    if let Some(status) = running
+        && status.get("resources").is_none_or(Value::is_null)
+    {
+        errors.push(FieldError::forbidden(
+            "spec",
+            "Pod running on node without support for resize",
+        ));
     }
-    let old_containers = old["spec"]["containers"].as_array().cloned().unwrap_or_default();
-    let new_containers = new["spec"]["containers"].as_array().cloned().unwrap_or_default();
-    let old_init = old["spec"]["initContainers"].as_array().cloned().unwrap_or_default();
-    let new_init = new["spec"]["initContainers"].as_array().cloned().unwrap_or_default();
+    let old_containers = old["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let new_containers = new["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let old_init = old["spec"]["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let new_init = new["spec"]["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if old_containers.len() != new_containers.len() || old_init.len() != new_init.len() {
-        errors.push(FieldError::forbidden("spec", "only cpu and memory resources are mutable"));
+        errors.push(FieldError::forbidden(
+            "spec",
+            "only cpu and memory resources are mutable",
+        ));
         return errors;
     }
     for (i, (n, o)) in new_init.iter().zip(&old_init).enumerate() {
         if is_sidecar(o) {
-            errors.extend(validate_container_resize(n, o, &format!("spec.initContainers[{i}].resources"), server_minor));
+            errors.extend(validate_container_resize(
+                n,
+                o,
+                &format!("spec.initContainers[{i}].resources"),
+                server_minor,
+            ));
         }
     }
     for (i, (n, o)) in new_containers.iter().zip(&old_containers).enumerate() {
-        errors.extend(validate_container_resize(n, o, &format!("spec.containers[{i}].resources"), server_minor));
+        errors.extend(validate_container_resize(
+            n,
+            o,
+            &format!("spec.containers[{i}].resources"),
+            server_minor,
+        ));
     }
     let mut comparable = new["spec"].clone();
     let mut containers_changed = false;
@@ -566,7 +695,10 @@ pub(crate) fn validate_resize(new: &Value, old: &Value, server_minor: u32) -> Ve
         comparable["containers"][i] = stripped;
     }
     if containers_changed {
-        errors.push(FieldError::forbidden("spec", "only cpu and memory resources are mutable"));
+        errors.push(FieldError::forbidden(
+            "spec",
+            "only cpu and memory resources are mutable",
+        ));
     }
     for (i, (n, o)) in new_init.iter().zip(&old_init).enumerate() {
         if is_sidecar(o) {
@@ -579,14 +711,20 @@ pub(crate) fn validate_resize(new: &Value, old: &Value, server_minor: u32) -> Ve
             }
             comparable["initContainers"][i] = stripped;
         } else if n != o {
-            errors.push(FieldError::forbidden("spec", "resources for non-sidecar init containers are immutable"));
+            errors.push(FieldError::forbidden(
+                "spec",
+                "resources for non-sidecar init containers are immutable",
+            ));
         }
     }
     if !errors.is_empty() {
         return errors;
     }
     if comparable != old["spec"] {
-        errors.push(FieldError::forbidden("spec", "only cpu and memory resources are mutable"));
+        errors.push(FieldError::forbidden(
+            "spec",
+            "only cpu and memory resources are mutable",
+        ));
     }
     errors
 }
@@ -599,7 +737,10 @@ mod tests {
     fn quantities_compare_exactly_across_notations() {
         assert_eq!(parse_quantity("100m"), parse_quantity("0.1"));
         assert_eq!(parse_quantity("1k"), parse_quantity("1e3"));
-        assert_eq!(parse_quantity("128Mi"), Some(128 * 1024 * 1024 * 1_000_000_000));
+        assert_eq!(
+            parse_quantity("128Mi"),
+            Some(128 * 1024 * 1024 * 1_000_000_000)
+        );
         assert!(parse_quantity("1Gi") > parse_quantity("1G"));
         assert_eq!(parse_quantity("abc"), None);
     }
@@ -609,8 +750,14 @@ mod tests {
         let pod = |resources: Value| json!({"spec": {"containers": [{"name": "a", "resources": resources}]}});
         assert_eq!(compute_qos(&pod(json!({}))), "BestEffort");
         let both = json!({"cpu": "1", "memory": "1Gi"});
-        assert_eq!(compute_qos(&pod(json!({"requests": both, "limits": both}))), "Guaranteed");
-        assert_eq!(compute_qos(&pod(json!({"requests": {"cpu": "1"}}))), "Burstable");
+        assert_eq!(
+            compute_qos(&pod(json!({"requests": both, "limits": both}))),
+            "Guaranteed"
+        );
+        assert_eq!(
+            compute_qos(&pod(json!({"requests": {"cpu": "1"}}))),
+            "Burstable"
+        );
     }
 
     #[test]

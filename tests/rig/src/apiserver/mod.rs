@@ -338,6 +338,10 @@ impl ApiServer {
     /// resourceVersion; defaults Pods like the server (requests from limits, resizePolicy,
     /// `status.qosClass`); creates a missing Namespace of a namespaced object. Returns the
     /// stored object.
+    ///
+    /// Like the real server (`isPodResizeRequestSupported`), a resize of a Pod whose first
+    /// running container status has no `resources` is refused (node without resize support):
+    /// give running `containerStatuses` their `resources`, or call [`ApiServer::kubelet_actuate`].
     pub fn put(&self, mut object: Value) -> Value {
         let kind = object["kind"]
             .as_str()

@@ -291,8 +291,9 @@ pub struct RawSettings {
     pub prometheus_retries: String,
 
     // ---- Kubernetes ----------------------------------------------------------------------------------
-    /// kubeconfig file(s), `:`-separated. Unset: ~/.kube/config if present, else the in-cluster service account.
-    #[arg(long, env = "KUBECONFIG", global = true, help_heading = "Kubernetes")]
+    /// kubeconfig file (the KUBECONFIG variable, `:`-separated files, is read as kubectl does). Neither set:
+    /// ~/.kube/config if present, else the in-cluster service account.
+    #[arg(long, global = true, help_heading = "Kubernetes")]
     pub kubeconfig: Option<String>,
 
     /// kubeconfig context to use instead of current-context.
@@ -562,7 +563,7 @@ pub struct RawSettings {
     #[arg(
         long,
         env = "RESIZE_MEMORY_TARGET",
-        default_value = "70",
+        default_value = "75",
         global = true,
         help_heading = "resize-pods"
     )]
@@ -648,41 +649,45 @@ pub struct RawSettings {
     )]
     pub resize_tolerance: String,
 
-    /// Smallest CPU size we set (unset: no bound). Per pod: annotation kube-thermostat.io/cpu-min.
+    /// Smallest CPU size we set (of the limit, else the request). Per pod: annotation kube-thermostat.io/cpu-min.
     #[arg(
         long,
         env = "RESIZE_CPU_MIN",
+        default_value = "10m",
         global = true,
         help_heading = "resize-pods"
     )]
-    pub resize_cpu_min: Option<String>,
+    pub resize_cpu_min: String,
 
-    /// Largest CPU size we set (unset: no bound). Per pod: annotation kube-thermostat.io/cpu-max.
+    /// Largest CPU size we set. Per pod: annotation kube-thermostat.io/cpu-max.
     #[arg(
         long,
         env = "RESIZE_CPU_MAX",
+        default_value = "16",
         global = true,
         help_heading = "resize-pods"
     )]
-    pub resize_cpu_max: Option<String>,
+    pub resize_cpu_max: String,
 
     /// Smallest memory size we set. Per pod: annotation kube-thermostat.io/memory-min.
     #[arg(
         long,
         env = "RESIZE_MEMORY_MIN",
+        default_value = "32Mi",
         global = true,
         help_heading = "resize-pods"
     )]
-    pub resize_memory_min: Option<String>,
+    pub resize_memory_min: String,
 
     /// Largest memory size we set. Per pod: annotation kube-thermostat.io/memory-max.
     #[arg(
         long,
         env = "RESIZE_MEMORY_MAX",
+        default_value = "64Gi",
         global = true,
         help_heading = "resize-pods"
     )]
-    pub resize_memory_max: Option<String>,
+    pub resize_memory_max: String,
 
     /// No second resize of a container within this time after scaling it up.
     #[arg(

@@ -115,7 +115,10 @@ mod tests {
         let body = event_body(&node_event(), now, "kube-thermostat-5f7c");
         assert_eq!(body["metadata"]["namespace"], "default");
         assert_eq!(body["metadata"]["generateName"], "worker-1.");
-        assert_eq!(body["regarding"], json!({"apiVersion": "v1", "kind": "Node", "name": "worker-1", "uid": "u1"}));
+        assert_eq!(
+            body["regarding"],
+            json!({"apiVersion": "v1", "kind": "Node", "name": "worker-1", "uid": "u1"})
+        );
         assert_eq!(body["eventTime"], "2026-09-21T14:13:20.000000Z");
         assert_eq!(body["reportingController"], REPORTING_CONTROLLER);
     }

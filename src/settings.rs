@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use crate::cli::RawSettings;
 use crate::log::Level;
+use crate::resize::ResizePolicy;
+use crate::resize::apply::ResizeSettings;
+use crate::resize::signals::SignalWindows;
+use crate::taint::{CustomSignal, SignalPolicy, TaintEffect, TaintPolicy};
 
 /// One rejected setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,6 +240,56 @@ impl Checker {
         }
     }
 
+    /// A CPU quantity (`500m`, `2`) in millicores, positive.
+    pub fn cpu(&mut self, env: &'static str, flag: &'static str, value: &str) -> i64 {
+        match crate::quantity::cpu_millis(value.trim()) {
+            Ok(millis) if millis > 0 => millis,
+            Ok(_) => {
+                self.reject(
+                    env,
+                    flag,
+                    value,
+                    "must be a positive CPU quantity such as 250m or 2",
+                );
+                1
+            }
+            Err(error) => {
+                self.reject(
+                    env,
+                    flag,
+                    value,
+                    format!("must be a CPU quantity such as 250m or 2 ({error})"),
+                );
+                1
+            }
+        }
+    }
+
+    /// A memory quantity (`512Mi`, `1G`) in bytes, positive.
+    pub fn memory(&mut self, env: &'static str, flag: &'static str, value: &str) -> i64 {
+        match crate::quantity::memory_bytes(value.trim()) {
+            Ok(bytes) if bytes > 0 => bytes,
+            Ok(_) => {
+                self.reject(
+                    env,
+                    flag,
+                    value,
+                    "must be a positive memory quantity such as 256Mi or 1Gi",
+                );
+                1
+            }
+            Err(error) => {
+                self.reject(
+                    env,
+                    flag,
+                    value,
+                    format!("must be a memory quantity such as 256Mi or 1Gi ({error})"),
+                );
+                1
+            }
+        }
+    }
+
     /// An existing file's path (checked here so a typo is reported at start-up, not mid-tick).
     pub fn file(&mut self, env: &'static str, flag: &'static str, value: &str) -> PathBuf {
         let path = PathBuf::from(value);
@@ -432,6 +486,8 @@ pub struct Settings {
     pub resize_dry_run: bool,
     pub prometheus: PrometheusSettings,
     pub kube: KubeSettings,
+    pub taint: TaintPolicy,
+    pub resize: ResizeSettings,
 }
 
 /// Where Prometheus is and how to authenticate. Secrets stay in files where possible and are read per tick.
@@ -550,6 +606,8 @@ impl Settings {
                 url.trim_end_matches('/').to_owned()
             }),
         };
+        let resize = resize_settings(&mut check, raw);
+        let taint = taint_settings(&mut check, raw);
         check.finish(Settings {
             hook,
             taint_enabled,
@@ -559,6 +617,8 @@ impl Settings {
             resize_dry_run,
             prometheus,
             kube,
+            taint,
+            resize,
         })
     }
 }
@@ -747,6 +807,437 @@ fn prometheus_settings(
         headers,
         timeout,
         retries,
+    }
+}
+
+fn taint_settings(check: &mut Checker, raw: &RawSettings) -> TaintPolicy {
+    let defaults = TaintPolicy::default();
+    let hot_window = check.duration(
+        "HOT_WINDOW",
+        "hot-window",
+        &raw.hot_window,
+        Duration::from_secs(1),
+    );
+    let cool_window = check.duration(
+        "COOL_WINDOW",
+        "cool-window",
+        &raw.cool_window,
+        Duration::from_secs(1),
+    );
+    let step = check.duration(
+        "QUERY_STEP",
+        "query-step",
+        &raw.query_step,
+        Duration::from_secs(1),
+    );
+    if step.subsec_nanos() != 0 {
+        check.reject(
+            "QUERY_STEP",
+            "query-step",
+            &raw.query_step,
+            "must be whole seconds, e.g. 30s",
+        );
+    }
+    for (env, flag, value, window) in [
+        ("HOT_WINDOW", "hot-window", &raw.hot_window, hot_window),
+        ("COOL_WINDOW", "cool-window", &raw.cool_window, cool_window),
+    ] {
+        if window < step || window.subsec_nanos() != 0 {
+            check.reject(
+                env,
+                flag,
+                value,
+                format!(
+                    "must be whole seconds and at least QUERY_STEP ({})",
+                    format_duration(step)
+                ),
+            );
+        }
+    }
+    let mut signal = |threshold: (&'static str, &'static str, &str),
+                      untaint: (&'static str, &'static str, Option<&String>)| {
+        let threshold_percent = check.percent(threshold.0, threshold.1, threshold.2);
+        let untaint_threshold_percent = match untaint.2 {
+            Some(value) => {
+                let untaint_percent = check.percent(untaint.0, untaint.1, value);
+                if untaint_percent >= threshold_percent {
+                    check.reject(
+                        untaint.0,
+                        untaint.1,
+                        value,
+                        format!("must be below {} ({threshold_percent}): the gap is the hysteresis band", threshold.0),
+                    );
+                }
+                untaint_percent
+            }
+            // Ten points of hysteresis, but never below zero for a low threshold.
+            None => (threshold_percent - 10.0).max(threshold_percent / 2.0),
+        };
+        SignalPolicy {
+            threshold_percent,
+            untaint_threshold_percent,
+            hot_window,
+            cool_window,
+        }
+    };
+    let cpu = Some(signal(
+        ("CPU_THRESHOLD", "cpu-threshold", &raw.cpu_threshold),
+        (
+            "CPU_UNTAINT_THRESHOLD",
+            "cpu-untaint-threshold",
+            raw.cpu_untaint_threshold.as_ref(),
+        ),
+    ));
+    let memory = non_empty(&raw.memory_threshold).map(|threshold| {
+        signal(
+            ("MEMORY_THRESHOLD", "memory-threshold", &threshold),
+            (
+                "MEMORY_UNTAINT_THRESHOLD",
+                "memory-untaint-threshold",
+                raw.memory_untaint_threshold.as_ref(),
+            ),
+        )
+    });
+    let custom = match (
+        non_empty(&raw.custom_query),
+        non_empty(&raw.custom_threshold),
+    ) {
+        (Some(expression), Some(threshold)) => Some(CustomSignal {
+            expression,
+            signal: signal(
+                ("CUSTOM_THRESHOLD", "custom-threshold", &threshold),
+                (
+                    "CUSTOM_UNTAINT_THRESHOLD",
+                    "custom-untaint-threshold",
+                    raw.custom_untaint_threshold.as_ref(),
+                ),
+            ),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            check.reject(
+                "CUSTOM_THRESHOLD",
+                "custom-threshold",
+                "",
+                "is required with CUSTOM_QUERY",
+            );
+            None
+        }
+        (None, Some(threshold)) => {
+            check.reject(
+                "CUSTOM_THRESHOLD",
+                "custom-threshold",
+                &threshold,
+                "needs CUSTOM_QUERY",
+            );
+            None
+        }
+    };
+    let taint_key = check.label_key("TAINT_KEY", "taint-key", &raw.taint_key);
+    if SYSTEM_TAINT_KEYS.contains(&taint_key.as_str()) {
+        check.reject(
+            "TAINT_KEY",
+            "taint-key",
+            &raw.taint_key,
+            "is owned by Kubernetes or cluster-autoscaler: choose a key of our own",
+        );
+    }
+    let taint_value = raw.taint_value.trim().to_owned();
+    if !is_label_value(&taint_value) {
+        check.reject(
+            "TAINT_VALUE",
+            "taint-value",
+            &raw.taint_value,
+            "must be a label value: up to 63 of [A-Za-z0-9_.-], starting and ending alphanumeric",
+        );
+    }
+    let taint_effect = match TaintEffect::parse(raw.taint_effect.trim()) {
+        Some(effect) => effect,
+        None => {
+            check.reject(
+                "TAINT_EFFECT",
+                "taint-effect",
+                &raw.taint_effect,
+                "must be NoSchedule or PreferNoSchedule (NoExecute with ALLOW_NO_EXECUTE=true)",
+            );
+            TaintEffect::NoSchedule
+        }
+    };
+    let allow_no_execute = check.bool(
+        "ALLOW_NO_EXECUTE",
+        "allow-no-execute",
+        &raw.allow_no_execute,
+    );
+    if taint_effect == TaintEffect::NoExecute && !allow_no_execute {
+        check.reject(
+            "TAINT_EFFECT",
+            "taint-effect",
+            &raw.taint_effect,
+            "NoExecute evicts running pods without a toleration from every hot node: set ALLOW_NO_EXECUTE=true to mean it",
+        );
+    }
+    let match_label = match raw.node_label.trim() {
+        "auto" | "" => None,
+        label
+            if label.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Some(label.to_owned())
+        }
+        _ => {
+            check.reject(
+                "NODE_LABEL",
+                "node-label",
+                &raw.node_label,
+                "must be `auto` or a Prometheus label name such as node or instance",
+            );
+            None
+        }
+    };
+    let control_plane = check.label_key(
+        "CONTROL_PLANE_LABEL",
+        "control-plane-label",
+        &raw.control_plane_label,
+    );
+    let mut control_plane_labels = vec![control_plane];
+    // The legacy label still marks control planes on older clusters.
+    control_plane_labels.push("node-role.kubernetes.io/master".to_owned());
+    control_plane_labels.dedup();
+    let (exclude_label_key, exclude_label_value) = check.label_pair(
+        "TAINT_EXCLUDE_LABEL",
+        "taint-exclude-label",
+        &raw.taint_exclude_label,
+    );
+    TaintPolicy {
+        cpu,
+        memory,
+        custom,
+        subquery_step: step,
+        match_label,
+        taint_key,
+        taint_value,
+        taint_effect,
+        allow_no_execute,
+        max_tainted_fraction: check.fraction(
+            "MAX_TAINTED_FRACTION",
+            "max-tainted-fraction",
+            &raw.max_tainted_fraction,
+        ),
+        max_unknown_fraction: check.fraction(
+            "MAX_UNKNOWN_FRACTION",
+            "max-unknown-fraction",
+            &raw.max_unknown_fraction,
+        ),
+        control_plane_labels,
+        exclude_label_key,
+        exclude_label_value,
+        ..defaults
+    }
+}
+
+/// Taints Kubernetes and cluster-autoscaler manage; ours must never be one of them.
+const SYSTEM_TAINT_KEYS: &[&str] = &[
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+    "node.kubernetes.io/memory-pressure",
+    "node.kubernetes.io/disk-pressure",
+    "node.kubernetes.io/pid-pressure",
+    "node.kubernetes.io/network-unavailable",
+    "node.kubernetes.io/unschedulable",
+    "node.kubernetes.io/out-of-service",
+    "node.cloudprovider.kubernetes.io/uninitialized",
+    "node.cloudprovider.kubernetes.io/shutdown",
+    "ToBeDeletedByClusterAutoscaler",
+    "DeletionCandidateOfClusterAutoscaler",
+];
+
+fn resize_settings(check: &mut Checker, raw: &RawSettings) -> ResizeSettings {
+    let defaults = ResizePolicy::default();
+    let high = match &raw.resize_cpu_high {
+        Some(value) => check.percent("RESIZE_CPU_HIGH", "resize-cpu-high", value),
+        // The seed hook's CPU_THRESHOLD (80) is the scale-up mark unless set apart.
+        None => check.percent("CPU_THRESHOLD", "cpu-threshold", &raw.cpu_threshold),
+    };
+    let target = check.percent(
+        "RESIZE_CPU_TARGET",
+        "resize-cpu-target",
+        &raw.resize_cpu_target,
+    );
+    let low = check.percent("RESIZE_CPU_LOW", "resize-cpu-low", &raw.resize_cpu_low);
+    if !(low < target && target < high) {
+        check.reject(
+            "RESIZE_CPU_TARGET",
+            "resize-cpu-target",
+            &raw.resize_cpu_target,
+            format!("must lie strictly between RESIZE_CPU_LOW ({low}) and the high mark ({high}), or resizes would flap"),
+        );
+    }
+    let memory_high = check.percent(
+        "RESIZE_MEMORY_HIGH",
+        "resize-memory-high",
+        &raw.resize_memory_high,
+    );
+    let memory_target = check.percent(
+        "RESIZE_MEMORY_TARGET",
+        "resize-memory-target",
+        &raw.resize_memory_target,
+    );
+    if memory_target >= memory_high {
+        check.reject(
+            "RESIZE_MEMORY_TARGET",
+            "resize-memory-target",
+            &raw.resize_memory_target,
+            format!("must be below RESIZE_MEMORY_HIGH ({memory_high})"),
+        );
+    }
+    let step = check.duration(
+        "QUERY_STEP",
+        "query-step",
+        &raw.query_step,
+        Duration::from_secs(1),
+    );
+    let short_window = check.duration(
+        "RESIZE_SHORT_WINDOW",
+        "resize-short-window",
+        &raw.resize_short_window,
+        step,
+    );
+    let stabilization_window = check.duration(
+        "RESIZE_STABILIZATION_WINDOW",
+        "resize-stabilization-window",
+        &raw.resize_stabilization_window,
+        step,
+    );
+    let cpu_min = check.cpu("RESIZE_CPU_MIN", "resize-cpu-min", &raw.resize_cpu_min);
+    let cpu_max = check.cpu("RESIZE_CPU_MAX", "resize-cpu-max", &raw.resize_cpu_max);
+    if cpu_min > cpu_max {
+        check.reject(
+            "RESIZE_CPU_MIN",
+            "resize-cpu-min",
+            &raw.resize_cpu_min,
+            "must not exceed RESIZE_CPU_MAX",
+        );
+    }
+    let memory_min = check.memory(
+        "RESIZE_MEMORY_MIN",
+        "resize-memory-min",
+        &raw.resize_memory_min,
+    );
+    let memory_max = check.memory(
+        "RESIZE_MEMORY_MAX",
+        "resize-memory-max",
+        &raw.resize_memory_max,
+    );
+    if memory_min > memory_max {
+        check.reject(
+            "RESIZE_MEMORY_MIN",
+            "resize-memory-min",
+            &raw.resize_memory_min,
+            "must not exceed RESIZE_MEMORY_MAX",
+        );
+    }
+    let policy = ResizePolicy {
+        cpu_high_percent: high,
+        cpu_target_percent: target,
+        cpu_low_percent: low,
+        memory_enabled: check.bool("RESIZE_MEMORY", "resize-memory", &raw.resize_memory),
+        memory_high_percent: memory_high,
+        memory_target_percent: memory_target,
+        memory_margin_percent: check.number(
+            "RESIZE_MEMORY_MARGIN",
+            "resize-memory-margin",
+            &raw.resize_memory_margin,
+            0.0,
+            200.0,
+        ),
+        windows: SignalWindows {
+            step,
+            short_window,
+            stabilization_window,
+            ..defaults.windows
+        },
+        max_step_up: check.number(
+            "RESIZE_MAX_STEP_UP",
+            "resize-max-step-up",
+            &raw.resize_max_step_up,
+            1.01,
+            100.0,
+        ),
+        max_step_down: check.number(
+            "RESIZE_MAX_STEP_DOWN",
+            "resize-max-step-down",
+            &raw.resize_max_step_down,
+            1.01,
+            100.0,
+        ),
+        cpu_granularity_millis: check
+            .cpu(
+                "RESIZE_CPU_GRANULARITY",
+                "resize-cpu-granularity",
+                &raw.resize_cpu_granularity,
+            )
+            .max(1),
+        memory_granularity_bytes: check
+            .memory(
+                "RESIZE_MEMORY_GRANULARITY",
+                "resize-memory-granularity",
+                &raw.resize_memory_granularity,
+            )
+            .max(1),
+        tolerance: check.number(
+            "RESIZE_TOLERANCE",
+            "resize-tolerance",
+            &raw.resize_tolerance,
+            0.0,
+            0.9,
+        ),
+        cpu_min_millis: cpu_min,
+        cpu_max_millis: cpu_max,
+        memory_min_bytes: memory_min,
+        memory_max_bytes: memory_max,
+        cooldown_up: check.duration(
+            "RESIZE_COOLDOWN_UP",
+            "resize-cooldown-up",
+            &raw.resize_cooldown_up,
+            Duration::ZERO,
+        ),
+        cooldown_down: check.duration(
+            "RESIZE_COOLDOWN_DOWN",
+            "resize-cooldown-down",
+            &raw.resize_cooldown_down,
+            Duration::ZERO,
+        ),
+        allow_restart: check.bool(
+            "RESIZE_ALLOW_RESTART",
+            "resize-allow-restart",
+            &raw.resize_allow_restart,
+        ),
+        deferred_timeout: check.duration(
+            "RESIZE_DEFERRED_TIMEOUT",
+            "resize-deferred-timeout",
+            &raw.resize_deferred_timeout,
+            Duration::from_secs(1),
+        ),
+        infeasible_backoff: check.duration(
+            "RESIZE_BACKOFF",
+            "resize-backoff",
+            &raw.resize_backoff,
+            Duration::ZERO,
+        ),
+        ..defaults
+    };
+    ResizeSettings {
+        policy,
+        pod_selector: check.label_pair(
+            "RESIZE_POD_SELECTOR",
+            "resize-pod-selector",
+            &raw.resize_pod_selector,
+        ),
+        namespace_selector: check.label_pair(
+            "RESIZE_NAMESPACE_SELECTOR",
+            "resize-namespace-selector",
+            &raw.resize_namespace_selector,
+        ),
     }
 }
 

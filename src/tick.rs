@@ -1,11 +1,407 @@
-//! A tick: gather (snapshots or LIST, one Prometheus query per signal) → decide (pure) → apply → report.
+//! A tick: gather (snapshots or one paged LIST, one Prometheus query per signal) → decide (pure) → apply →
+//! report (logs, plan on stdout for `run`, METRICS_PATH), then one exit code.
 
-use crate::cli::Cli;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use k8s_openapi::jiff::Timestamp;
+use serde_json::json;
+
+use crate::cli::{Cli, Command, ControllerName, OutputFormat};
+use crate::deadline::Deadline;
 use crate::exit::ExitCode;
+use crate::hook::binding_context::{self, Snapshots};
+use crate::hook::metrics::Metrics;
+use crate::kube::{self, ConfigOptions, ConfigSources};
 use crate::log;
+use crate::prometheus::{PrometheusClient, PrometheusConfig};
+use crate::settings::{SecretSource, Settings};
+use crate::{resize, taint};
 
-/// Hook mode and `run`: the controllers are wired in by their own modules.
-pub fn run(_cli: Cli) -> ExitCode {
-    log::error("no controller is built into this version yet", &[]);
-    ExitCode::TickFailed
+/// The clients and clock of one tick, shared by the controllers it runs.
+pub struct Tick {
+    pub deadline: Deadline,
+    /// The tick's "now": decisions, annotations and Prometheus queries all use this one instant.
+    pub now: Timestamp,
+    pub kube: kube::Client,
+    pub prometheus: PrometheusClient,
+    /// Who we are in Events (`reportingInstance`): the pod name under shell-operator.
+    pub instance: String,
+}
+
+impl Tick {
+    /// `now` as the `SystemTime` the Prometheus client takes.
+    pub fn now_system_time(&self) -> SystemTime {
+        let millis = u64::try_from(self.now.as_millisecond()).unwrap_or(0);
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(millis)
+    }
+}
+
+/// What a controller did in a tick, for the report.
+#[derive(Debug, Default)]
+pub struct ControllerOutcome {
+    /// The plan for people (`run`, shadow mode logs).
+    pub plan_text: String,
+    /// The plan for `--output json`.
+    pub plan_json: serde_json::Value,
+    /// Writes that changed an object.
+    pub changed: usize,
+    /// Writes refused by a concurrent change (409 / failed test) and retried after a re-read.
+    pub conflicts: usize,
+    /// Per-object failures: the tick goes on with the other objects and exits non-zero.
+    pub failures: Vec<String>,
+    /// Why the controller made no writes on purpose although it had decided some (fail-safe): exits non-zero.
+    pub refused: Option<String>,
+}
+
+/// How a controller runs this time.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub dry_run: bool,
+    /// taint-nodes only: remove our taints everywhere.
+    pub remove_all: bool,
+}
+
+/// Hook mode (no subcommand) or `run`.
+pub fn run(cli: Cli) -> ExitCode {
+    let settings = match Settings::from_raw(&cli.settings) {
+        Ok(settings) => settings,
+        Err(error) => {
+            log::error(&error.to_string(), &[]);
+            return ExitCode::Usage;
+        }
+    };
+    let (work, output, remove_all, manual) = match cli.command {
+        None => match hook_work(&settings) {
+            Ok(work) => (work, None, false, false),
+            Err(code) => return code,
+        },
+        Some(Command::Run(args)) => {
+            let controllers = if args.controllers.is_empty() {
+                enabled(&settings)
+            } else {
+                let mut chosen = args.controllers.clone();
+                chosen.sort();
+                chosen.dedup();
+                chosen
+            };
+            if args.remove_all && controllers != [ControllerName::TaintNodes] {
+                log::error("--remove-all goes with `run taint-nodes` alone", &[]);
+                return ExitCode::Usage;
+            }
+            let work = controllers
+                .into_iter()
+                .map(|c| (c, Snapshots::default()))
+                .collect();
+            (work, Some(args.output), args.remove_all, true)
+        }
+    };
+    if work.is_empty() {
+        log::info("no controller to run", &[]);
+        return ExitCode::Done;
+    }
+
+    let started = Instant::now();
+    let deadline = Deadline::after(settings.tick_timeout);
+    let tick = match connect(&settings, deadline) {
+        Ok(tick) => tick,
+        Err(error) => {
+            log::error(&format!("{error:#}"), &[("phase", json!("connect"))]);
+            return ExitCode::TickFailed;
+        }
+    };
+
+    let mut metrics = Metrics::default();
+    let mut failed = false;
+    for (controller, snapshots) in work {
+        let dry_run = match controller {
+            ControllerName::TaintNodes => settings.taint_dry_run,
+            ControllerName::ResizePods => settings.resize_dry_run,
+        };
+        let options = RunOptions {
+            dry_run,
+            remove_all,
+        };
+        let controller_started = Instant::now();
+        let requests_before = tick.kube.stats();
+        let queries_before = tick.prometheus.stats();
+        let result = match controller {
+            ControllerName::TaintNodes => taint::apply::run(
+                &tick,
+                &settings.taint,
+                snapshots.nodes,
+                options,
+                &mut metrics,
+            ),
+            ControllerName::ResizePods => {
+                resize::apply::run(&tick, &settings.resize, snapshots, options, &mut metrics)
+            }
+        };
+        let name = controller.binding();
+        let group = metrics_group(controller);
+        let dry_label = if dry_run { "true" } else { "false" };
+        let requests = requests_since(&tick.kube.stats(), &requests_before);
+        let queries = tick.prometheus.stats().queries - queries_before.queries;
+        match result {
+            Ok(outcome) => {
+                print_plan(output, &outcome);
+                if !manual && dry_run && !outcome.plan_text.is_empty() {
+                    log::info(
+                        "shadow mode: plan not applied",
+                        &[
+                            ("controller", json!(name)),
+                            ("plan", json!(outcome.plan_text)),
+                        ],
+                    );
+                }
+                for failure in &outcome.failures {
+                    log::error(failure, &[("controller", json!(name))]);
+                }
+                if let Some(reason) = &outcome.refused {
+                    log::error(reason, &[("controller", json!(name))]);
+                }
+                let ok = outcome.failures.is_empty() && outcome.refused.is_none();
+                failed |= !ok;
+                metrics.gauge(
+                    &group,
+                    "tick_writes",
+                    outcome.changed as f64,
+                    &[("controller", name), ("result", "changed")],
+                );
+                metrics.gauge(
+                    &group,
+                    "tick_writes",
+                    outcome.failures.len() as f64,
+                    &[("controller", name), ("result", "failed")],
+                );
+                metrics.gauge(
+                    &group,
+                    "tick_writes",
+                    outcome.conflicts as f64,
+                    &[("controller", name), ("result", "conflict")],
+                );
+                if !outcome.failures.is_empty() {
+                    metrics.counter(
+                        "write_errors_total",
+                        outcome.failures.len() as f64,
+                        &[("controller", name)],
+                    );
+                }
+                if ok {
+                    metrics.gauge(
+                        &group,
+                        "tick_last_success_timestamp_seconds",
+                        tick.now.as_second() as f64,
+                        &[("controller", name)],
+                    );
+                }
+                log::info(
+                    "tick done",
+                    &[
+                        ("controller", json!(name)),
+                        ("dry_run", json!(dry_run)),
+                        ("changed", json!(outcome.changed)),
+                        ("conflicts", json!(outcome.conflicts)),
+                        ("failures", json!(outcome.failures.len())),
+                        ("prometheus_queries", json!(queries)),
+                        ("api_requests", json!(requests.values().sum::<u64>())),
+                        ("seconds", json!(controller_started.elapsed().as_secs_f64())),
+                    ],
+                );
+            }
+            Err(error) => {
+                failed = true;
+                log::error(
+                    &format!("{error:#}"),
+                    &[("controller", json!(name)), ("phase", json!("tick"))],
+                );
+            }
+        }
+        metrics.gauge(
+            &group,
+            "tick_duration_seconds",
+            controller_started.elapsed().as_secs_f64(),
+            &[("controller", name), ("dry_run", dry_label)],
+        );
+        metrics.gauge(
+            &group,
+            "tick_prometheus_queries",
+            queries as f64,
+            &[("controller", name)],
+        );
+        for ((verb, resource), count) in &requests {
+            metrics.gauge(
+                &group,
+                "tick_api_requests",
+                *count as f64,
+                &[("controller", name), ("verb", verb), ("resource", resource)],
+            );
+        }
+    }
+
+    if let Some(path) = std::env::var_os("METRICS_PATH").map(PathBuf::from)
+        && let Err(error) = metrics.write_to(&path)
+    {
+        log::error(&format!("{error:#}"), &[]);
+        failed = true;
+    }
+    log::debug(
+        "tick finished",
+        &[("seconds", json!(started.elapsed().as_secs_f64()))],
+    );
+    if failed {
+        ExitCode::TickFailed
+    } else {
+        ExitCode::Done
+    }
+}
+
+/// The controllers to run for this binding context, each with its newest snapshots.
+fn hook_work(settings: &Settings) -> Result<Vec<(ControllerName, Snapshots)>, ExitCode> {
+    let Some(path) = std::env::var_os("BINDING_CONTEXT_PATH").map(PathBuf::from) else {
+        log::error(
+            "BINDING_CONTEXT_PATH is not set: without arguments kube-thermostat runs as a shell-operator hook; \
+             by hand, use `kube-thermostat run [taint-nodes|resize-pods] --dry-run`",
+            &[],
+        );
+        return Err(ExitCode::Usage);
+    };
+    let run = match binding_context::read(&path) {
+        Ok(run) => run,
+        Err(error) => {
+            log::error(
+                &format!("{error:#}"),
+                &[("phase", json!("binding context"))],
+            );
+            return Err(ExitCode::TickFailed);
+        }
+    };
+    for skipped in &run.skipped {
+        log::debug(
+            "binding context element needs no work",
+            &[("element", json!(skipped))],
+        );
+    }
+    let mut work = Vec::new();
+    if let Some(snapshots) = run.taint_nodes {
+        if settings.taint_enabled {
+            work.push((ControllerName::TaintNodes, snapshots));
+        } else {
+            log::warn(
+                "taint-nodes is disabled (TAINT_ENABLED=false): skipped",
+                &[],
+            );
+        }
+    }
+    if let Some(snapshots) = run.resize_pods {
+        if settings.resize_enabled {
+            work.push((ControllerName::ResizePods, snapshots));
+        } else {
+            log::warn(
+                "resize-pods is disabled (RESIZE_ENABLED=false): skipped",
+                &[],
+            );
+        }
+    }
+    Ok(work)
+}
+
+fn enabled(settings: &Settings) -> Vec<ControllerName> {
+    let mut controllers = Vec::new();
+    if settings.taint_enabled {
+        controllers.push(ControllerName::TaintNodes);
+    }
+    if settings.resize_enabled {
+        controllers.push(ControllerName::ResizePods);
+    }
+    controllers
+}
+
+/// Builds both clients. Nothing is sent yet: the first request is the controller's.
+fn connect(settings: &Settings, deadline: Deadline) -> Result<Tick> {
+    let options = ConfigOptions {
+        kubeconfig: settings.kube.kubeconfig.clone().map(PathBuf::from),
+        context: settings.kube.context.clone(),
+        kube_api_url: settings.kube.api_url.clone(),
+    };
+    let endpoint = kube::resolve(&options, &ConfigSources::from_process())
+        .context("Kubernetes API configuration")?;
+    let kube = kube::Client::new(endpoint, kube::ClientOptions::default())
+        .context("Kubernetes API client")?;
+
+    let p = &settings.prometheus;
+    let mut config = PrometheusConfig::new(p.url.clone());
+    config.bearer_token_file = p.bearer_token_file.clone();
+    config.basic_auth = match &p.basic_auth {
+        Some((user, SecretSource::Inline(password))) => Some((user.clone(), password.clone())),
+        Some((user, SecretSource::File(path))) => {
+            let password = std::fs::read_to_string(path)
+                .with_context(|| format!("reading PROMETHEUS_PASSWORD_FILE {}", path.display()))?;
+            Some((
+                user.clone(),
+                password.trim_end_matches(['\n', '\r']).to_owned(),
+            ))
+        }
+        None => None,
+    };
+    config.ca_file = p.ca_file.clone();
+    if let Some((cert, key)) = &p.client_cert {
+        config.client_cert_file = Some(cert.clone());
+        config.client_key_file = Some(key.clone());
+    }
+    config.insecure_skip_verify = p.insecure_skip_tls_verify;
+    config.headers = p.headers.clone();
+    config.query_timeout = p.timeout;
+    config.retries = p.retries;
+    let prometheus = PrometheusClient::new(config).context("Prometheus client")?;
+
+    let instance = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "kube-thermostat".into());
+    Ok(Tick {
+        deadline,
+        now: wall_clock(),
+        kube,
+        prometheus,
+        instance,
+    })
+}
+
+fn requests_since(
+    now: &kube::RequestStats,
+    before: &kube::RequestStats,
+) -> std::collections::BTreeMap<(String, String), u64> {
+    now.requests
+        .iter()
+        .map(|(key, count)| {
+            (
+                key.clone(),
+                count - before.requests.get(key).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect()
+}
+
+fn metrics_group(controller: ControllerName) -> String {
+    format!("kube_thermostat_{}", controller.binding().replace('-', "_"))
+}
+
+/// `run` prints the plan on stdout; the hook prints nothing there (shell-operator would log it as output).
+fn print_plan(output: Option<OutputFormat>, outcome: &ControllerOutcome) {
+    match output {
+        Some(OutputFormat::Text) => print!("{}", outcome.plan_text),
+        Some(OutputFormat::Json) => println!("{}", outcome.plan_json),
+        None => {}
+    }
+}
+
+/// The one place a tick reads the clock; everything downstream gets this instant.
+fn wall_clock() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Timestamp::from_millisecond(millis).unwrap_or(Timestamp::UNIX_EPOCH)
 }

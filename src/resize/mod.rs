@@ -8,6 +8,7 @@
 //! - [`record`]: our `kube-thermostat.io/last-resize` annotation (cooldown, back-off)
 //! - [`patch`]: request bodies for the resize, the annotation and the Event
 
+pub mod apply;
 pub mod decide;
 pub mod fit;
 pub mod owners;

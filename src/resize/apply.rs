@@ -1,0 +1,481 @@
+//! resize-pods, the imperative shell: gather pods, nodes and namespaces (snapshots or one paged LIST each),
+//! HPAs and VPAs (one LIST each), the server version, one Prometheus query per signal; decide (pure); then per
+//! pod a guarded resize through `pods/{name}/resize`, our annotation, and an Event.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context, Result, anyhow, bail};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use serde_json::{Value, json};
+
+use super::decide::{PodAction, PodPlan, ResizeInput, ResizePlan};
+use super::signals::{
+    SignalTable, collect_container_stats, cpu_usage_query, memory_working_set_query,
+};
+use super::{ResizePolicy, decide_resizes, patch};
+use crate::events::{self, EventSpec, Regarding};
+use crate::hook::binding_context::Snapshots;
+use crate::hook::metrics::Metrics;
+use crate::kube::{ApiResource, KubeError, ListParams, Patch};
+use crate::log;
+use crate::tick::{ControllerOutcome, RunOptions, Tick};
+
+const GROUP: &str = "kube_thermostat_resize_pods";
+/// A pod whose resize keeps meeting concurrent changes is left for the next tick after this many re-reads.
+const CONFLICT_REREADS: usize = 2;
+/// The first release with the `resize` subresource.
+const RESIZE_SUBRESOURCE_MINOR: u32 = 32;
+
+/// Which pods are ours to resize: a pod label, or a label on their namespace (`key=value` each).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResizeSettings {
+    pub policy: ResizePolicy,
+    pub pod_selector: (String, String),
+    pub namespace_selector: (String, String),
+}
+
+/// One resize-pods tick. Errors mean nothing was written.
+pub fn run(
+    tick: &Tick,
+    settings: &ResizeSettings,
+    snapshots: Snapshots,
+    options: RunOptions,
+    metrics: &mut Metrics,
+) -> Result<ControllerOutcome> {
+    let deadline = tick.deadline;
+    let mut all_pods = match snapshots.pods {
+        Some(pods) => pods,
+        None => {
+            // Finished pods hold no node resources, as in the pods binding's field selector.
+            let params =
+                ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed");
+            tick.kube
+                .list_all::<Pod>(&ApiResource::PODS, None, &params, deadline)
+                .context("listing pods")?
+        }
+    };
+    let namespace_labels = match snapshots.namespaces {
+        Some(namespaces) => labels_by_name(namespaces),
+        None => {
+            let (key, value) = &settings.namespace_selector;
+            let params = ListParams::default().labels(format!("{key}={value}"));
+            let namespaces = tick
+                .kube
+                .list_all::<Namespace>(&ApiResource::NAMESPACES, None, &params, deadline)
+                .context("listing opted-in namespaces")?;
+            labels_by_name(namespaces)
+        }
+    };
+
+    let opted_in = opted_in_pods(&all_pods, &namespace_labels, settings);
+    report_resize_progress(&opted_in, metrics);
+    if opted_in.is_empty() {
+        let (pod_key, pod_value) = &settings.pod_selector;
+        let (ns_key, ns_value) = &settings.namespace_selector;
+        return Ok(ControllerOutcome {
+            plan_text: format!(
+                "no pod opted in (label {pod_key}={pod_value} on a pod or on its namespace {ns_key}={ns_value})\n"
+            ),
+            plan_json: json!({"pods": [], "notes": []}),
+            ..ControllerOutcome::default()
+        });
+    }
+
+    let nodes = match snapshots.nodes {
+        Some(nodes) => nodes,
+        None => tick
+            .kube
+            .list_all::<Node>(&ApiResource::NODES, None, &ListParams::default(), deadline)
+            .context("listing nodes")?,
+    };
+    let server = tick
+        .kube
+        .version(deadline)
+        .context("reading the API server version")?;
+    if server.minor < RESIZE_SUBRESOURCE_MINOR {
+        bail!(
+            "the API server is {server}: in-place resize needs the pods/resize subresource of Kubernetes \
+             1.{RESIZE_SUBRESOURCE_MINOR}+ (no fallback to patching pods, which would restart nothing and fail)"
+        );
+    }
+    let hpas = tick
+        .kube
+        .list_all::<HorizontalPodAutoscaler>(
+            &ApiResource::HORIZONTAL_POD_AUTOSCALERS,
+            None,
+            &ListParams::default(),
+            deadline,
+        )
+        .context("listing HorizontalPodAutoscalers (pods they steer are left alone)")?;
+    let vpas = match tick.kube.list_all::<Value>(
+        &ApiResource::VERTICAL_POD_AUTOSCALERS,
+        None,
+        &ListParams::default(),
+        deadline,
+    ) {
+        Ok(vpas) => vpas,
+        // No VPA CRD installed: nothing can steer pods that way.
+        Err(error) if error.is_not_found() => Vec::new(),
+        Err(error) => {
+            return Err(error)
+                .context("listing VerticalPodAutoscalers (pods they steer are left alone)");
+        }
+    };
+
+    let policy = &settings.policy;
+    let cpu = query_table(tick, "cpu", &cpu_usage_query(&policy.windows))?;
+    let memory = if policy.memory_enabled {
+        query_table(tick, "memory", &memory_working_set_query(&policy.windows))?
+    } else {
+        SignalTable::new()
+    };
+
+    let decide = |opted_in: &[Pod], all_pods: &[Pod]| {
+        let input = ResizeInput {
+            pods: opted_in,
+            nodes: &nodes,
+            all_pods,
+            hpas: &hpas,
+            vpas: &vpas,
+            server_minor: server.minor,
+            cpu: &cpu,
+            memory: &memory,
+        };
+        decide_resizes(&input, policy, tick.now)
+    };
+    let plan = decide(&opted_in, &all_pods);
+    let mut outcome = ControllerOutcome {
+        plan_text: plan.to_string(),
+        plan_json: serde_json::to_value(&plan).unwrap_or_default(),
+        ..ControllerOutcome::default()
+    };
+    report_plan(&plan, options.dry_run, metrics);
+    if options.dry_run {
+        return Ok(outcome);
+    }
+
+    for pod_plan in &plan.pods {
+        let mut pod_plan = pod_plan.clone();
+        let mut rereads = 0;
+        loop {
+            match apply_pod(tick, &pod_plan) {
+                Ok(()) => {
+                    outcome.changed += 1;
+                    break;
+                }
+                Err(ApplyError::Conflict(error)) if rereads < CONFLICT_REREADS => {
+                    rereads += 1;
+                    outcome.conflicts += 1;
+                    log::info(
+                        "pod changed since read: re-reading and deciding again",
+                        &[
+                            (
+                                "pod",
+                                json!(format!("{}/{}", pod_plan.namespace, pod_plan.name)),
+                            ),
+                            ("error", json!(error.to_string())),
+                        ],
+                    );
+                    let fresh = match tick.kube.get::<Pod>(
+                        &ApiResource::PODS,
+                        Some(&pod_plan.namespace),
+                        &pod_plan.name,
+                        deadline,
+                    ) {
+                        Ok(fresh) => fresh,
+                        Err(error) if error.is_not_found() => break,
+                        Err(error) => {
+                            outcome.failures.push(format!(
+                                "pod {}/{}: {error}",
+                                pod_plan.namespace, pod_plan.name
+                            ));
+                            break;
+                        }
+                    };
+                    replace_pod(&mut all_pods, fresh);
+                    let opted_in = opted_in_pods(&all_pods, &namespace_labels, settings);
+                    let replan = decide(&opted_in, &all_pods);
+                    match replan
+                        .pods
+                        .into_iter()
+                        .find(|p| p.namespace == pod_plan.namespace && p.name == pod_plan.name)
+                    {
+                        Some(next) => pod_plan = next,
+                        None => break,
+                    }
+                }
+                Err(ApplyError::Conflict(error) | ApplyError::Failed(error)) => {
+                    outcome.failures.push(format!(
+                        "pod {}/{}: {error}",
+                        pod_plan.namespace, pod_plan.name
+                    ));
+                    break;
+                }
+                Err(ApplyError::NoSubresource(error)) => {
+                    // Every other pod would fail the same way: one clear error for the tick.
+                    return Err(anyhow!(
+                        "PATCH pods/{}/resize answered 404: the API server has no resize subresource (Kubernetes older \
+                         than 1.32, or the InPlacePodVerticalScaling gate is off); no pod was resized and none will be \
+                         patched directly: {error}",
+                        pod_plan.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+enum ApplyError {
+    /// 409 / failed precondition: the pod changed since read.
+    Conflict(KubeError),
+    /// A 404 on the subresource while the pod exists.
+    NoSubresource(KubeError),
+    Failed(KubeError),
+}
+
+/// The resize (if any container changes), then our annotation with the resourceVersion the resize answered,
+/// then the Event. Both writes carry a resourceVersion precondition.
+fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
+    let classify = |error: KubeError| {
+        if error.is_conflict() {
+            ApplyError::Conflict(error)
+        } else {
+            ApplyError::Failed(error)
+        }
+    };
+    let mut resource_version = plan.resource_version.clone();
+    let mut uid = None;
+    if let Some(body) = patch::resize_patch(plan).filter(|_| plan.action != PodAction::RecordOnly) {
+        let resized: Pod = tick
+            .kube
+            .patch(
+                &ApiResource::PODS,
+                Some(&plan.namespace),
+                &plan.name,
+                Some("resize"),
+                &Patch::Strategic(body),
+                tick.deadline,
+            )
+            .map_err(|error| {
+                if error.is_not_found()
+                    && !error
+                        .to_string()
+                        .contains(&format!("pods \"{}\" not found", plan.name))
+                {
+                    ApplyError::NoSubresource(error)
+                } else {
+                    classify(error)
+                }
+            })?;
+        resource_version = resized.metadata.resource_version.clone();
+        uid = resized.metadata.uid.clone();
+        for container in &plan.containers {
+            for change in &container.changes {
+                log::info(
+                    &format!(
+                        "pod {}/{}: resized {} {}",
+                        plan.namespace,
+                        plan.name,
+                        container.name,
+                        change.resource.name()
+                    ),
+                    &[
+                        ("from", json!(change.from)),
+                        ("to", json!(change.to)),
+                        ("why", json!(change.why)),
+                    ],
+                );
+            }
+        }
+    }
+    let annotation = patch::annotation_patch(plan, resource_version.as_deref());
+    let annotated: Pod = tick
+        .kube
+        .patch(
+            &ApiResource::PODS,
+            Some(&plan.namespace),
+            &plan.name,
+            None,
+            &Patch::Merge(annotation),
+            tick.deadline,
+        )
+        .map_err(classify)?;
+    if let Some(event) = &plan.event {
+        let spec = EventSpec {
+            regarding: Regarding {
+                kind: "Pod",
+                namespace: Some(plan.namespace.clone()),
+                name: plan.name.clone(),
+                uid: uid.or(annotated.metadata.uid.clone()),
+                resource_version: None,
+            },
+            reason: event.reason.clone(),
+            note: event.note.clone(),
+            type_: if event.type_ == "Warning" {
+                "Warning"
+            } else {
+                "Normal"
+            },
+            action: "Resize",
+        };
+        let body = events::event_body(&spec, tick.now, &tick.instance);
+        if let Err(error) = tick.kube.create::<Value>(
+            &ApiResource::EVENTS,
+            Some(&plan.namespace),
+            &body,
+            tick.deadline,
+        ) {
+            log::warn(
+                "could not post Event",
+                &[
+                    ("pod", json!(plan.name)),
+                    ("error", json!(error.to_string())),
+                ],
+            );
+        }
+    }
+    Ok(())
+}
+
+fn query_table(tick: &Tick, signal: &str, query: &str) -> Result<SignalTable> {
+    let answer = tick
+        .prometheus
+        .query(query, tick.now_system_time(), &tick.deadline)
+        .with_context(|| format!("querying Prometheus for container {signal}"))?;
+    for warning in &answer.warnings {
+        log::warn(
+            "Prometheus warning",
+            &[("signal", json!(signal)), ("warning", json!(warning))],
+        );
+    }
+    let samples = answer
+        .result
+        .into_vector()
+        .map_err(|error| anyhow!("the container {signal} query answered {error}"))?;
+    Ok(collect_container_stats(&samples))
+}
+
+fn labels_by_name(namespaces: Vec<Namespace>) -> HashMap<String, BTreeMap<String, String>> {
+    namespaces
+        .into_iter()
+        .filter_map(|ns| Some((ns.metadata.name?, ns.metadata.labels.unwrap_or_default())))
+        .collect()
+}
+
+/// Pods carrying the pod selector label, or living in a namespace carrying the namespace selector label.
+fn opted_in_pods(
+    all_pods: &[Pod],
+    namespace_labels: &HashMap<String, BTreeMap<String, String>>,
+    settings: &ResizeSettings,
+) -> Vec<Pod> {
+    let has = |labels: Option<&BTreeMap<String, String>>, (key, value): &(String, String)| {
+        labels.and_then(|l| l.get(key)).is_some_and(|v| v == value)
+    };
+    all_pods
+        .iter()
+        .filter(|pod| {
+            has(pod.metadata.labels.as_ref(), &settings.pod_selector)
+                || pod
+                    .metadata
+                    .namespace
+                    .as_ref()
+                    .and_then(|ns| namespace_labels.get(ns))
+                    .is_some_and(|labels| has(Some(labels), &settings.namespace_selector))
+        })
+        .cloned()
+        .collect()
+}
+
+fn replace_pod(pods: &mut [Pod], pod: Pod) {
+    if let Some(slot) = pods.iter_mut().find(|p| {
+        p.metadata.namespace == pod.metadata.namespace && p.metadata.name == pod.metadata.name
+    }) {
+        *slot = pod;
+    }
+}
+
+/// Resizes the kubelet has not finished, by condition, from the pods as read (before this tick's writes).
+fn report_resize_progress(pods: &[Pod], metrics: &mut Metrics) {
+    let mut pending: BTreeMap<&str, usize> = ["Deferred", "Infeasible", "InProgress", "Error"]
+        .into_iter()
+        .map(|r| (r, 0))
+        .collect();
+    for pod in pods {
+        for condition in pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if condition.status != "True" {
+                continue;
+            }
+            let reason = condition.reason.as_deref().unwrap_or_default();
+            let key = match (condition.type_.as_str(), reason) {
+                ("PodResizePending", "Infeasible") => "Infeasible",
+                ("PodResizePending", _) => "Deferred",
+                ("PodResizeInProgress", "Error") => "Error",
+                ("PodResizeInProgress", _) => "InProgress",
+                _ => continue,
+            };
+            *pending.entry(key).or_default() += 1;
+        }
+    }
+    for (reason, count) in pending {
+        metrics.gauge(
+            GROUP,
+            "resizes_pending",
+            count as f64,
+            &[("reason", reason)],
+        );
+    }
+}
+
+fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
+    let dry = if dry_run { "true" } else { "false" };
+    let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
+    for pod in &plan.pods {
+        for container in &pod.containers {
+            for change in &container.changes {
+                let direction = change.direction.to_string();
+                let decision = if pod.action == PodAction::Withdraw {
+                    "withdraw".to_owned()
+                } else {
+                    direction.clone()
+                };
+                *decisions.entry(decision).or_default() += 1;
+                if pod.action == PodAction::Resize {
+                    metrics.counter(
+                        "resizes_total",
+                        1.0,
+                        &[
+                            ("resource", change.resource.name()),
+                            ("direction", &direction),
+                            ("dry_run", dry),
+                        ],
+                    );
+                }
+            }
+        }
+    }
+    for note in &plan.notes {
+        let decision = match note.kind {
+            super::decide::NoteKind::Skipped => "skipped",
+            super::decide::NoteKind::Unchanged => "none",
+            super::decide::NoteKind::FollowUp => "follow-up",
+            super::decide::NoteKind::Warning => continue,
+        };
+        *decisions.entry(decision.to_owned()).or_default() += 1;
+    }
+    for (decision, count) in decisions {
+        metrics.gauge(
+            GROUP,
+            "containers",
+            count as f64,
+            &[("decision", &decision), ("dry_run", dry)],
+        );
+    }
+}

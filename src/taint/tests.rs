@@ -1439,6 +1439,22 @@ mod properties {
         }
 
         #[test]
+        fn an_eligible_node_only_we_would_block_stays_open(cases in proptest::collection::vec(node_case(), 1..12), policy in policy()) {
+            let (nodes, samples) = build(&cases, &policy);
+            let plan = plan_with(&nodes, &samples, &policy);
+            let blocks = |t: &Taint| TaintEffect::blocks_scheduling(&t.effect);
+            // Eligible nodes that no foreign NoSchedule/NoExecute taint blocks.
+            let open_without_us: Vec<Node> = after_writes(&nodes, &plan)
+                .into_iter()
+                .filter(|n| decision(&plan, n.metadata.name.as_deref().unwrap()).eligible)
+                .filter(|n| !taints_of(n).iter().any(|t| !is_ours(t, &policy) && blocks(t)))
+                .collect();
+            if plan.fail_safe.is_none() && !open_without_us.is_empty() {
+                prop_assert!(open_without_us.iter().any(|n| !taints_of(n).iter().any(blocks)));
+            }
+        }
+
+        #[test]
         fn the_second_plan_on_the_result_is_empty(cases in proptest::collection::vec(node_case(), 1..12), policy in policy()) {
             let (nodes, samples) = build(&cases, &policy);
             let first = plan_with(&nodes, &samples, &policy);

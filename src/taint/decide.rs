@@ -330,7 +330,12 @@ pub fn decide_taints(
             will_write = false;
         }
         if will_write {
-            let event = event_for(action, policy, &reason);
+            // Adopting or cleaning up the annotation alone is bookkeeping, not news.
+            let event = if write.taints_change() {
+                event_for(action, policy, &reason)
+            } else {
+                None
+            };
             writes.push(NodeWrite { event, ..write });
         }
         decisions.push(NodeDecision {
@@ -390,7 +395,11 @@ pub fn plan_remove_all(nodes: &[Node], policy: &TaintPolicy) -> TaintPlan {
         };
         let action = if had { Action::Remove } else { Action::None };
         if changes {
-            let event = event_for(action, policy, &reason);
+            let event = if write.taints_change() {
+                event_for(action, policy, &reason)
+            } else {
+                None
+            };
             writes.push(NodeWrite { event, ..write });
         }
         decisions.push(NodeDecision {

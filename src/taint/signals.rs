@@ -731,3 +731,77 @@ mod tests {
         assert_eq!(query, expected);
     }
 }
+
+/// The query checked by the real PromQL engine (`promtool test rules` evaluates an expression over synthetic
+/// series without a server): it parses, and each stat means what the module docs say.
+#[cfg(test)]
+mod promql_engine {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn default_cpu_query_stats_match_the_prometheus_engine() {
+        if Command::new("promtool").arg("--version").output().is_err() {
+            eprintln!("promtool not installed: skipping the PromQL engine check");
+            return;
+        }
+        let query = signal_query(SignalKind::Cpu, &TaintPolicy::default())
+            .unwrap()
+            .replace('\n', " ");
+        // Two one-core nodes sampled every 30 s: `steady` idles 10 % of the time (90 % busy) throughout;
+        // `cooling` is 90 % busy for 6 minutes, then 40 %. Evaluated at 10m10s (between subquery steps).
+        let expected = [
+            (
+                "steady",
+                [
+                    ("current", 90),
+                    ("hot_min", 90),
+                    ("hot_samples", 6),
+                    ("cool_max", 90),
+                    ("cool_samples", 10),
+                ],
+            ),
+            (
+                "cooling",
+                [
+                    ("current", 40),
+                    ("hot_min", 40),
+                    ("hot_samples", 6),
+                    ("cool_max", 90),
+                    ("cool_samples", 10),
+                ],
+            ),
+        ];
+        let mut exp = String::new();
+        for (node, stats) in expected {
+            for (stat, value) in stats {
+                exp.push_str(&format!(
+                    "          - labels: '{{instance=\"{node}:9100\", {STAT_LABEL}=\"{stat}\"}}'\n            value: {value}\n"
+                ));
+            }
+        }
+        let test = format!(
+            "rule_files: []\nevaluation_interval: 30s\ntests:\n  - interval: 30s\n    input_series:\n\
+             \x20     - series: 'node_cpu_seconds_total{{mode=\"idle\",cpu=\"0\",instance=\"steady:9100\"}}'\n\
+             \x20       values: '0+3x40'\n\
+             \x20     - series: 'node_cpu_seconds_total{{mode=\"idle\",cpu=\"0\",instance=\"cooling:9100\"}}'\n\
+             \x20       values: '0+3x12 54+18x28'\n\
+             \x20   promql_expr_test:\n      - expr: '{query}'\n        eval_time: 10m10s\n        exp_samples:\n{exp}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("query_test.yml");
+        std::fs::write(&path, test).unwrap();
+        let output = Command::new("promtool")
+            .arg("test")
+            .arg("rules")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -18,12 +18,15 @@ pub mod binding {
 }
 
 /// Keeps what taint-nodes and resize-pods read of a Node: labels (exclusion labels are settable), our own
-/// annotations only, taints, cordon, addresses (series matching) and allocatable (resize fit). The result has
+/// annotations only, taints exactly (the patch `test`s them), cordon, deletion, addresses (series matching) and
+/// allocatable (resize fit). The result has
 /// the shape of a Node, so snapshots and LIST results go through the same code.
 pub const NODE_JQ_FILTER: &str = concat!(
-    "{metadata: {name: .metadata.name, resourceVersion: .metadata.resourceVersion, ",
-    "labels: .metadata.labels, ",
-    "annotations: ((.metadata.annotations // {}) | with_entries(select(.key | startswith(\"kube-thermostat.io/\"))))}, ",
+    "{metadata: {name: .metadata.name, uid: .metadata.uid, resourceVersion: .metadata.resourceVersion, ",
+    "deletionTimestamp: .metadata.deletionTimestamp, labels: .metadata.labels, ",
+    // Absent stays absent (null): the taint patch creates the annotations map only when there is none.
+    "annotations: (if .metadata.annotations == null then null else (.metadata.annotations | ",
+    "with_entries(select(.key | startswith(\"kube-thermostat.io/\")))) end)}, ",
     "spec: {taints: .spec.taints, unschedulable: .spec.unschedulable}, ",
     "status: {addresses: .status.addresses, allocatable: .status.allocatable}}"
 );

@@ -20,25 +20,52 @@ fn add_pod(cluster: &Cluster, namespace: &str, name: &str, node: &str, resources
 
 #[test]
 fn hot_container_is_scaled_up_through_the_resize_subresource_once() {
-    let cluster = Cluster::start();
+    let cluster = support::cluster();
     cluster.add_node("node-1", json!({}));
-    add_pod(&cluster, "shop", "web-1", "node-1", json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}));
+    add_pod(
+        &cluster,
+        "shop",
+        "web-1",
+        "node-1",
+        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+    );
     cluster.push(
-        PodHistory::new("shop", "web-1", "node-1", vec![ContainerLoad::new("app", Profile::Constant(0.48), Profile::Constant(100e6))])
-            .series(&cluster.timeline),
+        PodHistory::new(
+            "shop",
+            "web-1",
+            "node-1",
+            vec![ContainerLoad::new(
+                "app",
+                Profile::Constant(0.48),
+                Profile::Constant(100e6),
+            )],
+        )
+        .series(&cluster.timeline),
     );
 
     let first = cluster.tick("resize-pods", &[]);
     first.assert_success();
     let pod = cluster.api.get("Pod", Some("shop"), "web-1").unwrap();
     let resources = &pod["spec"]["containers"][0]["resources"];
-    assert_eq!(resources["limits"]["cpu"], "800m", "usage 480m / target 60% = 800m\n{}", first.stderr);
-    assert_eq!(resources["requests"]["cpu"], "800m", "Guaranteed stays Guaranteed");
+    assert_eq!(
+        resources["limits"]["cpu"], "800m",
+        "usage 480m / target 60% = 800m\n{}",
+        first.stderr
+    );
+    assert_eq!(
+        resources["requests"]["cpu"], "800m",
+        "Guaranteed stays Guaranteed"
+    );
     assert_eq!(cluster.api.count("patch", "pods/resize"), 1);
     assert!(pod["metadata"]["annotations"]["kube-thermostat.io/last-resize"].is_string());
 
     cluster.api.reset_requests();
     let second = cluster.tick("resize-pods", &[]);
     second.assert_success();
-    assert_eq!(cluster.api.count("patch", "pods/resize"), 0, "a resize in progress is not resized again:\n{}", second.stdout);
+    assert_eq!(
+        cluster.api.count("patch", "pods/resize"),
+        0,
+        "a resize in progress is not resized again:\n{}",
+        second.stdout
+    );
 }

@@ -4,4 +4,5 @@
 //! - [`apiserver`]: a Kubernetes API stand-in that behaves like kube-apiserver where kube-thermostat depends on it.
 
 pub mod apiserver;
+pub mod cluster;
 pub mod prometheus;

@@ -1,1 +1,0 @@
-//! Kubernetes API stand-in (to be written).

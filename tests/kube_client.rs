@@ -791,3 +791,57 @@ fn kube_api_url_talks_to_a_proxy_without_auth() {
     get_node(&client, "node-1").unwrap();
     assert_eq!(server.requests()[0].authorization, None);
 }
+
+#[test]
+fn kubeconfig_exec_plugin_client_certificate_is_used_for_mutual_tls() {
+    let server = start(Options {
+        tls: true,
+        client_ca_auth: true,
+        token: None,
+        ..Options::default()
+    });
+    server.put(node("node-1"));
+    let (cert, key) = server.client_cert_pem("exec-cert-user");
+    let dir = tempfile::tempdir().unwrap();
+    let credential = json!({
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+        "status": {"clientCertificateData": cert, "clientKeyData": key}
+    });
+    std::fs::write(dir.path().join("credential.json"), credential.to_string()).unwrap();
+    write_plugin(
+        dir.path(),
+        "#!/bin/sh\ncat \"$(dirname \"$0\")/credential.json\"\n",
+    );
+    let user = "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: ./credential-plugin";
+    get_node(&kubeconfig_client(&server, dir.path(), user), "node-1").unwrap();
+    assert_eq!(server.requests()[0].user.as_deref(), Some("exec-cert-user"));
+}
+
+#[test]
+fn hung_exec_plugin_is_stopped_at_the_deadline() {
+    let server = tls_server();
+    let dir = tempfile::tempdir().unwrap();
+    write_plugin(dir.path(), "#!/bin/sh\nexec sleep 30\n");
+    let user = "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: ./credential-plugin";
+    let client = kubeconfig_client(&server, dir.path(), user);
+    let started = Instant::now();
+    let error = client
+        .get::<Value>(
+            &ApiResource::NODES,
+            None,
+            "node-1",
+            Deadline::after(Duration::from_millis(500)),
+        )
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("did not finish before the tick's deadline"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

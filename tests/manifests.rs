@@ -931,6 +931,34 @@ fn alert_rules_pass_promtool() {
         .arg(&file));
 }
 
+#[test]
+fn alerts_fire_in_the_scenarios_they_are_for() {
+    // promtool compares annotations too; their templates are checked by `promtool check rules` above, so the
+    // scenarios (config/monitoring/alerts-test.yaml) assert on labels only.
+    let mut groups = prometheus_rule_groups();
+    for group in groups.as_array_mut().unwrap() {
+        for rule in group["rules"].as_array_mut().unwrap() {
+            rule.as_object_mut().unwrap().remove("annotations");
+        }
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let rules = serde_json::json!({ "groups": groups });
+    std::fs::write(
+        scratch.path().join("rules.yaml"),
+        serde_yaml_ng::to_string(&rules).unwrap(),
+    )
+    .unwrap();
+    let scenarios = scratch.path().join("alerts-test.yaml");
+    std::fs::copy(
+        repo().join("config/monitoring/alerts-test.yaml"),
+        &scenarios,
+    )
+    .unwrap();
+    run(Command::new(tool("promtool"))
+        .args(["test", "rules"])
+        .arg(&scenarios));
+}
+
 fn dashboard() -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(repo().join("config/monitoring/dashboard.json")).unwrap(),

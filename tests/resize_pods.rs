@@ -1348,6 +1348,68 @@ fn pod_changed_between_read_and_write_is_re_read_and_not_overwritten() {
 }
 
 #[test]
+fn kubelet_status_update_between_the_resize_and_the_annotation_loses_neither() {
+    let cluster = one_node_cluster();
+    web_pod(
+        &cluster,
+        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+    );
+    // Far above the limit: a second step in the same tick would be visible (2 instead of 1).
+    cpu_load(
+        &cluster,
+        &short_history(),
+        WEB,
+        &[("app", Profile::Constant(3.0))],
+    );
+    let generation = read_pod(&cluster, "shop", "web-1")["metadata"]["generation"].clone();
+    // Both PATCHes wait a little before being served; the kubelet acts on the new spec meanwhile.
+    cluster.api.inject(Fault::on(
+        "PATCH",
+        "/pods/web-1",
+        FaultKind::Latency(Duration::from_millis(300)),
+        2,
+    ));
+    let api = &cluster.api;
+    let tick = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                let pod = api.get("Pod", Some("shop"), "web-1").unwrap();
+                if pod["metadata"]["generation"] != generation {
+                    api.kubelet_set_resize_condition(
+                        "shop",
+                        "web-1",
+                        "PodResizeInProgress",
+                        "",
+                        "",
+                    );
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        cluster.tick("resize-pods", &[])
+    });
+    tick.assert_success();
+    assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "1");
+    assert_eq!(resize_patches(&cluster), 1, "one step: {}", tick.stderr);
+    let record = last_resize(&cluster, WEB);
+    assert!(
+        record.is_some_and(|r| r["app"]["direction"] == "up"),
+        "the cooldown record is written despite the kubelet's update:\n{}",
+        tick.stderr
+    );
+    assert_eq!(events_with_reason(&cluster, "ThermostatResized").len(), 1);
+    assert_eq!(
+        tick.metric(
+            "kube_thermostat_tick_writes",
+            &[("controller", "resize-pods"), ("result", "changed")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
 fn prometheus_down_means_no_writes_and_a_failed_tick() {
     let mut cluster = one_node_cluster();
     web_pod(

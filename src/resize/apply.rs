@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use serde_json::{Value, json};
 
 use super::decide::{PodAction, PodPlan, ResizeInput, ResizePlan};
+use super::record::LAST_RESIZE_ANNOTATION;
 use super::signals::{
     SignalTable, collect_container_stats, cpu_usage_query, memory_working_set_query,
 };
@@ -236,7 +237,8 @@ enum ApplyError {
 }
 
 /// The resize (if any container changes), then our annotation with the resourceVersion the resize answered,
-/// then the Event. Both writes carry a resourceVersion precondition.
+/// then the Event. Both writes carry a resourceVersion precondition. A conflict on the resize leaves nothing
+/// written (the caller re-reads and decides again); once the resize is made it must not be decided again.
 fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
     let classify = |error: KubeError| {
         if error.is_conflict() {
@@ -247,8 +249,9 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
     };
     let mut resource_version = plan.resource_version.clone();
     let mut uid = None;
+    let mut resized = false;
     if let Some(body) = patch::resize_patch(plan).filter(|_| plan.action != PodAction::RecordOnly) {
-        let resized: Pod = tick
+        let answer: Pod = tick
             .kube
             .patch(
                 &ApiResource::PODS,
@@ -269,8 +272,9 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
                     classify(error)
                 }
             })?;
-        resource_version = resized.metadata.resource_version.clone();
-        uid = resized.metadata.uid.clone();
+        resized = true;
+        resource_version = answer.metadata.resource_version.clone();
+        uid = answer.metadata.uid.clone();
         for container in &plan.containers {
             for change in &container.changes {
                 log::info(
@@ -290,25 +294,68 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
             }
         }
     }
-    let annotation = patch::annotation_patch(plan, resource_version.as_deref());
-    let annotated: Pod = tick
-        .kube
-        .patch(
+    let mut rereads = 0;
+    let annotated = loop {
+        let annotation = patch::annotation_patch(plan, resource_version.as_deref());
+        match tick.kube.patch::<Pod>(
             &ApiResource::PODS,
             Some(&plan.namespace),
             &plan.name,
             None,
             &Patch::Merge(annotation),
             tick.deadline,
-        )
-        .map_err(classify)?;
+        ) {
+            Ok(pod) => break Ok(pod),
+            // The kubelet writes the pod's status as soon as it sees a resize, often before our
+            // annotation lands: the record of what was just done still has to be written.
+            Err(error) if resized && error.is_conflict() && rereads < CONFLICT_REREADS => {
+                rereads += 1;
+                match tick.kube.get::<Pod>(
+                    &ApiResource::PODS,
+                    Some(&plan.namespace),
+                    &plan.name,
+                    tick.deadline,
+                ) {
+                    Ok(fresh) => resource_version = fresh.metadata.resource_version,
+                    Err(error) => break Err(error),
+                }
+            }
+            Err(error) => break Err(error),
+        }
+    };
+    let annotated = match annotated {
+        Ok(pod) => Some(pod),
+        Err(error) if !resized => return Err(classify(error)),
+        // Resized: report the failure (a lost record loses the cooldown) but never decide this pod again
+        // in this tick, and still say on the pod what was done.
+        Err(error) => {
+            log::warn(
+                &format!(
+                    "pod {}/{}: resized, but recording it in {LAST_RESIZE_ANNOTATION} failed",
+                    plan.namespace, plan.name
+                ),
+                &[("error", json!(error.to_string()))],
+            );
+            post_event(tick, plan, uid.clone());
+            return Err(ApplyError::Failed(error));
+        }
+    };
+    post_event(
+        tick,
+        plan,
+        uid.or(annotated.and_then(|pod| pod.metadata.uid)),
+    );
+    Ok(())
+}
+
+fn post_event(tick: &Tick, plan: &PodPlan, uid: Option<String>) {
     if let Some(event) = &plan.event {
         let spec = EventSpec {
             regarding: Regarding {
                 kind: "Pod",
                 namespace: Some(plan.namespace.clone()),
                 name: plan.name.clone(),
-                uid: uid.or(annotated.metadata.uid.clone()),
+                uid,
                 resource_version: None,
             },
             reason: event.reason.clone(),
@@ -336,7 +383,6 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
             );
         }
     }
-    Ok(())
 }
 
 fn query_table(tick: &Tick, signal: &str, query: &str) -> Result<SignalTable> {

@@ -1410,6 +1410,53 @@ fn kubelet_status_update_between_the_resize_and_the_annotation_loses_neither() {
 }
 
 #[test]
+fn pod_deleted_after_the_snapshot_is_passed_over_without_failing_the_tick() {
+    let cluster = one_node_cluster();
+    for name in ["web-1", "web-2"] {
+        put_running(
+            &cluster,
+            pod(
+                "shop",
+                name,
+                "node-1",
+                vec![container(
+                    "app",
+                    json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+                )],
+            ),
+        );
+        cpu_load(
+            &cluster,
+            &short_history(),
+            ("shop", name, "node-1"),
+            &[("app", Profile::Constant(0.48))],
+        );
+    }
+    // shell-operator's snapshot still holds web-1 when the tick runs: pods come and go all the time.
+    let context = cluster.binding_context("resize-pods", &[]);
+    cluster.api.delete("Pod", Some("shop"), "web-1");
+
+    let tick = cluster.run_hook(&context, &[]);
+    tick.assert_success();
+    assert_eq!(
+        resources(&cluster, ("shop", "web-2", "node-1"), "app")["limits"]["cpu"],
+        "800m"
+    );
+    assert!(
+        cluster.api.get("Pod", Some("shop"), "web-1").is_none(),
+        "not recreated by a patch"
+    );
+    assert!(
+        tick.metric(
+            "kube_thermostat_write_errors_total",
+            &[("controller", "resize-pods")]
+        )
+        .is_none(),
+        "a gone pod is no write error"
+    );
+}
+
+#[test]
 fn prometheus_down_means_no_writes_and_a_failed_tick() {
     let mut cluster = one_node_cluster();
     web_pod(

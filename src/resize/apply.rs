@@ -213,6 +213,17 @@ pub fn run(
                     ));
                     break;
                 }
+                Err(ApplyError::Gone) => {
+                    // Deleted since the snapshot: pods come and go, nothing to do.
+                    log::info(
+                        "pod is gone: nothing to resize",
+                        &[(
+                            "pod",
+                            json!(format!("{}/{}", pod_plan.namespace, pod_plan.name)),
+                        )],
+                    );
+                    break;
+                }
                 Err(ApplyError::NoSubresource(error)) => {
                     // Every other pod would fail the same way: one clear error for the tick.
                     return Err(anyhow!(
@@ -233,6 +244,8 @@ enum ApplyError {
     Conflict(KubeError),
     /// A 404 on the subresource while the pod exists.
     NoSubresource(KubeError),
+    /// The pod itself is not found: deleted since it was read.
+    Gone,
     Failed(KubeError),
 }
 
@@ -240,9 +253,17 @@ enum ApplyError {
 /// then the Event. Both writes carry a resourceVersion precondition. A conflict on the resize leaves nothing
 /// written (the caller re-reads and decides again); once the resize is made it must not be decided again.
 fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
+    let pod_gone = |error: &KubeError| {
+        error.is_not_found()
+            && error
+                .to_string()
+                .contains(&format!("pods \"{}\" not found", plan.name))
+    };
     let classify = |error: KubeError| {
         if error.is_conflict() {
             ApplyError::Conflict(error)
+        } else if pod_gone(&error) {
+            ApplyError::Gone
         } else {
             ApplyError::Failed(error)
         }
@@ -262,11 +283,7 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
                 tick.deadline,
             )
             .map_err(|error| {
-                if error.is_not_found()
-                    && !error
-                        .to_string()
-                        .contains(&format!("pods \"{}\" not found", plan.name))
-                {
+                if error.is_not_found() && !pod_gone(&error) {
                     ApplyError::NoSubresource(error)
                 } else {
                     classify(error)
@@ -325,7 +342,7 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
     };
     let annotated = match annotated {
         Ok(pod) => Some(pod),
-        Err(error) if !resized => return Err(classify(error)),
+        Err(error) if !resized || pod_gone(&error) => return Err(classify(error)),
         // Resized: report the failure (a lost record loses the cooldown) but never decide this pod again
         // in this tick, and still say on the pod what was done.
         Err(error) => {

@@ -673,6 +673,8 @@ fn decide_pod(
             } else {
                 format!(": {message}")
             };
+            // 1.32's `status.resize` carries no time: our own resize started it, so it is at most that old.
+            let since = since.or_else(|| record.values().map(|entry| entry.at).max());
             let deferred_for = since.map(|s| ctx.now.duration_since(s));
             let timed_out = reason != "Deferred"
                 || deferred_for.is_some_and(|d| {

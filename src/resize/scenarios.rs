@@ -551,6 +551,28 @@ fn deferred_resize_waits_then_is_withdrawn_with_backoff() {
 }
 
 #[test]
+fn deferred_resize_reported_the_1_32_way_is_timed_from_our_resize() {
+    // Regression: 1.32's `status.resize: Deferred` has no transition time, so it was never withdrawn.
+    let deferred_since_our_resize = |minutes: i64| {
+        let mut value = resized_app("2");
+        value["status"]["resize"] = json!("Deferred");
+        value["status"]
+            .as_object_mut()
+            .expect("status")
+            .remove("observedGeneration");
+        value["metadata"]["annotations"] = json!({LAST_RESIZE_ANNOTATION: json!({"app": {"at": minutes_ago(minutes).to_string(), "direction": "up"}}).to_string()});
+        World::new(vec![pod(value)]).cpu("web-1", "app", 0.9, 0.9)
+    };
+    let plan = deferred_since_our_resize(3).plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("Deferred"), "{plan}");
+
+    let plan = deferred_since_our_resize(11).plan();
+    assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
+    assert_eq!(only_change(&plan).to, v(Some(1000), Some(1000)));
+}
+
+#[test]
 fn infeasible_resize_is_withdrawn_and_backed_off() {
     let world = World::new(vec![pod(with_condition(
         resized_app("2"),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use support::{
     Cluster, ContainerLoad, Fault, FaultKind, FaultProxy, Options, PodHistory, Profile, Timeline,
 };
+use thermostat_rig::apiserver::PolicyRule;
 use thermostat_rig::cluster::merge;
 
 const MI: f64 = 1024.0 * 1024.0;
@@ -1912,4 +1913,82 @@ fn two_hundred_containers_cost_one_query_no_lists_and_two_writes_per_resized_pod
                 .collect::<Vec<_>>()
         );
     }
+}
+
+// ---- Permissions -------------------------------------------------------------------------------------------
+
+/// What resize-pods needs (issue 6): patch pods/resize, our annotation and Events; read pods, nodes,
+/// namespaces, HPAs and VPAs.
+fn resize_rules(with_resize: bool) -> Vec<PolicyRule> {
+    let mut rules = vec![
+        PolicyRule::new(&[""], &["pods"], &["get", "list", "patch"]),
+        PolicyRule::new(&[""], &["nodes", "namespaces"], &["list"]),
+        PolicyRule::new(&["events.k8s.io"], &["events"], &["create"]),
+        PolicyRule::new(&["autoscaling"], &["horizontalpodautoscalers"], &["list"]),
+        PolicyRule::new(
+            &["autoscaling.k8s.io"],
+            &["verticalpodautoscalers"],
+            &["list"],
+        ),
+    ];
+    if with_resize {
+        rules.push(PolicyRule::new(&[""], &["pods/resize"], &["patch"]));
+    }
+    rules
+}
+
+fn cluster_with_rules(rules: Vec<PolicyRule>) -> Cluster {
+    let cluster = support::cluster_with(Options {
+        rbac: Some(rules),
+        ..Options::default()
+    });
+    cluster.add_node("node-1", json!({}));
+    hot_web(&cluster);
+    cluster
+}
+
+#[test]
+fn documented_permissions_are_enough_for_hook_ticks_and_run() {
+    let cluster = cluster_with_rules(resize_rules(true));
+
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "800m");
+    let forbidden: Vec<String> = cluster
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.status == 403)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(forbidden.is_empty(), "{forbidden:?}");
+
+    cluster.run_cli(&["resize-pods"], &[]).assert_success();
+}
+
+#[test]
+fn missing_permission_on_pods_resize_fails_the_tick_saying_so() {
+    let cluster = cluster_with_rules(resize_rules(false));
+
+    let tick = cluster.tick("resize-pods", &[]);
+    assert_eq!(tick.code, 1, "{}", tick.stderr);
+    assert!(
+        tick.stderr
+            .contains("cannot patch resource \"pods/resize\""),
+        "{}",
+        tick.stderr
+    );
+    assert_eq!(
+        cluster.api.count("patch", "pods"),
+        0,
+        "no annotation for a resize not made"
+    );
+    assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+    assert_eq!(
+        tick.metric(
+            "kube_thermostat_write_errors_total",
+            &[("controller", "resize-pods")]
+        ),
+        Some(1.0)
+    );
 }

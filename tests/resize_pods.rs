@@ -1156,6 +1156,66 @@ fn still_hot_container_is_not_resized_again_within_the_cooldown() {
     );
 }
 
+#[test]
+fn pod_on_a_kubelet_without_in_place_resize_is_skipped_not_failed() {
+    // Version skew: a 1.34 control plane with an older kubelet that reports no container resources.
+    let cluster = one_node_cluster();
+    cluster.api.put(pod(
+        "shop",
+        "web-1",
+        "node-1",
+        vec![container(
+            "app",
+            json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+        )],
+    ));
+    cpu_load(
+        &cluster,
+        &short_history(),
+        WEB,
+        &[("app", Profile::Constant(0.48))],
+    );
+
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
+    let plan = dry_run_plan(&cluster, &[]);
+    assert!(
+        notes_about(&plan, "web-1")
+            .iter()
+            .any(|n| n.starts_with("skipped") && n.contains("kubelet")),
+        "{plan}"
+    );
+}
+
+#[test]
+fn duplicate_scrapes_of_a_container_do_not_double_its_usage() {
+    let cluster = one_node_cluster();
+    web_pod(
+        &cluster,
+        json!({"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}),
+    );
+    // Two overlapping ServiceMonitors: 450m counted twice would read 90 % and scale up.
+    cluster.push(
+        PodHistory::new(
+            "shop",
+            "web-1",
+            "node-1",
+            vec![ContainerLoad::new(
+                "app",
+                Profile::Constant(0.45),
+                Profile::Constant(100e6),
+            )],
+        )
+        .scraped_by(2)
+        .series(&short_history()),
+    );
+
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
+}
+
 // ---- Memory and server versions ----------------------------------------------------------------------
 
 /// `app` with a 1Gi memory limit whose working set stayed at 200Mi for 40 minutes, CPU in the band.

@@ -602,6 +602,21 @@ fn decide_pod(
         // Resizing an unbound pod races the scheduler (kubernetes#126891).
         return skip(ctx, "not bound to a node yet".to_string());
     }
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default();
+    if !statuses.is_empty() && statuses.iter().all(|s| s.resources.is_none()) {
+        // A kubelet that supports in-place resize reports what it applied in `resources`; the API
+        // server refuses resizes of pods whose running containers lack it (version skew).
+        return skip(
+            ctx,
+            format!(
+                "the kubelet on node {node} reports no container resources: it does not support in-place resize"
+            ),
+        );
+    }
     if pod.spec.as_ref().is_some_and(|s| s.resources.is_some()) {
         return skip(
             ctx,

@@ -677,6 +677,24 @@ fn pods_not_running_or_not_bound_are_skipped() {
     );
 }
 
+#[test]
+fn pods_on_a_kubelet_without_in_place_resize_are_skipped() {
+    // Regression: their resize was sent, refused with 422 and failed every tick.
+    let mut old_kubelet = pod_json(
+        "web-1",
+        vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+    );
+    old_kubelet["status"]["containerStatuses"] = json!([{"name": "app", "ready": true}]);
+    let plan = World::new(vec![pod(old_kubelet)])
+        .cpu("web-1", "app", 0.9, 0.9)
+        .plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(
+        reasons(&plan).contains("does not support in-place resize"),
+        "{plan}"
+    );
+}
+
 fn memory_pod(request: &str, limit: &str, memory_policy: Option<&str>) -> Pod {
     let mut value = pod_json(
         "web-1",

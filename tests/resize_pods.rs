@@ -868,6 +868,42 @@ fn upsize_on_a_full_node_is_skipped_with_the_reason() {
     );
 }
 
+#[test]
+fn two_hot_pods_competing_for_the_last_room_on_a_node_do_not_overcommit_it() {
+    let cluster = one_node_cluster();
+    for name in ["web-1", "web-2"] {
+        put_running(
+            &cluster,
+            pod(
+                "shop",
+                name,
+                "node-1",
+                vec![container(
+                    "app",
+                    json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+                )],
+            ),
+        );
+        cpu_load(
+            &cluster,
+            &short_history(),
+            ("shop", name, "node-1"),
+            &[("app", Profile::Constant(0.48))],
+        );
+    }
+    // 4 - 2700m - 2 x 500m = 300m free: one upsize by 300m fits, not two.
+    neighbour(&cluster, "2700m");
+
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    let limits: Vec<Value> = ["web-1", "web-2"]
+        .iter()
+        .map(|name| resources(&cluster, ("shop", name, "node-1"), "app")["limits"]["cpu"].clone())
+        .collect();
+    assert_eq!(limits, ["800m", "500m"], "{}", tick.stderr);
+    assert_eq!(resize_patches(&cluster), 1);
+}
+
 // ---- Following up on the kubelet -------------------------------------------------------------------------
 
 /// A 500m Guaranteed `app` scaled up to 800m by a first tick, not yet applied by the kubelet.
@@ -1324,6 +1360,85 @@ fn memory_limit_is_lowered_on_1_34() {
 }
 
 #[test]
+fn memory_near_its_limit_is_scaled_up() {
+    let cluster = cluster_at(33);
+    put_running(
+        &cluster,
+        pod(
+            "shop",
+            "web-1",
+            "node-1",
+            vec![container(
+                "app",
+                json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}),
+            )],
+        ),
+    );
+    cluster.push(
+        PodHistory::new(
+            "shop",
+            "web-1",
+            "node-1",
+            vec![ContainerLoad::new(
+                "app",
+                Profile::Constant(0.25),
+                Profile::Constant(240.0 * MI),
+            )],
+        )
+        .series(&short_history()),
+    );
+
+    let tick = cluster.tick("resize-pods", &[("RESIZE_MEMORY", "true")]);
+    tick.assert_success();
+    assert_eq!(
+        resources(&cluster, WEB, "app"),
+        json!({"requests": {"cpu": "500m", "memory": "320Mi"}, "limits": {"cpu": "500m", "memory": "320Mi"}}),
+        "240Mi is 94% of 256Mi; 240Mi / 75% = 320Mi (raising a limit is fine on 1.33)\n{}",
+        tick.stderr
+    );
+    assert_eq!(qos(&cluster, WEB), "Guaranteed");
+}
+
+#[test]
+fn memory_request_without_a_limit_is_lowered_even_on_1_33() {
+    let cluster = cluster_at(33);
+    put_running(
+        &cluster,
+        pod(
+            "shop",
+            "web-1",
+            "node-1",
+            vec![container(
+                "app",
+                json!({"requests": {"cpu": "500m", "memory": "1Gi"}}),
+            )],
+        ),
+    );
+    cluster.push(
+        PodHistory::new(
+            "shop",
+            "web-1",
+            "node-1",
+            vec![ContainerLoad::new(
+                "app",
+                Profile::Constant(0.25),
+                Profile::Constant(200.0 * MI),
+            )],
+        )
+        .series(&Timeline::last_40_minutes()),
+    );
+
+    let tick = cluster.tick("resize-pods", &[("RESIZE_MEMORY", "true")]);
+    tick.assert_success();
+    assert_eq!(
+        resources(&cluster, WEB, "app"),
+        json!({"requests": {"cpu": "500m", "memory": MEMORY_HALVED}}),
+        "only limits are guarded by 1.33\n{}",
+        tick.stderr
+    );
+}
+
+#[test]
 fn memory_is_left_alone_unless_enabled() {
     let cluster = cluster_at(34);
     oversized_memory(&cluster, None);
@@ -1749,6 +1864,11 @@ fn pods_scaled_by_an_hpa_on_cpu_are_left_alone() {
     tick.assert_success();
     assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
     assert_eq!(resources(&cluster, at, "app")["limits"]["cpu"], "500m");
+    assert!(
+        tick.stderr.contains("HorizontalPodAutoscaler web"),
+        "the hook's log says why: {}",
+        tick.stderr
+    );
     let plan = dry_run_plan(&cluster, &[]);
     assert!(
         notes_about(&plan, at.1)
@@ -1778,6 +1898,69 @@ fn pods_resized_by_a_vpa_in_auto_mode_are_left_alone() {
             .iter()
             .any(|n| n.contains("VerticalPodAutoscaler web")),
         "{plan}"
+    );
+}
+
+#[test]
+fn hpa_on_another_metric_or_vpa_only_recommending_leaves_the_pod_to_us() {
+    let cluster = one_node_cluster();
+    let at = deployment_pod(&cluster);
+    cluster.api.put(json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "minReplicas": 2, "maxReplicas": 10,
+                 "metrics": [{"type": "Pods", "pods": {"metric": {"name": "requests_per_second"},
+                              "target": {"type": "AverageValue", "averageValue": "100"}}}]}
+    }));
+    cluster.api.put(json!({
+        "apiVersion": "autoscaling.k8s.io/v1", "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "updatePolicy": {"updateMode": "Off"}}
+    }));
+
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert_eq!(
+        resources(&cluster, at, "app")["limits"]["cpu"],
+        "800m",
+        "{}",
+        tick.stderr
+    );
+}
+
+#[test]
+fn malformed_record_annotation_is_reported_and_rewritten() {
+    let cluster = one_node_cluster();
+    let mut web = pod(
+        "shop",
+        "web-1",
+        "node-1",
+        vec![container(
+            "app",
+            json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+        )],
+    );
+    merge(
+        &mut web,
+        json!({"metadata": {"annotations": {LAST_RESIZE: "edited by hand"}}}),
+    );
+    put_running(&cluster, web);
+    cpu_load(
+        &cluster,
+        &short_history(),
+        WEB,
+        &[("app", Profile::Constant(0.48))],
+    );
+
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert!(tick.stderr.contains(LAST_RESIZE), "{}", tick.stderr);
+    assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "800m");
+    assert_eq!(
+        last_resize(&cluster, WEB).unwrap()["app"]["direction"],
+        "up"
     );
 }
 

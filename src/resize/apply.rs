@@ -9,7 +9,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use serde_json::{Value, json};
 
-use super::decide::{PodAction, PodPlan, ResizeInput, ResizePlan};
+use super::decide::{NoteKind, PodAction, PodPlan, ResizeInput, ResizePlan};
 use super::record::LAST_RESIZE_ANNOTATION;
 use super::signals::{
     SignalTable, collect_container_stats, cpu_usage_query, memory_working_set_query,
@@ -153,8 +153,10 @@ pub fn run(
     };
     report_plan(&plan, options.dry_run, metrics);
     if options.dry_run {
+        // The whole plan, notes included, is printed or logged by the tick.
         return Ok(outcome);
     }
+    log_notes(&plan);
 
     for pod_plan in &plan.pods {
         let mut pod_plan = pod_plan.clone();
@@ -497,6 +499,30 @@ fn report_resize_progress(pods: &[Pod], metrics: &mut Metrics) {
     }
 }
 
+/// Why pods and containers were left alone, so a hook's logs answer "why was my pod not resized?".
+/// Skips, follow-ups and warnings are few (opted-in pods only); "unchanged" covers every quiet container,
+/// so it is debug.
+fn log_notes(plan: &ResizePlan) {
+    for note in &plan.notes {
+        let mut subject = format!("{}/{}", note.namespace, note.pod);
+        if let Some(container) = &note.container {
+            subject.push('/');
+            subject.push_str(container);
+        }
+        if let Some(resource) = note.resource {
+            subject.push(' ');
+            subject.push_str(resource.name());
+        }
+        let fields = [("reason", json!(note.reason))];
+        match note.kind {
+            NoteKind::Skipped => log::info(&format!("skipped {subject}"), &fields),
+            NoteKind::FollowUp => log::info(&format!("follow-up on {subject}"), &fields),
+            NoteKind::Warning => log::warn(&format!("problem with {subject}"), &fields),
+            NoteKind::Unchanged => log::debug(&format!("kept {subject}"), &fields),
+        }
+    }
+}
+
 fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
     let dry = if dry_run { "true" } else { "false" };
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
@@ -526,10 +552,10 @@ fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
     }
     for note in &plan.notes {
         let decision = match note.kind {
-            super::decide::NoteKind::Skipped => "skipped",
-            super::decide::NoteKind::Unchanged => "none",
-            super::decide::NoteKind::FollowUp => "follow-up",
-            super::decide::NoteKind::Warning => continue,
+            NoteKind::Skipped => "skipped",
+            NoteKind::Unchanged => "none",
+            NoteKind::FollowUp => "follow-up",
+            NoteKind::Warning => continue,
         };
         *decisions.entry(decision.to_owned()).or_default() += 1;
     }

@@ -994,6 +994,22 @@ fn resize_deferred_past_the_timeout_is_withdrawn_with_an_event_and_backed_off() 
     );
     let record = last_resize(&cluster, WEB).unwrap();
     assert!(record["app"]["backoffUntil"].is_string(), "{record}");
+    assert_eq!(
+        tick.metric("kube_thermostat_resizes_pending", &[("reason", "Deferred")]),
+        Some(1.0),
+        "as read at the start of the tick"
+    );
+
+    // Before the kubelet notices: the condition is about the withdrawn generation.
+    cluster.api.reset_requests();
+    let stale = cluster.tick("resize-pods", &[]);
+    stale.assert_success();
+    assert_eq!(cluster.api.count_writes(), 0, "{}", stale.stderr);
+    assert_eq!(
+        stale.metric("kube_thermostat_resizes_pending", &[("reason", "Deferred")]),
+        Some(0.0),
+        "a withdrawn resize is not pending"
+    );
 
     // Still hot, but backed off: no retry storm.
     cluster.api.kubelet_actuate("shop", "web-1");

@@ -475,7 +475,12 @@ fn report_resize_progress(pods: &[Pod], metrics: &mut Metrics) {
             .into_iter()
             .flatten()
         {
-            if condition.status != "True" {
+            // A condition about an older generation (e.g. a resize we withdrew) is no longer pending.
+            let stale = matches!(
+                (condition.observed_generation, pod.metadata.generation),
+                (Some(observed), Some(generation)) if observed < generation
+            );
+            if condition.status != "True" || stale {
                 continue;
             }
             let reason = condition.reason.as_deref().unwrap_or_default();

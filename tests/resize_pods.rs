@@ -2053,7 +2053,7 @@ fn pods_not_running_or_not_bound_are_left_alone() {
 // ---- Cost --------------------------------------------------------------------------------------------------
 
 #[test]
-fn two_hundred_containers_cost_one_query_no_lists_and_two_writes_per_resized_pod() {
+fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_pod() {
     for memory in [false, true] {
         let mut cluster = support::cluster();
         for node in 0..4 {

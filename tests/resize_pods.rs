@@ -1094,7 +1094,6 @@ fn infeasible_resize_reported_the_1_32_way_is_withdrawn_by_run() {
 }
 
 #[test]
-#[ignore = "the pods jqFilter (src/hook/config.rs) drops status.resize, so hook ticks on 1.32 never see it"]
 fn infeasible_resize_reported_the_1_32_way_is_withdrawn_by_the_hook() {
     let cluster = infeasible_the_1_32_way();
 

@@ -298,6 +298,18 @@ fn namespace_filter_keeps_name_and_labels() {
 }
 
 #[test]
+fn node_filter_keeps_absent_annotations_absent() {
+    // The taint patch creates the annotations map only when the node has none: a filter that turned a missing
+    // map into `{}` would make every first write to such a node fail its test and cost a re-read.
+    let config = config_json(&[]);
+    let bare = json!({"metadata": {"name": "n"}, "spec": {}, "status": {}});
+    let result = gojq(&filter_of(&config, "nodes"), &bare.to_string());
+    assert!(result["metadata"]["annotations"].is_null(), "{result}");
+    let node: Node = serde_json::from_value(result).unwrap();
+    assert!(node.metadata.annotations.is_none());
+}
+
+#[test]
 fn pod_filter_copes_with_a_minimal_pod() {
     let config = config_json(&[]);
     let minimal = json!({"metadata": {"name": "p", "namespace": "n"}, "spec": {"containers": [{"name": "c"}]}});

@@ -223,6 +223,16 @@ mod tests {
     }
 
     #[test]
+    fn real_shapes_are_accepted_tabs_key_order_groups_and_filter_result_only_items() {
+        // As shell-operator writes them: TAB-indented, `snapshots` before `binding`, a Group element, items
+        // with only `filterResult` (keepFullObjectsInMemory: false), an Event with `object: null`.
+        let text = "[\n\t{\n\t\t\"snapshots\": {\"nodes\": [{\"filterResult\": {\"metadata\": {\"name\": \"n1\"}}}]},\n\t\t\"binding\": \"taint-nodes\",\n\t\t\"type\": \"Group\",\n\t\t\"groupName\": \"g\"\n\t},\n\t{\"binding\": \"pods\", \"type\": \"Event\", \"watchEvent\": \"Deleted\", \"object\": null, \"filterResult\": \"\"}\n]";
+        let run = parse_str(text).unwrap();
+        assert_eq!(run.taint_nodes.unwrap().nodes.unwrap()[0].metadata.name.as_deref(), Some("n1"));
+        assert_eq!(run.skipped, ["pods (Event)"]);
+    }
+
+    #[test]
     fn malformed_contexts_name_the_element_and_field() {
         let cases = [
             ("not json", "not JSON"),

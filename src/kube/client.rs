@@ -550,6 +550,13 @@ fn classify_transport_error(
             Attempt::Retry(transport(format!("timed out ({which:?})")), None)
         }
         // Refused, reset or dropped connections: the server may be restarting, or a pooled connection went stale.
+        // rustls reports certificate and handshake failures as InvalidData: retrying cannot fix a wrong CA.
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            let why = io
+                .get_ref()
+                .map_or_else(|| io.to_string(), ToString::to_string);
+            Attempt::Fail(transport(format!("TLS: {why}")))
+        }
         ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_) => {
             Attempt::Retry(transport(error.to_string()), None)
         }

@@ -173,7 +173,10 @@ impl Truth {
     }
 
     pub fn containers_of(&self, class: ContainerClass) -> usize {
-        self.containers.values().filter(|c| c.class == class).count()
+        self.containers
+            .values()
+            .filter(|c| c.class == class)
+            .count()
     }
 }
 
@@ -755,7 +758,10 @@ impl SyntheticCluster {
         api.list("Node")
             .into_iter()
             .map(|node| {
-                let name = node["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                let name = node["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 let foreign = node["spec"]["taints"]
                     .as_array()
                     .map(|taints| {
@@ -843,7 +849,10 @@ impl SyntheticCluster {
                     .as_str()
                     .unwrap_or_default()
                     .to_owned(),
-                pod["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+                pod["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
             );
             stored.insert(key, pod);
         }
@@ -855,9 +864,7 @@ impl SyntheticCluster {
                 .as_str()
                 .unwrap_or_default();
             let Some(pod) = stored.get(&(namespace.to_owned(), name.to_owned())) else {
-                outcome
-                    .problems
-                    .push(format!("{namespace}/{name} is gone"));
+                outcome.problems.push(format!("{namespace}/{name} is gone"));
                 continue;
             };
             for list in ["containers", "initContainers"] {
@@ -1010,7 +1017,9 @@ fn node_object(index: usize, plan: &NodePlan, history: &NodeHistory, rng: &mut R
     match plan.role {
         NodeRole::ControlPlane => {
             labels["node-role.kubernetes.io/control-plane"] = json!("");
-            taints.push(json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}));
+            taints.push(
+                json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}),
+            );
         }
         NodeRole::Cordoned => {
             spec["unschedulable"] = json!(true);
@@ -1292,11 +1301,21 @@ mod tests {
     fn every_opted_in_container_has_load_and_a_status_with_resources() {
         let synthetic = SyntheticCluster::generate(&Spec::new(10, 200));
         for pod in &synthetic.pods {
-            let statuses = pod.object["status"]["containerStatuses"].as_array().unwrap();
+            let statuses = pod.object["status"]["containerStatuses"]
+                .as_array()
+                .unwrap();
             for container in pod.object["spec"]["containers"].as_array().unwrap() {
-                let status = statuses.iter().find(|s| s["name"] == container["name"]).unwrap();
+                let status = statuses
+                    .iter()
+                    .find(|s| s["name"] == container["name"])
+                    .unwrap();
                 assert_eq!(status["resources"], container["resources"]);
-                assert!(pod.history.containers.iter().any(|c| c.name == container["name"]));
+                assert!(
+                    pod.history
+                        .containers
+                        .iter()
+                        .any(|c| c.name == container["name"])
+                );
             }
         }
     }
@@ -1311,11 +1330,19 @@ mod tests {
                 .iter()
                 .filter(|p| &p.object["spec"]["nodeName"] == name)
                 .flat_map(|p| p.object["spec"]["containers"].as_array().unwrap().clone())
-                .map(|c| parse_cpu_millis(c["resources"]["requests"]["cpu"].as_str().unwrap_or("0")))
+                .map(|c| {
+                    parse_cpu_millis(c["resources"]["requests"]["cpu"].as_str().unwrap_or("0"))
+                })
                 .sum();
-            let allocatable =
-                parse_cpu_millis(node.object["status"]["allocatable"]["cpu"].as_str().unwrap());
-            assert!(allocatable >= 2 * requested, "{name}: {allocatable}m for {requested}m requested");
+            let allocatable = parse_cpu_millis(
+                node.object["status"]["allocatable"]["cpu"]
+                    .as_str()
+                    .unwrap(),
+            );
+            assert!(
+                allocatable >= 2 * requested,
+                "{name}: {allocatable}m for {requested}m requested"
+            );
         }
     }
 

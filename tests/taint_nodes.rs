@@ -83,7 +83,12 @@ fn events_with_reason(cluster: &Cluster, reason: &str) -> Vec<String> {
         .events()
         .iter()
         .filter(|e| e["reason"] == reason)
-        .map(|e| e["regarding"]["name"].as_str().unwrap_or_default().to_owned())
+        .map(|e| {
+            e["regarding"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -210,7 +215,8 @@ fn tainted_node_is_untainted_only_after_the_cool_window() {
 }
 
 #[test]
-fn inside_the_hysteresis_band_a_tainted_node_keeps_its_taint_and_an_untainted_one_stays_untainted() {
+fn inside_the_hysteresis_band_a_tainted_node_keeps_its_taint_and_an_untainted_one_stays_untainted()
+{
     let cluster = world();
     cluster.add_node("band-tainted", tainted_earlier(json!([ours()])));
     cluster.node_load("band-tainted", IN_BAND);
@@ -386,15 +392,23 @@ fn instance_only_series_match_by_host_name_or_by_node_address() {
 
     let output = cluster.tick("taint-nodes", &[("MAX_TAINTED_FRACTION", "0.5")]);
     output.assert_success();
-    assert_eq!(cluster.taints("by-name"), json!([ours()]), "{}", output.stderr);
-    assert_eq!(cluster.taints("by-ip"), json!([ours()]), "{}", output.stderr);
+    assert_eq!(
+        cluster.taints("by-name"),
+        json!([ours()]),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(
+        cluster.taints("by-ip"),
+        json!([ours()]),
+        "{}",
+        output.stderr
+    );
     assert!(cluster.taints("cool-1").is_null());
     assert_eq!(
-        output.metric(
-            "kube_thermostat_unmatched_series",
-            &[("signal", "cpu")]
-        )
-        .unwrap_or(0.0),
+        output
+            .metric("kube_thermostat_unmatched_series", &[("signal", "cpu")])
+            .unwrap_or(0.0),
         0.0
     );
 }
@@ -418,7 +432,11 @@ fn only_the_hot_node_is_tainted_when_names_share_a_prefix() {
         let output = cluster.tick("taint-nodes", &[]);
         output.assert_success();
         for name in names {
-            let expected = if name == hot { json!([ours()]) } else { Value::Null };
+            let expected = if name == hot {
+                json!([ours()])
+            } else {
+                Value::Null
+            };
             assert_eq!(
                 cluster.taints(name),
                 expected,
@@ -444,13 +462,22 @@ fn the_cap_taints_the_hottest_nodes_first_and_reports_the_rest_as_capped() {
     for (name, busy) in hot {
         add_nodes(&cluster, &[name], Profile::Constant(busy));
     }
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3", "cool-4", "cool-5"], COOL);
+    add_nodes(
+        &cluster,
+        &["cool-1", "cool-2", "cool-3", "cool-4", "cool-5"],
+        COOL,
+    );
 
     // 30 % of 10 eligible nodes: 3.
     let output = run_with_metrics(&cluster, &["taint-nodes"], &[]);
     output.assert_success();
     for (name, _) in &hot[2..] {
-        assert_eq!(cluster.taints(name), json!([ours()]), "{name}\n{}", output.stderr);
+        assert_eq!(
+            cluster.taints(name),
+            json!([ours()]),
+            "{name}\n{}",
+            output.stderr
+        );
     }
     for (name, _) in &hot[..2] {
         assert!(cluster.taints(name).is_null(), "{name} is capped");
@@ -461,7 +488,10 @@ fn the_cap_taints_the_hottest_nodes_first_and_reports_the_rest_as_capped() {
             .lines()
             .find(|l| l.contains(name))
             .unwrap_or_else(|| panic!("{name} is in the plan:\n{}", output.stdout));
-        assert!(line.contains("capped") && line.contains("at most 3 of 10"), "{line}");
+        assert!(
+            line.contains("capped") && line.contains("at most 3 of 10"),
+            "{line}"
+        );
     }
     assert_eq!(
         output.metric("kube_thermostat_nodes_capped", &[("dry_run", "false")]),
@@ -484,9 +514,18 @@ fn the_last_schedulable_node_is_never_tainted() {
     // Even with no cap at all, one node must stay open to new pods.
     let output = run_with_metrics(&cluster, &["taint-nodes"], &[("MAX_TAINTED_FRACTION", "1")]);
     output.assert_success();
-    assert_eq!(cluster.taints("hot-99"), json!([ours()]), "{}", output.stdout);
+    assert_eq!(
+        cluster.taints("hot-99"),
+        json!([ours()]),
+        "{}",
+        output.stdout
+    );
     assert!(cluster.taints("hot-95").is_null());
-    let line = output.stdout.lines().find(|l| l.contains("hot-95")).unwrap();
+    let line = output
+        .stdout
+        .lines()
+        .find(|l| l.contains("hot-95"))
+        .unwrap();
     assert!(line.contains("last schedulable"), "{line}");
     assert_eq!(
         output.metric("kube_thermostat_nodes_capped", &[("dry_run", "false")]),
@@ -581,7 +620,8 @@ fn foreign_taints_are_kept_byte_for_byte_in_order_when_tainting_and_untainting()
 }
 
 #[test]
-fn a_taint_another_writer_adds_between_read_and_write_survives_and_ours_is_applied_after_a_reread() {
+fn a_taint_another_writer_adds_between_read_and_write_survives_and_ours_is_applied_after_a_reread()
+{
     let cluster = world();
     add_nodes(&cluster, &["hot-1"], HOT);
     add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
@@ -604,7 +644,11 @@ fn a_taint_another_writer_adds_between_read_and_write_survives_and_ours_is_appli
         .collect();
     assert_eq!(keys, [FOREIGN_TAINT_KEY, KEY], "{}", output.stderr);
     assert_eq!(taints[1], ours());
-    assert_eq!(cluster.api.count("patch", "nodes"), 2, "refused once, then applied");
+    assert_eq!(
+        cluster.api.count("patch", "nodes"),
+        2,
+        "refused once, then applied"
+    );
     assert_eq!(cluster.api.count("get", "nodes"), 1, "one re-read");
     assert_eq!(events_with_reason(&cluster, "ThermostatTainted"), ["hot-1"]);
     assert_eq!(
@@ -633,7 +677,10 @@ fn a_taint_left_by_the_seed_script_is_adopted() {
         cluster.node("seed-hot")["metadata"]["annotations"][ANNOTATION].is_string(),
         "adopted: recorded as ours"
     );
-    assert!(cluster.taints("seed-cooled").is_null(), "ours, so untainted");
+    assert!(
+        cluster.taints("seed-cooled").is_null(),
+        "ours, so untainted"
+    );
     assert_eq!(
         events_with_reason(&cluster, "ThermostatUntainted"),
         ["seed-cooled"]
@@ -685,7 +732,9 @@ fn after_a_change_of_taint_effect_or_key_the_old_taint_is_removed_not_orphaned()
     assert_eq!(record["key"], "kube-thermostat.io/hot");
 
     cluster.api.reset_requests();
-    cluster.tick("taint-nodes", &key_and_effect).assert_success();
+    cluster
+        .tick("taint-nodes", &key_and_effect)
+        .assert_success();
     assert_eq!(cluster.api.count_writes(), 0, "settled");
 }
 
@@ -696,7 +745,10 @@ fn remove_all_removes_only_our_taints_and_asks_prometheus_nothing() {
     cluster.prometheus_url = proxy.url();
     let dedicated = json!({"key": "dedicated", "value": "db", "effect": "NoSchedule"});
     let other_effect = json!({"key": KEY, "value": "true", "effect": "PreferNoSchedule"});
-    cluster.add_node("recorded", tainted_earlier(json!([dedicated, ours(), other_effect])));
+    cluster.add_node(
+        "recorded",
+        tainted_earlier(json!([dedicated, ours(), other_effect])),
+    );
     cluster.add_node("seed", json!({"spec": {"taints": [ours()]}}));
     cluster.add_node("foreign-only", json!({"spec": {"taints": [dedicated]}}));
     cluster.add_node("bare", json!({}));
@@ -773,12 +825,56 @@ fn a_bad_custom_query_is_reported_with_prometheus_error_and_nothing_is_written()
 
     let output = cluster.tick(
         "taint-nodes",
-        &[("CUSTOM_QUERY", "sum(rate(oops[5m]"), ("CUSTOM_THRESHOLD", "50")],
+        &[
+            ("CUSTOM_QUERY", "sum(rate(oops[5m]"),
+            ("CUSTOM_THRESHOLD", "50"),
+        ],
     );
     assert_nothing_written(&cluster, &output);
-    assert_eq!(proxy.query_count(), 2, "cpu, then custom; a 400 is not retried");
+    assert_eq!(
+        proxy.query_count(),
+        2,
+        "cpu, then custom; a 400 is not retried"
+    );
     assert!(output.stderr.contains("custom"), "{}", output.stderr);
     assert!(output.stderr.contains("parse error"), "{}", output.stderr);
+}
+
+#[test]
+fn answers_that_name_no_node_stop_the_tick_with_what_to_check() {
+    // Prometheus has no node-exporter data at all.
+    let cluster = world();
+    cluster.add_node("tainted", tainted_earlier(json!([ours()])));
+    add_nodes_without_load(&cluster, &["node-1", "node-2"]);
+    let output = cluster.tick("taint-nodes", &[]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("cpu signal query returned no series at all"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(cluster.api.count_writes(), 0);
+
+    // Series exist, but the configured label is not on them.
+    let cluster = cluster_that_would_change();
+    let output = cluster.tick("taint-nodes", &[("NODE_LABEL", "nodename")]);
+    assert_nothing_written(&cluster, &output);
+    assert!(
+        output
+            .stderr
+            .contains("returned 4 series and none matched a node"),
+        "one series per node, not one per stat:\n{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("NODE_LABEL"), "{}", output.stderr);
+}
+
+fn add_nodes_without_load(cluster: &Cluster, names: &[&str]) {
+    for name in names {
+        cluster.add_node(name, json!({}));
+    }
 }
 
 // ---- API failures -------------------------------------------------------------------------------------------
@@ -813,12 +909,133 @@ fn api_429_with_retry_after_and_503_bursts_are_retried_until_the_taints_converge
 
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
-    assert_eq!(cluster.taints("hot-1"), json!([ours()]), "{}", output.stderr);
-    assert_eq!(cluster.taints("hot-2"), json!([ours()]), "{}", output.stderr);
+    assert_eq!(
+        cluster.taints("hot-1"),
+        json!([ours()]),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(
+        cluster.taints("hot-2"),
+        json!([ours()]),
+        "{}",
+        output.stderr
+    );
     assert_eq!(cluster.api.count("patch", "nodes"), 2 + 1 + 2);
     let mut tainted = events_with_reason(&cluster, "ThermostatTainted");
     tainted.sort();
     assert_eq!(tainted, ["hot-1", "hot-2"]);
+}
+
+#[test]
+fn one_node_failing_to_write_does_not_stop_the_others_and_the_tick_exits_1() {
+    let cluster = world();
+    add_nodes(&cluster, &["hot-1", "hot-2"], HOT);
+    add_nodes(
+        &cluster,
+        &["cool-1", "cool-2", "cool-3", "cool-4", "cool-5"],
+        COOL,
+    );
+    // A plain 500 is not retried (it is usually deterministic).
+    cluster.api.inject(Fault::on(
+        "PATCH",
+        "/api/v1/nodes/hot-1",
+        FaultKind::Status {
+            code: 500,
+            retry_after: None,
+        },
+        1,
+    ));
+
+    let output = cluster.tick("taint-nodes", &[]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(output.stderr.contains("hot-1"), "{}", output.stderr);
+    assert!(cluster.taints("hot-1").is_null());
+    assert_eq!(
+        cluster.taints("hot-2"),
+        json!([ours()]),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(events_with_reason(&cluster, "ThermostatTainted"), ["hot-2"]);
+    assert_eq!(
+        output.metric(
+            "kube_thermostat_write_errors_total",
+            &[("controller", "taint-nodes")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        output.metric(
+            "kube_thermostat_taint_changes_total",
+            &[("action", "taint"), ("dry_run", "false")]
+        ),
+        Some(1.0),
+        "only the change that was made is counted"
+    );
+    assert_eq!(
+        output.metric("kube_thermostat_nodes_tainted", &[("dry_run", "false")]),
+        Some(1.0),
+        "the gauge says what is on the nodes, not what was planned"
+    );
+    assert_eq!(
+        output.metric("kube_thermostat_node_tainted", &[("node", "hot-1")]),
+        None
+    );
+}
+
+#[test]
+fn a_node_deleted_after_the_snapshot_is_skipped_without_failing_the_tick() {
+    let cluster = world();
+    add_nodes(&cluster, &["hot-1", "hot-2"], HOT);
+    add_nodes(
+        &cluster,
+        &["cool-1", "cool-2", "cool-3", "cool-4", "cool-5"],
+        COOL,
+    );
+    let context = cluster.binding_context("taint-nodes", &[]);
+    // cluster-autoscaler removes a node; shell-operator's cache has not caught up yet.
+    cluster.api.delete("Node", None, "hot-1");
+
+    let output = cluster.run_hook(&context, &[]);
+    output.assert_success();
+    assert_eq!(cluster.taints("hot-2"), json!([ours()]));
+    assert_eq!(events_with_reason(&cluster, "ThermostatTainted"), ["hot-2"]);
+    assert_eq!(
+        output.metric(
+            "kube_thermostat_taint_changes_total",
+            &[("action", "taint"), ("dry_run", "false")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn a_stale_snapshot_missing_our_last_write_makes_no_second_write_or_event() {
+    let cluster = world();
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let stale = cluster.binding_context("taint-nodes", &[]);
+    cluster.tick("taint-nodes", &[]).assert_success();
+    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    cluster.api.reset_requests();
+    let events_before = cluster.api.events().len();
+
+    // The next tick still sees the node untainted: the guarded write is refused, the re-read shows our taint.
+    let output = cluster.run_hook(&stale, &[]);
+    output.assert_success();
+    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    assert_eq!(cluster.api.count("patch", "nodes"), 1, "{}", output.stderr);
+    assert_eq!(cluster.api.count("get", "nodes"), 1);
+    assert_eq!(cluster.api.events().len(), events_before, "no news");
+    assert_eq!(
+        output.metric(
+            "kube_thermostat_taint_changes_total",
+            &[("action", "taint"), ("dry_run", "false")]
+        ),
+        None,
+        "nothing changed"
+    );
 }
 
 // ---- Shadow mode and plans ------------------------------------------------------------------------------
@@ -864,14 +1081,29 @@ fn dry_run_json_plan_lists_every_node_with_value_state_reason_and_action() {
     let output = cluster.run_cli(&["taint-nodes", "--dry-run", "--output", "json"], &[]);
     output.assert_success();
     assert_eq!(cluster.api.count_writes(), 0);
-    assert_eq!(cluster.api.count("list", "nodes"), 1, "`run` reads the cluster itself");
+    assert_eq!(
+        cluster.api.count("list", "nodes"),
+        1,
+        "`run` reads the cluster itself"
+    );
     let plan: Value = serde_json::from_str(&output.stdout).unwrap();
     let decisions = plan["decisions"].as_array().unwrap();
-    let mut names: Vec<&str> = decisions.iter().map(|d| d["name"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> = decisions
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
     names.sort();
     assert_eq!(
         names,
-        ["band-1", "control-plane", "cool-1", "cool-2", "cooled", "hot-1", "silent"]
+        [
+            "band-1",
+            "control-plane",
+            "cool-1",
+            "cool-2",
+            "cooled",
+            "hot-1",
+            "silent"
+        ]
     );
     let expected = [
         ("hot-1", "hot", "add"),
@@ -883,15 +1115,25 @@ fn dry_run_json_plan_lists_every_node_with_value_state_reason_and_action() {
     ];
     for (name, state, action) in expected {
         let d = decisions.iter().find(|d| d["name"] == name).unwrap();
-        assert_eq!((d["state"].as_str(), d["action"].as_str()), (Some(state), Some(action)), "{d}");
+        assert_eq!(
+            (d["state"].as_str(), d["action"].as_str()),
+            (Some(state), Some(action)),
+            "{d}"
+        );
         assert!(!d["reason"].as_str().unwrap().is_empty(), "{d}");
         if name != "silent" {
             assert!(d["signals"][0]["current"].is_number(), "value shown: {d}");
         }
     }
-    let control_plane = decisions.iter().find(|d| d["name"] == "control-plane").unwrap();
+    let control_plane = decisions
+        .iter()
+        .find(|d| d["name"] == "control-plane")
+        .unwrap();
     assert!(
-        control_plane["reason"].as_str().unwrap().contains("control-plane"),
+        control_plane["reason"]
+            .as_str()
+            .unwrap()
+            .contains("control-plane"),
         "{control_plane}"
     );
 }
@@ -943,7 +1185,10 @@ fn more_nodes_than_a_page_are_read_with_one_paged_list() {
     }
     cluster.push(series);
 
-    let output = cluster.run_hook(&json!([{"binding": "taint-nodes", "type": "Schedule"}]), &[]);
+    let output = cluster.run_hook(
+        &json!([{"binding": "taint-nodes", "type": "Schedule"}]),
+        &[],
+    );
     output.assert_success();
     let pages: Vec<_> = cluster
         .api
@@ -971,11 +1216,11 @@ fn fifty_nodes_cost_one_query_per_signal_no_list_and_one_write_and_event_per_cha
     for i in 0..50 {
         let name = format!("node-{i:02}");
         let (cpu, memory, tainted) = match i {
-            0..8 => (HOT, Profile::Constant(0.5), false),        // tainted now (cpu)
-            8..11 => (COOL, Profile::Constant(0.95), false),     // tainted now (memory)
-            11..15 => (COOL, Profile::Constant(0.5), true),      // untainted now
-            15..18 => (HOT, Profile::Constant(0.5), true),       // kept
-            _ => (COOL, Profile::Constant(0.5), false),          // left alone
+            0..8 => (HOT, Profile::Constant(0.5), false), // tainted now (cpu)
+            8..11 => (COOL, Profile::Constant(0.95), false), // tainted now (memory)
+            11..15 => (COOL, Profile::Constant(0.5), true), // untainted now
+            15..18 => (HOT, Profile::Constant(0.5), true), // kept
+            _ => (COOL, Profile::Constant(0.5), false),   // left alone
         };
         if i < 15 {
             expected_changes.push(name.clone());
@@ -1013,7 +1258,10 @@ fn fifty_nodes_cost_one_query_per_signal_no_list_and_one_write_and_event_per_cha
     evented.extend(events_with_reason(&cluster, "ThermostatUntainted"));
     evented.sort();
     assert_eq!(evented, expected_changes);
-    assert_eq!(cluster.api.count("create", "events"), expected_changes.len());
+    assert_eq!(
+        cluster.api.count("create", "events"),
+        expected_changes.len()
+    );
     for i in 0..50 {
         let name = format!("node-{i:02}");
         let tainted = i < 11 || (15..18).contains(&i);

@@ -506,6 +506,46 @@ fn the_cap_taints_the_hottest_nodes_first_and_reports_the_rest_as_capped() {
 }
 
 #[test]
+fn lowering_the_cap_untaints_the_least_hot_of_our_nodes_until_it_holds() {
+    let cluster = world();
+    for (name, busy) in [("ours-85", 0.85), ("ours-90", 0.90), ("ours-99", 0.99)] {
+        cluster.add_node(name, tainted_earlier(json!([ours()])));
+        cluster.node_load(name, Profile::Constant(busy));
+    }
+    add_nodes(
+        &cluster,
+        &[
+            "cool-1", "cool-2", "cool-3", "cool-4", "cool-5", "cool-6", "cool-7",
+        ],
+        COOL,
+    );
+
+    // 10 eligible nodes, 20 %: 2 may carry the taint.
+    let output = run_with_metrics(
+        &cluster,
+        &["taint-nodes"],
+        &[("MAX_TAINTED_FRACTION", "20%")],
+    );
+    output.assert_success();
+    assert!(cluster.taints("ours-85").is_null(), "{}", output.stdout);
+    assert_eq!(cluster.taints("ours-90"), json!([ours()]));
+    assert_eq!(cluster.taints("ours-99"), json!([ours()]));
+    let line = output
+        .stdout
+        .lines()
+        .find(|l| l.contains("ours-85"))
+        .unwrap();
+    assert!(
+        line.starts_with("remove") && line.contains("capped"),
+        "{line}"
+    );
+    assert_eq!(
+        events_with_reason(&cluster, "ThermostatUntainted"),
+        ["ours-85"]
+    );
+}
+
+#[test]
 fn the_last_schedulable_node_is_never_tainted() {
     let cluster = world();
     add_nodes(&cluster, &["hot-95"], HOT);
@@ -577,6 +617,113 @@ fn control_plane_cordoned_scaling_down_and_opted_out_nodes_are_never_tainted() {
         );
     }
     assert_eq!(cluster.api.count_writes(), 0, "{}", output.stderr);
+}
+
+#[test]
+fn an_excluded_node_keeps_our_taint_while_hot_and_loses_it_once_cool() {
+    let cluster = world();
+    let cordoned = |taints: Value| {
+        let mut node = tainted_earlier(taints);
+        node["spec"]["unschedulable"] = json!(true);
+        node
+    };
+    cluster.add_node("cordoned-hot", cordoned(json!([ours()])));
+    cluster.node_load("cordoned-hot", HOT);
+    cluster.add_node("cordoned-cool", cordoned(json!([ours()])));
+    cluster.node_load("cordoned-cool", COOL);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+
+    let output = cluster.tick("taint-nodes", &[]);
+    output.assert_success();
+    assert_eq!(cluster.taints("cordoned-hot"), json!([ours()]));
+    assert!(
+        cluster.taints("cordoned-cool").is_null(),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(cluster.api.count("patch", "nodes"), 1);
+}
+
+#[test]
+fn no_execute_is_refused_unless_allowed_and_then_settles_with_the_servers_time_added() {
+    let cluster = world();
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let no_execute = [("TAINT_EFFECT", "NoExecute")];
+
+    let refused = cluster.tick("taint-nodes", &no_execute);
+    assert_eq!(refused.code, 2, "a settings error: {}", refused.stderr);
+    assert!(refused.stderr.contains("ALLOW_NO_EXECUTE") || refused.stderr.contains("NoExecute"));
+    assert!(
+        cluster.api.requests().is_empty(),
+        "nothing asked of the API"
+    );
+
+    let allowed = [("TAINT_EFFECT", "NoExecute"), ("ALLOW_NO_EXECUTE", "true")];
+    cluster.tick("taint-nodes", &allowed).assert_success();
+    let taints = cluster.taints("hot-1");
+    assert_eq!(taints[0]["effect"], "NoExecute");
+    assert!(
+        taints[0]["timeAdded"].is_string(),
+        "stamped by the API server: {taints}"
+    );
+
+    cluster.api.reset_requests();
+    let again = cluster.tick("taint-nodes", &allowed);
+    again.assert_success();
+    assert_eq!(cluster.api.count_writes(), 0, "{}", again.stderr);
+    assert_eq!(cluster.taints("hot-1"), taints);
+}
+
+#[test]
+fn a_custom_signal_taints_on_its_own_threshold_with_one_more_query() {
+    let cluster = world();
+    add_nodes(
+        &cluster,
+        &["busy-queue", "idle-queue", "cool-1", "cool-2"],
+        COOL,
+    );
+    for (node, percent) in [
+        ("busy-queue", 95.0),
+        ("idle-queue", 10.0),
+        ("cool-1", 10.0),
+        ("cool-2", 10.0),
+    ] {
+        cluster.push(vec![
+            Series::new("app_queue_pressure_percent", &[("node", node)])
+                .with_samples(Profile::Constant(percent).gauge(&cluster.timeline)),
+        ]);
+    }
+
+    let output = cluster.tick(
+        "taint-nodes",
+        &[
+            ("CUSTOM_QUERY", "app_queue_pressure_percent"),
+            ("CUSTOM_THRESHOLD", "90"),
+        ],
+    );
+    output.assert_success();
+    assert_eq!(prometheus_queries(&output), Some(2.0), "cpu and custom");
+    assert_eq!(
+        cluster.taints("busy-queue"),
+        json!([ours()]),
+        "{}",
+        output.stderr
+    );
+    assert!(cluster.taints("idle-queue").is_null());
+    let record: Value = serde_json::from_str(
+        cluster.node("busy-queue")["metadata"]["annotations"][ANNOTATION]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        record["reason"]
+            .as_str()
+            .unwrap()
+            .contains("custom 95% > 90%"),
+        "{record}"
+    );
 }
 
 // ---- Foreign taints and ownership ------------------------------------------------------------------------

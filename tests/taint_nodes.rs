@@ -12,8 +12,11 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Cluster, Fault, FaultKind, FaultProxy, HookOutput, NodeHistory, Profile, Series};
+use support::{
+    Cluster, Fault, FaultKind, FaultProxy, HookOutput, NodeHistory, Options, Profile, Series,
+};
 use thermostat_rig::apiserver::FOREIGN_TAINT_KEY;
+use thermostat_rig::apiserver::PolicyRule;
 use thermostat_rig::prometheus::{Fault as PrometheusFault, Timeline};
 
 const KEY: &str = "node.kubernetes.io/pressure";
@@ -1183,6 +1186,48 @@ fn a_stale_snapshot_missing_our_last_write_makes_no_second_write_or_event() {
         None,
         "nothing changed"
     );
+}
+
+/// The rules README's RBAC section gives taint-nodes.
+fn taint_rbac(node_verbs: &[&str]) -> Vec<PolicyRule> {
+    vec![
+        PolicyRule::new(&[""], &["nodes"], node_verbs),
+        PolicyRule::new(&["events.k8s.io", ""], &["events"], &["create"]),
+    ]
+}
+
+#[test]
+fn the_documented_rbac_is_enough_and_a_missing_patch_rule_is_named() {
+    let cluster = support::cluster_with(Options {
+        rbac: Some(taint_rbac(&["get", "list", "watch", "patch"])),
+        ..Options::default()
+    });
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let output = cluster.tick("taint-nodes", &[]);
+    output.assert_success();
+    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    assert!(
+        cluster.api.requests().iter().all(|r| r.status < 400),
+        "{}",
+        output.stderr
+    );
+
+    let cluster = support::cluster_with(Options {
+        rbac: Some(taint_rbac(&["get", "list", "watch"])),
+        ..Options::default()
+    });
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let output = cluster.tick("taint-nodes", &[]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(
+        output.stderr.contains("cannot patch resource \"nodes\""),
+        "{}",
+        output.stderr
+    );
+    assert!(cluster.taints("hot-1").is_null());
+    assert!(cluster.api.events().is_empty());
 }
 
 // ---- Shadow mode and plans ------------------------------------------------------------------------------

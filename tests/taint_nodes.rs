@@ -903,6 +903,16 @@ fn remove_all_removes_only_our_taints_and_asks_prometheus_nothing() {
     cluster.add_node("foreign-only", json!({"spec": {"taints": [dedicated]}}));
     cluster.add_node("bare", json!({}));
 
+    let preview = cluster.run_cli(&["taint-nodes", "--remove-all", "--dry-run"], &[]);
+    preview.assert_success();
+    assert_eq!(cluster.api.count_writes(), 0, "{}", preview.stdout);
+    assert!(
+        preview.stdout.contains("recorded") && preview.stdout.contains("seed"),
+        "{}",
+        preview.stdout
+    );
+
+    cluster.api.reset_requests();
     let output = cluster.run_cli(&["taint-nodes", "--remove-all"], &[]);
     output.assert_success();
     assert_eq!(cluster.taints("recorded"), json!([dedicated, other_effect]));
@@ -915,6 +925,9 @@ fn remove_all_removes_only_our_taints_and_asks_prometheus_nothing() {
     assert_eq!(cluster.taints("foreign-only"), json!([dedicated]));
     assert!(cluster.taints("bare").is_null());
     assert_eq!(cluster.api.count("patch", "nodes"), 2, "{}", output.stdout);
+    let mut untainted = events_with_reason(&cluster, "ThermostatUntainted");
+    untainted.sort();
+    assert_eq!(untainted, ["recorded", "seed"]);
     assert_eq!(proxy.query_count(), 0);
 }
 

@@ -147,8 +147,8 @@ impl Cluster {
         self.run_hook(&context, env)
     }
 
-    /// The binding context [`Cluster::tick`] would pass now (to change the cluster before running it, as
-    /// when shell-operator's snapshots lag behind the API).
+    /// The binding context [`Cluster::tick`] passes: snapshots of the stand-in's objects as they are now. Keep
+    /// it to run later, after changing the cluster, for a tick on a stale snapshot.
     pub fn binding_context(&self, binding: &str, env: &[(&str, &str)]) -> Value {
         let config = self.hook_config(env);
         let mut snapshots = serde_json::Map::new();

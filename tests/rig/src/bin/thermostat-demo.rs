@@ -370,10 +370,21 @@ fn report_tick(
             for node in &removed {
                 println!("  - untainted {node}: {}", note_for(node));
             }
+            let kept: Vec<&str> = after
+                .tainted
+                .iter()
+                .filter(|n| before.tainted.contains(n))
+                .map(String::as_str)
+                .collect();
             if added.is_empty() && removed.is_empty() {
                 println!(
-                    "  no taint changes ({} nodes carry our taint)",
+                    "  no taint changes: unchanged load, nothing to write ({} nodes carry our taint)",
                     after.tainted.len()
+                );
+            } else if !kept.is_empty() {
+                println!(
+                    "  = kept      {} (still hot, or in the hysteresis band)",
+                    kept.join(", ")
                 );
             }
             totals.tainted += added.len();
@@ -399,8 +410,14 @@ fn report_tick(
                 if shown < 12 {
                     let pod = container.rsplit_once('/').map_or("", |(pod, _)| pod);
                     let pod_name = pod.rsplit_once('/').map_or(pod, |(_, name)| name);
-                    let why = note_for(pod_name);
-                    let why = why.lines().next().unwrap_or("");
+                    // The pod's Event note has one "; "-separated part per container, each starting with its name.
+                    let container_name = container.rsplit('/').next().unwrap_or_default();
+                    let note = note_for(pod_name);
+                    let why = note
+                        .split("; ")
+                        .find(|part| part.starts_with(&format!("{container_name} ")))
+                        .and_then(|part| part.split_once(" ("))
+                        .map_or(String::new(), |(_, why)| format!("({why}"));
                     println!(
                         "  {} {container} cpu {old} → {size}  {why}",
                         if up { "↑" } else { "↓" }
@@ -412,7 +429,9 @@ fn report_tick(
                 println!("  ... and {} more containers", changed - shown);
             }
             if changed == 0 {
-                println!("  no resizes");
+                println!(
+                    "  no resizes: the resized containers are in their cooldown, the rest need nothing"
+                );
             }
         }
     }

@@ -550,7 +550,12 @@ pub struct KubeSettings {
 }
 
 impl Settings {
-    pub fn from_raw(raw: &RawSettings) -> Result<Settings, SettingsError> {
+    /// `prometheus_required`: false only for work that queries nothing (`run taint-nodes --remove-all`), so an
+    /// uninstall does not need a Prometheus URL.
+    pub fn from_raw(
+        raw: &RawSettings,
+        prometheus_required: bool,
+    ) -> Result<Settings, SettingsError> {
         let mut check = Checker::default();
         let hook = match HookSettings::from_raw(raw) {
             Ok(hook) => hook,
@@ -590,7 +595,7 @@ impl Settings {
                 "must be debug, info, warn or error",
             );
         }
-        let prometheus = prometheus_settings(&mut check, raw, tick_timeout);
+        let prometheus = prometheus_settings(&mut check, raw, tick_timeout, prometheus_required);
         let kube = KubeSettings {
             kubeconfig: non_empty(&raw.kubeconfig),
             context: non_empty(&raw.context),
@@ -627,6 +632,7 @@ fn prometheus_settings(
     check: &mut Checker,
     raw: &RawSettings,
     tick_timeout: Duration,
+    required: bool,
 ) -> PrometheusSettings {
     let url = match non_empty(&raw.prometheus_url) {
         Some(url) if is_http_url(&url) => url.trim_end_matches('/').to_owned(),
@@ -639,7 +645,7 @@ fn prometheus_settings(
             );
             String::new()
         }
-        None => {
+        None if required => {
             check.reject(
                 "PROMETHEUS_URL",
                 "prometheus-url",
@@ -648,6 +654,7 @@ fn prometheus_settings(
             );
             String::new()
         }
+        None => String::new(),
     };
     let bearer_token_file = non_empty(&raw.prometheus_bearer_token_file).map(|path| {
         check.file(
@@ -1376,7 +1383,7 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_once_prometheus_is_named() {
-        let settings = Settings::from_raw(&raw()).unwrap();
+        let settings = Settings::from_raw(&raw(), true).unwrap();
         assert_eq!(settings.prometheus.url, "http://prometheus:9090");
         assert_eq!(settings.tick_timeout, Duration::from_secs(45));
         assert!(!settings.taint_dry_run && !settings.resize_dry_run);
@@ -1388,7 +1395,7 @@ mod tests {
         raw.prometheus_url = None;
         raw.tick_timeout = "forever".into();
         raw.prometheus_headers = vec!["X-Api-Key secret-value".into()];
-        let errors = Settings::from_raw(&raw).unwrap_err();
+        let errors = Settings::from_raw(&raw, true).unwrap_err();
         let text = errors.to_string();
         assert_eq!(errors.0.len(), 3, "{text}");
         assert!(text.contains("PROMETHEUS_URL (--prometheus-url)"), "{text}");
@@ -1403,11 +1410,19 @@ mod tests {
     }
 
     #[test]
+    fn removing_our_taints_needs_no_prometheus() {
+        let mut raw = raw();
+        raw.prometheus_url = None;
+        assert!(Settings::from_raw(&raw, false).is_ok());
+        assert!(Settings::from_raw(&raw, true).is_err());
+    }
+
+    #[test]
     fn per_controller_dry_run_overrides_the_global_one() {
         let mut raw = raw();
         raw.dry_run = "true".into();
         raw.resize_dry_run = Some("false".into());
-        let settings = Settings::from_raw(&raw).unwrap();
+        let settings = Settings::from_raw(&raw, true).unwrap();
         assert!(settings.taint_dry_run);
         assert!(!settings.resize_dry_run);
     }
@@ -1418,7 +1433,7 @@ mod tests {
         raw.prometheus_username = Some("thermostat".into());
         raw.prometheus_password = Some("hunter2".into());
         raw.prometheus_headers = vec!["X-Api-Key: k3y".into()];
-        let settings = Settings::from_raw(&raw).unwrap();
+        let settings = Settings::from_raw(&raw, true).unwrap();
         let debug = format!("{settings:?}");
         assert!(
             !debug.contains("hunter2") && !debug.contains("k3y"),

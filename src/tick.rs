@@ -25,12 +25,25 @@ pub struct Tick {
     /// The tick's "now": decisions, annotations and Prometheus queries all use this one instant.
     pub now: Timestamp,
     pub kube: kube::Client,
-    pub prometheus: PrometheusClient,
+    /// `None` when the work queries nothing (`run taint-nodes --remove-all` without PROMETHEUS_URL).
+    prometheus: Option<PrometheusClient>,
     /// Who we are in Events (`reportingInstance`): the pod name under shell-operator.
     pub instance: String,
 }
 
 impl Tick {
+    /// The Prometheus client; an error when none was configured (only work that queries nothing runs so).
+    pub fn prometheus(&self) -> Result<&PrometheusClient> {
+        self.prometheus
+            .as_ref()
+            .context("PROMETHEUS_URL is not set: this work needs Prometheus")
+    }
+
+    /// Queries sent so far (0 without a client).
+    fn prometheus_queries(&self) -> u64 {
+        self.prometheus.as_ref().map_or(0, |p| p.stats().queries)
+    }
+
     /// `now` as the `SystemTime` the Prometheus client takes.
     pub fn now_system_time(&self) -> SystemTime {
         let millis = u64::try_from(self.now.as_millisecond()).unwrap_or(0);
@@ -65,7 +78,8 @@ pub struct RunOptions {
 
 /// Hook mode (no subcommand) or `run`.
 pub fn run(cli: Cli) -> ExitCode {
-    let settings = match Settings::from_raw(&cli.settings) {
+    let prometheus_required = !matches!(&cli.command, Some(Command::Run(args)) if args.remove_all);
+    let settings = match Settings::from_raw(&cli.settings, prometheus_required) {
         Ok(settings) => settings,
         Err(error) => {
             log::error(&error.to_string(), &[]);
@@ -125,7 +139,7 @@ pub fn run(cli: Cli) -> ExitCode {
         };
         let controller_started = Instant::now();
         let requests_before = tick.kube.stats();
-        let queries_before = tick.prometheus.stats();
+        let queries_before = tick.prometheus_queries();
         let result = match controller {
             ControllerName::TaintNodes => taint::apply::run(
                 &tick,
@@ -142,7 +156,7 @@ pub fn run(cli: Cli) -> ExitCode {
         let group = metrics_group(controller);
         let dry_label = if dry_run { "true" } else { "false" };
         let requests = requests_since(&tick.kube.stats(), &requests_before);
-        let queries = tick.prometheus.stats().queries - queries_before.queries;
+        let queries = tick.prometheus_queries() - queries_before;
         match result {
             Ok(outcome) => {
                 print_plan(output, &outcome);
@@ -354,7 +368,11 @@ fn connect(settings: &Settings, deadline: Deadline) -> Result<Tick> {
     config.headers = p.headers.clone();
     config.query_timeout = p.timeout;
     config.retries = p.retries;
-    let prometheus = PrometheusClient::new(config).context("Prometheus client")?;
+    let prometheus = if p.url.is_empty() {
+        None
+    } else {
+        Some(PrometheusClient::new(config).context("Prometheus client")?)
+    };
 
     let instance = std::env::var("HOSTNAME")
         .ok()

@@ -931,6 +931,32 @@ fn remove_all_removes_only_our_taints_and_asks_prometheus_nothing() {
     assert_eq!(proxy.query_count(), 0);
 }
 
+#[test]
+fn remove_all_needs_no_prometheus_url_but_a_tick_does() {
+    let cluster = world();
+    cluster.add_node("seed", json!({"spec": {"taints": [ours()]}}));
+    let no_prometheus = [("PROMETHEUS_URL", "")];
+
+    let tick = cluster.run_cli(&["taint-nodes"], &no_prometheus);
+    assert_eq!(
+        tick.code, 2,
+        "a tick without Prometheus is a settings error"
+    );
+    assert!(
+        tick.stderr.contains("PROMETHEUS_URL (--prometheus-url)"),
+        "{}",
+        tick.stderr
+    );
+
+    cluster
+        .run_cli(&["taint-nodes", "--remove-all"], &no_prometheus)
+        .assert_success();
+    assert!(
+        cluster.taints("seed").is_null(),
+        "the uninstall Job works without a Prometheus"
+    );
+}
+
 // ---- Prometheus failures ------------------------------------------------------------------------------------
 
 /// A cluster whose taints must not move: one hot untainted node, one cool node tainted by us.

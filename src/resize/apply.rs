@@ -406,7 +406,7 @@ fn post_event(tick: &Tick, plan: &PodPlan, uid: Option<String>) {
 
 fn query_table(tick: &Tick, signal: &str, query: &str) -> Result<SignalTable> {
     let answer = tick
-        .prometheus
+        .prometheus()?
         .query(query, tick.now_system_time(), &tick.deadline)
         .with_context(|| format!("querying Prometheus for container {signal}"))?;
     for warning in &answer.warnings {

@@ -105,7 +105,7 @@ fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec
     let mut readings = Vec::new();
     for (signal, query) in super::signal_queries(policy) {
         let answer = tick
-            .prometheus
+            .prometheus()?
             .query(&query, tick.now_system_time(), &tick.deadline)
             .with_context(|| format!("querying Prometheus for the {signal} signal"))?;
         for warning in &answer.warnings {

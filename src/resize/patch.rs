@@ -1,29 +1,12 @@
 //! Request bodies for a [`PodPlan`]: built explicitly (never from typed structs, whose required
 //! fields would be sent too) and guarded by `metadata.resourceVersion`, so a pod changed since we
-//! read it answers 409 instead of being overwritten.
+//! read it answers 409 instead of being overwritten. The resize goes as a strategic merge patch
+//! (containers merge by `name`; a JSON merge patch would replace the whole list), the annotation
+//! as a merge patch; `kube::Patch` carries the content types.
 
 use super::decide::{PodPlan, Values};
 use super::record::LAST_RESIZE_ANNOTATION;
 use serde_json::{Map, Value, json};
-
-/// Content type of [`resize_patch`]: containers merge by `name`; a JSON merge patch would replace
-/// the whole list and fail validation.
-pub const RESIZE_PATCH_CONTENT_TYPE: &str = "application/strategic-merge-patch+json";
-/// Content type of [`annotation_patch`].
-pub const ANNOTATION_PATCH_CONTENT_TYPE: &str = "application/merge-patch+json";
-
-/// Path of the resize subresource (1.32+; a 404 there means the server is older or the gate is off).
-pub fn resize_path(plan: &PodPlan) -> String {
-    format!(
-        "/api/v1/namespaces/{}/pods/{}/resize",
-        plan.namespace, plan.name
-    )
-}
-
-/// Path of the pod itself, for the annotation patch.
-pub fn pod_path(plan: &PodPlan) -> String {
-    format!("/api/v1/namespaces/{}/pods/{}", plan.namespace, plan.name)
-}
 
 fn metadata(plan: &PodPlan) -> Map<String, Value> {
     let mut metadata = Map::new();
@@ -96,39 +79,4 @@ pub fn annotation_patch(plan: &PodPlan, resource_version: Option<&str>) -> Value
         json!({ LAST_RESIZE_ANNOTATION: plan.record }),
     );
     json!({ "metadata": metadata })
-}
-
-/// `events.k8s.io/v1` Event body regarding the pod. `event_time` (RFC 3339 with microseconds),
-/// `name` and `instance` come from the I/O layer, which owns the clock and the identity.
-pub fn event_body(
-    plan: &PodPlan,
-    pod_uid: Option<&str>,
-    event_time: &str,
-    name: &str,
-    instance: &str,
-) -> Option<Value> {
-    let event = plan.event.as_ref()?;
-    // Event notes are limited to 1 kB by validation.
-    let mut note = event.note.clone();
-    if note.len() > 1024 {
-        let mut cut = 1021;
-        while !note.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        note.truncate(cut);
-        note.push_str("...");
-    }
-    Some(json!({
-        "apiVersion": "events.k8s.io/v1",
-        "kind": "Event",
-        "metadata": {"name": name, "namespace": plan.namespace},
-        "regarding": {"apiVersion": "v1", "kind": "Pod", "namespace": plan.namespace, "name": plan.name, "uid": pod_uid.unwrap_or_default()},
-        "reason": event.reason,
-        "type": event.type_,
-        "note": note,
-        "action": "Resize",
-        "eventTime": event_time,
-        "reportingController": "kube-thermostat.io/resize-pods",
-        "reportingInstance": instance,
-    }))
 }

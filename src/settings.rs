@@ -12,6 +12,7 @@ use crate::log::Level;
 use crate::resize::ResizePolicy;
 use crate::resize::apply::ResizeSettings;
 use crate::resize::signals::SignalWindows;
+use crate::taint::ownership::SYSTEM_TAINT_KEYS;
 use crate::taint::{CustomSignal, SignalPolicy, TaintEffect, TaintPolicy};
 
 /// One rejected setting.
@@ -941,6 +942,7 @@ fn taint_settings(check: &mut Checker, raw: &RawSettings) -> TaintPolicy {
         }
     };
     let taint_key = check.label_key("TAINT_KEY", "taint-key", &raw.taint_key);
+    // Taints Kubernetes and cluster-autoscaler manage: ours must never be one of them.
     if SYSTEM_TAINT_KEYS.contains(&taint_key.as_str()) {
         check.reject(
             "TAINT_KEY",
@@ -1041,22 +1043,6 @@ fn taint_settings(check: &mut Checker, raw: &RawSettings) -> TaintPolicy {
         ..defaults
     }
 }
-
-/// Taints Kubernetes and cluster-autoscaler manage; ours must never be one of them.
-const SYSTEM_TAINT_KEYS: &[&str] = &[
-    "node.kubernetes.io/not-ready",
-    "node.kubernetes.io/unreachable",
-    "node.kubernetes.io/memory-pressure",
-    "node.kubernetes.io/disk-pressure",
-    "node.kubernetes.io/pid-pressure",
-    "node.kubernetes.io/network-unavailable",
-    "node.kubernetes.io/unschedulable",
-    "node.kubernetes.io/out-of-service",
-    "node.cloudprovider.kubernetes.io/uninitialized",
-    "node.cloudprovider.kubernetes.io/shutdown",
-    "ToBeDeletedByClusterAutoscaler",
-    "DeletionCandidateOfClusterAutoscaler",
-];
 
 fn resize_settings(check: &mut Checker, raw: &RawSettings) -> ResizeSettings {
     let defaults = ResizePolicy::default();

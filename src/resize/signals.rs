@@ -5,7 +5,7 @@
 //! `thermostat_stat` label (`label_replace` + `or`), so a tick costs two queries whatever the size
 //! of the cluster.
 
-use crate::prometheus::Sample;
+use crate::prometheus::{Sample, promql_duration};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -67,18 +67,6 @@ impl Stat {
             Stat::Peak => "peak",
             Stat::Samples => "samples",
         }
-    }
-}
-
-/// PromQL duration text: `30s`, `3m`, `2h`.
-fn promql_duration(duration: Duration) -> String {
-    let secs = duration.as_secs().max(1);
-    if secs % 3600 == 0 {
-        format!("{}h", secs / 3600)
-    } else if secs % 60 == 0 {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
     }
 }
 
@@ -226,13 +214,6 @@ mod tests {
             r#"(max by (namespace, pod, container) (container_memory_working_set_bytes{container!="",container!="POD"}))[30m:30s]"#
         ));
         assert_eq!(query.matches(" or ").count(), 3);
-    }
-
-    #[test]
-    fn odd_durations_are_written_in_seconds() {
-        assert_eq!(promql_duration(Duration::from_secs(90)), "90s");
-        assert_eq!(promql_duration(Duration::from_secs(7200)), "2h");
-        assert_eq!(promql_duration(Duration::from_millis(10)), "1s");
     }
 
     #[test]

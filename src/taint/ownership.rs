@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Keys owned by Kubernetes components. A recorded taint with one of these keys is never treated as ours: an
 /// edited or corrupt annotation must not make us remove a cordon or a not-ready taint.
-const SYSTEM_TAINT_KEYS: &[&str] = &[
+pub const SYSTEM_TAINT_KEYS: &[&str] = &[
     "node.kubernetes.io/not-ready",
     "node.kubernetes.io/unreachable",
     "node.kubernetes.io/memory-pressure",

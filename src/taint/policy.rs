@@ -299,15 +299,7 @@ fn serialize_seconds<S: serde::Serializer>(
     serializer.serialize_u64(duration.as_secs())
 }
 
-/// A duration in PromQL's spelling: `3m`, `90s`.
-pub(crate) fn promql_duration(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    if secs % 60 == 0 {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
-    }
-}
+pub(crate) use crate::prometheus::promql_duration;
 
 /// A duration for people: `3m`, `90s`.
 pub(crate) fn human_duration(duration: Duration) -> String {

@@ -10,10 +10,11 @@ use serde_json::json;
 
 use crate::cli::{Cli, Command, ControllerName, OutputFormat};
 use crate::deadline::Deadline;
+use crate::events::{self, EventSpec};
 use crate::exit::ExitCode;
 use crate::hook::binding_context::{self, Snapshots};
 use crate::hook::metrics::Metrics;
-use crate::kube::{self, ConfigOptions, ConfigSources};
+use crate::kube::{self, ApiResource, ConfigOptions, ConfigSources};
 use crate::log;
 use crate::prometheus::{PrometheusClient, PrometheusConfig};
 use crate::settings::{SecretSource, Settings};
@@ -37,6 +38,28 @@ impl Tick {
         self.prometheus
             .as_ref()
             .context("PROMETHEUS_URL is not set: this work needs Prometheus")
+    }
+
+    /// Posts an Event about a change we made. Best effort: one that cannot be written (RBAC, API trouble) is
+    /// logged, never fatal, since the change itself is done.
+    pub fn post_event(&self, event: &EventSpec) {
+        let body = events::event_body(event, self.now, &self.instance);
+        let namespace = events::event_namespace(&event.regarding);
+        if let Err(error) = self.kube.create::<serde_json::Value>(
+            &ApiResource::EVENTS,
+            Some(namespace),
+            &body,
+            self.deadline,
+        ) {
+            log::warn(
+                "could not post Event",
+                &[
+                    ("kind", json!(event.regarding.kind)),
+                    ("name", json!(event.regarding.name)),
+                    ("error", json!(error.to_string())),
+                ],
+            );
+        }
     }
 
     /// Queries sent so far (0 without a client).

@@ -15,7 +15,7 @@ use super::signals::{
     SignalTable, collect_container_stats, cpu_usage_query, memory_working_set_query,
 };
 use super::{ResizePolicy, decide_resizes, patch};
-use crate::events::{self, EventSpec, Regarding};
+use crate::events::{EventSpec, Regarding};
 use crate::hook::binding_context::Snapshots;
 use crate::hook::metrics::Metrics;
 use crate::kube::{ApiResource, KubeError, ListParams, Patch};
@@ -386,21 +386,7 @@ fn post_event(tick: &Tick, plan: &PodPlan, uid: Option<String>) {
             },
             action: "Resize",
         };
-        let body = events::event_body(&spec, tick.now, &tick.instance);
-        if let Err(error) = tick.kube.create::<Value>(
-            &ApiResource::EVENTS,
-            Some(&plan.namespace),
-            &body,
-            tick.deadline,
-        ) {
-            log::warn(
-                "could not post Event",
-                &[
-                    ("pod", json!(plan.name)),
-                    ("error", json!(error.to_string())),
-                ],
-            );
-        }
+        tick.post_event(&spec);
     }
 }
 

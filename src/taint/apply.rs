@@ -7,7 +7,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 use super::{Action, NodeState, NodeWrite, SignalReadings, TaintPlan, TaintPolicy};
-use crate::events::{self, EventSpec, Regarding};
+use crate::events::{EventSpec, Regarding};
 use crate::hook::metrics::Metrics;
 use crate::kube::{ApiResource, KubeError, ListParams, Patch};
 use crate::log;
@@ -312,22 +312,7 @@ fn post_event(tick: &Tick, write: &NodeWrite, node: &Node) {
             "Taint"
         },
     };
-    let body = events::event_body(&spec, tick.now, &tick.instance);
-    let namespace = events::event_namespace(&spec.regarding);
-    if let Err(error) = tick.kube.create::<serde_json::Value>(
-        &ApiResource::EVENTS,
-        Some(namespace),
-        &body,
-        tick.deadline,
-    ) {
-        log::warn(
-            "could not post Event",
-            &[
-                ("node", json!(write.node)),
-                ("error", json!(error.to_string())),
-            ],
-        );
-    }
+    tick.post_event(&spec);
 }
 
 /// Per-tick gauges (grouped: a deleted node's series disappears) and change counters. State, cap and exclusion

@@ -6,7 +6,7 @@ CARGO ?= cargo
 # shell-operator embeds (our jqFilters are checked with it).
 DEBIAN_PACKAGES := prometheus gojq
 
-.PHONY: all deps build test lint unit demo clean
+.PHONY: all deps build test lint unit deny soak demo clean
 
 all: build
 
@@ -27,7 +27,19 @@ unit: deps
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-test: deps lint unit
+# Licenses, bans and sources of every crate (deny.toml). The RustSec advisory database lives on GitHub, which
+# CI cannot reach: advisories are checked only where it can be fetched (DENY_ADVISORIES=1).
+deny:
+	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install cargo-deny --locked
+	$(CARGO) deny --offline check licenses bans sources
+	@if [ -n "$$DENY_ADVISORIES" ]; then $(CARGO) deny check advisories; fi
+
+# Hundreds of real-time ticks against the rig with moving load and API faults (SOAK_TICKS, default 300):
+# minutes, so not part of `make test`. Prints its figures.
+soak: deps
+	$(CARGO) test --test soak -- --ignored --nocapture
+
+test: deps lint deny unit
 
 demo: deps
 	$(CARGO) build --release --workspace

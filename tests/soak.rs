@@ -77,9 +77,13 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// The samples at `at_ms` (`t` seconds in): the custom gauge and a calm CPU (10% busy: the idle counter grows
+/// The samples of every whole second from `from_second` to `to_second` after `start_ms`, on a fixed grid
+/// whatever the ticks' timing (pushes at tick times would alias with the flapping and make it look steady): the custom gauge and a calm CPU (10% busy: the idle counter grows
 /// 0.9 s a second; it restarts every ~28 h, which `rate` reads as a counter reset).
-fn samples(t: f64, at_ms: i64) -> Vec<Series> {
+fn samples(from_second: i64, to_second: i64, start_ms: i64) -> Vec<Series> {
+    let grid: Vec<(f64, i64)> = (from_second..=to_second)
+        .map(|second| (second as f64, start_ms + second * 1000))
+        .collect();
     let mut series = Vec::new();
     for node in NODES {
         let instance = NodeHistory::new(node, Profile::Constant(0.0)).instance;
@@ -92,14 +96,18 @@ fn samples(t: f64, at_ms: i64) -> Vec<Series> {
         cpu.extend([("cpu", "0"), ("mode", "idle")]);
         // Idle grows 0.9 s per second from a fixed origin: a counter consistent across pushes.
         series.push(
-            Series::new("node_cpu_seconds_total", &cpu)
-                .with_samples(vec![(at_ms, (at_ms % 100_000_000) as f64 / 1000.0 * 0.9)]),
+            Series::new("node_cpu_seconds_total", &cpu).with_samples(
+                grid.iter()
+                    .map(|(_, at_ms)| (*at_ms, (at_ms % 100_000_000) as f64 / 1000.0 * 0.9))
+                    .collect(),
+            ),
         );
-        if let Some(value) = load(node, t) {
-            series.push(
-                Series::new("soak_load_percent", &[("node", node)])
-                    .with_samples(vec![(at_ms, value)]),
-            );
+        let gauge: Vec<(i64, f64)> = grid
+            .iter()
+            .filter_map(|(t, at_ms)| Some((*at_ms, load(node, *t)?)))
+            .collect();
+        if !gauge.is_empty() {
+            series.push(Series::new("soak_load_percent", &[("node", node)]).with_samples(gauge));
         }
     }
     series
@@ -174,9 +182,8 @@ fn soak_taint_nodes_under_moving_load_and_faults() {
 
     let start_ms = now_ms();
     // History before t = 0, every second, so the first windows are full.
-    for back in (1..=(HISTORY as i64)).rev() {
-        cluster.push(samples(-(back as f64), start_ms - back * 1000));
-    }
+    cluster.push(samples(-(HISTORY as i64), 0, start_ms));
+    let mut pushed_until = 0;
     let started = Instant::now();
     let foreign_before: BTreeMap<&str, Vec<Value>> = NODES
         .iter()
@@ -206,7 +213,11 @@ fn soak_taint_nodes_under_moving_load_and_faults() {
 
     for tick in 0..ticks {
         let t = started.elapsed().as_secs_f64();
-        cluster.push(samples(t, now_ms()));
+        let second = (now_ms() - start_ms) / 1000;
+        if second > pushed_until {
+            cluster.push(samples(pushed_until + 1, second, start_ms));
+            pushed_until = second;
+        }
         if tick % 7 == 3 {
             cluster.api.inject(Fault::on(
                 "PATCH",

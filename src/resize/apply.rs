@@ -405,6 +405,15 @@ fn query_table(tick: &Tick, signal: &str, query: &str) -> Result<SignalTable> {
         .result
         .into_vector()
         .map_err(|error| anyhow!("the container {signal} query answered {error}"))?;
+    // Only called with opted-in pods running: an empty answer means the data is missing (cAdvisor not scraped,
+    // relabelled, wrong tenant), not that every container is idle. Deciding on it would be deciding blind.
+    if samples.is_empty() {
+        bail!(
+            "the container {signal} query returned no series at all (no writes made): check that cAdvisor's \
+             container metrics are scraped with namespace, pod and container labels (and the tenant header, if \
+             any); query: {query}"
+        );
+    }
     Ok(collect_container_stats(&samples))
 }
 

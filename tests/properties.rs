@@ -149,7 +149,7 @@ proptest! {
         let Ok(cli) = Cli::try_parse_from(args) else {
             return Ok(()); // clap refused it itself, naming the flag
         };
-        if let Err(error) = Settings::from_raw(&cli.settings) {
+        if let Err(error) = Settings::from_raw(&cli.settings, true) {
             let message = error.to_string();
             prop_assert!(
                 message.contains(&flag) || env.as_ref().is_some_and(|e| message.contains(e.as_str())),

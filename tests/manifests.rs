@@ -523,6 +523,19 @@ fn cleanup_stops_the_controller_and_removes_every_taint_with_its_settings() {
         container["envFrom"], controller["containers"][0]["envFrom"],
         "same settings (TAINT_KEY) as the controller"
     );
+    // Shadow mode in the shared settings must not turn the uninstall into a no-op.
+    for name in ["DRY_RUN", "TAINT_DRY_RUN"] {
+        let set = container["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == name);
+        assert_eq!(
+            set.map(|e| e["value"].clone()),
+            Some("false".into()),
+            "the Job sets {name}=false"
+        );
+    }
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     assert!(
         job["spec"]["activeDeadlineSeconds"].is_u64(),

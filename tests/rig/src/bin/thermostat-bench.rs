@@ -24,7 +24,7 @@ const TAINT_KEY: &str = "node.kubernetes.io/pressure";
 const MAX_TAINTED_FRACTION: f64 = 0.3;
 /// Settings every measured run gets on top of the rig's: generous budgets, so a slow shared machine measures
 /// slowness instead of failing.
-const RUN_ENV: &[(&str, &str)] = &[("TICK_TIMEOUT", "120s"), ("PROMETHEUS_TIMEOUT", "60s")];
+const RUN_ENV: &[(&str, &str)] = &[("TICK_TIMEOUT", "300s"), ("PROMETHEUS_TIMEOUT", "240s")];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -402,11 +402,12 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
         binary: PathBuf::from("target/release/kube-thermostat"),
         sizes: vec![(10, 1_000), (100, 5_000), (1_000, 10_000), (5_000, 50_000)],
         repeats: 3,
-        out: PathBuf::from("bench-results"),
+        out: PathBuf::from("target/bench"),
         seed_max_nodes: 5_000,
         seed_max_containers: 10_000,
         markdown: None,
-        lead: Duration::from_secs(20 * 60),
+        // With 55 minutes of history and a 30-minute stabilization window (plus the rate window), at most ~23.
+        lead: Duration::from_secs(22 * 60),
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -430,6 +431,8 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
                 options.sizes = vec![(10, 1_000), (100, 2_000)];
                 options.repeats = 1;
                 options.lead = Duration::from_secs(5 * 60);
+                options.seed_max_nodes = 100;
+                options.seed_max_containers = 2_000;
             }
             "--sizes" => {
                 options.sizes = value()?
@@ -469,6 +472,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 #[derive(Debug, Clone, Serialize)]
 struct SizeSetup {
+    repeats: usize,
     nodes: usize,
     containers: usize,
     pods: usize,
@@ -617,7 +621,9 @@ fn bench_size(
     };
     let mut runs = Vec::new();
     let deadline = Instant::now() + options.lead;
+    let mut repeats_done = 0;
     for repeat in 0..options.repeats {
+        let repeat_start = Instant::now();
         for controller in ["taint-nodes", "resize-pods"] {
             for snapshots in [true, false] {
                 runs.extend(bench.tick_pair("ours", controller, snapshots, repeat));
@@ -633,18 +639,27 @@ fn bench_size(
                 runs.extend(bench.tick_pair("seed", controller, false, repeat));
             }
         }
-        let last = runs.last().map(|r| r.problems.clone()).unwrap_or_default();
+        let problems: usize = runs
+            .iter()
+            .filter(|r| r.approach == "ours" && r.repeat == repeat)
+            .map(|r| r.problems.len())
+            .sum();
         eprintln!(
-            "   repeat {} done ({} runs){}",
+            "   repeat {} done in {:.0} s ({problems} problems in our runs)",
             repeat + 1,
-            runs.len(),
-            if last.is_empty() { "" } else { " with problems" }
+            repeat_start.elapsed().as_secs_f64(),
         );
-        if Instant::now() > deadline {
-            eprintln!("   WARNING: past the pushed history's end; later runs would read stale data");
+        repeats_done += 1;
+        // Every run must read a history that reaches its "now": stop before the pushed history ends.
+        if Instant::now() + repeat_start.elapsed() > deadline && repeat + 1 < options.repeats {
+            eprintln!(
+                "   stopping after {repeats_done} repeats: another would outlast the pushed history"
+            );
+            break;
         }
     }
     let setup = SizeSetup {
+        repeats: repeats_done,
         nodes,
         containers,
         pods: bench.generated.pods.len(),
@@ -869,11 +884,11 @@ fn report(runs: &[Run], setups: &[SizeSetup], repeats: usize) -> String {
         ));
     }
     line("\n#### Setup and `--config`\n".into());
-    line("| nodes | containers | pods | series | samples | generate | put | push | snapshots in Rust | snapshots by gojq | `--config` wall | `--config` RSS |".into());
-    line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
+    line("| nodes | containers | pods | series | samples | generate | put | push | snapshots in Rust | snapshots by gojq | `--config` wall | `--config` RSS | repeats |".into());
+    line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
     for s in setups {
         line(format!(
-            "| {} | {} | {} | {} | {} | {:.1} s | {:.1} s | {:.1} s | {:.2} s | {} | {:.1} ms | {:.1} MB |",
+            "| {} | {} | {} | {} | {} | {:.1} s | {:.1} s | {:.1} s | {:.2} s | {} | {:.1} ms | {:.1} MB | {} |",
             s.nodes,
             s.containers,
             s.pods,
@@ -888,6 +903,7 @@ fn report(runs: &[Run], setups: &[SizeSetup], repeats: usize) -> String {
                 .unwrap_or_else(|| "not run".into()),
             s.config_wall_ms,
             s.config_rss_mb,
+            s.repeats,
         ));
     }
     out

@@ -4,6 +4,7 @@
 //! ```text
 //! thermostat-bench --binary target/release/kube-thermostat [--quick] [--repeats N] [--sizes 10x1000,100x5000]
 //!                  [--out DIR] [--seed-max-nodes N] [--seed-max-containers N] [--markdown BENCHMARKS.md]
+//!                  [--controllers taint-nodes,resize-pods] [--wrap 'valgrind --tool=massif']
 //! ```
 //! Internal modes: `__measure OUT CMD ARGS...` (runs CMD, writes its wall time, CPU time and peak RSS to OUT),
 //! `__seed taint|resize` (the seed approach, reading SEED_* variables).
@@ -77,15 +78,21 @@ fn measure_child(args: &[String]) -> anyhow::Result<()> {
 
 /// A shell script that runs `binary` under `__measure`, writing to `out`: what the rig's `Cluster` runs as "the
 /// binary", so the hook is measured exactly as the rig runs it (environment cleared, binding context on disk).
-fn measured_wrapper(dir: &Path, binary: &Path, out: &Path) -> anyhow::Result<PathBuf> {
+fn measured_wrapper(
+    dir: &Path,
+    binary: &Path,
+    out: &Path,
+    wrap: Option<&str>,
+) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let script = dir.join("measured-kube-thermostat");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nexec '{}' __measure '{}' '{}' \"$@\"\n",
+            "#!/bin/sh\nexec '{}' __measure '{}' {} '{}' \"$@\"\n",
             me.display(),
             out.display(),
+            wrap.unwrap_or_default(),
             binary.display()
         ),
     )?;
@@ -314,8 +321,16 @@ impl Bench {
             if request.resource == "pods/resize" && (200..300).contains(&request.status) {
                 let parts: Vec<&str> = request.path.split('/').collect();
                 // /api/v1/namespaces/{ns}/pods/{name}/resize
-                if let [_, "api", "v1", "namespaces", namespace, "pods", name, "resize"] =
-                    parts.as_slice()
+                if let [
+                    _,
+                    "api",
+                    "v1",
+                    "namespaces",
+                    namespace,
+                    "pods",
+                    name,
+                    "resize",
+                ] = parts.as_slice()
                 {
                     self.cluster.api.kubelet_actuate(namespace, name);
                 }
@@ -395,6 +410,9 @@ struct Options {
     markdown: Option<PathBuf>,
     /// How far past the start of a size's runs its pushed history reaches (all its runs must fit in it).
     lead: Duration,
+    /// A command the hook runs under, e.g. `valgrind --tool=callgrind` (times are then meaningless).
+    wrap: Option<String>,
+    controllers: Vec<&'static str>,
 }
 
 fn parse_options(args: &[String]) -> anyhow::Result<Options> {
@@ -408,6 +426,8 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
         markdown: None,
         // With 55 minutes of history and a 30-minute stabilization window (plus the rate window), at most ~23.
         lead: Duration::from_secs(22 * 60),
+        wrap: None,
+        controllers: vec!["taint-nodes", "resize-pods"],
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -427,6 +447,14 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
                 options.seed_max_containers = value()?.parse().context("--seed-max-containers")?
             }
             "--markdown" => options.markdown = Some(value()?.into()),
+            "--wrap" => options.wrap = Some(value()?),
+            "--controllers" => {
+                let wanted = value()?;
+                options.controllers = ["taint-nodes", "resize-pods"]
+                    .into_iter()
+                    .filter(|c| wanted.split(',').any(|w| w == *c))
+                    .collect();
+            }
             "--quick" => {
                 options.sizes = vec![(10, 1_000), (100, 2_000)];
                 options.repeats = 1;
@@ -554,7 +582,12 @@ fn bench_size(
 
     let mut cluster = Cluster::start(binary);
     let measure_out = cluster.dir.path().join("measure.json");
-    cluster.binary = measured_wrapper(cluster.dir.path(), binary, &measure_out)?;
+    cluster.binary = measured_wrapper(
+        cluster.dir.path(),
+        binary,
+        &measure_out,
+        options.wrap.as_deref(),
+    )?;
 
     let clock = Instant::now();
     generated.put_objects(&cluster.api);
@@ -624,7 +657,7 @@ fn bench_size(
     let mut repeats_done = 0;
     for repeat in 0..options.repeats {
         let repeat_start = Instant::now();
-        for controller in ["taint-nodes", "resize-pods"] {
+        for &controller in &options.controllers {
             for snapshots in [true, false] {
                 runs.extend(bench.tick_pair("ours", controller, snapshots, repeat));
             }
@@ -681,13 +714,13 @@ fn config_cost(binary: &Path) -> anyhow::Result<(f64, f64)> {
     let mut times = Vec::new();
     for _ in 0..21 {
         let clock = Instant::now();
-        let output = Command::new(binary)
-            .arg("--config")
-            .env_clear()
-            .output()?;
+        let output = Command::new(binary).arg("--config").env_clear().output()?;
         times.push(clock.elapsed().as_secs_f64() * 1000.0);
         if !output.status.success() {
-            bail!("--config failed: {}", String::from_utf8_lossy(&output.stderr));
+            bail!(
+                "--config failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
     }
     let dir = tempfile::tempdir()?;
@@ -912,7 +945,9 @@ fn report(runs: &[Run], setups: &[SizeSetup], repeats: usize) -> String {
 /// Columns: nodes containers controller approach wall_ms requests(prom + api), first tick, no snapshots.
 fn plot_data(runs: &[Run]) -> String {
     let summaries = summarize(runs);
-    let mut out = String::from("# nodes\tcontainers\tcontroller\tapproach\twall_ms\tprom_queries\tapi_requests\n");
+    let mut out = String::from(
+        "# nodes\tcontainers\tcontroller\tapproach\twall_ms\tprom_queries\tapi_requests\n",
+    );
     for (k, s) in &summaries {
         let snapshots_wanted = k.2 == "ours";
         if k.5 != 1 || k.4 != snapshots_wanted {
@@ -962,7 +997,8 @@ mod seed {
 
     impl Clients {
         fn from_env() -> anyhow::Result<Clients> {
-            let var = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
+            let var =
+                |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
             Ok(Clients {
                 agent: ureq::Agent::config_builder()
                     .http_status_as_error(false)
@@ -1088,7 +1124,11 @@ mod seed {
             if !opted {
                 continue;
             }
-            for container in pod["spec"]["containers"].as_array().cloned().unwrap_or_default() {
+            for container in pod["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
                 let container_name = container["name"].as_str().unwrap_or_default();
                 let expr = format!(
                     "sum(rate(container_cpu_usage_seconds_total{{namespace=\"{namespace}\", pod=\"{name}\", container=\"{container_name}\"}}[5m])) by (pod, container)"

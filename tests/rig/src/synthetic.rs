@@ -251,7 +251,7 @@ fn wiggly(level: f64, wiggle: f64, phase: f64) -> Profile {
 }
 
 fn node_profile(class: NodeClass, rng: &mut Rng) -> Profile {
-    let phase = rng.between(0.0, 6.28);
+    let phase = rng.between(0.0, std::f64::consts::TAU);
     match class {
         NodeClass::Hot => wiggly(rng.between(0.88, 0.96), 0.02, phase),
         NodeClass::Band => wiggly(rng.between(0.73, 0.77), 0.015, phase),
@@ -266,7 +266,7 @@ fn node_profile(class: NodeClass, rng: &mut Rng) -> Profile {
 
 /// CPU use (cores) of a container of this size and class.
 fn container_profile(class: ContainerClass, size_cores: f64, rng: &mut Rng) -> (Profile, f64) {
-    let phase = rng.between(0.0, 6.28);
+    let phase = rng.between(0.0, std::f64::consts::TAU);
     let (level, wiggle) = match class {
         ContainerClass::Hot => (rng.between(0.9, 0.97), 0.02),
         ContainerClass::Idle => (rng.between(0.05, 0.18), 0.02),
@@ -472,7 +472,7 @@ impl SyntheticCluster {
         let mut seq = 0u64;
         while made < spec.containers {
             let namespace = format!("team-{}", deployment_seq % namespace_count);
-            let namespace_opted = (deployment_seq % namespace_count) % 4 == 0;
+            let namespace_opted = (deployment_seq % namespace_count).is_multiple_of(4);
             let deployment = format!(
                 "{}-{}",
                 WORDS[deployment_seq % WORDS.len()],

@@ -1169,6 +1169,7 @@ pub fn pod_filter_result(pod: &Value) -> Value {
         "status": {
             "phase": field(pod, &["status", "phase"]),
             "observedGeneration": field(pod, &["status", "observedGeneration"]),
+            "resize": field(pod, &["status", "resize"]),
             "conditions": array_of(&pod["status"]["conditions"]).iter()
                 .filter(|c| c["type"].as_str().is_some_and(|t| t.starts_with("PodResize")))
                 .cloned().collect::<Vec<_>>(),

@@ -21,7 +21,7 @@ pub struct Cluster {
     pub api: ApiServer,
     pub dir: TempDir,
     kubeconfig: PathBuf,
-    /// Where the hook sends its queries; a [`FaultProxy`] URL to inject Prometheus faults.
+    /// Where the hook sends its queries; a [`FaultProxy`](crate::prometheus::FaultProxy) URL to inject Prometheus faults.
     pub prometheus_url: String,
     pub timeline: Timeline,
 }

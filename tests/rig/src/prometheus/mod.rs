@@ -65,13 +65,13 @@ impl PrometheusBuilder {
         self
     }
 
-    /// Serve HTTPS with a certificate for 127.0.0.1 and localhost issued by a fresh test CA ([`Prometheus::ca`]).
+    /// Serve HTTPS with a certificate for 127.0.0.1 and localhost issued by a fresh test CA ([`Prometheus::tls`]).
     pub fn tls(mut self) -> Self {
         self.tls = true;
         self
     }
 
-    /// Serve HTTPS and require a client certificate issued by the test CA ([`Prometheus::client_cert`]).
+    /// Serve HTTPS and require a client certificate issued by the test CA ([`Prometheus::tls`]).
     pub fn require_client_cert(mut self) -> Self {
         self.tls = true;
         self.require_client_cert = true;

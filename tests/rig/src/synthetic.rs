@@ -728,7 +728,8 @@ impl SyntheticCluster {
         }
     }
 
-    /// Pushes every node's and pod's history over `timeline`, in batches of about `batch_samples` samples.
+    /// Pushes every node's and pod's history over `timeline`, a few million samples per call (each call is cut into
+    /// remote-write requests by the rig).
     pub fn push_load(&self, prometheus: &Prometheus, timeline: &Timeline) -> anyhow::Result<()> {
         const BATCH_SAMPLES: usize = 2_000_000;
         let mut batch: Vec<Series> = Vec::new();

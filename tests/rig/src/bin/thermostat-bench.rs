@@ -597,6 +597,7 @@ fn bench_size(
     // "now" (the query engine ignores samples after the evaluation time). 55 minutes in all: the TSDB head takes
     // samples down to an hour before its newest one.
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    let history_end = Instant::now() + options.lead;
     let timeline = Timeline {
         end_ms: now_ms - now_ms % 1000 + options.lead.as_millis() as i64,
         step: Duration::from_secs(30),
@@ -653,7 +654,6 @@ fn bench_size(
         measure_out,
     };
     let mut runs = Vec::new();
-    let deadline = Instant::now() + options.lead;
     let mut repeats_done = 0;
     for repeat in 0..options.repeats {
         let repeat_start = Instant::now();
@@ -684,7 +684,7 @@ fn bench_size(
         );
         repeats_done += 1;
         // Every run must read a history that reaches its "now": stop before the pushed history ends.
-        if Instant::now() + repeat_start.elapsed() > deadline && repeat + 1 < options.repeats {
+        if Instant::now() + repeat_start.elapsed() > history_end && repeat + 1 < options.repeats {
             eprintln!(
                 "   stopping after {repeats_done} repeats: another would outlast the pushed history"
             );

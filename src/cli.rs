@@ -41,6 +41,11 @@ pub struct RunArgs {
     #[arg(value_enum)]
     pub controllers: Vec<ControllerName>,
 
+    /// Decide and print the plan; write nothing, whatever DRY_RUN / TAINT_DRY_RUN / RESIZE_DRY_RUN say.
+    // Its own id: the setting behind `--shadow` (DRY_RUN) is `dry_run`.
+    #[arg(long = "dry-run", id = "preview")]
+    pub dry_run: bool,
+
     /// How to print the plan.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -136,12 +141,13 @@ pub struct RawSettings {
     )]
     pub tick_timeout: String,
 
-    /// Shadow mode for every controller: decide, log, print and export metrics, write nothing.
+    /// Shadow mode for every controller: decide, log and export metrics (labelled dry_run), write nothing.
     #[arg(
-        long,
+        long = "shadow",
         env = "DRY_RUN",
         default_value = "false",
         num_args = 0..=1,
+        require_equals = true,
         default_missing_value = "true",
         global = true,
         help_heading = "Hook"
@@ -149,11 +155,15 @@ pub struct RawSettings {
     pub dry_run: String,
 
     /// Shadow mode for taint-nodes only (default: DRY_RUN).
-    #[arg(long, env = "TAINT_DRY_RUN", num_args = 0..=1, default_missing_value = "true", global = true, help_heading = "Hook")]
+    #[arg(
+        long = "taint-shadow",
+        env = "TAINT_DRY_RUN", num_args = 0..=1, require_equals = true, default_missing_value = "true", global = true, help_heading = "Hook")]
     pub taint_dry_run: Option<String>,
 
     /// Shadow mode for resize-pods only (default: DRY_RUN).
-    #[arg(long, env = "RESIZE_DRY_RUN", num_args = 0..=1, default_missing_value = "true", global = true, help_heading = "Hook")]
+    #[arg(
+        long = "resize-shadow",
+        env = "RESIZE_DRY_RUN", num_args = 0..=1, require_equals = true, default_missing_value = "true", global = true, help_heading = "Hook")]
     pub resize_dry_run: Option<String>,
 
     /// Log format on stderr: `text` or `json` (shell-operator's own setting).
@@ -738,4 +748,27 @@ pub struct RawSettings {
         help_heading = "resize-pods"
     )]
     pub resize_backoff: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap checks ids, flag names and value types here rather than at a user's first run.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_dry_run_is_a_plain_switch_not_a_value() {
+        let cli =
+            Cli::try_parse_from(["kube-thermostat", "run", "--dry-run", "taint-nodes"]).unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("run")
+        };
+        assert!(args.dry_run);
+        assert_eq!(args.controllers, [ControllerName::TaintNodes]);
+    }
 }

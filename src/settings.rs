@@ -579,13 +579,13 @@ impl Settings {
             &raw.tick_timeout,
             Duration::from_secs(1),
         );
-        let dry_run = check.bool("DRY_RUN", "dry-run", &raw.dry_run);
+        let dry_run = check.bool("DRY_RUN", "shadow", &raw.dry_run);
         let taint_dry_run = match &raw.taint_dry_run {
-            Some(value) => check.bool("TAINT_DRY_RUN", "taint-dry-run", value),
+            Some(value) => check.bool("TAINT_DRY_RUN", "taint-shadow", value),
             None => dry_run,
         };
         let resize_dry_run = match &raw.resize_dry_run {
-            Some(value) => check.bool("RESIZE_DRY_RUN", "resize-dry-run", value),
+            Some(value) => check.bool("RESIZE_DRY_RUN", "resize-shadow", value),
             None => dry_run,
         };
         if Level::parse(&raw.log_level).is_none() {

@@ -109,9 +109,10 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::Usage;
         }
     };
-    let (work, output, remove_all, manual) = match cli.command {
+    // `run --dry-run` is a promise to write nothing: it overrides every shadow-mode setting, false ones included.
+    let (work, output, remove_all, manual, forced_dry_run) = match cli.command {
         None => match hook_work(&settings) {
-            Ok(work) => (work, None, false, false),
+            Ok(work) => (work, None, false, false, false),
             Err(code) => return code,
         },
         Some(Command::Run(args)) => {
@@ -131,7 +132,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 .into_iter()
                 .map(|c| (c, Snapshots::default()))
                 .collect();
-            (work, Some(args.output), args.remove_all, true)
+            (work, Some(args.output), args.remove_all, true, args.dry_run)
         }
     };
     if work.is_empty() {
@@ -152,10 +153,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let mut metrics = Metrics::default();
     let mut failed = false;
     for (controller, snapshots) in work {
-        let dry_run = match controller {
-            ControllerName::TaintNodes => settings.taint_dry_run,
-            ControllerName::ResizePods => settings.resize_dry_run,
-        };
+        let dry_run = forced_dry_run
+            || match controller {
+                ControllerName::TaintNodes => settings.taint_dry_run,
+                ControllerName::ResizePods => settings.resize_dry_run,
+            };
         let options = RunOptions {
             dry_run,
             remove_all,

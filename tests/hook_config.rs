@@ -310,6 +310,15 @@ fn node_filter_keeps_absent_annotations_absent() {
 }
 
 #[test]
+fn pod_filter_keeps_pod_level_resources_so_the_hook_leaves_such_pods_alone() {
+    let config = config_json(&[]);
+    let pod = json!({"metadata": {"name": "p", "namespace": "n"},
+                     "spec": {"resources": {"limits": {"cpu": "2"}}, "containers": [{"name": "c"}]}});
+    let result = gojq(&filter_of(&config, "pods"), &pod.to_string());
+    assert_eq!(result["spec"]["resources"], json!({"limits": {"cpu": "2"}}));
+}
+
+#[test]
 fn pod_filter_copes_with_a_minimal_pod() {
     let config = config_json(&[]);
     let minimal = json!({"metadata": {"name": "p", "namespace": "n"}, "spec": {"containers": [{"name": "c"}]}});

@@ -220,3 +220,29 @@ fn bad_settings_exit_2_naming_every_problem_before_any_request() {
     }
     assert!(cluster.api.requests().is_empty());
 }
+
+#[test]
+fn run_dry_run_writes_nothing_even_when_shadow_mode_is_switched_off() {
+    // The settings of a live install (TAINT_DRY_RUN=false) must not turn an SRE's preview into real writes.
+    let cluster = hot_cluster();
+    let env = [
+        ("DRY_RUN", "false"),
+        ("TAINT_DRY_RUN", "false"),
+        ("RESIZE_DRY_RUN", "false"),
+    ];
+    for args in [
+        &["taint-nodes", "--dry-run"][..],
+        &["--dry-run"][..],
+        &["--dry-run", "taint-nodes"][..],
+    ] {
+        let output = cluster.run_cli(args, &env);
+        output.assert_success();
+        assert!(
+            output.stdout.contains("hot"),
+            "{args:?} prints the plan:\n{}",
+            output.stdout
+        );
+    }
+    assert_eq!(cluster.api.count_writes(), 0);
+    assert!(cluster.api.events().is_empty());
+}

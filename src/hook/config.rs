@@ -40,7 +40,8 @@ pub const POD_JQ_FILTER: &str = concat!(
     "resourceVersion: .metadata.resourceVersion, generation: .metadata.generation, labels: .metadata.labels, ",
     "annotations: ((.metadata.annotations // {}) | with_entries(select(.key | startswith(\"kube-thermostat.io/\")))), ",
     "ownerReferences: .metadata.ownerReferences}, ",
-    "spec: {nodeName: .spec.nodeName, overhead: .spec.overhead, ",
+    // Pod-level `resources` (1.34+) make us leave the pod alone: keep it so the hook sees it too.
+    "spec: {nodeName: .spec.nodeName, overhead: .spec.overhead, resources: .spec.resources, ",
     "containers: [.spec.containers[] | {name, resources, resizePolicy}], ",
     "initContainers: [(.spec.initContainers // [])[] | {name, resources, resizePolicy, restartPolicy}]}, ",
     // `resize` is how 1.32 reports a pending resize (replaced by conditions from 1.33).

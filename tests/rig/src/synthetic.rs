@@ -1162,6 +1162,7 @@ pub fn pod_filter_result(pod: &Value) -> Value {
         "spec": {
             "nodeName": field(pod, &["spec", "nodeName"]),
             "overhead": field(pod, &["spec", "overhead"]),
+            "resources": field(pod, &["spec", "resources"]),
             "containers": array_of(&pod["spec"]["containers"]).iter()
                 .map(|c| pick(c, &["name", "resources", "resizePolicy"])).collect::<Vec<_>>(),
             "initContainers": array_of(&pod["spec"]["initContainers"]).iter()

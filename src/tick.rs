@@ -211,22 +211,11 @@ pub fn run(cli: Cli) -> ExitCode {
                 metrics.gauge(
                     &group,
                     "tick_writes",
-                    outcome.failures.len() as f64,
-                    &[("controller", name), ("result", "failed")],
-                );
-                metrics.gauge(
-                    &group,
-                    "tick_writes",
                     outcome.conflicts as f64,
                     &[("controller", name), ("result", "conflict")],
                 );
-                if !outcome.failures.is_empty() {
-                    metrics.counter(
-                        "write_errors_total",
-                        outcome.failures.len() as f64,
-                        &[("controller", name)],
-                    );
-                }
+                // No failure metrics: shell-operator drops the metrics file of a run that exits non-zero, as any
+                // failure makes this one. Failures show in shell_operator_hook_run_allowed_errors_total and the log.
                 if ok {
                     metrics.gauge(
                         &group,

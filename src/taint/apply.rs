@@ -399,12 +399,6 @@ fn report(
         summary.capped as f64,
         &[("dry_run", dry)],
     );
-    metrics.gauge(
-        GROUP,
-        "taint_fail_safe",
-        if plan.fail_safe.is_some() { 1.0 } else { 0.0 },
-        &[],
-    );
     for (signal, unmatched) in &plan.unmatched {
         metrics.gauge(
             GROUP,

@@ -280,11 +280,12 @@ pub struct RawSettings {
     )]
     pub prometheus_headers: Vec<String>,
 
-    /// Per-query timeout (also sent as the server-side `timeout`).
+    /// Per-query timeout (also sent as the server-side `timeout`). The history subqueries of a cluster-wide query
+    /// take seconds on big clusters.
     #[arg(
         long,
         env = "PROMETHEUS_TIMEOUT",
-        default_value = "10s",
+        default_value = "30s",
         global = true,
         help_heading = "Prometheus"
     )]

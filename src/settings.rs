@@ -596,7 +596,7 @@ impl Settings {
                 "must be debug, info, warn or error",
             );
         }
-        let prometheus = prometheus_settings(&mut check, raw, tick_timeout, prometheus_required);
+        let prometheus = prometheus_settings(&mut check, raw, prometheus_required);
         let kube = KubeSettings {
             kubeconfig: non_empty(&raw.kubeconfig),
             context: non_empty(&raw.context),
@@ -632,7 +632,6 @@ impl Settings {
 fn prometheus_settings(
     check: &mut Checker,
     raw: &RawSettings,
-    tick_timeout: Duration,
     required: bool,
 ) -> PrometheusSettings {
     let url = match non_empty(&raw.prometheus_url) {
@@ -786,18 +785,7 @@ fn prometheus_settings(
         &raw.prometheus_timeout,
         Duration::from_secs(1),
     );
-    // Compared only against a valid TICK_TIMEOUT: one mistake is reported once.
-    if parse_duration(&raw.tick_timeout).is_some() && timeout > tick_timeout {
-        check.reject(
-            "PROMETHEUS_TIMEOUT",
-            "prometheus-timeout",
-            &raw.prometheus_timeout,
-            format!(
-                "must not exceed TICK_TIMEOUT ({})",
-                format_duration(tick_timeout)
-            ),
-        );
-    }
+    // A PROMETHEUS_TIMEOUT longer than TICK_TIMEOUT is no error: every query is cut at the tick's deadline.
     let retries = check.count(
         "PROMETHEUS_RETRIES",
         "prometheus-retries",

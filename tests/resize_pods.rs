@@ -312,6 +312,34 @@ fn idle_container_with_history_shorter_than_the_window_is_not_scaled_down() {
 }
 
 #[test]
+fn container_hot_only_since_it_started_a_minute_ago_is_not_scaled_up() {
+    // Regression: a start-up burn over one or two points of the short window doubled the pod at once.
+    let cluster = one_node_cluster();
+    web_pod(
+        &cluster,
+        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+    );
+    cpu_load(
+        &cluster,
+        &Timeline::ending_now(Duration::from_secs(100)),
+        WEB,
+        // Far above the limit, so even the partial first rate points are above the high mark.
+        &[("app", Profile::Constant(3.0))],
+    );
+
+    cluster.tick("resize-pods", &[]).assert_success();
+    assert_eq!(resize_patches(&cluster), 0);
+    assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+    let plan = dry_run_plan(&cluster, &[]);
+    assert!(
+        notes_about(&plan, "web-1")
+            .iter()
+            .any(|n| n.contains("history shorter than the short window")),
+        "{plan}"
+    );
+}
+
+#[test]
 fn container_between_the_marks_is_left_alone() {
     let cluster = one_node_cluster();
     web_pod(

@@ -1136,6 +1136,21 @@ fn history_is_full(policy: &ResizePolicy, stats: &ContainerStats) -> Result<(), 
     }
 }
 
+/// A scale-up needs a full short window: the minimum of a container's first point or two (start-up
+/// burn) is not usage that *stayed* high.
+fn short_history_is_full(policy: &ResizePolicy, stats: &ContainerStats) -> Result<(), String> {
+    let needed = policy.windows.expected_short_samples() as f64;
+    match stats.short_samples {
+        Some(samples) if samples >= needed => Ok(()),
+        samples => Err(format!(
+            "history shorter than the short window: {} of {} points over {}, no scale-up yet",
+            samples.unwrap_or(0.0),
+            needed,
+            minutes(policy.windows.short_window)
+        )),
+    }
+}
+
 type Decision = Result<(i64, Direction, String), String>;
 
 fn decide_cpu(
@@ -1156,6 +1171,7 @@ fn decide_cpu(
     if let Some(usage) = sustained
         && utilization(usage) > policy.cpu_high_percent
     {
+        short_history_is_full(policy, stats)?;
         let (new, notes) = shape(
             policy,
             usage / (target / 100.0),
@@ -1236,6 +1252,7 @@ fn decide_memory(
     if let Some(recent) = stats.short_max
         && utilization(recent) >= policy.memory_high_percent
     {
+        short_history_is_full(policy, stats)?;
         let target = policy.memory_target_percent;
         let (new, notes) = shape(
             policy,

@@ -60,6 +60,7 @@ fn load(pod: &str, container: &str, short: f64, peak: f64) -> (ContainerKey, Con
             short_max: Some(short),
             peak: Some(peak.max(short)),
             samples: Some(60.0),
+            short_samples: Some(6.0),
         },
     )
 }
@@ -494,6 +495,43 @@ fn short_history_gives_no_scale_down() {
     let plan = world.plan();
     assert!(plan.is_empty(), "{plan}");
     assert!(reasons(&plan).contains("too short"), "{plan}");
+}
+
+#[test]
+fn container_younger_than_the_short_window_gets_no_scale_up() {
+    // Regression: a pod burning CPU (or filling memory) in its first minute had a short-window minimum over one
+    // or two points and was doubled at once.
+    for points in [1.0, 2.0, 5.0] {
+        let mut world = World::new(vec![app_pod(
+            json!({"cpu": "1", "memory": "1Gi"}),
+            json!({"cpu": "1", "memory": "1Gi"}),
+        )])
+        .cpu("web-1", "app", 0.95, 0.95)
+        .memory("web-1", "app", 1e9, 1e9);
+        world
+            .cpu
+            .values_mut()
+            .for_each(|s| s.short_samples = Some(points));
+        world.memory.values_mut().for_each(|s| {
+            s.short_samples = Some(points);
+        });
+        let plan = world.plan();
+        assert!(plan.is_empty(), "{points} points: {plan}");
+        let refusals = plan
+            .notes
+            .iter()
+            .filter(|n| n.reason.contains("history shorter than the short window"))
+            .count();
+        assert_eq!(refusals, 2, "{points} points: {plan}");
+    }
+    let mut full = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.95, 0.95);
+    full.cpu
+        .values_mut()
+        .for_each(|s| s.short_samples = Some(6.0));
+    assert_eq!(only_change(&full.plan()).direction, Direction::Up);
+    full.cpu.values_mut().for_each(|s| s.short_samples = None);
+    assert!(full.plan().is_empty());
 }
 
 fn with_condition(mut value: Value, type_: &str, reason: &str, since: Timestamp) -> Value {

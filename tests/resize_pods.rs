@@ -1091,6 +1091,40 @@ fn infeasible_resize_is_withdrawn_and_backed_off() {
     );
 }
 
+#[test]
+fn withdrawal_refused_by_the_server_is_backed_off_not_retried_every_tick() {
+    // Regression: a refused withdrawal PATCH left no back-off record, so every tick sent it again.
+    let cluster = one_node_cluster();
+    resized_once(&cluster, &[]);
+    cluster.api.kubelet_set_resize_condition(
+        "shop",
+        "web-1",
+        "PodResizePending",
+        "Infeasible",
+        "Node didn't have enough capacity",
+    );
+    cluster.api.inject(Fault::on(
+        "PATCH",
+        "/resize",
+        FaultKind::Status {
+            code: 422,
+            retry_after: None,
+        },
+        1,
+    ));
+
+    let tick = cluster.tick("resize-pods", &[]);
+    assert_ne!(tick.code, 0, "the refusal is reported: {}", tick.stderr);
+    let record = last_resize(&cluster, WEB).unwrap();
+    assert!(record["app"]["backoffUntil"].is_string(), "{record}");
+
+    cluster.api.reset_requests();
+    let next = cluster.tick("resize-pods", &[]);
+    next.assert_success();
+    assert_eq!(resize_patches(&cluster), 0, "{}", next.stderr);
+    assert_eq!(cluster.api.count_writes(), 0, "{}", next.stderr);
+}
+
 /// A 1.32 cluster where the first tick's resize is `Infeasible`, reported the 1.32 way: in `status.resize`,
 /// not in conditions.
 fn infeasible_the_1_32_way() -> Cluster {

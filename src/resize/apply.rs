@@ -274,23 +274,45 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
     let mut uid = None;
     let mut resized = false;
     if let Some(body) = patch::resize_patch(plan).filter(|_| plan.action != PodAction::RecordOnly) {
-        let answer: Pod = tick
-            .kube
-            .patch(
-                &ApiResource::PODS,
-                Some(&plan.namespace),
-                &plan.name,
-                Some("resize"),
-                &Patch::Strategic(body),
-                tick.deadline,
-            )
-            .map_err(|error| {
-                if error.is_not_found() && !pod_gone(&error) {
-                    ApplyError::NoSubresource(error)
-                } else {
-                    classify(error)
+        let answer: Pod = match tick.kube.patch(
+            &ApiResource::PODS,
+            Some(&plan.namespace),
+            &plan.name,
+            Some("resize"),
+            &Patch::Strategic(body),
+            tick.deadline,
+        ) {
+            Ok(answer) => answer,
+            Err(error) if error.is_not_found() && !pod_gone(&error) => {
+                return Err(ApplyError::NoSubresource(error));
+            }
+            // A withdrawal the server refuses would be refused again every tick: its record carries the
+            // back-off, so write that (best effort) and report the refusal.
+            Err(error)
+                if plan.action == PodAction::Withdraw
+                    && (error.is_invalid() || error.is_forbidden()) =>
+            {
+                let annotation = patch::annotation_patch(plan, resource_version.as_deref());
+                if let Err(record_error) = tick.kube.patch::<Pod>(
+                    &ApiResource::PODS,
+                    Some(&plan.namespace),
+                    &plan.name,
+                    None,
+                    &Patch::Merge(annotation),
+                    tick.deadline,
+                ) {
+                    log::warn(
+                        &format!(
+                            "pod {}/{}: withdrawal refused, and recording its back-off in {LAST_RESIZE_ANNOTATION} failed",
+                            plan.namespace, plan.name
+                        ),
+                        &[("error", json!(record_error.to_string()))],
+                    );
                 }
-            })?;
+                return Err(ApplyError::Failed(error));
+            }
+            Err(error) => return Err(classify(error)),
+        };
         resized = true;
         resource_version = answer.metadata.resource_version.clone();
         uid = answer.metadata.uid.clone();

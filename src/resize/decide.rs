@@ -641,6 +641,18 @@ fn decide_pod(
         record: String::new(),
         event: None,
     };
+    // Another autoscaler's pod is not ours: not its resizes either (no withdrawal, no back-off record).
+    if let Some(owner) = owner_of(pod) {
+        if let Some(hpa) = steering_hpa(&owner, ns, input.hpas) {
+            return skip(
+                ctx,
+                format!("HorizontalPodAutoscaler {hpa} scales {owner} on cpu/memory"),
+            );
+        }
+        if let Some(vpa) = steering_vpa(&owner, ns, input.vpas) {
+            return skip(ctx, format!("VerticalPodAutoscaler {vpa} resizes {owner}"));
+        }
+    }
     match resize_state(pod) {
         ResizeState::Settled => {}
         ResizeState::KubeletBehind {
@@ -683,6 +695,18 @@ fn decide_pod(
             message,
             since,
         } => {
+            if ours(pod, &record).is_empty() {
+                return ctx.note(
+                    NoteKind::FollowUp,
+                    ns,
+                    name,
+                    None,
+                    None,
+                    format!(
+                        "resize by someone else pending ({reason}): its spec is not what we last set, so we leave it"
+                    ),
+                );
+            }
             let detail = if message.is_empty() {
                 String::new()
             } else {
@@ -719,19 +743,25 @@ fn decide_pod(
             } else {
                 format!("resize {reason}{detail}: withdrawn")
             };
+            // A withdrawal already made and backed off (refused by the server, or not yet seen by the
+            // kubelet) is not sent again until the back-off ends.
+            if let Some(until) = ours(pod, &record)
+                .iter()
+                .filter_map(|c| record.get(*c).and_then(|e| e.backoff_until))
+                .filter(|until| *until > ctx.now)
+                .min()
+            {
+                return ctx.note(
+                    NoteKind::FollowUp,
+                    ns,
+                    name,
+                    None,
+                    None,
+                    format!("{why}; already withdrawn or refused, backing off until {until}"),
+                );
+            }
             ctx.note(NoteKind::FollowUp, ns, name, None, None, why.clone());
-            return withdraw(ctx, pod, base, record, &why);
-        }
-    }
-    if let Some(owner) = owner_of(pod) {
-        if let Some(hpa) = steering_hpa(&owner, ns, input.hpas) {
-            return skip(
-                ctx,
-                format!("HorizontalPodAutoscaler {hpa} scales {owner} on cpu/memory"),
-            );
-        }
-        if let Some(vpa) = steering_vpa(&owner, ns, input.vpas) {
-            return skip(ctx, format!("VerticalPodAutoscaler {vpa} resizes {owner}"));
+            return withdraw(ctx, pod, input.server_minor, base, record, &why);
         }
     }
 
@@ -979,12 +1009,55 @@ fn back_off(
     changed
 }
 
+/// The containers whose spec is what our record says we last set (`to`): a pending resize of those is ours.
+fn ours<'a>(pod: &'a Pod, record: &PodRecord) -> Vec<&'a str> {
+    resizable_containers(pod)
+        .into_iter()
+        .filter(|(container, _, _)| {
+            record
+                .get(&container.name)
+                .is_some_and(|entry| spec_matches(container, &entry.to))
+        })
+        .map(|(container, _, _)| container.name.as_str())
+        .collect()
+}
+
+/// True when every value in `texts` (non-empty) equals the container's spec.
+fn spec_matches(container: &Container, texts: &ResourceTexts) -> bool {
+    if texts.requests.is_empty() && texts.limits.is_empty() {
+        return false;
+    }
+    [Resource::Cpu, Resource::Memory]
+        .into_iter()
+        .all(|resource| {
+            let Ok(spec) = spec_values(container, resource) else {
+                return false;
+            };
+            let same = |text: Option<&String>, value: Option<i64>| match text {
+                None => true,
+                Some(text) => resource.parse(text).ok() == value,
+            };
+            same(texts.requests.get(resource.name()), spec.request)
+                && same(texts.limits.get(resource.name()), spec.limit)
+        })
+}
+
 /// Sets the containers we resized back to what the kubelet allocated, and backs off.
-fn withdraw(ctx: &mut Ctx, pod: &Pod, base: PodPlan, mut record: PodRecord, why: &str) {
+fn withdraw(
+    ctx: &mut Ctx,
+    pod: &Pod,
+    server_minor: u32,
+    base: PodPlan,
+    mut record: PodRecord,
+    why: &str,
+) {
     let mut changes = Vec::new();
+    // Withdrawals the server would refuse: tried every tick, they would fail every tick.
+    let mut refused = Vec::new();
+    let ours = ours(pod, &record);
     for (container, sidecar, status) in resizable_containers(pod) {
         // Only our own resizes: another tool's pending resize is not ours to undo.
-        if !record.contains_key(&container.name) {
+        if !ours.contains(&container.name.as_str()) {
             continue;
         }
         let Some(status) = status else { continue };
@@ -1001,6 +1074,18 @@ fn withdraw(ctx: &mut Ctx, pod: &Pod, base: PodPlan, mut record: PodRecord, why:
                 request: desired.request.and(allocated.request.or(desired.request)),
                 limit: desired.limit.and(allocated.limit.or(desired.limit)),
             };
+            if resource == Resource::Memory
+                && to.limit < desired.limit
+                && let Some(reason) =
+                    memory_limit_decrease_forbidden(server_minor, container, ctx.policy)
+            {
+                refused.push(format!(
+                    "{} memory cannot be set back to {}: {reason}",
+                    container.name,
+                    to.describe(resource)
+                ));
+                continue;
+            }
             if to != desired {
                 container_changes.push(ResourceChange {
                     resource,
@@ -1019,9 +1104,30 @@ fn withdraw(ctx: &mut Ctx, pod: &Pod, base: PodPlan, mut record: PodRecord, why:
             });
         }
     }
+    if changes.is_empty() && refused.is_empty() {
+        // Nothing of ours to set back: no back-off record, no Warning on the pod.
+        return;
+    }
+    let ns = base.namespace.clone();
+    for reason in &refused {
+        ctx.note(
+            NoteKind::FollowUp,
+            &ns,
+            &base.name,
+            None,
+            Some(Resource::Memory),
+            format!("{reason}; backing off instead"),
+        );
+    }
+    let why = if refused.is_empty() {
+        why.to_string()
+    } else {
+        format!("{why}; {}", refused.join("; "))
+    };
+    let why = why.as_str();
     let until = add(ctx.now, ctx.policy.infeasible_backoff);
-    let record_changed = back_off(&mut record, pod, why, until, ctx.now);
-    if changes.is_empty() && !record_changed {
+    if !back_off(&mut record, pod, why, until, ctx.now) && changes.is_empty() {
+        // The back-off is already recorded: unchanged state, no writes.
         return;
     }
     ctx.plan.pods.push(PodPlan {

@@ -553,8 +553,15 @@ fn resized_app(limits_cpu: &str) -> Value {
     );
     value["status"]["containerStatuses"] = json!([{"name": "app",
         "allocatedResources": {"cpu": "1"}, "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}}]);
-    value["metadata"]["annotations"] = json!({LAST_RESIZE_ANNOTATION: json!({"app": {"at": minutes_ago(30).to_string(), "direction": "up"}}).to_string()});
+    value["metadata"]["annotations"] =
+        json!({LAST_RESIZE_ANNOTATION: our_upsize_to(limits_cpu, 30).to_string()});
     value
+}
+
+/// Our record of an upsize of `app` to `cpu`, `minutes` ago.
+fn our_upsize_to(cpu: &str, minutes: i64) -> Value {
+    json!({"app": {"at": minutes_ago(minutes).to_string(), "direction": "up",
+        "to": {"requests": {"cpu": cpu}, "limits": {"cpu": cpu}}}})
 }
 
 #[test]
@@ -598,7 +605,8 @@ fn deferred_resize_reported_the_1_32_way_is_timed_from_our_resize() {
             .as_object_mut()
             .expect("status")
             .remove("observedGeneration");
-        value["metadata"]["annotations"] = json!({LAST_RESIZE_ANNOTATION: json!({"app": {"at": minutes_ago(minutes).to_string(), "direction": "up"}}).to_string()});
+        value["metadata"]["annotations"] =
+            json!({LAST_RESIZE_ANNOTATION: our_upsize_to("2", minutes).to_string()});
         World::new(vec![pod(value)]).cpu("web-1", "app", 0.9, 0.9)
     };
     let plan = deferred_since_our_resize(3).plan();
@@ -625,6 +633,94 @@ fn infeasible_resize_is_withdrawn_and_backed_off() {
             .iter()
             .any(|n| n.kind == NoteKind::FollowUp && n.reason.contains("Infeasible"))
     );
+}
+
+fn infeasible(value: Value) -> World {
+    World::new(vec![pod(with_condition(
+        value,
+        "PodResizePending",
+        "Infeasible",
+        minutes_ago(1),
+    ))])
+}
+
+#[test]
+fn pending_resize_of_a_pod_steered_by_an_hpa_is_not_withdrawn() {
+    // Regression: the pending-resize handling ran before the HPA/VPA skip and withdrew their resizes.
+    let mut world = infeasible(resized_app("2"));
+    world.hpas = vec![hpa(json!([]))];
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("HorizontalPodAutoscaler"), "{plan}");
+}
+
+#[test]
+fn pending_resize_by_someone_else_is_left_alone_without_writes() {
+    // Regression: a stale record of ours made another tool's pending resize look ours; a pod without any
+    // container to set back still got a back-off annotation and a Warning.
+    let mut someone_elses = resized_app("3");
+    someone_elses["metadata"]["annotations"] =
+        json!({LAST_RESIZE_ANNOTATION: our_upsize_to("2", 30).to_string()});
+    let plan = infeasible(someone_elses).plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(
+        reasons(&plan).contains("resize by someone else pending"),
+        "{plan}"
+    );
+
+    let mut no_record = resized_app("2");
+    no_record["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("annotations");
+    let plan = infeasible(no_record).plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(
+        reasons(&plan).contains("resize by someone else pending"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn withdrawing_a_memory_upsize_on_1_33_backs_off_instead_of_lowering_the_limit() {
+    // Regression: the withdrawal lowered the memory limit, which 1.33 refuses, so the PATCH failed every tick.
+    let mut value = pod_json(
+        "web-1",
+        vec![container(
+            "app",
+            json!({"memory": "2Gi"}),
+            json!({"memory": "2Gi"}),
+        )],
+    );
+    value["status"]["containerStatuses"] = json!([{"name": "app",
+        "resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}}]);
+    value["metadata"]["annotations"] = json!({LAST_RESIZE_ANNOTATION: json!({"app": {"at": minutes_ago(30).to_string(),
+        "direction": "up", "to": {"requests": {"memory": "2Gi"}, "limits": {"memory": "2Gi"}}}}).to_string()});
+    let mut world = infeasible(value.clone());
+    world.minor = 33;
+    let plan = world.plan();
+    assert_eq!(plan.pods.len(), 1, "{plan}");
+    assert_eq!(plan.pods[0].action, PodAction::RecordOnly, "{plan}");
+    assert!(resize_patch(&plan.pods[0]).is_none(), "{plan}");
+    assert!(reasons(&plan).contains("1.33 forbids"), "{plan}");
+    let record: PodRecord = serde_json::from_str(&plan.pods[0].record).expect("record");
+    assert!(record["app"].backoff_until.is_some_and(|u| u > now()));
+
+    // With the back-off recorded, later ticks write nothing.
+    let mut applied = world.pods[0].clone();
+    applied.metadata.annotations.get_or_insert_default().insert(
+        LAST_RESIZE_ANNOTATION.to_string(),
+        plan.pods[0].record.clone(),
+    );
+    world.pods = vec![applied];
+    assert!(world.plan().is_empty(), "{}", world.plan());
+
+    // 1.34 allows it: the limit is set back.
+    let mut world = infeasible(value);
+    world.minor = 34;
+    let plan = world.plan();
+    assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
+    assert_eq!(only_change(&plan).to, v(Some(1 << 30), Some(1 << 30)));
 }
 
 #[test]

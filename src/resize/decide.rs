@@ -675,6 +675,15 @@ fn decide_pod(
             // Often transient (autoscaler#10093): the kubelet retries; we only hold off our next step.
             let reason = format!("kubelet reports a resize error: {message}");
             ctx.note(NoteKind::FollowUp, ns, name, None, None, reason.clone());
+            let ours = ours(pod, &record);
+            // Someone else's resize is not ours to back off from; and while the same error persists, the
+            // back-off already recorded says it all (re-arming it would write and warn every cooldown).
+            let already_recorded = ours.iter().all(|c| {
+                record.get(*c).and_then(|e| e.backoff_reason.as_deref()) == Some(reason.as_str())
+            });
+            if ours.is_empty() || already_recorded {
+                return;
+            }
             let until = add(ctx.now, ctx.policy.cooldown_up);
             if back_off(&mut record, pod, &reason, until, ctx.now) {
                 ctx.plan.pods.push(PodPlan {

@@ -764,7 +764,25 @@ fn resize_in_progress_is_waited_for_and_an_error_backs_off_once() {
         LAST_RESIZE_ANNOTATION.to_string(),
         plan.pods[0].record.clone(),
     );
-    assert!(World::new(vec![applied]).plan().is_empty());
+    assert!(World::new(vec![applied.clone()]).plan().is_empty());
+    // Regression: the back-off was re-armed every cooldown while the same error persisted, writing the
+    // annotation and a Warning every few minutes for ever.
+    let much_later = now() + k8s_openapi::jiff::SignedDuration::from_mins(60);
+    let plan = World::new(vec![applied.clone()]).plan_at(much_later);
+    assert!(plan.is_empty(), "{plan}");
+    // A new error is news: recorded once.
+    let mut other_error = applied;
+    for condition in other_error
+        .status
+        .as_mut()
+        .and_then(|s| s.conditions.as_mut())
+        .expect("conditions")
+    {
+        condition.message = Some("cgroup is gone".to_string());
+    }
+    let plan = World::new(vec![other_error]).plan_at(much_later);
+    assert_eq!(plan.pods.len(), 1, "{plan}");
+    assert_eq!(plan.pods[0].action, PodAction::RecordOnly, "{plan}");
 }
 
 #[test]

@@ -1825,6 +1825,39 @@ fn hot_web(cluster: &Cluster) {
 }
 
 #[test]
+fn refused_resize_is_not_counted_as_a_resize() {
+    // Regression: resizes_total was counted from the plan, before any write.
+    let cluster = one_node_cluster();
+    hot_web(&cluster);
+    cluster.api.inject(Fault::on(
+        "PATCH",
+        "/resize",
+        FaultKind::Status {
+            code: 422,
+            retry_after: None,
+        },
+        1,
+    ));
+    let tick = cluster.tick("resize-pods", &[]);
+    assert_ne!(tick.code, 0, "{}", tick.stderr);
+    assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+    assert_eq!(
+        tick.metric(
+            "kube_thermostat_resizes_total",
+            &[
+                ("resource", "cpu"),
+                ("direction", "up"),
+                ("dry_run", "false")
+            ]
+        )
+        .unwrap_or(0.0),
+        0.0,
+        "{}",
+        tick.stderr
+    );
+}
+
+#[test]
 fn dry_run_and_resize_dry_run_write_nothing_but_report_the_resize() {
     for env in [[("DRY_RUN", "true")], [("RESIZE_DRY_RUN", "true")]] {
         let cluster = one_node_cluster();

@@ -162,7 +162,7 @@ pub fn run(
         let mut pod_plan = pod_plan.clone();
         let mut rereads = 0;
         loop {
-            match apply_pod(tick, &pod_plan) {
+            match apply_pod(tick, &pod_plan, metrics) {
                 Ok(()) => {
                     outcome.changed += 1;
                     break;
@@ -254,7 +254,7 @@ enum ApplyError {
 /// The resize (if any container changes), then our annotation with the resourceVersion the resize answered,
 /// then the Event. Both writes carry a resourceVersion precondition. A conflict on the resize leaves nothing
 /// written (the caller re-reads and decides again); once the resize is made it must not be decided again.
-fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
+fn apply_pod(tick: &Tick, plan: &PodPlan, metrics: &mut Metrics) -> Result<(), ApplyError> {
     let pod_gone = |error: &KubeError| {
         error.is_not_found()
             && error
@@ -314,6 +314,7 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
             Err(error) => return Err(classify(error)),
         };
         resized = true;
+        count_resizes(plan, "false", metrics);
         resource_version = answer.metadata.resource_version.clone();
         uid = answer.metadata.uid.clone();
         for container in &plan.containers {
@@ -545,6 +546,26 @@ fn log_notes(plan: &ResizePlan) {
     }
 }
 
+/// `resizes_total` for the load-driven changes of one pod (withdrawals are not resizes).
+fn count_resizes(pod: &PodPlan, dry_run: &str, metrics: &mut Metrics) {
+    if pod.action != PodAction::Resize {
+        return;
+    }
+    for container in &pod.containers {
+        for change in &container.changes {
+            metrics.counter(
+                "resizes_total",
+                1.0,
+                &[
+                    ("resource", change.resource.name()),
+                    ("direction", &change.direction.to_string()),
+                    ("dry_run", dry_run),
+                ],
+            );
+        }
+    }
+}
+
 fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
     let dry = if dry_run { "true" } else { "false" };
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
@@ -558,18 +579,11 @@ fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
                     direction.clone()
                 };
                 *decisions.entry(decision).or_default() += 1;
-                if pod.action == PodAction::Resize {
-                    metrics.counter(
-                        "resizes_total",
-                        1.0,
-                        &[
-                            ("resource", change.resource.name()),
-                            ("direction", &direction),
-                            ("dry_run", dry),
-                        ],
-                    );
-                }
             }
+        }
+        if dry_run {
+            // Shadow mode counts what it would do; a real tick counts each resize once the PATCH succeeded.
+            count_resizes(pod, dry, metrics);
         }
     }
     for note in &plan.notes {

@@ -132,7 +132,7 @@ pub fn run(
         SignalTable::new()
     };
 
-    let decide = |opted_in: &[Pod], all_pods: &[Pod]| {
+    let decide = |opted_in: &[&Pod], all_pods: &[Pod]| {
         let input = ResizeInput {
             pods: opted_in,
             nodes: &nodes,
@@ -448,11 +448,11 @@ fn labels_by_name(namespaces: Vec<Namespace>) -> HashMap<String, BTreeMap<String
 }
 
 /// Pods carrying the pod selector label, or living in a namespace carrying the namespace selector label.
-fn opted_in_pods(
-    all_pods: &[Pod],
+fn opted_in_pods<'a>(
+    all_pods: &'a [Pod],
     namespace_labels: &HashMap<String, BTreeMap<String, String>>,
     settings: &ResizeSettings,
-) -> Vec<Pod> {
+) -> Vec<&'a Pod> {
     let has = |labels: Option<&BTreeMap<String, String>>, (key, value): &(String, String)| {
         labels.and_then(|l| l.get(key)).is_some_and(|v| v == value)
     };
@@ -467,7 +467,6 @@ fn opted_in_pods(
                     .and_then(|ns| namespace_labels.get(ns))
                     .is_some_and(|labels| has(Some(labels), &settings.namespace_selector))
         })
-        .cloned()
         .collect()
 }
 
@@ -480,7 +479,7 @@ fn replace_pod(pods: &mut [Pod], pod: Pod) {
 }
 
 /// Resizes the kubelet has not finished, by condition, from the pods as read (before this tick's writes).
-fn report_resize_progress(pods: &[Pod], metrics: &mut Metrics) {
+fn report_resize_progress(pods: &[&Pod], metrics: &mut Metrics) {
     let mut pending: BTreeMap<&str, usize> = ["Deferred", "Infeasible", "InProgress", "Error"]
         .into_iter()
         .map(|r| (r, 0))
@@ -602,5 +601,33 @@ fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
             count as f64,
             &[("decision", &decision), ("dry_run", dry)],
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opted_in_pods_are_borrowed_not_copied() {
+        // Regression (BENCHMARKS.md, memory at scale): the opted-in pods were cloned out of all pods.
+        let pod = |name: &str, labels: Value| -> Pod {
+            serde_json::from_value(
+                json!({"metadata": {"name": name, "namespace": "shop", "labels": labels}}),
+            )
+            .expect("pod json")
+        };
+        let all_pods = vec![
+            pod("web-1", json!({"kube-thermostat.io/resize": "true"})),
+            pod("db-1", json!({})),
+        ];
+        let settings = ResizeSettings {
+            policy: ResizePolicy::default(),
+            pod_selector: ("kube-thermostat.io/resize".into(), "true".into()),
+            namespace_selector: ("kube-thermostat.io/resize".into(), "true".into()),
+        };
+        let opted_in = opted_in_pods(&all_pods, &HashMap::new(), &settings);
+        assert_eq!(opted_in.len(), 1);
+        assert!(std::ptr::eq(opted_in[0], &all_pods[0]));
     }
 }

@@ -105,8 +105,9 @@ impl World {
     fn plan_at(&self, at: Timestamp) -> ResizePlan {
         let mut all = self.pods.clone();
         all.extend(self.others.iter().cloned());
+        let opted_in: Vec<&Pod> = self.pods.iter().collect();
         let input = ResizeInput {
-            pods: &self.pods,
+            pods: &opted_in,
             nodes: &self.nodes,
             all_pods: &all,
             hpas: &self.hpas,

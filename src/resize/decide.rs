@@ -501,6 +501,8 @@ struct Ctx<'a> {
     policy: &'a ResizePolicy,
     now: Timestamp,
     plan: ResizePlan,
+    /// Highest utilization of a pod's upsizes, by index in `plan.pods`: the hottest go first under the cap.
+    heat: HashMap<usize, f64>,
 }
 
 impl Ctx<'_> {
@@ -559,6 +561,7 @@ pub fn decide_resizes(input: &ResizeInput, policy: &ResizePolicy, now: Timestamp
         policy,
         now,
         plan: ResizePlan::default(),
+        heat: HashMap::new(),
     };
     let mut node_reserved = reserved_by_node(input.all_pods);
     let nodes: HashMap<&str, Reserved> = input
@@ -569,7 +572,48 @@ pub fn decide_resizes(input: &ResizeInput, policy: &ResizePolicy, now: Timestamp
     for pod in input.pods {
         decide_pod(&mut ctx, input, pod, &nodes, &mut node_reserved);
     }
+    cap_pods_per_tick(&mut ctx);
     ctx.plan
+}
+
+/// Keeps at most `max_pods_per_tick` resized or withdrawn pods (withdrawals first: they free capacity; then
+/// upsizes hottest first; then downsizes) and reports the rest as deferred. Record-only writes are not resizes.
+fn cap_pods_per_tick(ctx: &mut Ctx) {
+    let max = ctx.policy.max_pods_per_tick;
+    let pods = std::mem::take(&mut ctx.plan.pods);
+    let mut ranked: Vec<(usize, PodPlan)> = pods.into_iter().enumerate().collect();
+    let rank = |(index, pod): &(usize, PodPlan)| -> (u8, f64) {
+        match pod.action {
+            PodAction::RecordOnly => (0, 0.0),
+            PodAction::Withdraw => (1, 0.0),
+            PodAction::Resize => match ctx.heat.get(index) {
+                Some(heat) => (2, -heat),
+                None => (3, 0.0),
+            },
+        }
+    };
+    // Stable: equal ranks keep the input order.
+    ranked.sort_by(|a, b| {
+        let (a, b) = (rank(a), rank(b));
+        a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+    });
+    let mut resized = 0;
+    for (_, pod) in ranked {
+        if pod.action == PodAction::RecordOnly || resized < max {
+            resized += usize::from(pod.action != PodAction::RecordOnly);
+            ctx.plan.pods.push(pod);
+        } else {
+            ctx.plan.notes.push(Note {
+                kind: NoteKind::Skipped,
+                namespace: pod.namespace,
+                pod: pod.name,
+                container: None,
+                resource: None,
+                reason: format!("deferred to a later tick: at most {max} pods per tick"),
+            });
+        }
+    }
+    ctx.heat.clear();
 }
 
 fn decide_pod(
@@ -776,6 +820,7 @@ fn decide_pod(
     }
 
     let mut changes: Vec<ContainerChange> = Vec::new();
+    let mut heat: Option<f64> = None;
     for (container, sidecar, _) in resizable_containers(pod) {
         let key = ContainerKey::new(ns, name, &container.name);
         let mut container_changes = Vec::new();
@@ -873,6 +918,14 @@ fn decide_pod(
                     continue;
                 }
             };
+            if direction == Direction::Up {
+                let usage = match resource {
+                    Resource::Cpu => stats.short_min.map(|cores| cores * 1000.0),
+                    Resource::Memory => stats.short_max,
+                };
+                let utilization = usage.unwrap_or(0.0) / basis as f64;
+                heat = Some(heat.map_or(utilization, |h| h.max(utilization)));
+            }
             let granularity = granularity(ctx.policy, resource);
             let to = values.scaled_to(new_basis, granularity);
             if resource == Resource::Memory
@@ -942,6 +995,13 @@ fn decide_pod(
                 backoff_reason: None,
             },
         );
+    }
+    // An upsize cut away by the node fit leaves no heat to rank by.
+    let upsizes = changes
+        .iter()
+        .any(|c| c.changes.iter().any(|r| r.direction == Direction::Up));
+    if let Some(heat) = heat.filter(|_| upsizes) {
+        ctx.heat.insert(ctx.plan.pods.len(), heat);
     }
     ctx.plan.pods.push(PodPlan {
         containers: changes,

@@ -725,6 +725,58 @@ fn withdrawing_a_memory_upsize_on_1_33_backs_off_instead_of_lowering_the_limit()
 }
 
 #[test]
+fn at_most_max_pods_per_tick_are_resized_withdrawals_then_hottest_first() {
+    let app = |name: &str| {
+        pod(pod_json(
+            name,
+            vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+        ))
+    };
+    let mut world = World::new(vec![
+        app("idle-d"),
+        app("hot-a"),
+        app("hot-c"),
+        pod(with_condition(
+            resized_app("2"),
+            "PodResizePending",
+            "Infeasible",
+            minutes_ago(1),
+        )),
+        app("hot-b"),
+    ])
+    .cpu("idle-d", "app", 0.1, 0.1)
+    .cpu("hot-a", "app", 0.95, 0.95)
+    .cpu("hot-b", "app", 0.99, 0.99)
+    .cpu("hot-c", "app", 0.85, 0.85);
+    world.policy.max_pods_per_tick = 3;
+    let plan = world.plan();
+    let planned: Vec<(&str, PodAction)> = plan
+        .pods
+        .iter()
+        .map(|p| (p.name.as_str(), p.action))
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            ("web-1", PodAction::Withdraw),
+            ("hot-b", PodAction::Resize),
+            ("hot-a", PodAction::Resize)
+        ],
+        "{plan}"
+    );
+    let deferred: Vec<&str> = plan
+        .notes
+        .iter()
+        .filter(|n| n.reason == "deferred to a later tick: at most 3 pods per tick")
+        .map(|n| n.pod.as_str())
+        .collect();
+    assert_eq!(deferred, ["hot-c", "idle-d"], "{plan}");
+
+    world.policy.max_pods_per_tick = 100;
+    assert_eq!(world.plan().pods.len(), 5);
+}
+
+#[test]
 fn backed_off_container_is_left_alone_until_the_backoff_ends() {
     let until = now() + k8s_openapi::jiff::SignedDuration::from_mins(30);
     let record = json!({"app": {"at": minutes_ago(40).to_string(), "direction": "withdraw", "backoffUntil": until.to_string(), "backoffReason": "Infeasible"}});

@@ -312,6 +312,34 @@ fn idle_container_with_history_shorter_than_the_window_is_not_scaled_down() {
 }
 
 #[test]
+fn container_hot_only_since_it_started_a_minute_ago_is_not_scaled_up() {
+    // Regression: a start-up burn over one or two points of the short window doubled the pod at once.
+    let cluster = one_node_cluster();
+    web_pod(
+        &cluster,
+        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+    );
+    cpu_load(
+        &cluster,
+        &Timeline::ending_now(Duration::from_secs(100)),
+        WEB,
+        // Far above the limit, so even the partial first rate points are above the high mark.
+        &[("app", Profile::Constant(3.0))],
+    );
+
+    cluster.tick("resize-pods", &[]).assert_success();
+    assert_eq!(resize_patches(&cluster), 0);
+    assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+    let plan = dry_run_plan(&cluster, &[]);
+    assert!(
+        notes_about(&plan, "web-1")
+            .iter()
+            .any(|n| n.contains("history shorter than the short window")),
+        "{plan}"
+    );
+}
+
+#[test]
 fn container_between_the_marks_is_left_alone() {
     let cluster = one_node_cluster();
     web_pod(
@@ -1063,6 +1091,40 @@ fn infeasible_resize_is_withdrawn_and_backed_off() {
     );
 }
 
+#[test]
+fn withdrawal_refused_by_the_server_is_backed_off_not_retried_every_tick() {
+    // Regression: a refused withdrawal PATCH left no back-off record, so every tick sent it again.
+    let cluster = one_node_cluster();
+    resized_once(&cluster, &[]);
+    cluster.api.kubelet_set_resize_condition(
+        "shop",
+        "web-1",
+        "PodResizePending",
+        "Infeasible",
+        "Node didn't have enough capacity",
+    );
+    cluster.api.inject(Fault::on(
+        "PATCH",
+        "/resize",
+        FaultKind::Status {
+            code: 422,
+            retry_after: None,
+        },
+        1,
+    ));
+
+    let tick = cluster.tick("resize-pods", &[]);
+    assert_ne!(tick.code, 0, "the refusal is reported: {}", tick.stderr);
+    let record = last_resize(&cluster, WEB).unwrap();
+    assert!(record["app"]["backoffUntil"].is_string(), "{record}");
+
+    cluster.api.reset_requests();
+    let next = cluster.tick("resize-pods", &[]);
+    next.assert_success();
+    assert_eq!(resize_patches(&cluster), 0, "{}", next.stderr);
+    assert_eq!(cluster.api.count_writes(), 0, "{}", next.stderr);
+}
+
 /// A 1.32 cluster where the first tick's resize is `Infeasible`, reported the 1.32 way: in `status.resize`,
 /// not in conditions.
 fn infeasible_the_1_32_way() -> Cluster {
@@ -1759,6 +1821,39 @@ fn hot_web(cluster: &Cluster) {
         &short_history(),
         WEB,
         &[("app", Profile::Constant(0.48))],
+    );
+}
+
+#[test]
+fn refused_resize_is_not_counted_as_a_resize() {
+    // Regression: resizes_total was counted from the plan, before any write.
+    let cluster = one_node_cluster();
+    hot_web(&cluster);
+    cluster.api.inject(Fault::on(
+        "PATCH",
+        "/resize",
+        FaultKind::Status {
+            code: 422,
+            retry_after: None,
+        },
+        1,
+    ));
+    let tick = cluster.tick("resize-pods", &[]);
+    assert_ne!(tick.code, 0, "{}", tick.stderr);
+    assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+    assert_eq!(
+        tick.metric(
+            "kube_thermostat_resizes_total",
+            &[
+                ("resource", "cpu"),
+                ("direction", "up"),
+                ("dry_run", "false")
+            ]
+        )
+        .unwrap_or(0.0),
+        0.0,
+        "{}",
+        tick.stderr
     );
 }
 

@@ -132,7 +132,7 @@ pub fn run(
         SignalTable::new()
     };
 
-    let decide = |opted_in: &[Pod], all_pods: &[Pod]| {
+    let decide = |opted_in: &[&Pod], all_pods: &[Pod]| {
         let input = ResizeInput {
             pods: opted_in,
             nodes: &nodes,
@@ -162,7 +162,7 @@ pub fn run(
         let mut pod_plan = pod_plan.clone();
         let mut rereads = 0;
         loop {
-            match apply_pod(tick, &pod_plan) {
+            match apply_pod(tick, &pod_plan, metrics) {
                 Ok(()) => {
                     outcome.changed += 1;
                     break;
@@ -254,7 +254,7 @@ enum ApplyError {
 /// The resize (if any container changes), then our annotation with the resourceVersion the resize answered,
 /// then the Event. Both writes carry a resourceVersion precondition. A conflict on the resize leaves nothing
 /// written (the caller re-reads and decides again); once the resize is made it must not be decided again.
-fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
+fn apply_pod(tick: &Tick, plan: &PodPlan, metrics: &mut Metrics) -> Result<(), ApplyError> {
     let pod_gone = |error: &KubeError| {
         error.is_not_found()
             && error
@@ -274,24 +274,47 @@ fn apply_pod(tick: &Tick, plan: &PodPlan) -> Result<(), ApplyError> {
     let mut uid = None;
     let mut resized = false;
     if let Some(body) = patch::resize_patch(plan).filter(|_| plan.action != PodAction::RecordOnly) {
-        let answer: Pod = tick
-            .kube
-            .patch(
-                &ApiResource::PODS,
-                Some(&plan.namespace),
-                &plan.name,
-                Some("resize"),
-                &Patch::Strategic(body),
-                tick.deadline,
-            )
-            .map_err(|error| {
-                if error.is_not_found() && !pod_gone(&error) {
-                    ApplyError::NoSubresource(error)
-                } else {
-                    classify(error)
+        let answer: Pod = match tick.kube.patch(
+            &ApiResource::PODS,
+            Some(&plan.namespace),
+            &plan.name,
+            Some("resize"),
+            &Patch::Strategic(body),
+            tick.deadline,
+        ) {
+            Ok(answer) => answer,
+            Err(error) if error.is_not_found() && !pod_gone(&error) => {
+                return Err(ApplyError::NoSubresource(error));
+            }
+            // A withdrawal the server refuses would be refused again every tick: its record carries the
+            // back-off, so write that (best effort) and report the refusal.
+            Err(error)
+                if plan.action == PodAction::Withdraw
+                    && (error.is_invalid() || error.is_forbidden()) =>
+            {
+                let annotation = patch::annotation_patch(plan, resource_version.as_deref());
+                if let Err(record_error) = tick.kube.patch::<Pod>(
+                    &ApiResource::PODS,
+                    Some(&plan.namespace),
+                    &plan.name,
+                    None,
+                    &Patch::Merge(annotation),
+                    tick.deadline,
+                ) {
+                    log::warn(
+                        &format!(
+                            "pod {}/{}: withdrawal refused, and recording its back-off in {LAST_RESIZE_ANNOTATION} failed",
+                            plan.namespace, plan.name
+                        ),
+                        &[("error", json!(record_error.to_string()))],
+                    );
                 }
-            })?;
+                return Err(ApplyError::Failed(error));
+            }
+            Err(error) => return Err(classify(error)),
+        };
         resized = true;
+        count_resizes(plan, "false", metrics);
         resource_version = answer.metadata.resource_version.clone();
         uid = answer.metadata.uid.clone();
         for container in &plan.containers {
@@ -425,11 +448,11 @@ fn labels_by_name(namespaces: Vec<Namespace>) -> HashMap<String, BTreeMap<String
 }
 
 /// Pods carrying the pod selector label, or living in a namespace carrying the namespace selector label.
-fn opted_in_pods(
-    all_pods: &[Pod],
+fn opted_in_pods<'a>(
+    all_pods: &'a [Pod],
     namespace_labels: &HashMap<String, BTreeMap<String, String>>,
     settings: &ResizeSettings,
-) -> Vec<Pod> {
+) -> Vec<&'a Pod> {
     let has = |labels: Option<&BTreeMap<String, String>>, (key, value): &(String, String)| {
         labels.and_then(|l| l.get(key)).is_some_and(|v| v == value)
     };
@@ -444,7 +467,6 @@ fn opted_in_pods(
                     .and_then(|ns| namespace_labels.get(ns))
                     .is_some_and(|labels| has(Some(labels), &settings.namespace_selector))
         })
-        .cloned()
         .collect()
 }
 
@@ -457,7 +479,7 @@ fn replace_pod(pods: &mut [Pod], pod: Pod) {
 }
 
 /// Resizes the kubelet has not finished, by condition, from the pods as read (before this tick's writes).
-fn report_resize_progress(pods: &[Pod], metrics: &mut Metrics) {
+fn report_resize_progress(pods: &[&Pod], metrics: &mut Metrics) {
     let mut pending: BTreeMap<&str, usize> = ["Deferred", "Infeasible", "InProgress", "Error"]
         .into_iter()
         .map(|r| (r, 0))
@@ -523,6 +545,26 @@ fn log_notes(plan: &ResizePlan) {
     }
 }
 
+/// `resizes_total` for the load-driven changes of one pod (withdrawals are not resizes).
+fn count_resizes(pod: &PodPlan, dry_run: &str, metrics: &mut Metrics) {
+    if pod.action != PodAction::Resize {
+        return;
+    }
+    for container in &pod.containers {
+        for change in &container.changes {
+            metrics.counter(
+                "resizes_total",
+                1.0,
+                &[
+                    ("resource", change.resource.name()),
+                    ("direction", &change.direction.to_string()),
+                    ("dry_run", dry_run),
+                ],
+            );
+        }
+    }
+}
+
 fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
     let dry = if dry_run { "true" } else { "false" };
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
@@ -536,18 +578,11 @@ fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
                     direction.clone()
                 };
                 *decisions.entry(decision).or_default() += 1;
-                if pod.action == PodAction::Resize {
-                    metrics.counter(
-                        "resizes_total",
-                        1.0,
-                        &[
-                            ("resource", change.resource.name()),
-                            ("direction", &direction),
-                            ("dry_run", dry),
-                        ],
-                    );
-                }
             }
+        }
+        if dry_run {
+            // Shadow mode counts what it would do; a real tick counts each resize once the PATCH succeeded.
+            count_resizes(pod, dry, metrics);
         }
     }
     for note in &plan.notes {
@@ -566,5 +601,33 @@ fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
             count as f64,
             &[("decision", &decision), ("dry_run", dry)],
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opted_in_pods_are_borrowed_not_copied() {
+        // Regression (BENCHMARKS.md, memory at scale): the opted-in pods were cloned out of all pods.
+        let pod = |name: &str, labels: Value| -> Pod {
+            serde_json::from_value(
+                json!({"metadata": {"name": name, "namespace": "shop", "labels": labels}}),
+            )
+            .expect("pod json")
+        };
+        let all_pods = vec![
+            pod("web-1", json!({"kube-thermostat.io/resize": "true"})),
+            pod("db-1", json!({})),
+        ];
+        let settings = ResizeSettings {
+            policy: ResizePolicy::default(),
+            pod_selector: ("kube-thermostat.io/resize".into(), "true".into()),
+            namespace_selector: ("kube-thermostat.io/resize".into(), "true".into()),
+        };
+        let opted_in = opted_in_pods(&all_pods, &HashMap::new(), &settings);
+        assert_eq!(opted_in.len(), 1);
+        assert!(std::ptr::eq(opted_in[0], &all_pods[0]));
     }
 }

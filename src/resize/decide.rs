@@ -33,8 +33,9 @@ pub fn is_opted_in(pod: &Pod, namespace_labels: Option<&BTreeMap<String, String>
 /// Everything the decision reads, gathered once per tick by the I/O layer.
 #[derive(Debug, Clone, Copy)]
 pub struct ResizeInput<'a> {
-    /// Opted-in pods (may be reduced by a jqFilter; missing fields read as absent).
-    pub pods: &'a [Pod],
+    /// Opted-in pods (may be reduced by a jqFilter; missing fields read as absent), borrowed from
+    /// `all_pods` rather than copied: at 5,000 nodes the pods are most of the tick's memory.
+    pub pods: &'a [&'a Pod],
     /// Nodes with `status.allocatable`.
     pub nodes: &'a [Node],
     /// Every pod bound to a node, opted-in ones included (reduced: spec containers/initContainers
@@ -500,6 +501,8 @@ struct Ctx<'a> {
     policy: &'a ResizePolicy,
     now: Timestamp,
     plan: ResizePlan,
+    /// Highest utilization of a pod's upsizes, by index in `plan.pods`: the hottest go first under the cap.
+    heat: HashMap<usize, f64>,
 }
 
 impl Ctx<'_> {
@@ -558,6 +561,7 @@ pub fn decide_resizes(input: &ResizeInput, policy: &ResizePolicy, now: Timestamp
         policy,
         now,
         plan: ResizePlan::default(),
+        heat: HashMap::new(),
     };
     let mut node_reserved = reserved_by_node(input.all_pods);
     let nodes: HashMap<&str, Reserved> = input
@@ -568,7 +572,48 @@ pub fn decide_resizes(input: &ResizeInput, policy: &ResizePolicy, now: Timestamp
     for pod in input.pods {
         decide_pod(&mut ctx, input, pod, &nodes, &mut node_reserved);
     }
+    cap_pods_per_tick(&mut ctx);
     ctx.plan
+}
+
+/// Keeps at most `max_pods_per_tick` resized or withdrawn pods (withdrawals first: they free capacity; then
+/// upsizes hottest first; then downsizes) and reports the rest as deferred. Record-only writes are not resizes.
+fn cap_pods_per_tick(ctx: &mut Ctx) {
+    let max = ctx.policy.max_pods_per_tick;
+    let pods = std::mem::take(&mut ctx.plan.pods);
+    let mut ranked: Vec<(usize, PodPlan)> = pods.into_iter().enumerate().collect();
+    let rank = |(index, pod): &(usize, PodPlan)| -> (u8, f64) {
+        match pod.action {
+            PodAction::RecordOnly => (0, 0.0),
+            PodAction::Withdraw => (1, 0.0),
+            PodAction::Resize => match ctx.heat.get(index) {
+                Some(heat) => (2, -heat),
+                None => (3, 0.0),
+            },
+        }
+    };
+    // Stable: equal ranks keep the input order.
+    ranked.sort_by(|a, b| {
+        let (a, b) = (rank(a), rank(b));
+        a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+    });
+    let mut resized = 0;
+    for (_, pod) in ranked {
+        if pod.action == PodAction::RecordOnly || resized < max {
+            resized += usize::from(pod.action != PodAction::RecordOnly);
+            ctx.plan.pods.push(pod);
+        } else {
+            ctx.plan.notes.push(Note {
+                kind: NoteKind::Skipped,
+                namespace: pod.namespace,
+                pod: pod.name,
+                container: None,
+                resource: None,
+                reason: format!("deferred to a later tick: at most {max} pods per tick"),
+            });
+        }
+    }
+    ctx.heat.clear();
 }
 
 fn decide_pod(
@@ -641,6 +686,18 @@ fn decide_pod(
         record: String::new(),
         event: None,
     };
+    // Another autoscaler's pod is not ours: not its resizes either (no withdrawal, no back-off record).
+    if let Some(owner) = owner_of(pod) {
+        if let Some(hpa) = steering_hpa(&owner, ns, input.hpas) {
+            return skip(
+                ctx,
+                format!("HorizontalPodAutoscaler {hpa} scales {owner} on cpu/memory"),
+            );
+        }
+        if let Some(vpa) = steering_vpa(&owner, ns, input.vpas) {
+            return skip(ctx, format!("VerticalPodAutoscaler {vpa} resizes {owner}"));
+        }
+    }
     match resize_state(pod) {
         ResizeState::Settled => {}
         ResizeState::KubeletBehind {
@@ -663,6 +720,15 @@ fn decide_pod(
             // Often transient (autoscaler#10093): the kubelet retries; we only hold off our next step.
             let reason = format!("kubelet reports a resize error: {message}");
             ctx.note(NoteKind::FollowUp, ns, name, None, None, reason.clone());
+            let ours = ours(pod, &record);
+            // Someone else's resize is not ours to back off from; and while the same error persists, the
+            // back-off already recorded says it all (re-arming it would write and warn every cooldown).
+            let already_recorded = ours.iter().all(|c| {
+                record.get(*c).and_then(|e| e.backoff_reason.as_deref()) == Some(reason.as_str())
+            });
+            if ours.is_empty() || already_recorded {
+                return;
+            }
             let until = add(ctx.now, ctx.policy.cooldown_up);
             if back_off(&mut record, pod, &reason, until, ctx.now) {
                 ctx.plan.pods.push(PodPlan {
@@ -683,6 +749,18 @@ fn decide_pod(
             message,
             since,
         } => {
+            if ours(pod, &record).is_empty() {
+                return ctx.note(
+                    NoteKind::FollowUp,
+                    ns,
+                    name,
+                    None,
+                    None,
+                    format!(
+                        "resize by someone else pending ({reason}): its spec is not what we last set, so we leave it"
+                    ),
+                );
+            }
             let detail = if message.is_empty() {
                 String::new()
             } else {
@@ -719,23 +797,30 @@ fn decide_pod(
             } else {
                 format!("resize {reason}{detail}: withdrawn")
             };
+            // A withdrawal already made and backed off (refused by the server, or not yet seen by the
+            // kubelet) is not sent again until the back-off ends.
+            if let Some(until) = ours(pod, &record)
+                .iter()
+                .filter_map(|c| record.get(*c).and_then(|e| e.backoff_until))
+                .filter(|until| *until > ctx.now)
+                .min()
+            {
+                return ctx.note(
+                    NoteKind::FollowUp,
+                    ns,
+                    name,
+                    None,
+                    None,
+                    format!("{why}; already withdrawn or refused, backing off until {until}"),
+                );
+            }
             ctx.note(NoteKind::FollowUp, ns, name, None, None, why.clone());
-            return withdraw(ctx, pod, base, record, &why);
-        }
-    }
-    if let Some(owner) = owner_of(pod) {
-        if let Some(hpa) = steering_hpa(&owner, ns, input.hpas) {
-            return skip(
-                ctx,
-                format!("HorizontalPodAutoscaler {hpa} scales {owner} on cpu/memory"),
-            );
-        }
-        if let Some(vpa) = steering_vpa(&owner, ns, input.vpas) {
-            return skip(ctx, format!("VerticalPodAutoscaler {vpa} resizes {owner}"));
+            return withdraw(ctx, pod, input.server_minor, base, record, &why);
         }
     }
 
     let mut changes: Vec<ContainerChange> = Vec::new();
+    let mut heat: Option<f64> = None;
     for (container, sidecar, _) in resizable_containers(pod) {
         let key = ContainerKey::new(ns, name, &container.name);
         let mut container_changes = Vec::new();
@@ -833,6 +918,14 @@ fn decide_pod(
                     continue;
                 }
             };
+            if direction == Direction::Up {
+                let usage = match resource {
+                    Resource::Cpu => stats.short_min.map(|cores| cores * 1000.0),
+                    Resource::Memory => stats.short_max,
+                };
+                let utilization = usage.unwrap_or(0.0) / basis as f64;
+                heat = Some(heat.map_or(utilization, |h| h.max(utilization)));
+            }
             let granularity = granularity(ctx.policy, resource);
             let to = values.scaled_to(new_basis, granularity);
             if resource == Resource::Memory
@@ -902,6 +995,13 @@ fn decide_pod(
                 backoff_reason: None,
             },
         );
+    }
+    // An upsize cut away by the node fit leaves no heat to rank by.
+    let upsizes = changes
+        .iter()
+        .any(|c| c.changes.iter().any(|r| r.direction == Direction::Up));
+    if let Some(heat) = heat.filter(|_| upsizes) {
+        ctx.heat.insert(ctx.plan.pods.len(), heat);
     }
     ctx.plan.pods.push(PodPlan {
         containers: changes,
@@ -979,12 +1079,55 @@ fn back_off(
     changed
 }
 
+/// The containers whose spec is what our record says we last set (`to`): a pending resize of those is ours.
+fn ours<'a>(pod: &'a Pod, record: &PodRecord) -> Vec<&'a str> {
+    resizable_containers(pod)
+        .into_iter()
+        .filter(|(container, _, _)| {
+            record
+                .get(&container.name)
+                .is_some_and(|entry| spec_matches(container, &entry.to))
+        })
+        .map(|(container, _, _)| container.name.as_str())
+        .collect()
+}
+
+/// True when every value in `texts` (non-empty) equals the container's spec.
+fn spec_matches(container: &Container, texts: &ResourceTexts) -> bool {
+    if texts.requests.is_empty() && texts.limits.is_empty() {
+        return false;
+    }
+    [Resource::Cpu, Resource::Memory]
+        .into_iter()
+        .all(|resource| {
+            let Ok(spec) = spec_values(container, resource) else {
+                return false;
+            };
+            let same = |text: Option<&String>, value: Option<i64>| match text {
+                None => true,
+                Some(text) => resource.parse(text).ok() == value,
+            };
+            same(texts.requests.get(resource.name()), spec.request)
+                && same(texts.limits.get(resource.name()), spec.limit)
+        })
+}
+
 /// Sets the containers we resized back to what the kubelet allocated, and backs off.
-fn withdraw(ctx: &mut Ctx, pod: &Pod, base: PodPlan, mut record: PodRecord, why: &str) {
+fn withdraw(
+    ctx: &mut Ctx,
+    pod: &Pod,
+    server_minor: u32,
+    base: PodPlan,
+    mut record: PodRecord,
+    why: &str,
+) {
     let mut changes = Vec::new();
+    // Withdrawals the server would refuse: tried every tick, they would fail every tick.
+    let mut refused = Vec::new();
+    let ours = ours(pod, &record);
     for (container, sidecar, status) in resizable_containers(pod) {
         // Only our own resizes: another tool's pending resize is not ours to undo.
-        if !record.contains_key(&container.name) {
+        if !ours.contains(&container.name.as_str()) {
             continue;
         }
         let Some(status) = status else { continue };
@@ -1001,6 +1144,18 @@ fn withdraw(ctx: &mut Ctx, pod: &Pod, base: PodPlan, mut record: PodRecord, why:
                 request: desired.request.and(allocated.request.or(desired.request)),
                 limit: desired.limit.and(allocated.limit.or(desired.limit)),
             };
+            if resource == Resource::Memory
+                && to.limit < desired.limit
+                && let Some(reason) =
+                    memory_limit_decrease_forbidden(server_minor, container, ctx.policy)
+            {
+                refused.push(format!(
+                    "{} memory cannot be set back to {}: {reason}",
+                    container.name,
+                    to.describe(resource)
+                ));
+                continue;
+            }
             if to != desired {
                 container_changes.push(ResourceChange {
                     resource,
@@ -1019,9 +1174,30 @@ fn withdraw(ctx: &mut Ctx, pod: &Pod, base: PodPlan, mut record: PodRecord, why:
             });
         }
     }
+    if changes.is_empty() && refused.is_empty() {
+        // Nothing of ours to set back: no back-off record, no Warning on the pod.
+        return;
+    }
+    let ns = base.namespace.clone();
+    for reason in &refused {
+        ctx.note(
+            NoteKind::FollowUp,
+            &ns,
+            &base.name,
+            None,
+            Some(Resource::Memory),
+            format!("{reason}; backing off instead"),
+        );
+    }
+    let why = if refused.is_empty() {
+        why.to_string()
+    } else {
+        format!("{why}; {}", refused.join("; "))
+    };
+    let why = why.as_str();
     let until = add(ctx.now, ctx.policy.infeasible_backoff);
-    let record_changed = back_off(&mut record, pod, why, until, ctx.now);
-    if changes.is_empty() && !record_changed {
+    if !back_off(&mut record, pod, why, until, ctx.now) && changes.is_empty() {
+        // The back-off is already recorded: unchanged state, no writes.
         return;
     }
     ctx.plan.pods.push(PodPlan {
@@ -1136,6 +1312,21 @@ fn history_is_full(policy: &ResizePolicy, stats: &ContainerStats) -> Result<(), 
     }
 }
 
+/// A scale-up needs a full short window: the minimum of a container's first point or two (start-up
+/// burn) is not usage that *stayed* high.
+fn short_history_is_full(policy: &ResizePolicy, stats: &ContainerStats) -> Result<(), String> {
+    let needed = policy.windows.expected_short_samples() as f64;
+    match stats.short_samples {
+        Some(samples) if samples >= needed => Ok(()),
+        samples => Err(format!(
+            "history shorter than the short window: {} of {} points over {}, no scale-up yet",
+            samples.unwrap_or(0.0),
+            needed,
+            minutes(policy.windows.short_window)
+        )),
+    }
+}
+
 type Decision = Result<(i64, Direction, String), String>;
 
 fn decide_cpu(
@@ -1156,6 +1347,7 @@ fn decide_cpu(
     if let Some(usage) = sustained
         && utilization(usage) > policy.cpu_high_percent
     {
+        short_history_is_full(policy, stats)?;
         let (new, notes) = shape(
             policy,
             usage / (target / 100.0),
@@ -1236,6 +1428,7 @@ fn decide_memory(
     if let Some(recent) = stats.short_max
         && utilization(recent) >= policy.memory_high_percent
     {
+        short_history_is_full(policy, stats)?;
         let target = policy.memory_target_percent;
         let (new, notes) = shape(
             policy,

@@ -50,6 +50,9 @@ pub struct ResizePolicy {
     pub deferred_timeout: Duration,
     /// After an `Infeasible` or withdrawn resize, leave the container alone this long. 1h.
     pub infeasible_backoff: Duration,
+    /// Blast radius: at most this many pods resized (or withdrawn) per tick; withdrawals first, then
+    /// upsizes hottest first, then downsizes; the rest wait for a later tick. 100.
+    pub max_pods_per_tick: usize,
 }
 
 impl Default for ResizePolicy {
@@ -78,6 +81,7 @@ impl Default for ResizePolicy {
             allow_restart: false,
             deferred_timeout: Duration::from_secs(600),
             infeasible_backoff: Duration::from_secs(3600),
+            max_pods_per_tick: 100,
         }
     }
 }

@@ -60,6 +60,7 @@ fn load(pod: &str, container: &str, short: f64, peak: f64) -> (ContainerKey, Con
             short_max: Some(short),
             peak: Some(peak.max(short)),
             samples: Some(60.0),
+            short_samples: Some(6.0),
         },
     )
 }
@@ -104,8 +105,9 @@ impl World {
     fn plan_at(&self, at: Timestamp) -> ResizePlan {
         let mut all = self.pods.clone();
         all.extend(self.others.iter().cloned());
+        let opted_in: Vec<&Pod> = self.pods.iter().collect();
         let input = ResizeInput {
-            pods: &self.pods,
+            pods: &opted_in,
             nodes: &self.nodes,
             all_pods: &all,
             hpas: &self.hpas,
@@ -496,6 +498,43 @@ fn short_history_gives_no_scale_down() {
     assert!(reasons(&plan).contains("too short"), "{plan}");
 }
 
+#[test]
+fn container_younger_than_the_short_window_gets_no_scale_up() {
+    // Regression: a pod burning CPU (or filling memory) in its first minute had a short-window minimum over one
+    // or two points and was doubled at once.
+    for points in [1.0, 2.0, 5.0] {
+        let mut world = World::new(vec![app_pod(
+            json!({"cpu": "1", "memory": "1Gi"}),
+            json!({"cpu": "1", "memory": "1Gi"}),
+        )])
+        .cpu("web-1", "app", 0.95, 0.95)
+        .memory("web-1", "app", 1e9, 1e9);
+        world
+            .cpu
+            .values_mut()
+            .for_each(|s| s.short_samples = Some(points));
+        world.memory.values_mut().for_each(|s| {
+            s.short_samples = Some(points);
+        });
+        let plan = world.plan();
+        assert!(plan.is_empty(), "{points} points: {plan}");
+        let refusals = plan
+            .notes
+            .iter()
+            .filter(|n| n.reason.contains("history shorter than the short window"))
+            .count();
+        assert_eq!(refusals, 2, "{points} points: {plan}");
+    }
+    let mut full = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.95, 0.95);
+    full.cpu
+        .values_mut()
+        .for_each(|s| s.short_samples = Some(6.0));
+    assert_eq!(only_change(&full.plan()).direction, Direction::Up);
+    full.cpu.values_mut().for_each(|s| s.short_samples = None);
+    assert!(full.plan().is_empty());
+}
+
 fn with_condition(mut value: Value, type_: &str, reason: &str, since: Timestamp) -> Value {
     value["status"]["conditions"] = json!([{"type": type_, "status": "True", "reason": reason, "message": "node is busy",
         "lastTransitionTime": since.to_string(), "observedGeneration": 2}]);
@@ -515,8 +554,15 @@ fn resized_app(limits_cpu: &str) -> Value {
     );
     value["status"]["containerStatuses"] = json!([{"name": "app",
         "allocatedResources": {"cpu": "1"}, "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}}]);
-    value["metadata"]["annotations"] = json!({LAST_RESIZE_ANNOTATION: json!({"app": {"at": minutes_ago(30).to_string(), "direction": "up"}}).to_string()});
+    value["metadata"]["annotations"] =
+        json!({LAST_RESIZE_ANNOTATION: our_upsize_to(limits_cpu, 30).to_string()});
     value
+}
+
+/// Our record of an upsize of `app` to `cpu`, `minutes` ago.
+fn our_upsize_to(cpu: &str, minutes: i64) -> Value {
+    json!({"app": {"at": minutes_ago(minutes).to_string(), "direction": "up",
+        "to": {"requests": {"cpu": cpu}, "limits": {"cpu": cpu}}}})
 }
 
 #[test]
@@ -560,7 +606,8 @@ fn deferred_resize_reported_the_1_32_way_is_timed_from_our_resize() {
             .as_object_mut()
             .expect("status")
             .remove("observedGeneration");
-        value["metadata"]["annotations"] = json!({LAST_RESIZE_ANNOTATION: json!({"app": {"at": minutes_ago(minutes).to_string(), "direction": "up"}}).to_string()});
+        value["metadata"]["annotations"] =
+            json!({LAST_RESIZE_ANNOTATION: our_upsize_to("2", minutes).to_string()});
         World::new(vec![pod(value)]).cpu("web-1", "app", 0.9, 0.9)
     };
     let plan = deferred_since_our_resize(3).plan();
@@ -587,6 +634,146 @@ fn infeasible_resize_is_withdrawn_and_backed_off() {
             .iter()
             .any(|n| n.kind == NoteKind::FollowUp && n.reason.contains("Infeasible"))
     );
+}
+
+fn infeasible(value: Value) -> World {
+    World::new(vec![pod(with_condition(
+        value,
+        "PodResizePending",
+        "Infeasible",
+        minutes_ago(1),
+    ))])
+}
+
+#[test]
+fn pending_resize_of_a_pod_steered_by_an_hpa_is_not_withdrawn() {
+    // Regression: the pending-resize handling ran before the HPA/VPA skip and withdrew their resizes.
+    let mut world = infeasible(resized_app("2"));
+    world.hpas = vec![hpa(json!([]))];
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("HorizontalPodAutoscaler"), "{plan}");
+}
+
+#[test]
+fn pending_resize_by_someone_else_is_left_alone_without_writes() {
+    // Regression: a stale record of ours made another tool's pending resize look ours; a pod without any
+    // container to set back still got a back-off annotation and a Warning.
+    let mut someone_elses = resized_app("3");
+    someone_elses["metadata"]["annotations"] =
+        json!({LAST_RESIZE_ANNOTATION: our_upsize_to("2", 30).to_string()});
+    let plan = infeasible(someone_elses).plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(
+        reasons(&plan).contains("resize by someone else pending"),
+        "{plan}"
+    );
+
+    let mut no_record = resized_app("2");
+    no_record["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("annotations");
+    let plan = infeasible(no_record).plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(
+        reasons(&plan).contains("resize by someone else pending"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn withdrawing_a_memory_upsize_on_1_33_backs_off_instead_of_lowering_the_limit() {
+    // Regression: the withdrawal lowered the memory limit, which 1.33 refuses, so the PATCH failed every tick.
+    let mut value = pod_json(
+        "web-1",
+        vec![container(
+            "app",
+            json!({"memory": "2Gi"}),
+            json!({"memory": "2Gi"}),
+        )],
+    );
+    value["status"]["containerStatuses"] = json!([{"name": "app",
+        "resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}}]);
+    value["metadata"]["annotations"] = json!({LAST_RESIZE_ANNOTATION: json!({"app": {"at": minutes_ago(30).to_string(),
+        "direction": "up", "to": {"requests": {"memory": "2Gi"}, "limits": {"memory": "2Gi"}}}}).to_string()});
+    let mut world = infeasible(value.clone());
+    world.minor = 33;
+    let plan = world.plan();
+    assert_eq!(plan.pods.len(), 1, "{plan}");
+    assert_eq!(plan.pods[0].action, PodAction::RecordOnly, "{plan}");
+    assert!(resize_patch(&plan.pods[0]).is_none(), "{plan}");
+    assert!(reasons(&plan).contains("1.33 forbids"), "{plan}");
+    let record: PodRecord = serde_json::from_str(&plan.pods[0].record).expect("record");
+    assert!(record["app"].backoff_until.is_some_and(|u| u > now()));
+
+    // With the back-off recorded, later ticks write nothing.
+    let mut applied = world.pods[0].clone();
+    applied.metadata.annotations.get_or_insert_default().insert(
+        LAST_RESIZE_ANNOTATION.to_string(),
+        plan.pods[0].record.clone(),
+    );
+    world.pods = vec![applied];
+    assert!(world.plan().is_empty(), "{}", world.plan());
+
+    // 1.34 allows it: the limit is set back.
+    let mut world = infeasible(value);
+    world.minor = 34;
+    let plan = world.plan();
+    assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
+    assert_eq!(only_change(&plan).to, v(Some(1 << 30), Some(1 << 30)));
+}
+
+#[test]
+fn at_most_max_pods_per_tick_are_resized_withdrawals_then_hottest_first() {
+    let app = |name: &str| {
+        pod(pod_json(
+            name,
+            vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+        ))
+    };
+    let mut world = World::new(vec![
+        app("idle-d"),
+        app("hot-a"),
+        app("hot-c"),
+        pod(with_condition(
+            resized_app("2"),
+            "PodResizePending",
+            "Infeasible",
+            minutes_ago(1),
+        )),
+        app("hot-b"),
+    ])
+    .cpu("idle-d", "app", 0.1, 0.1)
+    .cpu("hot-a", "app", 0.95, 0.95)
+    .cpu("hot-b", "app", 0.99, 0.99)
+    .cpu("hot-c", "app", 0.85, 0.85);
+    world.policy.max_pods_per_tick = 3;
+    let plan = world.plan();
+    let planned: Vec<(&str, PodAction)> = plan
+        .pods
+        .iter()
+        .map(|p| (p.name.as_str(), p.action))
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            ("web-1", PodAction::Withdraw),
+            ("hot-b", PodAction::Resize),
+            ("hot-a", PodAction::Resize)
+        ],
+        "{plan}"
+    );
+    let deferred: Vec<&str> = plan
+        .notes
+        .iter()
+        .filter(|n| n.reason == "deferred to a later tick: at most 3 pods per tick")
+        .map(|n| n.pod.as_str())
+        .collect();
+    assert_eq!(deferred, ["hot-c", "idle-d"], "{plan}");
+
+    world.policy.max_pods_per_tick = 100;
+    assert_eq!(world.plan().pods.len(), 5);
 }
 
 #[test]
@@ -630,7 +817,25 @@ fn resize_in_progress_is_waited_for_and_an_error_backs_off_once() {
         LAST_RESIZE_ANNOTATION.to_string(),
         plan.pods[0].record.clone(),
     );
-    assert!(World::new(vec![applied]).plan().is_empty());
+    assert!(World::new(vec![applied.clone()]).plan().is_empty());
+    // Regression: the back-off was re-armed every cooldown while the same error persisted, writing the
+    // annotation and a Warning every few minutes for ever.
+    let much_later = now() + k8s_openapi::jiff::SignedDuration::from_mins(60);
+    let plan = World::new(vec![applied.clone()]).plan_at(much_later);
+    assert!(plan.is_empty(), "{plan}");
+    // A new error is news: recorded once.
+    let mut other_error = applied;
+    for condition in other_error
+        .status
+        .as_mut()
+        .and_then(|s| s.conditions.as_mut())
+        .expect("conditions")
+    {
+        condition.message = Some("cgroup is gone".to_string());
+    }
+    let plan = World::new(vec![other_error]).plan_at(much_later);
+    assert_eq!(plan.pods.len(), 1, "{plan}");
+    assert_eq!(plan.pods[0].action, PodAction::RecordOnly, "{plan}");
 }
 
 #[test]

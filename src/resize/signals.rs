@@ -42,6 +42,11 @@ impl SignalWindows {
     pub fn expected_samples(&self) -> u64 {
         self.stabilization_window.as_secs() / self.step.as_secs().max(1)
     }
+
+    /// How many subquery points a full short window holds (Prometheus 3 ranges are left-open), at least 1.
+    pub fn expected_short_samples(&self) -> u64 {
+        (self.short_window.as_secs() / self.step.as_secs().max(1)).max(1)
+    }
 }
 
 /// The statistics a query answers per container, by `thermostat_stat` value.
@@ -55,10 +60,19 @@ pub enum Stat {
     Peak,
     /// Number of subquery points over the stabilization window that have a value.
     Samples,
+    /// Number of subquery points over the short window that have a value: a container younger than
+    /// the short window has a minimum over one or two points, which says nothing about staying high.
+    ShortSamples,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 4] = [Stat::ShortMin, Stat::ShortMax, Stat::Peak, Stat::Samples];
+    pub const ALL: [Stat; 5] = [
+        Stat::ShortMin,
+        Stat::ShortMax,
+        Stat::Peak,
+        Stat::Samples,
+        Stat::ShortSamples,
+    ];
 
     pub fn label_value(self) -> &'static str {
         match self {
@@ -66,6 +80,7 @@ impl Stat {
             Stat::ShortMax => "short_max",
             Stat::Peak => "peak",
             Stat::Samples => "samples",
+            Stat::ShortSamples => "short_samples",
         }
     }
 }
@@ -87,6 +102,7 @@ fn multi_stat_query(series: &str, windows: &SignalWindows) -> String {
                 Stat::ShortMax => ("max_over_time", &short),
                 Stat::Peak => ("max_over_time", &long),
                 Stat::Samples => ("count_over_time", &long),
+                Stat::ShortSamples => ("count_over_time", &short),
             };
             format!(
                 r#"label_replace({function}(({deduplicated})[{range}:{step}]), "{STAT_LABEL}", "{}", "", "")"#,
@@ -97,7 +113,7 @@ fn multi_stat_query(series: &str, windows: &SignalWindows) -> String {
         .join(" or ")
 }
 
-/// Container CPU usage in cores, four statistics in one query.
+/// Container CPU usage in cores, five statistics in one query.
 pub fn cpu_usage_query(windows: &SignalWindows) -> String {
     let rate = promql_duration(windows.rate_window);
     multi_stat_query(
@@ -106,7 +122,7 @@ pub fn cpu_usage_query(windows: &SignalWindows) -> String {
     )
 }
 
-/// Container memory working set in bytes, four statistics in one query.
+/// Container memory working set in bytes, five statistics in one query.
 pub fn memory_working_set_query(windows: &SignalWindows) -> String {
     multi_stat_query(
         &format!("container_memory_working_set_bytes{{{CONTAINER_SELECTOR}}}"),
@@ -145,6 +161,7 @@ pub struct ContainerStats {
     pub short_max: Option<f64>,
     pub peak: Option<f64>,
     pub samples: Option<f64>,
+    pub short_samples: Option<f64>,
 }
 
 /// One signal's answer, by container.
@@ -175,6 +192,7 @@ pub fn collect_container_stats(samples: &[Sample]) -> SignalTable {
             Stat::ShortMax => &mut entry.short_max,
             Stat::Peak => &mut entry.peak,
             Stat::Samples => &mut entry.samples,
+            Stat::ShortSamples => &mut entry.short_samples,
         };
         *slot = value;
     }
@@ -196,13 +214,13 @@ mod tests {
     }
 
     #[test]
-    fn cpu_query_carries_four_stats_of_deduplicated_container_series() {
+    fn cpu_query_carries_five_stats_of_deduplicated_container_series() {
         let query = cpu_usage_query(&SignalWindows::default());
         let inner = r#"(max by (namespace, pod, container) (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[2m])))"#;
         assert_eq!(
             query,
             format!(
-                r#"label_replace(min_over_time({inner}[3m:30s]), "thermostat_stat", "short_min", "", "") or label_replace(max_over_time({inner}[3m:30s]), "thermostat_stat", "short_max", "", "") or label_replace(max_over_time({inner}[30m:30s]), "thermostat_stat", "peak", "", "") or label_replace(count_over_time({inner}[30m:30s]), "thermostat_stat", "samples", "", "")"#
+                r#"label_replace(min_over_time({inner}[3m:30s]), "thermostat_stat", "short_min", "", "") or label_replace(max_over_time({inner}[3m:30s]), "thermostat_stat", "short_max", "", "") or label_replace(max_over_time({inner}[30m:30s]), "thermostat_stat", "peak", "", "") or label_replace(count_over_time({inner}[30m:30s]), "thermostat_stat", "samples", "", "") or label_replace(count_over_time({inner}[3m:30s]), "thermostat_stat", "short_samples", "", "")"#
             )
         );
     }
@@ -213,7 +231,7 @@ mod tests {
         assert!(query.contains(
             r#"(max by (namespace, pod, container) (container_memory_working_set_bytes{container!="",container!="POD"}))[30m:30s]"#
         ));
-        assert_eq!(query.matches(" or ").count(), 3);
+        assert_eq!(query.matches(" or ").count(), 4);
     }
 
     #[test]
@@ -291,7 +309,8 @@ mod tests {
                 short_min: Some(0.9),
                 short_max: None,
                 peak: None,
-                samples: Some(60.0)
+                samples: Some(60.0),
+                short_samples: None,
             }
         );
         assert_eq!(

@@ -730,6 +730,17 @@ pub struct RawSettings {
     )]
     pub resize_allow_restart: String,
 
+    /// Most pods resized (or withdrawn) per tick: withdrawals first, then the hottest upsizes, then downsizes.
+    /// Bounds the blast radius and the writes of a first tick; the rest follow on later ticks.
+    #[arg(
+        long,
+        env = "RESIZE_MAX_PODS_PER_TICK",
+        default_value = "100",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_max_pods_per_tick: String,
+
     /// A resize left Deferred longer than this is withdrawn (it reserves node capacity meanwhile).
     #[arg(
         long,

@@ -1205,6 +1205,13 @@ fn resize_settings(check: &mut Checker, raw: &RawSettings) -> ResizeSettings {
             &raw.resize_backoff,
             Duration::ZERO,
         ),
+        max_pods_per_tick: check.count(
+            "RESIZE_MAX_PODS_PER_TICK",
+            "resize-max-pods-per-tick",
+            &raw.resize_max_pods_per_tick,
+            1,
+            100_000,
+        ) as usize,
         ..defaults
     };
     ResizeSettings {
@@ -1389,6 +1396,22 @@ mod tests {
         raw.prometheus_url = None;
         assert!(Settings::from_raw(&raw, false).is_ok());
         assert!(Settings::from_raw(&raw, true).is_err());
+    }
+
+    #[test]
+    fn resize_settings_reach_the_policy() {
+        let mut raw = raw();
+        raw.resize_max_pods_per_tick = "25".into();
+        raw.resize_cpu_max = "4".into();
+        let settings = Settings::from_raw(&raw, true).unwrap();
+        assert_eq!(settings.resize.policy.max_pods_per_tick, 25);
+        assert_eq!(settings.resize.policy.cpu_max_millis, 4000);
+        raw.resize_max_pods_per_tick = "0".into();
+        let error = Settings::from_raw(&raw, true).unwrap_err().to_string();
+        assert!(
+            error.contains("RESIZE_MAX_PODS_PER_TICK (--resize-max-pods-per-tick) = \"0\""),
+            "{error}"
+        );
     }
 
     #[test]

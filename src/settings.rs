@@ -350,16 +350,10 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Inverse of [`parse_duration`] for whole seconds, as PromQL range selectors want (`3m`, `90s`, `1h`).
 pub fn format_duration(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    if secs == 0 {
-        return format!("{}ms", duration.as_millis());
-    }
-    if secs % 3600 == 0 {
-        format!("{}h", secs / 3600)
-    } else if secs % 60 == 0 {
-        format!("{}m", secs / 60)
+    if duration.as_secs() == 0 {
+        format!("{}ms", duration.as_millis())
     } else {
-        format!("{secs}s")
+        crate::prometheus::promql_duration(duration)
     }
 }
 

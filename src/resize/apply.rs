@@ -14,7 +14,7 @@ use super::record::LAST_RESIZE_ANNOTATION;
 use super::signals::{
     SignalTable, collect_container_stats, cpu_usage_query, memory_working_set_query,
 };
-use super::{ResizePolicy, decide_resizes, patch};
+use super::{ResizePolicy, decide_resizes, is_opted_in, patch};
 use crate::events::{EventSpec, Regarding};
 use crate::hook::binding_context::Snapshots;
 use crate::hook::metrics::Metrics;
@@ -453,19 +453,23 @@ fn opted_in_pods<'a>(
     namespace_labels: &HashMap<String, BTreeMap<String, String>>,
     settings: &ResizeSettings,
 ) -> Vec<&'a Pod> {
-    let has = |labels: Option<&BTreeMap<String, String>>, (key, value): &(String, String)| {
-        labels.and_then(|l| l.get(key)).is_some_and(|v| v == value)
-    };
+    let pod_selector = (
+        settings.pod_selector.0.as_str(),
+        settings.pod_selector.1.as_str(),
+    );
+    let namespace_selector = (
+        settings.namespace_selector.0.as_str(),
+        settings.namespace_selector.1.as_str(),
+    );
     all_pods
         .iter()
         .filter(|pod| {
-            has(pod.metadata.labels.as_ref(), &settings.pod_selector)
-                || pod
-                    .metadata
-                    .namespace
-                    .as_ref()
-                    .and_then(|ns| namespace_labels.get(ns))
-                    .is_some_and(|labels| has(Some(labels), &settings.namespace_selector))
+            let namespace = pod
+                .metadata
+                .namespace
+                .as_ref()
+                .and_then(|ns| namespace_labels.get(ns));
+            is_opted_in(pod, namespace, pod_selector, namespace_selector)
         })
         .collect()
 }

@@ -17,17 +17,23 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
-pub const OPT_IN_LABEL: &str = "kube-thermostat.io/resize";
 pub const ANNOTATION_PREFIX: &str = "kube-thermostat.io/";
 pub const EVENT_REASON_RESIZED: &str = "ThermostatResized";
 pub const EVENT_REASON_WITHDRAWN: &str = "ThermostatResizeWithdrawn";
 
-/// Opt-in: the pod, or its namespace, carries `kube-thermostat.io/resize=true`.
-pub fn is_opted_in(pod: &Pod, namespace_labels: Option<&BTreeMap<String, String>>) -> bool {
-    let opted = |labels: Option<&BTreeMap<String, String>>| {
-        labels.and_then(|l| l.get(OPT_IN_LABEL)).map(String::as_str) == Some("true")
+/// Opt-in: the pod carries the pod selector label, or its namespace carries the namespace selector label (each a
+/// `key=value` pair: `RESIZE_POD_SELECTOR`, `RESIZE_NAMESPACE_SELECTOR`, both `kube-thermostat.io/resize=true` by
+/// default).
+pub fn is_opted_in(
+    pod: &Pod,
+    namespace_labels: Option<&BTreeMap<String, String>>,
+    pod_selector: (&str, &str),
+    namespace_selector: (&str, &str),
+) -> bool {
+    let has = |labels: Option<&BTreeMap<String, String>>, (key, value): (&str, &str)| {
+        labels.and_then(|l| l.get(key)).is_some_and(|v| v == value)
     };
-    opted(pod.metadata.labels.as_ref()) || opted(namespace_labels)
+    has(pod.metadata.labels.as_ref(), pod_selector) || has(namespace_labels, namespace_selector)
 }
 
 /// Everything the decision reads, gathered once per tick by the I/O layer.

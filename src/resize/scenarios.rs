@@ -1192,13 +1192,18 @@ fn resize_and_annotation_bodies_carry_only_changes_and_the_precondition() {
 
 #[test]
 fn opt_in_reads_pod_or_namespace_label() {
+    const DEFAULT: (&str, &str) = ("kube-thermostat.io/resize", "true");
     let pod = app_pod(json!({}), json!({}));
-    assert!(is_opted_in(&pod, None));
+    assert!(is_opted_in(&pod, None, DEFAULT, DEFAULT));
     let mut other = pod.clone();
     other.metadata.labels = None;
-    assert!(!is_opted_in(&other, None));
+    assert!(!is_opted_in(&other, None, DEFAULT, DEFAULT));
     let ns_labels = [("kube-thermostat.io/resize".to_string(), "true".to_string())].into();
-    assert!(is_opted_in(&other, Some(&ns_labels)));
+    assert!(is_opted_in(&other, Some(&ns_labels), DEFAULT, DEFAULT));
+    assert!(
+        !is_opted_in(&other, Some(&ns_labels), DEFAULT, ("team/autosize", "on")),
+        "a custom namespace selector replaces the default"
+    );
 }
 
 fn shape_strategy() -> impl Strategy<Value = (Option<i64>, Option<i64>)> {

@@ -150,7 +150,6 @@ impl PrometheusClient {
             if budget < MIN_ATTEMPT_TIME {
                 bail!("the tick's deadline left no time to send it");
             }
-            self.lock_stats().attempts += 1;
             let error = match self.attempt(expr, &time, budget) {
                 Ok(answer) => return Ok(answer),
                 Err(AttemptError::Permanent(error)) => return Err(error),
@@ -191,6 +190,7 @@ impl PrometheusClient {
         if let Some(authorization) = self.authorization().map_err(AttemptError::Permanent)? {
             request = request.header("Authorization", authorization);
         }
+        self.lock_stats().attempts += 1;
         let sent = request.send_form([
             ("query", expr),
             ("time", time),

@@ -1,4 +1,18 @@
 //! Prometheus HTTP API client: instant queries, answer decoding, PromQL escaping.
+//!
+//! ```no_run
+//! # use kube_thermostat::{deadline::Deadline, prometheus::*};
+//! # use std::time::{Duration, SystemTime};
+//! # fn main() -> anyhow::Result<()> {
+//! let client = PrometheusClient::new(PrometheusConfig::new("http://prometheus:9090"))?;
+//! let expr = format!(r#"up{{node="{}"}}"#, escape_label_value("node-1"));
+//! let answer = client.query(&expr, SystemTime::now(), &Deadline::after(Duration::from_secs(10)))?;
+//! for warning in &answer.warnings {
+//!     eprintln!("Prometheus warns: {warning}");
+//! }
+//! let samples = answer.result.into_vector().map_err(anyhow::Error::msg)?;
+//! # Ok(()) }
+//! ```
 
 mod answer;
 mod client;

@@ -523,6 +523,42 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_test_still_stops_its_server() {
+        let (tx, rx) = mpsc::channel();
+        let outcome = std::panic::catch_unwind(move || {
+            let server = Prometheus::start().unwrap();
+            tx.send((server.addr(), server.dir.clone())).unwrap();
+            panic!("test failure while the server runs");
+        });
+        assert!(outcome.is_err());
+        let (addr, dir) = rx.recv().unwrap();
+        assert!(!dir.exists());
+        assert!(std::net::TcpStream::connect(addr).is_err());
+    }
+
+    #[test]
+    #[ignore = "timing report: cargo test -p thermostat-rig -- --ignored --nocapture"]
+    fn push_timing_for_a_large_cluster() {
+        let started = Instant::now();
+        let server = Prometheus::start().unwrap();
+        let ready = started.elapsed();
+        let timeline = Timeline::last_40_minutes();
+        let series: Vec<Series> = (0..500)
+            .flat_map(|i| {
+                NodeHistory::new(&format!("node-{i}"), Profile::Constant(0.5)).series(&timeline)
+            })
+            .collect();
+        let samples: usize = series.iter().map(|s| s.samples.len()).sum();
+        let push_started = Instant::now();
+        server.push(&series).unwrap();
+        eprintln!(
+            "ready in {ready:?}; pushed {} series / {samples} samples in {:?}",
+            series.len(),
+            push_started.elapsed()
+        );
+    }
+
+    #[test]
     fn dropping_the_server_stops_it_and_removes_its_data() {
         let server = Prometheus::start().unwrap();
         let dir = server.dir.clone();

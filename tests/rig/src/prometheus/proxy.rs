@@ -66,6 +66,8 @@ struct State {
     queued: VecDeque<Fault>,
     sticky: Option<Fault>,
     refusing: bool,
+    /// Whether the accept thread holds a listening socket (it follows `refusing`).
+    listening: bool,
     requests: Vec<RecordedRequest>,
 }
 
@@ -123,7 +125,10 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             upstream,
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                listening: true,
+                ..State::default()
+            }),
             shutdown: AtomicBool::new(false),
         });
         let accept_shared = Arc::clone(&shared);
@@ -166,8 +171,15 @@ impl FaultProxy {
     /// Close the listening socket (new connections are refused) and drop idle keep-alive connections.
     pub fn refuse_connections(&self) {
         self.shared.state().refusing = true;
-        // Let the accept thread notice and close the listener before the caller connects.
-        std::thread::sleep(POLL * 3);
+        self.wait_listening(false);
+    }
+
+    /// Waits until the accept thread has closed or reopened its socket, so the caller sees the new state.
+    fn wait_listening(&self, listening: bool) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while self.shared.state().listening != listening && Instant::now() < until {
+            std::thread::sleep(POLL);
+        }
     }
 
     /// Back to forwarding everything: clears faults and listens again on the same port.
@@ -177,7 +189,7 @@ impl FaultProxy {
         state.sticky = None;
         state.refusing = false;
         drop(state);
-        std::thread::sleep(POLL * 3);
+        self.wait_listening(true);
     }
 
     /// Every request received so far, in order.
@@ -218,10 +230,12 @@ fn accept_loop(listener: TcpListener, addr: SocketAddr, shared: &Arc<Shared>) {
         let refusing = shared.state().refusing;
         if refusing && listener.is_some() {
             listener = None;
+            shared.state().listening = false;
         }
         if !refusing && listener.is_none() {
             // std sets SO_REUSEADDR on Unix, so the port can be taken again at once.
             listener = TcpListener::bind(addr).ok();
+            shared.state().listening = listener.is_some();
         }
         let Some(active) = &listener else {
             std::thread::sleep(POLL);

@@ -20,6 +20,7 @@ mod config;
 mod duration;
 mod escape;
 mod sample;
+mod stats;
 
 pub use answer::{QueryAnswer, QueryResult, RangeSeries};
 pub use client::{PrometheusClient, PrometheusStats};
@@ -27,3 +28,4 @@ pub use config::PrometheusConfig;
 pub use duration::promql_duration;
 pub use escape::escape_label_value;
 pub use sample::Sample;
+pub use stats::{STAT_LABEL, tag_stat};

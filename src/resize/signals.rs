@@ -5,13 +5,13 @@
 //! `thermostat_stat` label (`label_replace` + `or`), so a tick costs two queries whatever the size
 //! of the cluster.
 
-use crate::prometheus::{Sample, promql_duration};
+use crate::prometheus::{Sample, promql_duration, tag_stat};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The label added to tell the statistics of one query apart.
-pub const STAT_LABEL: &str = "thermostat_stat";
+pub use crate::prometheus::STAT_LABEL;
 
 /// Time spans of the queries (see [`crate::resize::ResizePolicy`] for the defaults' reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -104,9 +104,9 @@ fn multi_stat_query(series: &str, windows: &SignalWindows) -> String {
                 Stat::Samples => ("count_over_time", &long),
                 Stat::ShortSamples => ("count_over_time", &short),
             };
-            format!(
-                r#"label_replace({function}(({deduplicated})[{range}:{step}]), "{STAT_LABEL}", "{}", "", "")"#,
-                stat.label_value()
+            tag_stat(
+                &format!("{function}(({deduplicated})[{range}:{step}])"),
+                stat.label_value(),
             )
         })
         .collect::<Vec<_>>()

@@ -92,13 +92,6 @@ enum WriteResult {
     Failed,
 }
 
-fn carries_our_taint(action: Action) -> bool {
-    match action {
-        Action::Add | Action::Update | Action::Keep => true,
-        Action::Remove | Action::None => false,
-    }
-}
-
 /// One query per enabled signal. Any failure, or answers that match no node at all, stops the tick before a
 /// write: deciding on missing data would untaint nothing and taint nothing, but saying so matters.
 fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec<SignalReadings>> {
@@ -222,7 +215,7 @@ fn apply_write(
                     // snapshot): nothing to write, nothing to announce.
                     None => {
                         return WriteResult::AlreadyDone {
-                            tainted: carries_our_taint(decided),
+                            tainted: decided.leaves_our_taint(),
                         };
                     }
                 }
@@ -352,10 +345,10 @@ fn report(
         let (tainted, made) = match results.get(&decision.name) {
             None if plan.fail_safe.is_some() => (decision.has_our_taint, None),
             None => (
-                carries_our_taint(decision.action),
+                decision.action.leaves_our_taint(),
                 decision.write.then_some(decision.action),
             ),
-            Some(WriteResult::Made(action)) => (carries_our_taint(*action), Some(*action)),
+            Some(WriteResult::Made(action)) => (action.leaves_our_taint(), Some(*action)),
             Some(WriteResult::AlreadyDone { tainted }) => (*tainted, None),
             Some(WriteResult::Gone) => continue,
             Some(WriteResult::Failed) => (decision.has_our_taint, None),

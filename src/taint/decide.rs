@@ -32,8 +32,6 @@ use std::fmt::{self, Write as _};
 
 /// The taint cluster-autoscaler puts on a node it is deleting.
 const CA_TO_BE_DELETED: &str = "ToBeDeletedByClusterAutoscaler";
-/// Events' `note` is limited to 1 kB by the API server.
-const EVENT_NOTE_LIMIT: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,6 +99,16 @@ pub enum Action {
     Keep,
     /// Not tainted by us before or after (a stale annotation may still be cleaned up).
     None,
+}
+
+impl Action {
+    /// Whether the node carries our taint after this action.
+    pub fn leaves_our_taint(self) -> bool {
+        match self {
+            Action::Add | Action::Update | Action::Keep => true,
+            Action::Remove | Action::None => false,
+        }
+    }
 }
 
 impl fmt::Display for Action {
@@ -740,20 +748,8 @@ fn event_for(action: Action, policy: &TaintPolicy, reason: &str) -> Option<NodeE
         reason: event_reason.to_string(),
         action: event_action.to_string(),
         type_: "Normal".to_string(),
-        note: truncate(note, EVENT_NOTE_LIMIT),
+        note,
     })
-}
-
-fn truncate(mut text: String, limit: usize) -> String {
-    if text.len() > limit {
-        let mut end = limit - 3;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push_str("...");
-    }
-    text
 }
 
 fn summarize(
@@ -763,10 +759,7 @@ fn summarize(
     cap: usize,
 ) -> PlanSummary {
     let count = |f: &dyn Fn(&NodeDecision) -> bool| decisions.iter().filter(|d| f(d)).count();
-    let tainted_after = count(&|d| match d.action {
-        Action::Add | Action::Update | Action::Keep => true,
-        Action::Remove | Action::None => false,
-    });
+    let tainted_after = count(&|d| d.action.leaves_our_taint());
     PlanSummary {
         nodes: decisions.len(),
         hot: count(&|d| d.state == NodeState::Hot),

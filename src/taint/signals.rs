@@ -25,14 +25,13 @@
 //! skipped tick changes nothing.
 
 use super::policy::{TaintPolicy, promql_duration};
-use crate::prometheus::Sample;
+use crate::prometheus::{Sample, tag_stat};
 use k8s_openapi::api::core::v1::Node;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-/// The label our query adds to tell the stats of one series apart.
-pub const STAT_LABEL: &str = "thermostat_stat";
+pub use crate::prometheus::STAT_LABEL;
 /// How many unmatched series a report quotes.
 const UNMATCHED_EXAMPLES: usize = 5;
 
@@ -132,10 +131,7 @@ pub fn signal_query(kind: SignalKind, policy: &TaintPolicy) -> Option<String> {
             Stat::CoolMax => format!("max_over_time(({expression})[{cool}:{step}])"),
             Stat::CoolSamples => format!("count_over_time(({expression})[{cool}:{step}])"),
         };
-        format!(
-            "label_replace({inner}, \"{STAT_LABEL}\", \"{}\", \"\", \"\")",
-            stat.label()
-        )
+        tag_stat(&inner, stat.label())
     });
     Some(parts.join("\nor\n"))
 }

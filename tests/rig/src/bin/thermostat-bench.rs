@@ -4,7 +4,7 @@
 //! ```text
 //! thermostat-bench --binary target/release/kube-thermostat [--quick] [--repeats N] [--sizes 10x1000,100x5000]
 //!                  [--out DIR] [--seed-max-nodes N] [--seed-max-containers N] [--markdown BENCHMARKS.md]
-//!                  [--controllers taint-nodes,resize-pods] [--wrap 'valgrind --tool=massif']
+//!                  [--controllers taint-nodes,resize-pods] [--wrap 'valgrind --tool=massif'] [--hold]
 //! ```
 //! Internal modes: `__measure OUT CMD ARGS...` (runs CMD, writes its wall time, CPU time and peak RSS to OUT),
 //! `__seed taint|resize` (the seed approach, reading SEED_* variables).
@@ -419,6 +419,8 @@ struct Options {
     /// A command the hook runs under, e.g. `valgrind --tool=callgrind` (times are then meaningless).
     wrap: Option<String>,
     controllers: Vec<&'static str>,
+    /// Keep the first size's Prometheus and API stand-in up (for query experiments) instead of running.
+    hold: bool,
 }
 
 fn parse_options(args: &[String]) -> anyhow::Result<Options> {
@@ -434,6 +436,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
         lead: Duration::from_secs(22 * 60),
         wrap: None,
         controllers: vec!["taint-nodes", "resize-pods"],
+        hold: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -454,6 +457,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             }
             "--markdown" => options.markdown = Some(value()?.into()),
             "--wrap" => options.wrap = Some(value()?),
+            "--hold" => options.hold = true,
             "--controllers" => {
                 let wanted = value()?;
                 options.controllers = ["taint-nodes", "resize-pods"]
@@ -649,6 +653,9 @@ fn bench_size(
         clock.elapsed().as_secs_f64()
     });
 
+    if options.hold {
+        hold(&cluster, &config, &options.out)?;
+    }
     let (config_wall_ms, config_rss_mb) = config_cost(binary)?;
 
     let bench = Bench {
@@ -763,6 +770,27 @@ fn machine() -> String {
         .map(|n| n.get())
         .unwrap_or(0);
     format!("{cores} CPUs ({cpu}), {memory_gib:.1} GiB memory")
+}
+
+/// `--hold`: writes both controllers' binding contexts and the servers' addresses, then waits (for
+/// profiling the hook or trying queries by hand against a loaded Prometheus).
+fn hold(cluster: &Cluster, config: &Value, out: &Path) -> anyhow::Result<()> {
+    for binding in ["taint-nodes", "resize-pods"] {
+        let context = synthetic::binding_context(&cluster.api, config, binding);
+        std::fs::write(
+            out.join(format!("context-{binding}.json")),
+            serde_json::to_vec(&context)?,
+        )?;
+    }
+    eprintln!(
+        "holding: PROMETHEUS_URL={} KUBE_API_URL={} contexts in {}; Ctrl-C to stop",
+        cluster.prometheus.url(),
+        cluster.api.url(),
+        out.display()
+    );
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 }
 
 // ---- Reporting -------------------------------------------------------------------------------------------------

@@ -112,7 +112,57 @@ fn nan_and_infinities_come_back_as_floats() {
 fn empty_result_is_an_empty_vector_not_an_error() {
     let server = Prometheus::start().unwrap();
     let answer = query(&client(&server.url()), "metric_nobody_pushed").unwrap();
-    assert_eq!(answer.result, QueryResult::Vector(vec![]));
+    assert_eq!(answer.result.into_vector().unwrap(), vec![]);
+}
+
+#[test]
+fn range_query_answers_a_point_every_step_ending_at_the_end_time() {
+    let server = Prometheus::start().unwrap();
+    let timeline = server_with_up(&server);
+    let end = at(&timeline);
+    let answer = client(&server.url())
+        .query_range(
+            "up * 2",
+            end - Duration::from_secs(60),
+            end,
+            Duration::from_secs(30),
+            &ten_seconds(),
+        )
+        .unwrap();
+    let series = answer.result.into_matrix().unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(
+        series[0].labels.get("job").map(String::as_str),
+        Some("demo")
+    );
+    let end_secs = timeline.end_ms as f64 / 1000.0;
+    let expected: Vec<(f64, f64)> = [60.0, 30.0, 0.0]
+        .into_iter()
+        .map(|ago| (end_secs - ago, 2.0))
+        .collect();
+    assert_eq!(series[0].points, expected);
+}
+
+#[test]
+fn vector_answers_decode_only_the_labels_asked_for() {
+    #[derive(Debug, Default, serde::Deserialize)]
+    struct JobOnly {
+        job: Option<String>,
+    }
+    let server = Prometheus::start().unwrap();
+    let timeline = server_with_up(&server);
+    let answer = client(&server.url())
+        .query("up", at(&timeline), &ten_seconds())
+        .unwrap();
+    let mut seen = Vec::new();
+    let count = answer
+        .result
+        .vector()
+        .unwrap()
+        .for_each(|labels: JobOnly, value| seen.push((labels.job, value)))
+        .unwrap();
+    assert_eq!(count, 1);
+    assert_eq!(seen, [(Some("demo".to_string()), 1.0)]);
 }
 
 #[test]

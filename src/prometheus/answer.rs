@@ -1,18 +1,110 @@
-//! Decoding `/api/v1/query` answers. Pure: unit-tested on answer texts as Prometheus and compatible servers write
-//! them.
+//! Decoding `/api/v1/query` and `/api/v1/query_range` answers. Pure: unit-tested on answer texts as Prometheus
+//! and compatible servers write them.
 
 use super::Sample;
 use serde::Deserialize;
+use serde::Deserializer as _;
+use serde::de::{self, DeserializeOwned, IgnoredAny, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
-/// The result of an instant query.
+/// The result of a query.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryResult {
-    Vector(Vec<Sample>),
+    Vector(VectorResult),
     Scalar(f64),
     String(String),
-    /// Only returned for range selectors (`x[5m]`) evaluated as an instant query.
+    /// A range query's answer, or a range selector (`x[5m]`) evaluated as an instant query.
     Matrix(Vec<RangeSeries>),
+}
+
+/// An instant vector, kept as the server wrote it (already checked) so that a large answer goes straight into
+/// what the caller keeps ([`VectorResult::for_each`] with a struct of the labels it needs): a map of every label
+/// per sample costs hundreds of bytes a sample, and a cluster-wide answer has hundreds of thousands.
+#[derive(Debug, Clone)]
+pub struct VectorResult {
+    raw: Box<RawValue>,
+}
+
+impl PartialEq for VectorResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw.get() == other.raw.get()
+    }
+}
+
+impl VectorResult {
+    /// Calls `each` with every sample's labels, decoded as `L` (a struct naming the labels wanted; others are
+    /// skipped), and its value (NaN and ±Inf included). Returns the number of samples.
+    pub fn for_each<L, F>(&self, mut each: F) -> Result<usize, String>
+    where
+        L: DeserializeOwned + Default + fmt::Debug,
+        F: FnMut(L, f64),
+    {
+        let mut deserializer = serde_json::Deserializer::from_str(self.raw.get());
+        let visitor = EachSample {
+            each: &mut each,
+            labels: PhantomData,
+        };
+        deserializer
+            .deserialize_seq(visitor)
+            .map_err(|e| format!("malformed vector result: {e}"))
+    }
+
+    /// Every sample with all its labels.
+    pub fn samples(&self) -> Result<Vec<Sample>, String> {
+        let mut samples = Vec::new();
+        self.for_each(|labels, value| samples.push(Sample { labels, value }))?;
+        Ok(samples)
+    }
+}
+
+#[derive(Deserialize)]
+struct VectorElement<'a, L> {
+    #[serde(default)]
+    metric: L,
+    #[serde(borrow)]
+    value: Option<(f64, Cow<'a, str>)>,
+    histogram: Option<IgnoredAny>,
+}
+
+struct EachSample<'f, L, F> {
+    each: &'f mut F,
+    labels: PhantomData<L>,
+}
+
+impl<'de, L, F> Visitor<'de> for EachSample<'_, L, F>
+where
+    L: DeserializeOwned + Default + fmt::Debug,
+    F: FnMut(L, f64),
+{
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of samples")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut count = 0;
+        while let Some(element) = seq.next_element::<VectorElement<'de, L>>()? {
+            let Some((_, text)) = element.value else {
+                return Err(de::Error::custom(if element.histogram.is_some() {
+                    format!(
+                        "series {:?} is a native histogram, which is not supported here",
+                        element.metric
+                    )
+                } else {
+                    format!("series {:?} has no \"value\"", element.metric)
+                }));
+            };
+            let value = parse_value(&text).map_err(de::Error::custom)?;
+            (self.each)(element.metric, value);
+            count += 1;
+        }
+        Ok(count)
+    }
 }
 
 /// One series of a matrix result.
@@ -34,10 +126,15 @@ pub struct QueryAnswer {
 }
 
 impl QueryResult {
-    /// The samples of a vector result; an error naming the actual type otherwise.
+    /// The samples of a vector result, with all their labels; an error naming the actual type otherwise.
     pub fn into_vector(self) -> Result<Vec<Sample>, String> {
+        self.vector()?.samples()
+    }
+
+    /// A vector result, to decode with [`VectorResult::for_each`].
+    pub fn vector(&self) -> Result<&VectorResult, String> {
         match self {
-            Self::Vector(samples) => Ok(samples),
+            Self::Vector(vector) => Ok(vector),
             other => Err(format!(
                 "expected an instant vector, got a {}",
                 other.kind()
@@ -45,12 +142,25 @@ impl QueryResult {
         }
     }
 
+    /// The series of a matrix result (a range query's answer); an error naming the actual type otherwise.
+    pub fn into_matrix(self) -> Result<Vec<RangeSeries>, String> {
+        match self {
+            Self::Matrix(series) => Ok(series),
+            other => Err(format!("expected a range vector, got a {}", other.kind())),
+        }
+    }
+
     /// The value of a scalar result, or of a vector with exactly one sample.
     pub fn into_single_value(self) -> Result<f64, String> {
         match self {
             Self::Scalar(value) => Ok(value),
-            Self::Vector(samples) if samples.len() == 1 => Ok(samples[0].value),
-            Self::Vector(samples) => Err(format!("expected one sample, got {}", samples.len())),
+            Self::Vector(vector) => {
+                let samples = vector.samples()?;
+                match samples.as_slice() {
+                    [sample] => Ok(sample.value),
+                    _ => Err(format!("expected one sample, got {}", samples.len())),
+                }
+            }
             other => Err(format!("expected a scalar, got a {}", other.kind())),
         }
     }
@@ -94,25 +204,18 @@ struct Envelope {
 struct Data {
     #[serde(rename = "resultType")]
     result_type: String,
-    result: serde_json::Value,
+    /// Kept as text: decoded once its type is known, without a `serde_json::Value` of the whole answer.
+    result: Box<RawValue>,
 }
 
 #[derive(Deserialize)]
-struct VectorElement {
+struct MatrixElement<'a> {
     #[serde(default)]
     metric: BTreeMap<String, String>,
-    value: Option<(f64, String)>,
-    histogram: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct MatrixElement {
+    #[serde(default, borrow)]
+    values: Vec<(f64, Cow<'a, str>)>,
     #[serde(default)]
-    metric: BTreeMap<String, String>,
-    #[serde(default)]
-    values: Vec<(f64, String)>,
-    #[serde(default)]
-    histograms: Vec<serde_json::Value>,
+    histograms: Vec<IgnoredAny>,
 }
 
 /// Decodes an answer body. `Err` says what is wrong with it (not JSON, unknown shape, bad value).
@@ -141,44 +244,26 @@ pub(crate) fn decode(body: &str) -> Result<Decoded, String> {
     }))
 }
 
-fn decode_result(result_type: &str, result: serde_json::Value) -> Result<QueryResult, String> {
+fn decode_result(result_type: &str, result: Box<RawValue>) -> Result<QueryResult, String> {
     match result_type {
         "vector" => {
-            let elements: Vec<VectorElement> = serde_json::from_value(result)
-                .map_err(|e| format!("malformed vector result: {e}"))?;
-            elements
-                .into_iter()
-                .map(|element| {
-                    let Some((_, text)) = element.value else {
-                        return Err(if element.histogram.is_some() {
-                            format!(
-                                "series {:?} is a native histogram, which is not supported here",
-                                element.metric
-                            )
-                        } else {
-                            format!("series {:?} has no \"value\"", element.metric)
-                        });
-                    };
-                    Ok(Sample {
-                        value: parse_value(&text)?,
-                        labels: element.metric,
-                    })
-                })
-                .collect::<Result<_, _>>()
-                .map(QueryResult::Vector)
+            // Checked now, so a malformed answer is an error of the query (not retried, naming the URL).
+            let vector = VectorResult { raw: result };
+            vector.for_each(|_: IgnoredAny, _| {})?;
+            Ok(QueryResult::Vector(vector))
         }
         "scalar" => {
-            let (_, text): (f64, String) = serde_json::from_value(result)
+            let (_, text): (f64, String) = serde_json::from_str(result.get())
                 .map_err(|e| format!("malformed scalar result: {e}"))?;
             Ok(QueryResult::Scalar(parse_value(&text)?))
         }
         "string" => {
-            let (_, text): (f64, String) = serde_json::from_value(result)
+            let (_, text): (f64, String) = serde_json::from_str(result.get())
                 .map_err(|e| format!("malformed string result: {e}"))?;
             Ok(QueryResult::String(text))
         }
         "matrix" => {
-            let elements: Vec<MatrixElement> = serde_json::from_value(result)
+            let elements: Vec<MatrixElement> = serde_json::from_str(result.get())
                 .map_err(|e| format!("malformed matrix result: {e}"))?;
             elements
                 .into_iter()

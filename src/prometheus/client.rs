@@ -1,4 +1,4 @@
-//! The HTTP side: one ureq agent, instant queries with retries inside the tick's deadline.
+//! The HTTP side: one ureq agent, instant and range queries with retries inside the tick's deadline.
 
 use super::answer::{self, Decoded, QueryAnswer};
 use super::config::{PrometheusConfig, is_secret_header, redact_url};
@@ -21,7 +21,7 @@ const ERROR_BODY_CHARS: usize = 512;
 /// Counters for the tick's metrics and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PrometheusStats {
-    /// Calls to [`PrometheusClient::query`].
+    /// Calls to [`PrometheusClient::query`] and [`PrometheusClient::query_range`].
     pub queries: u64,
     /// Queries that ended in an error.
     pub failed_queries: u64,
@@ -37,6 +37,7 @@ pub struct PrometheusClient {
     agent: ureq::Agent,
     config: PrometheusConfig,
     query_url: String,
+    query_range_url: String,
     stats: Mutex<PrometheusStats>,
 }
 
@@ -98,6 +99,7 @@ impl PrometheusClient {
         Ok(Self {
             agent: agent_config.build().into(),
             query_url: format!("{base}/api/v1/query"),
+            query_range_url: format!("{base}/api/v1/query_range"),
             config,
             stats: Mutex::default(),
         })
@@ -120,28 +122,52 @@ impl PrometheusClient {
         at: SystemTime,
         deadline: &Deadline,
     ) -> anyhow::Result<QueryAnswer> {
+        let time = unix_seconds(at)?;
+        self.measured(&self.query_url, expr, &[("time", &time)], deadline)
+    }
+
+    /// Evaluates `expr` at `start`, `start + step`, ... up to `end` (`/api/v1/query_range`): one pass over the
+    /// series for a whole window, where several subqueries would each select them again. Retries as
+    /// [`PrometheusClient::query`] does.
+    pub fn query_range(
+        &self,
+        expr: &str,
+        start: SystemTime,
+        end: SystemTime,
+        step: Duration,
+        deadline: &Deadline,
+    ) -> anyhow::Result<QueryAnswer> {
+        let (start, end) = (unix_seconds(start)?, unix_seconds(end)?);
+        let step = format!("{:.3}", step.as_secs_f64());
+        let params = [("start", start.as_str()), ("end", &end), ("step", &step)];
+        self.measured(&self.query_range_url, expr, &params, deadline)
+    }
+
+    /// One query, counted in [`PrometheusStats`], its error naming the URL and the query.
+    fn measured(
+        &self,
+        url: &str,
+        expr: &str,
+        params: &[(&str, &str)],
+        deadline: &Deadline,
+    ) -> anyhow::Result<QueryAnswer> {
         let started = Instant::now();
-        let result = self.query_with_retries(expr, at, deadline);
+        let result = self.query_with_retries(url, expr, params, deadline);
         let mut stats = self.lock_stats();
         stats.queries += 1;
         stats.failed_queries += u64::from(result.is_err());
         stats.query_time += started.elapsed();
         drop(stats);
-        result.with_context(|| {
-            format!(
-                "Prometheus query to {} failed (query: {expr})",
-                self.query_url
-            )
-        })
+        result.with_context(|| format!("Prometheus query to {url} failed (query: {expr})"))
     }
 
     fn query_with_retries(
         &self,
+        url: &str,
         expr: &str,
-        at: SystemTime,
+        params: &[(&str, &str)],
         deadline: &Deadline,
     ) -> anyhow::Result<QueryAnswer> {
-        let time = unix_seconds(at)?;
         let attempts_allowed = self.config.retries.saturating_add(1);
         let mut attempt = 0;
         loop {
@@ -150,7 +176,7 @@ impl PrometheusClient {
             if budget < MIN_ATTEMPT_TIME {
                 bail!("the tick's deadline left no time to send it");
             }
-            let error = match self.attempt(expr, &time, budget) {
+            let error = match self.attempt(url, expr, params, budget) {
                 Ok(answer) => return Ok(answer),
                 Err(AttemptError::Permanent(error)) => return Err(error),
                 Err(AttemptError::Transient(error)) => error,
@@ -171,8 +197,9 @@ impl PrometheusClient {
 
     fn attempt(
         &self,
+        url: &str,
         expr: &str,
-        time: &str,
+        params: &[(&str, &str)],
         budget: Duration,
     ) -> Result<QueryAnswer, AttemptError> {
         // Ask the server to stop a little before we stop waiting, so a slow query fails with its own explanation.
@@ -180,7 +207,7 @@ impl PrometheusClient {
         let server_timeout = format!("{:.3}", server_timeout.as_secs_f64().max(0.001));
         let mut request = self
             .agent
-            .post(&self.query_url)
+            .post(url)
             .config()
             .timeout_global(Some(budget))
             .build();
@@ -191,11 +218,9 @@ impl PrometheusClient {
             request = request.header("Authorization", authorization);
         }
         self.lock_stats().attempts += 1;
-        let sent = request.send_form([
-            ("query", expr),
-            ("time", time),
-            ("timeout", server_timeout.as_str()),
-        ]);
+        let mut form = vec![("query", expr), ("timeout", server_timeout.as_str())];
+        form.extend_from_slice(params);
+        let sent = request.send_form(form);
         let mut response = sent.map_err(|error| classify(error, budget))?;
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
@@ -404,7 +429,7 @@ fn read_certificates(path: &Path, what: &str) -> anyhow::Result<Vec<Certificate<
     Ok(certs)
 }
 
-/// `time=` as unix seconds with milliseconds.
+/// `time=`, `start=`, `end=` as unix seconds with milliseconds.
 fn unix_seconds(at: SystemTime) -> anyhow::Result<String> {
     let since = at
         .duration_since(UNIX_EPOCH)

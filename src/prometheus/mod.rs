@@ -22,7 +22,7 @@ mod escape;
 mod sample;
 mod stats;
 
-pub use answer::{QueryAnswer, QueryResult, RangeSeries};
+pub use answer::{QueryAnswer, QueryResult, RangeSeries, VectorResult};
 pub use client::{PrometheusClient, PrometheusStats};
 pub use config::PrometheusConfig;
 pub use duration::promql_duration;

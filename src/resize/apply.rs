@@ -11,9 +11,7 @@ use serde_json::{Value, json};
 
 use super::decide::{NoteKind, PodAction, PodPlan, ResizeInput, ResizePlan};
 use super::record::LAST_RESIZE_ANNOTATION;
-use super::signals::{
-    SignalTable, collect_container_stats, cpu_usage_query, memory_working_set_query,
-};
+use super::signals::{SignalTable, cpu_usage_query, memory_working_set_query, record_sample};
 use super::{ResizePolicy, decide_resizes, is_opted_in, patch};
 use crate::events::{EventSpec, Regarding};
 use crate::hook::binding_context::Snapshots;
@@ -424,20 +422,24 @@ fn query_table(tick: &Tick, signal: &str, query: &str) -> Result<SignalTable> {
             &[("signal", json!(signal)), ("warning", json!(warning))],
         );
     }
+    let mut table = SignalTable::new();
     let samples = answer
         .result
-        .into_vector()
+        .vector()
+        .and_then(|vector| {
+            vector.for_each(|labels, value| record_sample(&mut table, labels, value))
+        })
         .map_err(|error| anyhow!("the container {signal} query answered {error}"))?;
     // Only called with opted-in pods running: an empty answer means the data is missing (cAdvisor not scraped,
     // relabelled, wrong tenant), not that every container is idle. Deciding on it would be deciding blind.
-    if samples.is_empty() {
+    if samples == 0 {
         bail!(
             "the container {signal} query returned no series at all (no writes made): check that cAdvisor's \
              container metrics are scraped with namespace, pod and container labels (and the tenant header, if \
              any); query: {query}"
         );
     }
-    Ok(collect_container_stats(&samples))
+    Ok(table)
 }
 
 fn labels_by_name(namespaces: Vec<Namespace>) -> HashMap<String, BTreeMap<String, String>> {

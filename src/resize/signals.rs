@@ -1,12 +1,18 @@
 //! Container load signals: one PromQL query per signal for the whole cluster, and the matching of
 //! the answer's series to containers by exact (namespace, pod, container).
 //!
-//! Each query carries several statistics of the same deduplicated series, told apart by an added
-//! `thermostat_stat` label (`label_replace` + `or`), so a tick costs two queries whatever the size
-//! of the cluster.
+//! Each query carries the four statistics a signal's decisions read, told apart by an added
+//! `thermostat_stat` label (`label_replace` + `or`), so a tick costs one query per signal whatever the
+//! size of the cluster.
+//!
+//! Cost: Prometheus selects the series once per statistic, and at 50,000 containers selecting is most
+//! of a query's time, so the query asks only for what is read (the CPU level a scale-up needs is the
+//! short-window minimum, the memory one the maximum). Duplicate scrapes are merged by `max by` *after*
+//! each `*_over_time`: merging inside the subquery aggregates at every step, which cost 8 times more
+//! (BENCHMARKS.md).
 
-use crate::prometheus::{Sample, promql_duration, tag_stat};
-use serde::Serialize;
+use crate::prometheus::{promql_duration, tag_stat};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -88,13 +94,13 @@ impl Stat {
 /// cAdvisor series of real containers: `container=""` is the pod cgroup, `"POD"` the pause container.
 const CONTAINER_SELECTOR: &str = r#"container!="",container!="POD""#;
 
-fn multi_stat_query(series: &str, windows: &SignalWindows) -> String {
-    // Several scrapers (kubelet and a second Prometheus job) often report the same container.
-    let deduplicated = format!("max by (namespace, pod, container) ({series})");
+/// The four statistics of `series` a signal reads; `level` is the short-window statistic that a
+/// scale-up compares with its mark.
+fn multi_stat_query(series: &str, level: Stat, windows: &SignalWindows) -> String {
     let step = promql_duration(windows.step);
     let short = promql_duration(windows.short_window);
     let long = promql_duration(windows.stabilization_window);
-    Stat::ALL
+    [level, Stat::ShortSamples, Stat::Peak, Stat::Samples]
         .iter()
         .map(|stat| {
             let (function, range) = match stat {
@@ -104,8 +110,11 @@ fn multi_stat_query(series: &str, windows: &SignalWindows) -> String {
                 Stat::Samples => ("count_over_time", &long),
                 Stat::ShortSamples => ("count_over_time", &short),
             };
+            // Several scrapers (kubelet and a second Prometheus job) often report the same container.
             tag_stat(
-                &format!("{function}(({deduplicated})[{range}:{step}])"),
+                &format!(
+                    "max by (namespace, pod, container) ({function}(({series})[{range}:{step}]))"
+                ),
                 stat.label_value(),
             )
         })
@@ -113,19 +122,23 @@ fn multi_stat_query(series: &str, windows: &SignalWindows) -> String {
         .join(" or ")
 }
 
-/// Container CPU usage in cores, five statistics in one query.
+/// Container CPU usage in cores: the short-window minimum (usage that *stayed* high), the
+/// stabilization-window peak and both windows' point counts, in one query.
 pub fn cpu_usage_query(windows: &SignalWindows) -> String {
     let rate = promql_duration(windows.rate_window);
     multi_stat_query(
         &format!("rate(container_cpu_usage_seconds_total{{{CONTAINER_SELECTOR}}}[{rate}])"),
+        Stat::ShortMin,
         windows,
     )
 }
 
-/// Container memory working set in bytes, five statistics in one query.
+/// Container memory working set in bytes: the short-window maximum (memory is not given back, so a
+/// high point is a need), the stabilization-window peak and both windows' point counts, in one query.
 pub fn memory_working_set_query(windows: &SignalWindows) -> String {
     multi_stat_query(
         &format!("container_memory_working_set_bytes{{{CONTAINER_SELECTOR}}}"),
+        Stat::ShortMax,
         windows,
     )
 }
@@ -167,71 +180,96 @@ pub struct ContainerStats {
 /// One signal's answer, by container.
 pub type SignalTable = BTreeMap<ContainerKey, ContainerStats>;
 
-/// Sorts an answer's series into per-container statistics. Series without the identifying labels
-/// or with an unknown statistic are ignored; NaN and infinities count as no data.
-pub fn collect_container_stats(samples: &[Sample]) -> SignalTable {
-    let mut table = SignalTable::new();
-    for sample in samples {
-        let (Some(namespace), Some(pod), Some(container), Some(stat)) = (
-            sample.label("namespace"),
-            sample.label("pod"),
-            sample.label("container"),
-            sample.label(STAT_LABEL),
-        ) else {
-            continue;
-        };
-        let Some(stat) = Stat::ALL.into_iter().find(|s| s.label_value() == stat) else {
-            continue;
-        };
-        let value = sample.value.is_finite().then_some(sample.value);
-        let entry = table
-            .entry(ContainerKey::new(namespace, pod, container))
-            .or_default();
-        let slot = match stat {
-            Stat::ShortMin => &mut entry.short_min,
-            Stat::ShortMax => &mut entry.short_max,
-            Stat::Peak => &mut entry.peak,
-            Stat::Samples => &mut entry.samples,
-            Stat::ShortSamples => &mut entry.short_samples,
-        };
-        *slot = value;
-    }
-    table
+/// The labels of an answer's series that [`record_sample`] reads; the rest are skipped while decoding
+/// (a map of every label per sample would cost more than the whole table).
+#[derive(Debug, Default, Deserialize)]
+pub struct ContainerSeriesLabels {
+    pub namespace: Option<String>,
+    pub pod: Option<String>,
+    pub container: Option<String>,
+    /// [`STAT_LABEL`].
+    #[serde(rename = "thermostat_stat")]
+    pub stat: Option<String>,
+}
+
+/// Adds one sample of an answer to the per-container statistics. Series without the identifying
+/// labels or with an unknown statistic are ignored; NaN and infinities count as no data.
+pub fn record_sample(table: &mut SignalTable, labels: ContainerSeriesLabels, value: f64) {
+    let (Some(namespace), Some(pod), Some(container), Some(stat)) =
+        (labels.namespace, labels.pod, labels.container, labels.stat)
+    else {
+        return;
+    };
+    let Some(stat) = Stat::ALL.into_iter().find(|s| s.label_value() == stat) else {
+        return;
+    };
+    let value = value.is_finite().then_some(value);
+    let entry = table
+        .entry(ContainerKey {
+            namespace,
+            pod,
+            container,
+        })
+        .or_default();
+    let slot = match stat {
+        Stat::ShortMin => &mut entry.short_min,
+        Stat::ShortMax => &mut entry.short_max,
+        Stat::Peak => &mut entry.peak,
+        Stat::Samples => &mut entry.samples,
+        Stat::ShortSamples => &mut entry.short_samples,
+    };
+    *slot = value;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sample(labels: &[(&str, &str)], value: f64) -> Sample {
-        Sample {
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            value,
+    /// A sample as the decoder hands it over: the labels we read, from a JSON object of all labels.
+    fn sample(labels: &[(&str, &str)], value: f64) -> (ContainerSeriesLabels, f64) {
+        let object: serde_json::Map<String, serde_json::Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        (serde_json::from_value(object.into()).unwrap(), value)
+    }
+
+    fn collect_container_stats(answer: Vec<(ContainerSeriesLabels, f64)>) -> SignalTable {
+        let mut table = SignalTable::new();
+        for (labels, value) in answer {
+            record_sample(&mut table, labels, value);
         }
+        table
     }
 
     #[test]
-    fn cpu_query_carries_five_stats_of_deduplicated_container_series() {
+    fn the_stat_label_is_decoded_by_its_name() {
+        assert_eq!(STAT_LABEL, "thermostat_stat");
+        let (labels, _) = sample(&[(STAT_LABEL, "peak"), ("job", "kubelet")], 1.0);
+        assert_eq!(labels.stat.as_deref(), Some("peak"));
+    }
+
+    #[test]
+    fn cpu_query_carries_the_four_stats_it_reads_merged_after_each_window() {
         let query = cpu_usage_query(&SignalWindows::default());
-        let inner = r#"(max by (namespace, pod, container) (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[2m])))"#;
+        let rate =
+            r#"(rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[2m]))"#;
+        let by = "max by (namespace, pod, container)";
         assert_eq!(
             query,
             format!(
-                r#"label_replace(min_over_time({inner}[3m:30s]), "thermostat_stat", "short_min", "", "") or label_replace(max_over_time({inner}[3m:30s]), "thermostat_stat", "short_max", "", "") or label_replace(max_over_time({inner}[30m:30s]), "thermostat_stat", "peak", "", "") or label_replace(count_over_time({inner}[30m:30s]), "thermostat_stat", "samples", "", "") or label_replace(count_over_time({inner}[3m:30s]), "thermostat_stat", "short_samples", "", "")"#
+                r#"label_replace({by} (min_over_time({rate}[3m:30s])), "thermostat_stat", "short_min", "", "") or label_replace({by} (count_over_time({rate}[3m:30s])), "thermostat_stat", "short_samples", "", "") or label_replace({by} (max_over_time({rate}[30m:30s])), "thermostat_stat", "peak", "", "") or label_replace({by} (count_over_time({rate}[30m:30s])), "thermostat_stat", "samples", "", "")"#
             )
         );
     }
 
     #[test]
-    fn memory_query_reads_the_working_set() {
+    fn memory_query_reads_the_working_set_maximum() {
         let query = memory_working_set_query(&SignalWindows::default());
         assert!(query.contains(
-            r#"(max by (namespace, pod, container) (container_memory_working_set_bytes{container!="",container!="POD"}))[30m:30s]"#
-        ));
-        assert_eq!(query.matches(" or ").count(), 4);
+            r#"max by (namespace, pod, container) (max_over_time((container_memory_working_set_bytes{container!="",container!="POD"})[3m:30s])), "thermostat_stat", "short_max""#
+        ), "{query}");
+        assert_eq!(query.matches(" or ").count(), 3);
     }
 
     #[test]
@@ -300,7 +338,7 @@ mod tests {
                 f64::INFINITY,
             ),
         ];
-        let table = collect_container_stats(&answer);
+        let table = collect_container_stats(answer);
         assert_eq!(table.len(), 2);
         let app = table[&ContainerKey::new("shop", "web-1", "app")];
         assert_eq!(

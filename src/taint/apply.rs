@@ -5,6 +5,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
 
 use super::{Action, NodeState, NodeWrite, SignalReadings, TaintPlan, TaintPolicy};
 use crate::events::{EventSpec, Regarding};
@@ -96,10 +97,24 @@ enum WriteResult {
 /// write: deciding on missing data would untaint nothing and taint nothing, but saying so matters.
 fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec<SignalReadings>> {
     let mut readings = Vec::new();
-    for (signal, query) in super::signal_queries(policy) {
+    for query in super::signal_queries(policy) {
+        let signal = query.signal;
+        // Whole milliseconds (what the API takes), so point times compare exactly with `end`.
+        let end_ms = tick
+            .now_system_time()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| anyhow!("the clock is before 1970"))?
+            .as_millis();
+        let end = UNIX_EPOCH + Duration::from_millis(end_ms as u64);
         let answer = tick
             .prometheus()?
-            .query(&query, tick.now_system_time(), &tick.deadline)
+            .query_range(
+                &query.expression,
+                end - query.range,
+                end,
+                query.step,
+                &tick.deadline,
+            )
             .with_context(|| format!("querying Prometheus for the {signal} signal"))?;
         for warning in &answer.warnings {
             log::warn(
@@ -110,11 +125,12 @@ fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec
                 ],
             );
         }
-        let samples = answer
+        let series = answer
             .result
-            .into_vector()
+            .into_matrix()
             .map_err(|error| anyhow!("the {signal} signal query answered {error}"))?;
-        let matched = super::match_samples(signal, &samples, nodes, policy);
+        let end_secs = end_ms as f64 / 1000.0;
+        let matched = super::match_range(signal, &series, end_secs, nodes, policy);
         if matched.unmatched.count > 0 {
             log::warn(
                 "series matched no node",
@@ -125,8 +141,8 @@ fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec
                 ],
             );
         }
-        // Each series answers five stats (samples): count series, as people see them in Prometheus.
-        if !nodes.is_empty() && samples.is_empty() {
+        let query = &query.expression;
+        if !nodes.is_empty() && series.is_empty() {
             bail!(
                 "the {signal} signal query returned no series at all (no writes made): check that Prometheus \
                  scrapes node-exporter (or that the custom expression returns data); query: {query}"

@@ -1,7 +1,7 @@
 //! taint-nodes: taint hot nodes, untaint cooled ones, safely. This module is the pure core:
 //!
-//! - [`signals`]: one PromQL query per signal ([`signal_queries`]) and exact matching of its answer to nodes
-//!   ([`match_samples`]).
+//! - [`signals`]: one PromQL range query per signal ([`signal_queries`]) and exact matching of its answer to
+//!   nodes ([`match_range`]).
 //! - [`decide`]: [`decide_taints`] (nodes + readings + policy + now → [`TaintPlan`]) and [`plan_remove_all`].
 //! - [`patch`]: the guarded JSON Patch for one node's write ([`node_patch`]).
 //! - [`policy`]: [`TaintPolicy`], its defaults and [`TaintPolicy::validate`].
@@ -24,9 +24,11 @@ pub use patch::node_patch;
 pub use policy::{
     CPU_THRESHOLD, CustomSignal, SignalPolicy, TAINT_ANNOTATION, TaintEffect, TaintPolicy,
 };
+#[cfg(test)]
+pub(crate) use signals::match_samples;
 pub use signals::{
-    NodeReading, STAT_LABEL, SignalKind, SignalReadings, UnmatchedSeries, match_samples,
-    signal_queries, signal_query, strip_port,
+    NodeReading, SeriesStats, SignalKind, SignalQuery, SignalReadings, UnmatchedSeries,
+    match_range, match_series, signal_queries, signal_query, strip_port,
 };
 
 #[cfg(test)]

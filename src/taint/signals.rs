@@ -1,37 +1,36 @@
 //! Signals: one PromQL query per signal for the whole cluster, and exact matching of its series to nodes.
 //!
 //! # The query
-//! Each signal has a base expression `E` giving one 0-100 value per node series. The query asks, in one instant
-//! query at the tick's time `t`, for five stats of `E` per series, told apart by the added label
-//! [`STAT_LABEL`]:
+//! Each signal has a base expression `E` giving one 0-100 value per node series. One range query evaluates `E`
+//! over the longer of the hot and cool windows, every `subquery_step` up to the tick's time `t` (the points at
+//! `t`, `t - step`, ...), and the hook reads five stats per series off the points:
 //!
-//! | `thermostat_stat` | PromQL | meaning |
+//! | stat | from the points | meaning |
 //! |---|---|---|
-//! | `current` | `E` | the value at `t` |
-//! | `hot_min` | `min_over_time((E)[hot:step])` | lowest evaluation in the hot window |
-//! | `hot_samples` | `count_over_time((E)[hot:step])` | evaluations with data in the hot window |
-//! | `cool_max` | `max_over_time((E)[cool:step])` | highest evaluation in the cool window |
-//! | `cool_samples` | `count_over_time((E)[cool:step])` | evaluations with data in the cool window |
+//! | `current` | the point at `t` | the value now |
+//! | `hot_min` | min over the points in `(t - hot, t]` | lowest evaluation in the hot window |
+//! | `hot_samples` | how many of them have a value | evaluations with data in the hot window |
+//! | `cool_max` | max over the points in `(t - cool, t]` | highest evaluation in the cool window |
+//! | `cool_samples` | how many of them have a value | evaluations with data in the cool window |
 //!
-//! The five parts are joined with `or`; `label_replace(.., "thermostat_stat", "<stat>", "", "")` gives each part
-//! a distinct label set, so `or` (which drops right-hand series whose labels already appear on the left) keeps
-//! every series. Subquery evaluations are aligned to multiples of the step; a window of `w` holds `w / step`
-//! of them (Prometheus 3 ranges are left-open; 2.x counts one more when `t` falls on a step), so a window is
-//! *full* when it has at least `w / step` evaluations with data. A new node or a scrape gap gives a window that
-//! is not full, hence no hot/cool verdict.
+//! A window of `w` holds `w / step` points; it is *full* when all of them have a (finite) value. A new node or a
+//! scrape gap gives a window that is not full, hence no hot/cool verdict.
 //!
 //! So: hot = `hot_min > threshold` over a full window ("every 30 s evaluation of the last 3 m was above"), cool
 //! = `cool_max < untaint threshold` over a full window. The history lives in Prometheus: a restarted hook or a
 //! skipped tick changes nothing.
+//!
+//! Why a range query and not five subqueries in one instant query: Prometheus selects a query's series once per
+//! place a selector appears, and at 5,000 nodes selecting is most of the cost; a range query selects them once
+//! for every step (measured in BENCHMARKS.md).
 
 use super::policy::{TaintPolicy, promql_duration};
-use crate::prometheus::{Sample, tag_stat};
+use crate::prometheus::RangeSeries;
 use k8s_openapi::api::core::v1::Node;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-
-pub use crate::prometheus::STAT_LABEL;
+use std::time::Duration;
 /// How many unmatched series a report quotes.
 const UNMATCHED_EXAMPLES: usize = 5;
 
@@ -50,40 +49,6 @@ impl fmt::Display for SignalKind {
             SignalKind::Memory => "memory",
             SignalKind::Custom => "custom",
         })
-    }
-}
-
-/// The stats one query returns per series (values of [`STAT_LABEL`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stat {
-    Current,
-    HotMin,
-    HotSamples,
-    CoolMax,
-    CoolSamples,
-}
-
-impl Stat {
-    const ALL: [Stat; 5] = [
-        Stat::Current,
-        Stat::HotMin,
-        Stat::HotSamples,
-        Stat::CoolMax,
-        Stat::CoolSamples,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Stat::Current => "current",
-            Stat::HotMin => "hot_min",
-            Stat::HotSamples => "hot_samples",
-            Stat::CoolMax => "cool_max",
-            Stat::CoolSamples => "cool_samples",
-        }
-    }
-
-    fn from_label(text: &str) -> Option<Stat> {
-        Stat::ALL.into_iter().find(|s| s.label() == text)
     }
 }
 
@@ -116,32 +81,39 @@ pub fn signal_expression(kind: SignalKind, policy: &TaintPolicy) -> Option<Strin
     })
 }
 
-/// The one query for a signal (see the module docs), or `None` when the signal is disabled.
-pub fn signal_query(kind: SignalKind, policy: &TaintPolicy) -> Option<String> {
+/// The one query of a signal (see the module docs): `expression` evaluated every `step` over `range` up to the
+/// tick's time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignalQuery {
+    pub signal: SignalKind,
+    pub expression: String,
+    /// From the oldest point to the newest: the longer window, less one step (windows are left-open).
+    pub range: Duration,
+    pub step: Duration,
+}
+
+/// The query of a signal, or `None` when it is disabled.
+pub fn signal_query(kind: SignalKind, policy: &TaintPolicy) -> Option<SignalQuery> {
     let expression = signal_expression(kind, policy)?;
     let signal = policy.signal(kind)?;
-    let step = promql_duration(policy.subquery_step);
-    let hot = promql_duration(signal.hot_window);
-    let cool = promql_duration(signal.cool_window);
-    let parts = Stat::ALL.map(|stat| {
-        let inner = match stat {
-            Stat::Current => format!("({expression})"),
-            Stat::HotMin => format!("min_over_time(({expression})[{hot}:{step}])"),
-            Stat::HotSamples => format!("count_over_time(({expression})[{hot}:{step}])"),
-            Stat::CoolMax => format!("max_over_time(({expression})[{cool}:{step}])"),
-            Stat::CoolSamples => format!("count_over_time(({expression})[{cool}:{step}])"),
-        };
-        tag_stat(&inner, stat.label())
-    });
-    Some(parts.join("\nor\n"))
+    let step = policy.subquery_step;
+    let step_secs = step.as_secs().max(1);
+    let longest = signal.hot_window.max(signal.cool_window).as_secs();
+    let points = window_evaluations(longest, step_secs);
+    Some(SignalQuery {
+        signal: kind,
+        expression,
+        range: step * points.saturating_sub(1),
+        step,
+    })
 }
 
 /// The queries of every enabled signal, in a fixed order: the whole Prometheus traffic of one tick.
-pub fn signal_queries(policy: &TaintPolicy) -> Vec<(SignalKind, String)> {
+pub fn signal_queries(policy: &TaintPolicy) -> Vec<SignalQuery> {
     policy
         .signals()
         .into_iter()
-        .filter_map(|(kind, _)| Some((kind, signal_query(kind, policy)?)))
+        .filter_map(|(kind, _)| signal_query(kind, policy))
         .collect()
 }
 
@@ -275,20 +247,82 @@ fn target_label<'s>(
     }
 }
 
-#[derive(Debug, Default)]
-struct SeriesStats {
-    current: Option<f64>,
-    hot_min: Option<f64>,
-    hot_samples: Option<f64>,
-    cool_max: Option<f64>,
-    cool_samples: Option<f64>,
+/// The five stats of one series (see the module docs); counts are of points with a finite value.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SeriesStats {
+    pub current: Option<f64>,
+    pub hot_min: Option<f64>,
+    pub hot_samples: u32,
+    pub cool_max: Option<f64>,
+    pub cool_samples: u32,
 }
 
-/// Matches one signal's answer to the nodes. Samples without our stat label are ignored (they cannot come from
-/// [`signal_query`]).
-pub fn match_samples(
+impl SeriesStats {
+    /// The stats of a series' points, `end` being the query's last evaluation time (unix seconds). Points
+    /// outside both windows, NaN and ±Inf are ignored.
+    pub fn from_points(
+        points: &[(f64, f64)],
+        end: f64,
+        hot: Duration,
+        cool: Duration,
+    ) -> SeriesStats {
+        let (hot_ms, cool_ms) = (hot.as_millis() as i64, cool.as_millis() as i64);
+        let mut stats = SeriesStats::default();
+        for &(at, value) in points {
+            if !value.is_finite() {
+                continue;
+            }
+            // Whole milliseconds: the API writes times with millisecond precision.
+            let age_ms = ((end - at) * 1000.0).round() as i64;
+            if age_ms < 0 {
+                continue;
+            }
+            if age_ms == 0 {
+                stats.current = Some(value);
+            }
+            if age_ms < hot_ms {
+                stats.hot_samples += 1;
+                stats.hot_min = Some(stats.hot_min.map_or(value, |m| m.min(value)));
+            }
+            if age_ms < cool_ms {
+                stats.cool_samples += 1;
+                stats.cool_max = Some(stats.cool_max.map_or(value, |m| m.max(value)));
+            }
+        }
+        stats
+    }
+}
+
+/// Matches one signal's range-query answer (see [`signal_query`]), evaluated up to `end` (unix seconds), to the
+/// nodes.
+pub fn match_range(
     signal: SignalKind,
-    samples: &[Sample],
+    series: &[RangeSeries],
+    end: f64,
+    nodes: &[Node],
+    policy: &TaintPolicy,
+) -> SignalReadings {
+    let (hot, cool) = policy
+        .signal(signal)
+        .map_or((Duration::ZERO, Duration::ZERO), |s| {
+            (s.hot_window, s.cool_window)
+        });
+    let stats = series.iter().map(|one| {
+        let mut identity = one.labels.clone();
+        // A bare selector keeps its metric name; the name does not tell series apart.
+        identity.remove("__name__");
+        (
+            identity,
+            SeriesStats::from_points(&one.points, end, hot, cool),
+        )
+    });
+    match_series(signal, stats, nodes, policy)
+}
+
+/// Matches per-series stats to the nodes (several series of one node are merged, see [`NodeReading`]).
+pub fn match_series(
+    signal: SignalKind,
+    series: impl IntoIterator<Item = (BTreeMap<String, String>, SeriesStats)>,
     nodes: &[Node],
     policy: &TaintPolicy,
 ) -> SignalReadings {
@@ -300,29 +334,6 @@ pub fn match_samples(
         ),
         None => (1, 1),
     };
-
-    // One series = its labels without the stat label and the metric name (the `current` part keeps a bare
-    // selector's name, the `*_over_time` parts drop it).
-    let mut series: BTreeMap<BTreeMap<String, String>, SeriesStats> = BTreeMap::new();
-    for sample in samples {
-        let Some(stat) = sample.label(STAT_LABEL).and_then(Stat::from_label) else {
-            continue;
-        };
-        let mut identity = sample.labels.clone();
-        identity.remove(STAT_LABEL);
-        identity.remove("__name__");
-        let stats = series.entry(identity).or_default();
-        let value = sample.value.is_finite().then_some(sample.value);
-        let slot = match stat {
-            Stat::Current => &mut stats.current,
-            Stat::HotMin => &mut stats.hot_min,
-            Stat::HotSamples => &mut stats.hot_samples,
-            Stat::CoolMax => &mut stats.cool_max,
-            Stat::CoolSamples => &mut stats.cool_samples,
-        };
-        *slot = value;
-    }
-
     let index = NodeIndex::new(nodes);
     let mut readings: BTreeMap<String, NodeReading> = BTreeMap::new();
     let mut unmatched = UnmatchedSeries::default();
@@ -341,8 +352,7 @@ pub fn match_samples(
         let reading = readings.entry(node.to_string()).or_default();
         reading.series += 1;
         reading.current = hottest(reading.current, stats.current);
-        let hot_samples = stats.hot_samples.map_or(0, count);
-        let cool_samples = stats.cool_samples.map_or(0, count);
+        let (hot_samples, cool_samples) = (stats.hot_samples, stats.cool_samples);
         reading.hot_samples = reading.hot_samples.max(hot_samples);
         reading.cool_samples = reading.cool_samples.max(cool_samples);
         if hot_samples >= hot_samples_needed {
@@ -362,15 +372,41 @@ pub fn match_samples(
     }
 }
 
-/// Evaluations of a `window:step` subquery that a full window holds (Prometheus 3 ranges are left-open).
-fn window_evaluations(window_secs: u64, step_secs: u64) -> u32 {
-    u32::try_from((window_secs / step_secs).max(1)).unwrap_or(u32::MAX)
+/// Test notation: each series' five stats as samples labelled `thermostat_stat="<stat>"` (the shape of a
+/// table in the module docs), matched as [`match_series`] does.
+#[cfg(test)]
+pub(crate) fn match_samples(
+    signal: SignalKind,
+    samples: &[crate::prometheus::Sample],
+    nodes: &[Node],
+    policy: &TaintPolicy,
+) -> SignalReadings {
+    use crate::prometheus::STAT_LABEL;
+    let mut series: BTreeMap<BTreeMap<String, String>, SeriesStats> = BTreeMap::new();
+    for sample in samples {
+        let Some(stat) = sample.label(STAT_LABEL) else {
+            continue;
+        };
+        let mut identity = sample.labels.clone();
+        identity.remove(STAT_LABEL);
+        let stats = series.entry(identity).or_default();
+        let value = sample.value.is_finite().then_some(sample.value);
+        let count = value.map_or(0, |v| v.clamp(0.0, f64::from(u32::MAX)) as u32);
+        match stat {
+            "current" => stats.current = value,
+            "hot_min" => stats.hot_min = value,
+            "hot_samples" => stats.hot_samples = count,
+            "cool_max" => stats.cool_max = value,
+            "cool_samples" => stats.cool_samples = count,
+            other => panic!("unknown stat {other}"),
+        }
+    }
+    match_series(signal, series, nodes, policy)
 }
 
-fn count(value: f64) -> u32 {
-    // Counts are small whole numbers; a negative or absurd value (a custom expression cannot produce one here,
-    // count_over_time is ours) saturates.
-    value.clamp(0.0, f64::from(u32::MAX)) as u32
+/// Evaluations every `step` that a full window `(t - window, t]` holds.
+fn window_evaluations(window_secs: u64, step_secs: u64) -> u32 {
+    u32::try_from((window_secs / step_secs).max(1)).unwrap_or(u32::MAX)
 }
 
 fn hottest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -383,6 +419,7 @@ fn hottest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prometheus::{STAT_LABEL, Sample};
     use k8s_openapi::api::core::v1::{NodeAddress, NodeStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -682,7 +719,7 @@ mod tests {
         assert_eq!(readings.reading("node-2"), None);
         assert_eq!(readings.unmatched.count, 1);
         assert!(policy.validate().is_ok());
-        let query = signal_query(SignalKind::Cpu, &policy).unwrap();
+        let query = signal_query(SignalKind::Cpu, &policy).unwrap().expression;
         assert!(
             query.contains("avg by (node, instance, nodename)"),
             "{query}"
@@ -700,31 +737,109 @@ mod tests {
         });
         let queries = signal_queries(&policy);
         assert_eq!(
-            queries.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            queries.iter().map(|q| q.signal).collect::<Vec<_>>(),
             [SignalKind::Cpu, SignalKind::Memory, SignalKind::Custom]
         );
-        assert!(
-            queries[2]
-                .1
-                .contains("min_over_time((my_load_percent)[3m:30s])"),
-            "{}",
-            queries[2].1
+        assert_eq!(queries[2].expression, "my_load_percent");
+    }
+
+    #[test]
+    fn default_cpu_query_spans_the_cool_window_at_the_step() {
+        let query = signal_query(SignalKind::Cpu, &TaintPolicy::default()).unwrap();
+        assert_eq!(
+            query.expression,
+            "100 * (1 - avg by (node, instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[2m])))"
+        );
+        // A 5m cool window at 30 s holds 10 points: t - 4m30s .. t.
+        assert_eq!(query.range, Duration::from_secs(270));
+        assert_eq!(query.step, Duration::from_secs(30));
+    }
+
+    /// Points every 30 s ending at `end` (newest last), `None` for a gap.
+    fn points(end: f64, values: &[Option<f64>]) -> Vec<(f64, f64)> {
+        let n = values.len();
+        values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (end - 30.0 * (n - 1 - i) as f64, v)))
+            .collect()
+    }
+
+    fn default_stats(points: &[(f64, f64)], end: f64) -> SeriesStats {
+        SeriesStats::from_points(
+            points,
+            end,
+            Duration::from_secs(180),
+            Duration::from_secs(300),
+        )
+    }
+
+    #[test]
+    fn windows_are_left_open_and_count_only_values() {
+        let end = 1_700_000_000.5;
+        // 10 points: the oldest four are only in the cool window, the newest six in both.
+        let p = points(
+            end,
+            &[95.0, 20.0, 90.0, 90.0, 85.0, 86.0, 87.0, 88.0, 89.0, 84.0].map(Some),
+        );
+        let stats = default_stats(&p, end);
+        assert_eq!(stats.current, Some(84.0));
+        assert_eq!((stats.hot_min, stats.hot_samples), (Some(84.0), 6));
+        assert_eq!((stats.cool_max, stats.cool_samples), (Some(95.0), 10));
+        // A point exactly one window old is outside it (Prometheus' ranges are left-open).
+        let with_older = [vec![(end - 300.0, 99.0)], p].concat();
+        assert_eq!(default_stats(&with_older, end), stats);
+    }
+
+    #[test]
+    fn gaps_nan_and_a_missing_last_point_leave_windows_short() {
+        let end = 1_700_000_000.0;
+        let mut values = [Some(90.0); 10];
+        values[7] = None;
+        values[9] = Some(f64::NAN);
+        let stats = default_stats(&points(end, &values), end);
+        assert_eq!(stats.current, None, "NaN now is no value now");
+        assert_eq!(stats.hot_samples, 4);
+        assert_eq!(stats.cool_samples, 8);
+        let readings = match_series(
+            SignalKind::Cpu,
+            [(
+                BTreeMap::from([("node".to_string(), "a".to_string())]),
+                stats,
+            )],
+            &[node("a", &[])],
+            &TaintPolicy::default(),
+        );
+        let reading = readings.reading("a").unwrap();
+        assert_eq!(
+            (reading.hot_min, reading.cool_max),
+            (None, None),
+            "not full"
         );
     }
 
     #[test]
-    fn default_cpu_query_text() {
-        let query = signal_query(SignalKind::Cpu, &TaintPolicy::default()).unwrap();
-        let e =
-            "100 * (1 - avg by (node, instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[2m])))";
-        let expected = format!(
-            "label_replace(({e}), \"thermostat_stat\", \"current\", \"\", \"\")\nor\n\
-             label_replace(min_over_time(({e})[3m:30s]), \"thermostat_stat\", \"hot_min\", \"\", \"\")\nor\n\
-             label_replace(count_over_time(({e})[3m:30s]), \"thermostat_stat\", \"hot_samples\", \"\", \"\")\nor\n\
-             label_replace(max_over_time(({e})[5m:30s]), \"thermostat_stat\", \"cool_max\", \"\", \"\")\nor\n\
-             label_replace(count_over_time(({e})[5m:30s]), \"thermostat_stat\", \"cool_samples\", \"\", \"\")"
+    fn range_answers_match_nodes_by_label_without_the_metric_name() {
+        let end = 1_700_000_000.0;
+        let labels = BTreeMap::from([
+            ("__name__".to_string(), "my_load_percent".to_string()),
+            ("instance".to_string(), "node-1:9100".to_string()),
+        ]);
+        let series = [RangeSeries {
+            labels,
+            points: points(end, &[Some(91.0); 10]),
+        }];
+        let readings = match_range(
+            SignalKind::Cpu,
+            &series,
+            end,
+            &[node("node-1", &[])],
+            &TaintPolicy::default(),
         );
-        assert_eq!(query, expected);
+        let reading = readings.reading("node-1").unwrap();
+        assert_eq!(reading.hot_min, Some(91.0));
+        assert_eq!(reading.cool_samples, 10);
+        assert_eq!(readings.unmatched.count, 0);
     }
 }
 
@@ -735,54 +850,36 @@ mod promql_engine {
     use super::*;
     use std::process::Command;
 
+    /// The default CPU expression gives each node's busy percentage, evaluated by the real engine at several
+    /// times (the points a range query returns).
     #[test]
-    fn default_cpu_query_stats_match_the_prometheus_engine() {
+    fn default_cpu_expression_is_busy_percent_per_node() {
         if Command::new("promtool").arg("--version").output().is_err() {
             eprintln!("promtool not installed: skipping the PromQL engine check");
             return;
         }
-        let query = signal_query(SignalKind::Cpu, &TaintPolicy::default())
+        let expression = signal_query(SignalKind::Cpu, &TaintPolicy::default())
             .unwrap()
-            .replace('\n', " ");
+            .expression;
         // Two one-core nodes sampled every 30 s: `steady` idles 10 % of the time (90 % busy) throughout;
-        // `cooling` is 90 % busy for 6 minutes, then 40 %. Evaluated at 10m10s (between subquery steps).
-        let expected = [
-            (
-                "steady",
-                [
-                    ("current", 90),
-                    ("hot_min", 90),
-                    ("hot_samples", 6),
-                    ("cool_max", 90),
-                    ("cool_samples", 10),
-                ],
-            ),
-            (
-                "cooling",
-                [
-                    ("current", 40),
-                    ("hot_min", 40),
-                    ("hot_samples", 6),
-                    ("cool_max", 90),
-                    ("cool_samples", 10),
-                ],
-            ),
-        ];
-        let mut exp = String::new();
-        for (node, stats) in expected {
-            for (stat, value) in stats {
-                exp.push_str(&format!(
-                    "          - labels: '{{instance=\"{node}:9100\", {STAT_LABEL}=\"{stat}\"}}'\n            value: {value}\n"
-                ));
-            }
+        // `cooling` is 90 % busy for 6 minutes, then 40 %; a duplicate scrape of `steady` (another job) merges.
+        let mut tests = String::new();
+        for (eval_time, cooling) in [("5m", 90), ("10m", 40)] {
+            tests.push_str(&format!(
+                "      - expr: '{expression}'\n        eval_time: {eval_time}\n        exp_samples:\n\
+                 \x20         - labels: '{{instance=\"steady:9100\"}}'\n            value: 90\n\
+                 \x20         - labels: '{{instance=\"cooling:9100\"}}'\n            value: {cooling}\n"
+            ));
         }
         let test = format!(
             "rule_files: []\nevaluation_interval: 30s\ntests:\n  - interval: 30s\n    input_series:\n\
              \x20     - series: 'node_cpu_seconds_total{{mode=\"idle\",cpu=\"0\",instance=\"steady:9100\"}}'\n\
              \x20       values: '0+3x40'\n\
+             \x20     - series: 'node_cpu_seconds_total{{mode=\"idle\",cpu=\"0\",instance=\"steady:9100\",job=\"other\"}}'\n\
+             \x20       values: '0+3x40'\n\
              \x20     - series: 'node_cpu_seconds_total{{mode=\"idle\",cpu=\"0\",instance=\"cooling:9100\"}}'\n\
              \x20       values: '0+3x12 54+18x28'\n\
-             \x20   promql_expr_test:\n      - expr: '{query}'\n        eval_time: 10m10s\n        exp_samples:\n{exp}"
+             \x20   promql_expr_test:\n{tests}"
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("query_test.yml");

@@ -2,7 +2,7 @@
 //! matching → decision → JSON Patch applied to the node's JSON the way the API server does → next decision.
 
 use super::*;
-use crate::prometheus::Sample;
+use crate::prometheus::{STAT_LABEL, Sample};
 use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeSpec, NodeStatus, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;

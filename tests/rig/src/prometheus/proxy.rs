@@ -205,9 +205,9 @@ impl FaultProxy {
             .collect()
     }
 
-    /// Instant queries received (attempts, including retries and failed ones).
+    /// Queries received, instant and range (attempts, including retries and failed ones).
     pub fn query_count(&self) -> usize {
-        self.requests_to("/api/v1/query").len()
+        self.requests_to("/api/v1/query").len() + self.requests_to("/api/v1/query_range").len()
     }
 
     pub fn clear_requests(&self) {
@@ -300,7 +300,16 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
                 "text/html",
                 b"<html><body><h1>Sign in</h1><form>...</form></body></html>",
             ),
-            Some(Fault::HugeBody(size)) => respond_huge(&mut stream, size),
+            Some(Fault::HugeBody(size)) => {
+                // An empty result of the type the endpoint answers, padded.
+                let range = request
+                    .path
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .ends_with("query_range");
+                respond_huge(&mut stream, size, if range { "matrix" } else { "vector" })
+            }
         };
         if !keep_alive {
             let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -473,8 +482,11 @@ fn respond(client: &mut TcpStream, status: u16, content_type: &str, body: &[u8])
     client.write_all(head.as_bytes()).is_ok() && client.write_all(body).is_ok()
 }
 
-fn respond_huge(client: &mut TcpStream, size: usize) -> bool {
-    let prefix = br#"{"status":"success","data":{"resultType":"vector","result":[]},"padding":""#;
+fn respond_huge(client: &mut TcpStream, size: usize, result_type: &str) -> bool {
+    let prefix = format!(
+        r#"{{"status":"success","data":{{"resultType":"{result_type}","result":[]}},"padding":""#
+    );
+    let prefix = prefix.as_bytes();
     let suffix = br#""}"#;
     let padding = size.saturating_sub(prefix.len() + suffix.len());
     let head = format!(

@@ -440,7 +440,7 @@ pub struct RawSettings {
     )]
     pub cool_window: String,
 
-    /// Resolution of the history windows (PromQL subquery step), for nodes and containers.
+    /// Resolution of the history windows (range query and subquery step), for nodes and containers.
     #[arg(
         long,
         env = "QUERY_STEP",

@@ -15,6 +15,9 @@ use crate::resize::signals::SignalWindows;
 use crate::taint::ownership::SYSTEM_TAINT_KEYS;
 use crate::taint::{CustomSignal, SignalPolicy, TaintEffect, TaintPolicy};
 
+/// Prometheus' limit on the steps of one range query (`/api/v1/query_range`).
+const MAX_RANGE_POINTS: u64 = 11_000;
+
 /// One rejected setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingError {
@@ -842,6 +845,18 @@ fn taint_settings(check: &mut Checker, raw: &RawSettings) -> TaintPolicy {
                     format_duration(step)
                 ),
             );
+        } else if window.as_secs() / step.as_secs().max(1) > MAX_RANGE_POINTS {
+            // Prometheus refuses a range query of more than 11,000 steps (web/api/v1).
+            check.reject(
+                env,
+                flag,
+                value,
+                format!(
+                    "holds more than {MAX_RANGE_POINTS} points of QUERY_STEP ({}), more than Prometheus answers \
+                     in one range query: raise QUERY_STEP",
+                    format_duration(step)
+                ),
+            );
         }
     }
     let mut signal = |threshold: (&'static str, &'static str, &str),
@@ -1382,6 +1397,21 @@ mod tests {
             !text.contains("secret-value"),
             "a malformed header's value may be a credential: {text}"
         );
+    }
+
+    #[test]
+    fn a_window_longer_than_prometheus_answers_in_one_range_query_is_refused() {
+        let mut raw = raw();
+        raw.query_step = "1s".into();
+        raw.cool_window = "4h".into();
+        let text = Settings::from_raw(&raw, true).unwrap_err().to_string();
+        assert!(
+            text.contains("COOL_WINDOW (--cool-window) = \"4h\""),
+            "{text}"
+        );
+        assert!(text.contains("raise QUERY_STEP"), "{text}");
+        raw.query_step = "2s".into();
+        assert!(Settings::from_raw(&raw, true).is_ok(), "7,200 points");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::marker::PhantomData;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
@@ -34,6 +34,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::config::binding;
+use crate::resize::pod::Pod;
 
 /// What one hook run has to do.
 #[derive(Debug, Default)]

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use serde_json::{Value, json};
 
 use super::decide::{NoteKind, PodAction, PodPlan, ResizeInput, ResizePlan};
+use super::pod::Pod;
 use super::record::LAST_RESIZE_ANNOTATION;
 use super::signals::{SignalTable, cpu_usage_query, memory_working_set_query, record_sample};
 use super::{ResizePolicy, decide_resizes, is_opted_in, patch};

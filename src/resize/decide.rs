@@ -2,6 +2,7 @@
 
 use super::fit::{Reserved, allocatable, is_sidecar, reserved_by_node};
 use super::owners::{owner_of, steering_hpa, steering_vpa};
+use super::pod::{Container, ContainerStatus, Pod};
 use super::policy::ResizePolicy;
 use super::record::{
     ContainerRecord, Direction, PodRecord, ResourceTexts, read_record, render_record,
@@ -9,7 +10,7 @@ use super::record::{
 use super::signals::{ContainerKey, ContainerStats, SignalTable};
 use crate::quantity::{cpu_millis, format_cpu_millis, format_memory_bytes, memory_bytes};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Node, Pod, PodCondition};
+use k8s_openapi::api::core::v1::{Node, PodCondition};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde::Serialize;

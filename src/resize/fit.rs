@@ -6,8 +6,9 @@
 //! resize, and while one is `Deferred`, the scheduler and kubelet reserve the larger one
 //! (kubernetes#135107). Pods that have finished (Succeeded / Failed) reserve nothing.
 
+use super::pod::{Container, ContainerStatus, Pod};
 use crate::quantity::{cpu_millis, memory_bytes};
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Serialize;
 use std::collections::BTreeMap;

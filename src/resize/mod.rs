@@ -6,6 +6,7 @@
 //! - [`fit`]: what pods reserve on their node
 //! - [`owners`]: owner heuristic, HPA / VPA steering
 //! - [`record`]: our `kube-thermostat.io/last-resize` annotation (cooldown, back-off)
+//! - [`pod`]: the slim Pod model the controller reads
 //! - [`patch`]: request bodies for the resize, the annotation and the Event
 
 pub mod apply;
@@ -13,6 +14,7 @@ pub mod decide;
 pub mod fit;
 pub mod owners;
 pub mod patch;
+pub mod pod;
 pub mod policy;
 pub mod record;
 pub mod signals;

@@ -8,8 +8,9 @@
 //! kind are taken as they are. A pod without a controller has no owner and no autoscaler can target it.
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
+
+use super::pod::Pod;
 
 /// A workload, as a `scaleTargetRef` / `targetRef` names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

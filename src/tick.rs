@@ -97,6 +97,10 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// taint-nodes only: remove our taints everywhere.
     pub remove_all: bool,
+    /// The plan is printed (`run`) or logged (shadow mode) as text, or printed as JSON: only then is it
+    /// rendered so, since the text or JSON of a cluster-wide plan costs more memory than the plan itself.
+    pub plan_as_text: bool,
+    pub plan_as_json: bool,
 }
 
 /// Hook mode (no subcommand) or `run`.
@@ -161,6 +165,8 @@ pub fn run(cli: Cli) -> ExitCode {
         let options = RunOptions {
             dry_run,
             remove_all,
+            plan_as_text: output == Some(OutputFormat::Text) || (!manual && dry_run),
+            plan_as_json: output == Some(OutputFormat::Json),
         };
         let controller_started = Instant::now();
         let requests_before = tick.kube.stats();

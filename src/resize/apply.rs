@@ -146,8 +146,16 @@ pub fn run(
     };
     let plan = decide(&opted_in, &all_pods);
     let mut outcome = ControllerOutcome {
-        plan_text: plan.to_string(),
-        plan_json: serde_json::to_value(&plan).unwrap_or_default(),
+        plan_text: if options.plan_as_text {
+            plan.to_string()
+        } else {
+            String::new()
+        },
+        plan_json: if options.plan_as_json {
+            serde_json::to_value(&plan).unwrap_or_default()
+        } else {
+            serde_json::Value::Null
+        },
         ..ControllerOutcome::default()
     };
     report_plan(&plan, options.dry_run, metrics);

@@ -53,8 +53,16 @@ pub fn run(
     let plan = decider.decide(&nodes);
 
     let mut outcome = ControllerOutcome {
-        plan_text: plan.render_text(),
-        plan_json: serde_json::to_value(&plan).unwrap_or_default(),
+        plan_text: if options.plan_as_text {
+            plan.render_text()
+        } else {
+            String::new()
+        },
+        plan_json: if options.plan_as_json {
+            serde_json::to_value(&plan).unwrap_or_default()
+        } else {
+            serde_json::Value::Null
+        },
         ..ControllerOutcome::default()
     };
     if let Some(reason) = &plan.fail_safe {

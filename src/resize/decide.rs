@@ -2,7 +2,7 @@
 
 use super::fit::{Reserved, allocatable, is_sidecar, reserved_by_node};
 use super::owners::{owner_of, steering_hpa, steering_vpa};
-use super::pod::{Container, ContainerStatus, Pod};
+use super::pod::{Container, ContainerStatus, Pod, ResourceList};
 use super::policy::ResizePolicy;
 use super::record::{
     ContainerRecord, Direction, PodRecord, ResourceTexts, read_record, render_record,
@@ -11,7 +11,6 @@ use super::signals::{ContainerKey, ContainerStats, SignalTable};
 use crate::quantity::{cpu_millis, format_cpu_millis, format_memory_bytes, memory_bytes};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Node, PodCondition};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -443,10 +442,7 @@ fn resize_state(pod: &Pod) -> ResizeState {
     }
 }
 
-fn quantity_of(
-    map: Option<&BTreeMap<String, Quantity>>,
-    resource: Resource,
-) -> Result<Option<i64>, String> {
+fn quantity_of(map: Option<&ResourceList>, resource: Resource) -> Result<Option<i64>, String> {
     match map.and_then(|m| m.get(resource.name())) {
         None => Ok(None),
         Some(q) => resource.parse(&q.0).map(Some).map_err(|e| e.to_string()),

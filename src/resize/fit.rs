@@ -6,7 +6,7 @@
 //! resize, and while one is `Deferred`, the scheduler and kubelet reserve the larger one
 //! (kubernetes#135107). Pods that have finished (Succeeded / Failed) reserve nothing.
 
-use super::pod::{Container, ContainerStatus, Pod};
+use super::pod::{Container, ContainerStatus, Pod, ResourceList};
 use crate::quantity::{cpu_millis, memory_bytes};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -41,18 +41,35 @@ impl Reserved {
     }
 }
 
+/// A pod's resource list or a node's allocatable map (still k8s-openapi's).
+trait ResourceLookup {
+    fn quantity(&self, name: &str) -> Option<&Quantity>;
+}
+
+impl ResourceLookup for ResourceList {
+    fn quantity(&self, name: &str) -> Option<&Quantity> {
+        self.get(name)
+    }
+}
+
+impl ResourceLookup for BTreeMap<String, Quantity> {
+    fn quantity(&self, name: &str) -> Option<&Quantity> {
+        self.get(name)
+    }
+}
+
 /// Reads a cpu/memory map; unparsable values count as zero (the API server validated them).
-fn reserved_of(map: Option<&BTreeMap<String, Quantity>>) -> Reserved {
+fn reserved_of(map: Option<&impl ResourceLookup>) -> Reserved {
     let Some(map) = map else {
         return Reserved::default();
     };
     Reserved {
         cpu_millis: map
-            .get("cpu")
+            .quantity("cpu")
             .and_then(|q| cpu_millis(&q.0).ok())
             .unwrap_or(0),
         memory_bytes: map
-            .get("memory")
+            .quantity("memory")
             .and_then(|q| memory_bytes(&q.0).ok())
             .unwrap_or(0),
     }

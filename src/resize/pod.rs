@@ -26,14 +26,15 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A Pod: identity, owners and our annotations (`metadata`), placement and container resources (`spec`),
-/// phase and resize progress (`status`).
+/// phase and resize progress (`status`). Spec and status are boxed so the list of all pods holds 376 bytes a
+/// pod, not 688.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Pod {
     pub metadata: ObjectMeta,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub spec: Option<PodSpec>,
+    pub spec: Option<Box<PodSpec>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<PodStatus>,
+    pub status: Option<Box<PodStatus>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -428,7 +429,7 @@ mod tests {
     fn the_model_is_small() {
         // The reason this module exists; k8s-openapi's Pod is 2,176 bytes before heap data.
         assert!(
-            std::mem::size_of::<Pod>() <= 1024,
+            std::mem::size_of::<Pod>() <= 400,
             "{}",
             std::mem::size_of::<Pod>()
         );

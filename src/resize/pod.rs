@@ -26,14 +26,15 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A Pod: identity, owners and our annotations (`metadata`), placement and container resources (`spec`),
-/// phase and resize progress (`status`).
+/// phase and resize progress (`status`). Spec and status are boxed so the list of all pods holds 376 bytes a
+/// pod, not 688.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Pod {
     pub metadata: ObjectMeta,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub spec: Option<PodSpec>,
+    pub spec: Option<Box<PodSpec>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<PodStatus>,
+    pub status: Option<Box<PodStatus>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -208,7 +209,42 @@ impl<'de> Visitor<'de> for PodVisitor {
                 }
             }
         }
+        pod.shrink_lists();
         Ok(pod)
+    }
+}
+
+impl Pod {
+    /// serde grows a decoded list to 4 slots whatever its length (most pods have one container, one owner,
+    /// two resize policies): trimmed, 36,000 pods take ~55 MB less.
+    fn shrink_lists(&mut self) {
+        if let Some(owners) = &mut self.metadata.owner_references {
+            owners.shrink_to_fit();
+        }
+        if let Some(spec) = &mut self.spec {
+            spec.containers.shrink_to_fit();
+            if let Some(init) = &mut spec.init_containers {
+                init.shrink_to_fit();
+            }
+            let containers = spec.containers.iter_mut();
+            for container in containers.chain(spec.init_containers.iter_mut().flatten()) {
+                if let Some(policies) = &mut container.resize_policy {
+                    policies.shrink_to_fit();
+                }
+            }
+        }
+        if let Some(status) = &mut self.status {
+            let lists = [
+                status.container_statuses.as_mut(),
+                status.init_container_statuses.as_mut(),
+            ];
+            for statuses in lists.into_iter().flatten() {
+                statuses.shrink_to_fit();
+            }
+            if let Some(conditions) = &mut status.conditions {
+                conditions.shrink_to_fit();
+            }
+        }
     }
 }
 
@@ -393,7 +429,7 @@ mod tests {
     fn the_model_is_small() {
         // The reason this module exists; k8s-openapi's Pod is 2,176 bytes before heap data.
         assert!(
-            std::mem::size_of::<Pod>() <= 1024,
+            std::mem::size_of::<Pod>() <= 400,
             "{}",
             std::mem::size_of::<Pod>()
         );

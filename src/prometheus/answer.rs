@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Range;
 
 /// The result of a query.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,31 +27,30 @@ pub enum QueryResult {
 /// per sample costs hundreds of bytes a sample, and a cluster-wide answer has hundreds of thousands.
 #[derive(Debug, Clone)]
 pub struct VectorResult {
-    raw: Box<RawValue>,
+    /// The whole answer body, and where the result array lies in it: no copy of a large answer.
+    body: String,
+    result: Range<usize>,
 }
 
 impl PartialEq for VectorResult {
     fn eq(&self, other: &Self) -> bool {
-        self.raw.get() == other.raw.get()
+        self.text() == other.text()
     }
 }
 
 impl VectorResult {
     /// Calls `each` with every sample's labels, decoded as `L` (a struct naming the labels wanted; others are
     /// skipped), and its value (NaN and ±Inf included). Returns the number of samples.
-    pub fn for_each<L, F>(&self, mut each: F) -> Result<usize, String>
+    pub fn for_each<L, F>(&self, each: F) -> Result<usize, String>
     where
         L: DeserializeOwned + Default + fmt::Debug,
         F: FnMut(L, f64),
     {
-        let mut deserializer = serde_json::Deserializer::from_str(self.raw.get());
-        let visitor = EachSample {
-            each: &mut each,
-            labels: PhantomData,
-        };
-        deserializer
-            .deserialize_seq(visitor)
-            .map_err(|e| format!("malformed vector result: {e}"))
+        for_each_sample(self.text(), each)
+    }
+
+    fn text(&self) -> &str {
+        &self.body[self.result.clone()]
     }
 
     /// Every sample with all its labels.
@@ -59,6 +59,22 @@ impl VectorResult {
         self.for_each(|labels, value| samples.push(Sample { labels, value }))?;
         Ok(samples)
     }
+}
+
+/// [`VectorResult::for_each`] over the text of a vector result.
+fn for_each_sample<L, F>(text: &str, mut each: F) -> Result<usize, String>
+where
+    L: DeserializeOwned + Default + fmt::Debug,
+    F: FnMut(L, f64),
+{
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let visitor = EachSample {
+        each: &mut each,
+        labels: PhantomData,
+    };
+    deserializer
+        .deserialize_seq(visitor)
+        .map_err(|e| format!("malformed vector result: {e}"))
 }
 
 #[derive(Deserialize)]
@@ -188,9 +204,10 @@ pub(crate) enum Decoded {
 }
 
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     status: Option<String>,
-    data: Option<Data>,
+    #[serde(borrow)]
+    data: Option<Data<'a>>,
     #[serde(rename = "errorType")]
     error_type: Option<String>,
     error: Option<String>,
@@ -201,11 +218,12 @@ struct Envelope {
 }
 
 #[derive(Deserialize)]
-struct Data {
+struct Data<'a> {
     #[serde(rename = "resultType")]
     result_type: String,
     /// Kept as text: decoded once its type is known, without a `serde_json::Value` of the whole answer.
-    result: Box<RawValue>,
+    #[serde(borrow)]
+    result: &'a RawValue,
 }
 
 #[derive(Deserialize)]
@@ -218,53 +236,90 @@ struct MatrixElement<'a> {
     histograms: Vec<IgnoredAny>,
 }
 
-/// Decodes an answer body. `Err` says what is wrong with it (not JSON, unknown shape, bad value).
-pub(crate) fn decode(body: &str) -> Result<Decoded, String> {
+/// Decodes an answer body. `Err` says what is wrong with it (not JSON, unknown shape, bad value) and gives the
+/// body back for the message.
+pub(crate) fn decode(body: String) -> Result<Decoded, (String, String)> {
+    match decode_borrowed(&body) {
+        Ok(Parsed::Vector {
+            result,
+            warnings,
+            infos,
+        }) => Ok(Decoded::Success(QueryAnswer {
+            result: QueryResult::Vector(VectorResult { body, result }),
+            warnings,
+            infos,
+        })),
+        Ok(Parsed::Done(decoded)) => Ok(decoded),
+        Err(problem) => Err((problem, body)),
+    }
+}
+
+/// What [`decode_borrowed`] found: a vector stays in the body, at `result`.
+enum Parsed {
+    Vector {
+        result: Range<usize>,
+        warnings: Vec<String>,
+        infos: Vec<String>,
+    },
+    Done(Decoded),
+}
+
+fn decode_borrowed(body: &str) -> Result<Parsed, String> {
     let envelope: Envelope = serde_json::from_str(body)
         .map_err(|e| format!("answer is not a Prometheus API response: {e}"))?;
     let warnings = envelope.warnings.unwrap_or_default();
     match envelope.status.as_deref() {
         Some("success") => {}
         Some("error") => {
-            return Ok(Decoded::ApiError {
+            return Ok(Parsed::Done(Decoded::ApiError {
                 error_type: envelope.error_type,
                 error: envelope.error,
                 warnings,
-            });
+            }));
         }
         Some(other) => return Err(format!("answer has unknown status {other:?}")),
         None => return Err("answer has no \"status\"".to_owned()),
     }
     let data = envelope.data.ok_or("successful answer has no \"data\"")?;
-    let result = decode_result(&data.result_type, data.result)?;
-    Ok(Decoded::Success(QueryAnswer {
-        result,
-        warnings,
-        infos: envelope.infos.unwrap_or_default(),
-    }))
-}
-
-fn decode_result(result_type: &str, result: Box<RawValue>) -> Result<QueryResult, String> {
-    match result_type {
+    let infos = envelope.infos.unwrap_or_default();
+    let text = data.result.get();
+    let result = match data.result_type.as_str() {
         "vector" => {
             // Checked now, so a malformed answer is an error of the query (not retried, naming the URL).
-            let vector = VectorResult { raw: result };
-            vector.for_each(|_: IgnoredAny, _| {})?;
-            Ok(QueryResult::Vector(vector))
+            for_each_sample(text, |_: IgnoredAny, _| {})?;
+            // The borrowed result is a slice of the body.
+            let start = text.as_ptr() as usize - body.as_ptr() as usize;
+            let result = start..start + text.len();
+            return Ok(Parsed::Vector {
+                result,
+                warnings,
+                infos,
+            });
         }
+        other => decode_other(other, text)?,
+    };
+    Ok(Parsed::Done(Decoded::Success(QueryAnswer {
+        result,
+        warnings,
+        infos,
+    })))
+}
+
+fn decode_other(result_type: &str, text: &str) -> Result<QueryResult, String> {
+    match result_type {
         "scalar" => {
-            let (_, text): (f64, String) = serde_json::from_str(result.get())
-                .map_err(|e| format!("malformed scalar result: {e}"))?;
+            let (_, text): (f64, String) =
+                serde_json::from_str(text).map_err(|e| format!("malformed scalar result: {e}"))?;
             Ok(QueryResult::Scalar(parse_value(&text)?))
         }
         "string" => {
-            let (_, text): (f64, String) = serde_json::from_str(result.get())
-                .map_err(|e| format!("malformed string result: {e}"))?;
+            let (_, text): (f64, String) =
+                serde_json::from_str(text).map_err(|e| format!("malformed string result: {e}"))?;
             Ok(QueryResult::String(text))
         }
         "matrix" => {
-            let elements: Vec<MatrixElement> = serde_json::from_str(result.get())
-                .map_err(|e| format!("malformed matrix result: {e}"))?;
+            let elements: Vec<MatrixElement> =
+                serde_json::from_str(text).map_err(|e| format!("malformed matrix result: {e}"))?;
             elements
                 .into_iter()
                 .map(|element| {
@@ -303,7 +358,7 @@ mod tests {
     use super::*;
 
     fn success(body: &str) -> QueryAnswer {
-        match decode(body) {
+        match decode(body.to_string()) {
             Ok(Decoded::Success(answer)) => answer,
             other => panic!("expected success, got {other:?}"),
         }
@@ -344,7 +399,8 @@ mod tests {
     fn error_answer_keeps_type_and_message_verbatim_even_with_data() {
         let decoded = decode(
             r#"{"status":"error","data":{"resultType":"","result":null},"errorType":"bad_data",
-                "error":"1:5: parse error: unexpected end of input"}"#,
+                "error":"1:5: parse error: unexpected end of input"}"#
+                .to_string(),
         )
         .unwrap();
         assert_eq!(
@@ -355,7 +411,7 @@ mod tests {
                 warnings: vec![],
             }
         );
-        let bare = decode(r#"{"status":"error"}"#).unwrap();
+        let bare = decode(r#"{"status":"error"}"#.to_string()).unwrap();
         assert!(matches!(bare, Decoded::ApiError { error: None, .. }));
     }
 
@@ -378,20 +434,32 @@ mod tests {
     #[test]
     fn malformed_answers_say_what_is_wrong() {
         assert!(
-            decode("<html>login</html>")
+            decode("<html>login</html>".to_string())
                 .unwrap_err()
+                .0
                 .contains("not a Prometheus API response")
         );
         assert!(
-            decode(r#"{"status":"success"}"#)
+            decode(r#"{"status":"success"}"#.to_string())
                 .unwrap_err()
+                .0
                 .contains("no \"data\"")
         );
         let bad_value =
             r#"{"status":"success","data":{"resultType":"scalar","result":[1,"lots"]}}"#;
-        assert!(decode(bad_value).unwrap_err().contains(r#""lots""#));
+        assert!(
+            decode(bad_value.to_string())
+                .unwrap_err()
+                .0
+                .contains(r#""lots""#)
+        );
         let histogram = r#"{"status":"success","data":{"resultType":"vector","result":[
             {"metric":{"__name__":"h"},"histogram":[1,{"count":"1"}]}]}}"#;
-        assert!(decode(histogram).unwrap_err().contains("native histogram"));
+        assert!(
+            decode(histogram.to_string())
+                .unwrap_err()
+                .0
+                .contains("native histogram")
+        );
     }
 }

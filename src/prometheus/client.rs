@@ -247,9 +247,11 @@ impl PrometheusClient {
                 other => classify(other, budget),
             })?;
         let transient = status >= 500 || status == 429;
-        let decoded = answer::decode(&body);
-        match decoded {
-            Ok(Decoded::Success(answer)) if (200..300).contains(&status) => Ok(answer),
+        let success = (200..300).contains(&status);
+        // Shown only when the answer is not a success: computed before the body moves into the answer.
+        let shown = (!success).then(|| excerpt(&body));
+        match answer::decode(body) {
+            Ok(Decoded::Success(answer)) if success => Ok(answer),
             Ok(Decoded::ApiError {
                 error_type,
                 error,
@@ -267,15 +269,15 @@ impl PrometheusClient {
             }
             Ok(Decoded::Success(_)) => Err(wrap(
                 transient,
-                anyhow!("HTTP {status}: {}", excerpt(&body)),
+                anyhow!("HTTP {status}: {}", shown.unwrap_or_default()),
             )),
-            Err(problem) if (200..300).contains(&status) => Err(AttemptError::Permanent(anyhow!(
+            Err((problem, body)) if success => Err(AttemptError::Permanent(anyhow!(
                 "HTTP {status}: {problem}; body: {}",
                 excerpt(&body)
             ))),
             Err(_) => Err(wrap(
                 transient,
-                anyhow!("HTTP {status}: {}", excerpt(&body)),
+                anyhow!("HTTP {status}: {}", shown.unwrap_or_default()),
             )),
         }
     }

@@ -91,6 +91,29 @@ pub struct ControllerOutcome {
     pub refused: Option<String>,
 }
 
+impl ControllerOutcome {
+    /// An outcome carrying `plan` rendered only as this run shows it (see [`RunOptions::plan_as_text`]).
+    pub fn showing<P: serde::Serialize>(
+        options: &RunOptions,
+        plan: &P,
+        as_text: impl FnOnce(&P) -> String,
+    ) -> ControllerOutcome {
+        ControllerOutcome {
+            plan_text: if options.plan_as_text {
+                as_text(plan)
+            } else {
+                String::new()
+            },
+            plan_json: if options.plan_as_json {
+                serde_json::to_value(plan).unwrap_or_default()
+            } else {
+                serde_json::Value::Null
+            },
+            ..ControllerOutcome::default()
+        }
+    }
+}
+
 /// How a controller runs this time.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {

@@ -145,19 +145,7 @@ pub fn run(
         decide_resizes(&input, policy, tick.now)
     };
     let plan = decide(&opted_in, &all_pods);
-    let mut outcome = ControllerOutcome {
-        plan_text: if options.plan_as_text {
-            plan.to_string()
-        } else {
-            String::new()
-        },
-        plan_json: if options.plan_as_json {
-            serde_json::to_value(&plan).unwrap_or_default()
-        } else {
-            serde_json::Value::Null
-        },
-        ..ControllerOutcome::default()
-    };
+    let mut outcome = ControllerOutcome::showing(&options, &plan, |plan| plan.to_string());
     report_plan(&plan, options.dry_run, metrics);
     if options.dry_run {
         // The whole plan, notes included, is printed or logged by the tick.

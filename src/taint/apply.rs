@@ -52,19 +52,7 @@ pub fn run(
     };
     let plan = decider.decide(&nodes);
 
-    let mut outcome = ControllerOutcome {
-        plan_text: if options.plan_as_text {
-            plan.render_text()
-        } else {
-            String::new()
-        },
-        plan_json: if options.plan_as_json {
-            serde_json::to_value(&plan).unwrap_or_default()
-        } else {
-            serde_json::Value::Null
-        },
-        ..ControllerOutcome::default()
-    };
+    let mut outcome = ControllerOutcome::showing(&options, &plan, |plan| plan.render_text());
     if let Some(reason) = &plan.fail_safe {
         outcome.refused = Some(format!("no taint changes this tick (fail-safe): {reason}"));
     }

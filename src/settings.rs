@@ -1018,7 +1018,7 @@ fn taint_settings(check: &mut Checker, raw: &RawSettings) -> TaintPolicy {
         cpu,
         memory,
         custom,
-        subquery_step: step,
+        query_step: step,
         match_label,
         taint_key,
         taint_value,

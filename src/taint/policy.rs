@@ -104,11 +104,11 @@ pub struct TaintPolicy {
     pub memory: Option<SignalPolicy>,
     /// A user expression. Default: none (opt-in).
     pub custom: Option<CustomSignal>,
-    /// Resolution of the history subqueries (default 30 s). A window is "full" when it holds
-    /// `window / subquery_step` evaluations. 30 s matches the most common scrape interval, so each step sees a
+    /// Resolution of the history windows: the range query's step (default 30 s). A window is "full" when it holds
+    /// `window / query_step` evaluations. 30 s matches the most common scrape interval, so each step sees a
     /// new sample, and keeps a 5 m window at 10 evaluations per series, cheap at 5,000 nodes.
     #[serde(serialize_with = "serialize_seconds")]
-    pub subquery_step: Duration,
+    pub query_step: Duration,
     /// The `rate()` range of the default CPU expression (default 2 m). Prometheus needs two samples in the range
     /// for a rate; 2 m holds four at a 30 s scrape interval and two at 60 s, so one lost scrape does not blank a
     /// node, while staying short enough for the hot window (3 m) to mean "hot for about 3 m", not 3 m + 5 m.
@@ -148,7 +148,7 @@ impl Default for TaintPolicy {
             cpu: Some(SignalPolicy::with_threshold(CPU_THRESHOLD)),
             memory: None,
             custom: None,
-            subquery_step: Duration::from_secs(30),
+            query_step: Duration::from_secs(30),
             cpu_rate_window: Duration::from_secs(120),
             match_label: None,
             taint_key: "node.kubernetes.io/pressure".to_string(),
@@ -184,11 +184,11 @@ impl TaintPolicy {
                 "no signal is enabled: enable at least one of cpu, memory, custom".to_string(),
             );
         }
-        let step = self.subquery_step.as_secs();
-        if step == 0 || self.subquery_step.subsec_nanos() != 0 {
+        let step = self.query_step.as_secs();
+        if step == 0 || self.query_step.subsec_nanos() != 0 {
             return Err(format!(
-                "subquery step = {:?}: must be a whole number of seconds, at least 1s",
-                self.subquery_step
+                "query step = {:?}: must be a whole number of seconds, at least 1s",
+                self.query_step
             ));
         }
         let rate = self.cpu_rate_window;
@@ -198,7 +198,7 @@ impl TaintPolicy {
             ));
         }
         for (name, signal) in self.signals() {
-            check_signal(name, signal, self.subquery_step)?;
+            check_signal(name, signal, self.query_step)?;
         }
         if let Some(custom) = &self.custom
             && custom.expression.trim().is_empty()

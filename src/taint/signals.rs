@@ -2,7 +2,7 @@
 //!
 //! # The query
 //! Each signal has a base expression `E` giving one 0-100 value per node series. One range query evaluates `E`
-//! over the longer of the hot and cool windows, every `subquery_step` up to the tick's time `t` (the points at
+//! over the longer of the hot and cool windows, every `query_step` (QUERY_STEP) up to the tick's time `t` (the points at
 //! `t`, `t - step`, ...), and the hook reads five stats per series off the points:
 //!
 //! | stat | from the points | meaning |
@@ -96,7 +96,7 @@ pub struct SignalQuery {
 pub fn signal_query(kind: SignalKind, policy: &TaintPolicy) -> Option<SignalQuery> {
     let expression = signal_expression(kind, policy)?;
     let signal = policy.signal(kind)?;
-    let step = policy.subquery_step;
+    let step = policy.query_step;
     let step_secs = step.as_secs().max(1);
     let longest = signal.hot_window.max(signal.cool_window).as_secs();
     let points = window_evaluations(longest, step_secs);
@@ -151,7 +151,7 @@ pub struct SignalReadings {
     pub signal: SignalKind,
     pub nodes: BTreeMap<String, NodeReading>,
     pub unmatched: UnmatchedSeries,
-    /// Evaluations a full hot / cool window holds (`window / subquery_step`).
+    /// Evaluations a full hot / cool window holds (`window / query_step`).
     pub hot_samples_needed: u32,
     pub cool_samples_needed: u32,
 }
@@ -326,7 +326,7 @@ pub fn match_series(
     nodes: &[Node],
     policy: &TaintPolicy,
 ) -> SignalReadings {
-    let step = policy.subquery_step.as_secs().max(1);
+    let step = policy.query_step.as_secs().max(1);
     let (hot_samples_needed, cool_samples_needed) = match policy.signal(signal) {
         Some(s) => (
             window_evaluations(s.hot_window.as_secs(), step),

@@ -2229,6 +2229,14 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
             if memory { 2 } else { 1 },
             "memory {memory}"
         );
+        // Only the namespace with opted-in pods is selected: Prometheus' cost follows the opted-in containers.
+        for request in proxy.requests_to("/api/v1/query") {
+            let body = String::from_utf8_lossy(&request.body);
+            assert!(
+                body.contains("namespace%3D~%22shop%22"),
+                "query not narrowed to the opted-in namespace: {body}"
+            );
+        }
         assert_eq!(
             tick.metric(
                 "kube_thermostat_tick_prometheus_queries",

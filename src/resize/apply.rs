@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use super::decide::{NoteKind, PodAction, PodPlan, ResizeInput, ResizePlan};
 use super::pod::Pod;
 use super::record::LAST_RESIZE_ANNOTATION;
-use super::signals::{SignalTable, cpu_usage_query, memory_working_set_query, record_sample};
+use super::signals::{
+    SignalTable, cpu_usage_query, memory_working_set_query, query_namespaces, record_sample,
+};
 use super::{ResizePolicy, decide_resizes, is_opted_in, patch};
 use crate::events::{EventSpec, Regarding};
 use crate::hook::binding_context::Snapshots;
@@ -124,9 +126,22 @@ pub fn run(
     };
 
     let policy = &settings.policy;
-    let cpu = query_table(tick, "cpu", &cpu_usage_query(&policy.windows))?;
+    let namespaces = query_namespaces(
+        opted_in
+            .iter()
+            .filter_map(|pod| pod.metadata.namespace.as_deref()),
+    );
+    let cpu = query_table(
+        tick,
+        "cpu",
+        &cpu_usage_query(&policy.windows, namespaces.as_ref()),
+    )?;
     let memory = if policy.memory_enabled {
-        query_table(tick, "memory", &memory_working_set_query(&policy.windows))?
+        query_table(
+            tick,
+            "memory",
+            &memory_working_set_query(&policy.windows, namespaces.as_ref()),
+        )?
     } else {
         SignalTable::new()
     };

@@ -13,7 +13,7 @@
 
 use crate::prometheus::{promql_duration, tag_stat};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// The label added to tell the statistics of one query apart.
@@ -94,6 +94,37 @@ impl Stat {
 /// cAdvisor series of real containers: `container=""` is the pod cgroup, `"POD"` the pause container.
 const CONTAINER_SELECTOR: &str = r#"container!="",container!="POD""#;
 
+/// Above this many namespaces the selector is not narrowed: the alternation would cost Prometheus about as
+/// much as it saves, and the query text grows with it.
+pub const MAX_NARROWED_NAMESPACES: usize = 500;
+
+/// The namespaces to narrow the queries to: those of the opted-in pods. Prometheus' cost grows with the series
+/// it selects, so a cluster that opts in a few namespaces pays for their containers, not for all of them.
+/// `None` (every namespace) above [`MAX_NARROWED_NAMESPACES`], or for a name that is not a DNS label (the API
+/// server allows no other, and such a name could not go into the regular expression as it is).
+pub fn query_namespaces<'a>(
+    namespaces: impl IntoIterator<Item = &'a str>,
+) -> Option<BTreeSet<&'a str>> {
+    let set: BTreeSet<&str> = namespaces.into_iter().collect();
+    let dns_label = |name: &&str| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    (set.len() <= MAX_NARROWED_NAMESPACES && set.iter().all(dns_label)).then_some(set)
+}
+
+fn container_selector(namespaces: Option<&BTreeSet<&str>>) -> String {
+    match namespaces {
+        Some(names) => format!(
+            r#"{CONTAINER_SELECTOR},namespace=~"{}""#,
+            names.iter().copied().collect::<Vec<_>>().join("|")
+        ),
+        None => CONTAINER_SELECTOR.to_string(),
+    }
+}
+
 /// The four statistics of `series` a signal reads; `level` is the short-window statistic that a
 /// scale-up compares with its mark.
 fn multi_stat_query(series: &str, level: Stat, windows: &SignalWindows) -> String {
@@ -124,10 +155,11 @@ fn multi_stat_query(series: &str, level: Stat, windows: &SignalWindows) -> Strin
 
 /// Container CPU usage in cores: the short-window minimum (usage that *stayed* high), the
 /// stabilization-window peak and both windows' point counts, in one query.
-pub fn cpu_usage_query(windows: &SignalWindows) -> String {
+pub fn cpu_usage_query(windows: &SignalWindows, namespaces: Option<&BTreeSet<&str>>) -> String {
     let rate = promql_duration(windows.rate_window);
+    let selector = container_selector(namespaces);
     multi_stat_query(
-        &format!("rate(container_cpu_usage_seconds_total{{{CONTAINER_SELECTOR}}}[{rate}])"),
+        &format!("rate(container_cpu_usage_seconds_total{{{selector}}}[{rate}])"),
         Stat::ShortMin,
         windows,
     )
@@ -135,9 +167,13 @@ pub fn cpu_usage_query(windows: &SignalWindows) -> String {
 
 /// Container memory working set in bytes: the short-window maximum (memory is not given back, so a
 /// high point is a need), the stabilization-window peak and both windows' point counts, in one query.
-pub fn memory_working_set_query(windows: &SignalWindows) -> String {
+pub fn memory_working_set_query(
+    windows: &SignalWindows,
+    namespaces: Option<&BTreeSet<&str>>,
+) -> String {
+    let selector = container_selector(namespaces);
     multi_stat_query(
-        &format!("container_memory_working_set_bytes{{{CONTAINER_SELECTOR}}}"),
+        &format!("container_memory_working_set_bytes{{{selector}}}"),
         Stat::ShortMax,
         windows,
     )
@@ -251,7 +287,7 @@ mod tests {
 
     #[test]
     fn cpu_query_carries_the_four_stats_it_reads_merged_after_each_window() {
-        let query = cpu_usage_query(&SignalWindows::default());
+        let query = cpu_usage_query(&SignalWindows::default(), None);
         let rate =
             r#"(rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[2m]))"#;
         let by = "max by (namespace, pod, container)";
@@ -265,11 +301,40 @@ mod tests {
 
     #[test]
     fn memory_query_reads_the_working_set_maximum() {
-        let query = memory_working_set_query(&SignalWindows::default());
+        let query = memory_working_set_query(&SignalWindows::default(), None);
         assert!(query.contains(
             r#"max by (namespace, pod, container) (max_over_time((container_memory_working_set_bytes{container!="",container!="POD"})[3m:30s])), "thermostat_stat", "short_max""#
         ), "{query}");
         assert_eq!(query.matches(" or ").count(), 3);
+    }
+
+    #[test]
+    fn queries_are_narrowed_to_the_namespaces_of_opted_in_pods() {
+        let namespaces = query_namespaces(["shop", "web", "shop"]).unwrap();
+        let query = cpu_usage_query(&SignalWindows::default(), Some(&namespaces));
+        assert_eq!(
+            query
+                .matches(r#"{container!="",container!="POD",namespace=~"shop|web"}"#)
+                .count(),
+            4,
+            "{query}"
+        );
+        let memory = memory_working_set_query(&SignalWindows::default(), Some(&namespaces));
+        assert!(memory.contains(r#"namespace=~"shop|web""#), "{memory}");
+    }
+
+    #[test]
+    fn too_many_or_odd_namespaces_leave_the_selector_wide() {
+        let many: Vec<String> = (0..=MAX_NARROWED_NAMESPACES)
+            .map(|i| format!("ns-{i}"))
+            .collect();
+        assert!(query_namespaces(many.iter().map(String::as_str)).is_none());
+        assert!(query_namespaces(many[1..].iter().map(String::as_str)).is_some());
+        assert!(
+            query_namespaces(["shop", "a.b"]).is_none(),
+            "a regex metacharacter"
+        );
+        assert!(query_namespaces(["shop", "Shop"]).is_none());
     }
 
     #[test]

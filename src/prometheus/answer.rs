@@ -285,8 +285,11 @@ fn decode_borrowed(body: &str) -> Result<Parsed, String> {
     let text = data.result.get();
     let result = match data.result_type.as_str() {
         "vector" => {
-            // Checked now, so a malformed answer is an error of the query (not retried, naming the URL).
-            for_each_sample(text, |_: IgnoredAny, _| {})?;
+            // Checked now, so a malformed answer is an error of the query (not retried, naming the URL). The
+            // check skips labels; only a failure is decoded again with them, for a message naming the series.
+            if for_each_sample(text, |_: IgnoredAny, _| {}).is_err() {
+                for_each_sample(text, |_: BTreeMap<String, String>, _| {})?;
+            }
             // The borrowed result is a slice of the body.
             let start = text.as_ptr() as usize - body.as_ptr() as usize;
             let result = start..start + text.len();
@@ -455,11 +458,11 @@ mod tests {
         );
         let histogram = r#"{"status":"success","data":{"resultType":"vector","result":[
             {"metric":{"__name__":"h"},"histogram":[1,{"count":"1"}]}]}}"#;
+        let problem = decode(histogram.to_string()).unwrap_err().0;
+        assert!(problem.contains("native histogram"), "{problem}");
         assert!(
-            decode(histogram.to_string())
-                .unwrap_err()
-                .0
-                .contains("native histogram")
+            problem.contains(r#""__name__": "h""#),
+            "names the series: {problem}"
         );
     }
 }

@@ -5,7 +5,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::{Duration, UNIX_EPOCH};
 
 use super::{Action, NodeState, NodeWrite, SignalReadings, TaintPlan, TaintPolicy};
 use crate::events::{EventSpec, Regarding};
@@ -93,15 +92,11 @@ enum WriteResult {
 /// write: deciding on missing data would untaint nothing and taint nothing, but saying so matters.
 fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec<SignalReadings>> {
     let mut readings = Vec::new();
+    // The tick's time, whole milliseconds as the API takes it, so point times compare exactly with it.
+    let end = tick.now_system_time();
+    let end_secs = tick.now.as_millisecond() as f64 / 1000.0;
     for query in super::signal_queries(policy) {
         let signal = query.signal;
-        // Whole milliseconds (what the API takes), so point times compare exactly with `end`.
-        let end_ms = tick
-            .now_system_time()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| anyhow!("the clock is before 1970"))?
-            .as_millis();
-        let end = UNIX_EPOCH + Duration::from_millis(end_ms as u64);
         let answer = tick
             .prometheus()?
             .query_range(
@@ -125,7 +120,6 @@ fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec
             .result
             .into_matrix()
             .map_err(|error| anyhow!("the {signal} signal query answered {error}"))?;
-        let end_secs = end_ms as f64 / 1000.0;
         let matched = super::match_range(signal, &series, end_secs, nodes, policy);
         if matched.unmatched.count > 0 {
             log::warn(

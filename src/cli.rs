@@ -741,6 +741,18 @@ pub struct RawSettings {
     )]
     pub resize_max_pods_per_tick: String,
 
+    /// Largest answer, in points (opted-in containers x points per stabilization window), asked for as one range
+    /// query per signal (Prometheus selects the series once; the answer is read as it arrives). Above, one
+    /// instant query of four statistics (3-4x the Prometheus CPU, a much smaller answer). 0: always that.
+    #[arg(
+        long,
+        env = "RESIZE_QUERY_MAX_POINTS",
+        default_value = "6000000",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_query_max_points: String,
+
     /// A resize left Deferred longer than this is withdrawn (it reserves node capacity meanwhile).
     #[arg(
         long,

@@ -1221,6 +1221,13 @@ fn resize_settings(check: &mut Checker, raw: &RawSettings) -> ResizeSettings {
             1,
             100_000,
         ) as usize,
+        query_max_points: check.count(
+            "RESIZE_QUERY_MAX_POINTS",
+            "resize-query-max-points",
+            &raw.resize_query_max_points,
+            0,
+            1_000_000_000,
+        ) as u64,
         ..defaults
     };
     ResizeSettings {

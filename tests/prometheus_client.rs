@@ -143,6 +143,128 @@ fn range_query_answers_a_point_every_step_ending_at_the_end_time() {
     assert_eq!(series[0].points, expected);
 }
 
+/// Each series' `job` and number of points, in answer order.
+type JobsAndPoints = Vec<(Option<String>, usize)>;
+
+/// `query_range_fold` over the last minute of `up`-like series, and the series count the client reports.
+fn fold_range(
+    client: &PrometheusClient,
+    expr: &str,
+    timeline: &Timeline,
+) -> anyhow::Result<(JobsAndPoints, usize)> {
+    #[derive(Debug, Default, serde::Deserialize)]
+    struct JobOnly {
+        job: Option<String>,
+    }
+    let end = at(timeline);
+    let (seen, answer) = client.query_range_fold(
+        expr,
+        end - Duration::from_secs(60),
+        end,
+        Duration::from_secs(30),
+        &ten_seconds(),
+        Vec::new,
+        |seen: &mut JobsAndPoints, labels: JobOnly, points| seen.push((labels.job, points.len())),
+    )?;
+    Ok((seen, answer.series))
+}
+
+#[test]
+fn folded_range_answer_gives_each_series_its_labels_and_points_as_the_whole_answer_does() {
+    let server = Prometheus::start().unwrap();
+    let timeline = Timeline::ending_now(Duration::from_secs(120));
+    let series: Vec<Series> = ["a", "b", "c"]
+        .iter()
+        .map(|job| {
+            Series::new("up", &[("job", job)]).with_samples(Profile::Constant(1.0).gauge(&timeline))
+        })
+        .collect();
+    server.push(&series).unwrap();
+    let client = client(&server.url());
+    let end = at(&timeline);
+    let whole = client
+        .query_range(
+            "up",
+            end - Duration::from_secs(60),
+            end,
+            Duration::from_secs(30),
+            &ten_seconds(),
+        )
+        .unwrap()
+        .result
+        .into_matrix()
+        .unwrap();
+
+    let (seen, count) = fold_range(&client, "up", &timeline).unwrap();
+
+    assert_eq!(count, 3);
+    let expected: Vec<(Option<String>, usize)> = whole
+        .iter()
+        .map(|s| (s.labels.get("job").cloned(), s.points.len()))
+        .collect();
+    assert_eq!(seen, expected);
+    assert!(seen.iter().all(|(_, points)| *points == 3), "{seen:?}");
+}
+
+#[test]
+fn folded_range_answer_cut_mid_way_is_retried_from_scratch() {
+    let server = Prometheus::start().unwrap();
+    let timeline = server_with_up(&server);
+    let proxy = FaultProxy::start(&server).unwrap();
+    proxy.fail_next(Fault::CutAfter(60));
+    let client = client_with(&proxy.url(), |c| c.retries = 1);
+
+    let (seen, count) = fold_range(&client, "up", &timeline).unwrap();
+
+    assert_eq!(proxy.query_count(), 2);
+    assert_eq!(count, 1);
+    assert_eq!(
+        seen,
+        [(Some("demo".to_owned()), 3)],
+        "nothing of the cut answer kept"
+    );
+}
+
+#[test]
+fn folded_range_answer_that_is_not_prometheus_or_too_large_says_so() {
+    let server = Prometheus::start().unwrap();
+    let timeline = server_with_up(&server);
+    let proxy = FaultProxy::start(&server).unwrap();
+    proxy.fail_next(Fault::Garbage);
+    let client = client_with(&proxy.url(), |c| {
+        c.retries = 2;
+        c.max_response_bytes = 1024 * 1024
+    });
+
+    let error = format!("{:#}", fold_range(&client, "up", &timeline).unwrap_err());
+    assert!(
+        error.contains("HTTP 200: answer is not a Prometheus API response"),
+        "{error}"
+    );
+    assert!(
+        error.contains("<html><body><h1>Sign in"),
+        "the body's start is shown: {error}"
+    );
+    assert_eq!(proxy.query_count(), 1, "not retried");
+
+    // A streamed answer may be 4 times the limit of one held whole.
+    proxy.fail_next(Fault::HugeBody(8 * 1024 * 1024));
+    let error = format!("{:#}", fold_range(&client, "up", &timeline).unwrap_err());
+    assert!(
+        error.contains("larger than the 4194304 byte limit"),
+        "{error}"
+    );
+    assert_eq!(proxy.query_count(), 2, "not retried");
+
+    proxy.fail_next(Fault::Status(503));
+    let error = format!("{:#}", fold_range(&client, "up[1m", &timeline).unwrap_err());
+    assert!(
+        error.contains("errorType bad_data"),
+        "a bad query after a retried 503: {error}"
+    );
+    assert_eq!(proxy.query_count(), 4);
+}
+
 #[test]
 fn vector_answers_decode_only_the_labels_asked_for() {
     #[derive(Debug, Default, serde::Deserialize)]

@@ -193,8 +193,8 @@ impl QueryResult {
 
 /// What a body says, independent of the HTTP status.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Decoded {
-    Success(QueryAnswer),
+pub(crate) enum Decoded<A = QueryAnswer> {
+    Success(A),
     /// `"status":"error"`: `errorType` and `error` verbatim (either may be missing in the wild).
     ApiError {
         error_type: Option<String>,
@@ -350,7 +350,7 @@ fn decode_other(result_type: &str, text: &str) -> Result<QueryResult, String> {
 }
 
 /// Sample values are strings: Go's float formatting ("1.5", "1e-67", "NaN", "+Inf", "-Inf").
-fn parse_value(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_value(text: &str) -> Result<f64, String> {
     // Rust's parser accepts "NaN", "+Inf" and "-Inf" (case-insensitive "nan"/"inf"), and every Go float format.
     text.parse::<f64>()
         .map_err(|_| format!("sample value {text:?} is not a number"))

@@ -2,10 +2,13 @@
 
 use super::answer::{self, Decoded, QueryAnswer};
 use super::config::{PrometheusConfig, is_secret_header, redact_url};
+use super::streamed::{self, StreamedAnswer};
 use crate::deadline::Deadline;
 use anyhow::{Context, anyhow, bail};
 use base64::Engine;
+use serde::de::DeserializeOwned;
 use std::fmt;
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,6 +20,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(50);
 /// Body shown in an error message, at most.
 const ERROR_BODY_CHARS: usize = 512;
+/// A streamed answer may be this many times `max_response_bytes` (1 GiB by default).
+const STREAMED_LIMIT_FACTOR: u64 = 4;
+/// Read size for a streamed answer: few reads, little memory.
+const STREAM_BUFFER_BYTES: usize = 256 * 1024;
 
 /// Counters for the tick's metrics and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -123,7 +130,7 @@ impl PrometheusClient {
         deadline: &Deadline,
     ) -> anyhow::Result<QueryAnswer> {
         let time = unix_seconds(at)?;
-        self.measured(&self.query_url, expr, &[("time", &time)], deadline)
+        self.fetch(&self.query_url, expr, &[("time", &time)], deadline)
     }
 
     /// Evaluates `expr` at `start`, `start + step`, ... up to `end` (`/api/v1/query_range`): one pass over the
@@ -140,19 +147,47 @@ impl PrometheusClient {
         let (start, end) = (unix_seconds(start)?, unix_seconds(end)?);
         let step = format!("{:.3}", step.as_secs_f64());
         let params = [("start", start.as_str()), ("end", &end), ("step", &step)];
-        self.measured(&self.query_range_url, expr, &params, deadline)
+        self.fetch(&self.query_range_url, expr, &params, deadline)
+    }
+
+    /// [`PrometheusClient::query_range`] for an answer too large to hold: each series is decoded as it arrives
+    /// (labels as `L`, a struct of the labels wanted) and folded into a `T` started by `init`, so memory follows
+    /// what the caller keeps, not the answer's size. A retry starts a new `T`; the one returned comes from a
+    /// complete, checked answer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn query_range_fold<L, T>(
+        &self,
+        expr: &str,
+        start: SystemTime,
+        end: SystemTime,
+        step: Duration,
+        deadline: &Deadline,
+        init: impl Fn() -> T,
+        mut fold: impl FnMut(&mut T, L, &[(f64, f64)]),
+    ) -> anyhow::Result<(T, StreamedAnswer)>
+    where
+        L: DeserializeOwned + Default + fmt::Debug,
+    {
+        let (start, end) = (unix_seconds(start)?, unix_seconds(end)?);
+        let step = format!("{:.3}", step.as_secs_f64());
+        let params = [("start", start.as_str()), ("end", &end), ("step", &step)];
+        let url = &self.query_range_url;
+        self.measured(url, expr, deadline, |budget| {
+            let (status, response) = self.send(url, expr, &params, budget)?;
+            self.read_streamed(status, response, budget, &init, &mut fold)
+        })
     }
 
     /// One query, counted in [`PrometheusStats`], its error naming the URL and the query.
-    fn measured(
+    fn measured<T>(
         &self,
         url: &str,
         expr: &str,
-        params: &[(&str, &str)],
         deadline: &Deadline,
-    ) -> anyhow::Result<QueryAnswer> {
+        attempt: impl FnMut(Duration) -> Result<T, AttemptError>,
+    ) -> anyhow::Result<T> {
         let started = Instant::now();
-        let result = self.query_with_retries(url, expr, params, deadline);
+        let result = self.with_retries(deadline, attempt);
         let mut stats = self.lock_stats();
         stats.queries += 1;
         stats.failed_queries += u64::from(result.is_err());
@@ -161,33 +196,46 @@ impl PrometheusClient {
         result.with_context(|| format!("Prometheus query to {url} failed (query: {expr})"))
     }
 
-    fn query_with_retries(
+    /// Sends and reads an answer as a whole (instant queries, small range answers).
+    fn fetch(
         &self,
         url: &str,
         expr: &str,
         params: &[(&str, &str)],
         deadline: &Deadline,
     ) -> anyhow::Result<QueryAnswer> {
+        self.measured(url, expr, deadline, |budget| {
+            let (status, response) = self.send(url, expr, params, budget)?;
+            self.read_whole(status, response, budget)
+        })
+    }
+
+    fn with_retries<T>(
+        &self,
+        deadline: &Deadline,
+        mut attempt: impl FnMut(Duration) -> Result<T, AttemptError>,
+    ) -> anyhow::Result<T> {
         let attempts_allowed = self.config.retries.saturating_add(1);
-        let mut attempt = 0;
+        let mut tries = 0;
         loop {
-            attempt += 1;
+            tries += 1;
             let budget = deadline.cap(self.config.query_timeout);
             if budget < MIN_ATTEMPT_TIME {
                 bail!("the tick's deadline left no time to send it");
             }
-            let error = match self.attempt(url, expr, params, budget) {
+            self.lock_stats().attempts += 1;
+            let error = match attempt(budget) {
                 Ok(answer) => return Ok(answer),
                 Err(AttemptError::Permanent(error)) => return Err(error),
                 Err(AttemptError::Transient(error)) => error,
             };
-            if attempt >= attempts_allowed {
-                return Err(error.context(format!("gave up after {attempt} attempts")));
+            if tries >= attempts_allowed {
+                return Err(error.context(format!("gave up after {tries} attempts")));
             }
-            let backoff = Duration::from_millis(100 * (1 << attempt.min(4)));
+            let backoff = Duration::from_millis(100 * (1 << tries.min(4)));
             if deadline.remaining() < backoff + MIN_ATTEMPT_TIME {
                 return Err(error.context(format!(
-                    "no time left before the tick's deadline after {attempt} attempts"
+                    "no time left before the tick's deadline after {tries} attempts"
                 )));
             }
             std::thread::sleep(backoff);
@@ -195,13 +243,14 @@ impl PrometheusClient {
         }
     }
 
-    fn attempt(
+    /// Sends one query; a redirect is refused here, any other status is the caller's to read.
+    fn send(
         &self,
         url: &str,
         expr: &str,
         params: &[(&str, &str)],
         budget: Duration,
-    ) -> Result<QueryAnswer, AttemptError> {
+    ) -> Result<(u16, ureq::http::Response<ureq::Body>), AttemptError> {
         // Ask the server to stop a little before we stop waiting, so a slow query fails with its own explanation.
         let server_timeout = budget.saturating_sub((budget / 10).min(Duration::from_millis(500)));
         let server_timeout = format!("{:.3}", server_timeout.as_secs_f64().max(0.001));
@@ -217,11 +266,11 @@ impl PrometheusClient {
         if let Some(authorization) = self.authorization().map_err(AttemptError::Permanent)? {
             request = request.header("Authorization", authorization);
         }
-        self.lock_stats().attempts += 1;
         let mut form = vec![("query", expr), ("timeout", server_timeout.as_str())];
         form.extend_from_slice(params);
-        let sent = request.send_form(form);
-        let mut response = sent.map_err(|error| classify(error, budget))?;
+        let response = request
+            .send_form(form)
+            .map_err(|error| classify(error, budget))?;
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
             let location = response
@@ -234,50 +283,91 @@ impl PrometheusClient {
                 redact_url(location)
             )));
         }
+        Ok((status, response))
+    }
+
+    fn read_whole(
+        &self,
+        status: u16,
+        mut response: ureq::http::Response<ureq::Body>,
+        budget: Duration,
+    ) -> Result<QueryAnswer, AttemptError> {
         let body = response
             .body_mut()
             .with_config()
             .limit(self.config.max_response_bytes)
             .read_to_string()
             .map_err(|error| match error {
-                ureq::Error::BodyExceedsLimit(limit) => AttemptError::Permanent(anyhow!(
-                    "HTTP {status}: answer larger than the {limit} byte limit (max_response_bytes): \
-                     aggregate more in the query"
-                )),
+                ureq::Error::BodyExceedsLimit(limit) => too_large(status, limit),
                 other => classify(other, budget),
             })?;
         let transient = status >= 500 || status == 429;
-        let success = (200..300).contains(&status);
-        // Shown only when the answer is not a success: computed before the body moves into the answer.
-        let shown = (!success).then(|| excerpt(&body));
+        if !(200..300).contains(&status) {
+            return Err(failed_answer(status, body));
+        }
         match answer::decode(body) {
-            Ok(Decoded::Success(answer)) if success => Ok(answer),
+            Ok(Decoded::Success(answer)) => Ok(answer),
             Ok(Decoded::ApiError {
                 error_type,
                 error,
                 warnings,
-            }) => {
-                let mut message = format!(
-                    "HTTP {status}, errorType {}: {}",
-                    error_type.as_deref().unwrap_or("(none)"),
-                    error.as_deref().unwrap_or("(no error message)")
-                );
-                if !warnings.is_empty() {
-                    message.push_str(&format!(" (warnings: {})", warnings.join("; ")));
-                }
-                Err(wrap(transient, anyhow!(message)))
-            }
-            Ok(Decoded::Success(_)) => Err(wrap(
+            }) => Err(wrap(
                 transient,
-                anyhow!("HTTP {status}: {}", shown.unwrap_or_default()),
+                api_error(status, error_type, error, &warnings),
             )),
-            Err((problem, body)) if success => Err(AttemptError::Permanent(anyhow!(
+            Err((problem, body)) => Err(AttemptError::Permanent(anyhow!(
                 "HTTP {status}: {problem}; body: {}",
                 excerpt(&body)
             ))),
-            Err(_) => Err(wrap(
-                transient,
-                anyhow!("HTTP {status}: {}", shown.unwrap_or_default()),
+        }
+    }
+
+    /// A success is decoded while it arrives; any other status has a small body, read whole.
+    fn read_streamed<L, T>(
+        &self,
+        status: u16,
+        mut response: ureq::http::Response<ureq::Body>,
+        budget: Duration,
+        init: &impl Fn() -> T,
+        fold: &mut impl FnMut(&mut T, L, &[(f64, f64)]),
+    ) -> Result<(T, StreamedAnswer), AttemptError>
+    where
+        L: DeserializeOwned + Default + fmt::Debug,
+    {
+        if !(200..300).contains(&status) {
+            return Err(match self.read_whole(status, response, budget) {
+                Err(error) => error,
+                Ok(_) => unexpected_success(status),
+            });
+        }
+        // Memory does not follow a streamed answer's size, so it may be larger than one held whole; the limit
+        // still stops a runaway answer (duplicate scrapes multiply the expected size).
+        let limit = self
+            .config
+            .max_response_bytes
+            .saturating_mul(STREAMED_LIMIT_FACTOR);
+        let reader = response.body_mut().with_config().limit(limit).reader();
+        // The head is kept below the buffer: its first read is a whole buffer, not the one byte the decoder saw.
+        let mut reader = BufReader::with_capacity(STREAM_BUFFER_BYTES, KeepingHead::new(reader));
+        let mut folded = init();
+        let decoded = streamed::decode_matrix_from(&mut reader, |labels, points| {
+            fold(&mut folded, labels, points)
+        });
+        match decoded {
+            Ok(Decoded::Success(answer)) => Ok((folded, answer)),
+            Ok(Decoded::ApiError {
+                error_type,
+                error,
+                warnings,
+            }) => Err(AttemptError::Permanent(api_error(
+                status, error_type, error, &warnings,
+            ))),
+            Err(error) => Err(classify_stream_error(
+                status,
+                error,
+                &reader.get_ref().head(),
+                limit,
+                budget,
             )),
         }
     }
@@ -302,6 +392,117 @@ impl PrometheusClient {
         self.stats
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn too_large(status: u16, limit: u64) -> AttemptError {
+    AttemptError::Permanent(anyhow!(
+        "HTTP {status}: answer larger than the {limit} byte limit (max_response_bytes): aggregate more in the query"
+    ))
+}
+
+/// A non-2xx answer: Prometheus' own explanation when the body has one, else the body.
+fn failed_answer(status: u16, body: String) -> AttemptError {
+    let transient = status >= 500 || status == 429;
+    let shown = excerpt(&body);
+    match answer::decode(body) {
+        Ok(Decoded::ApiError {
+            error_type,
+            error,
+            warnings,
+        }) => wrap(transient, api_error(status, error_type, error, &warnings)),
+        _ => wrap(transient, anyhow!("HTTP {status}: {shown}")),
+    }
+}
+
+fn unexpected_success(status: u16) -> AttemptError {
+    AttemptError::Permanent(anyhow!("HTTP {status} with a successful answer"))
+}
+
+fn api_error(
+    status: u16,
+    error_type: Option<String>,
+    error: Option<String>,
+    warnings: &[String],
+) -> anyhow::Error {
+    let mut message = format!(
+        "HTTP {status}, errorType {}: {}",
+        error_type.as_deref().unwrap_or("(none)"),
+        error.as_deref().unwrap_or("(no error message)")
+    );
+    if !warnings.is_empty() {
+        message.push_str(&format!(" (warnings: {})", warnings.join("; ")));
+    }
+    anyhow!(message)
+}
+
+/// A streamed answer that failed part-way: the connection (worth a retry, unless the size limit stopped it) or
+/// the answer itself (no excerpt: it was not kept).
+fn classify_stream_error(
+    status: u16,
+    error: serde_json::Error,
+    head: &str,
+    limit: u64,
+    budget: Duration,
+) -> AttemptError {
+    if error.is_io() {
+        // serde_json gives the reader's own error back this way (its `source()` skips a level).
+        let error = std::io::Error::from(error);
+        let ureq_error = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>());
+        return match ureq_error {
+            Some(ureq::Error::BodyExceedsLimit(_)) => too_large(status, limit),
+            Some(ureq::Error::Timeout(_)) => AttemptError::Transient(anyhow!(
+                "HTTP {status}: answer not complete within {budget:?} ({error})"
+            )),
+            _ => AttemptError::Transient(anyhow!(
+                "HTTP {status}: reading the answer failed: {error}"
+            )),
+        };
+    }
+    if error.is_eof() {
+        return AttemptError::Transient(anyhow!("HTTP {status}: the answer ended early: {error}"));
+    }
+    if error.is_syntax() {
+        // The head only: the body's length is not known, so no "(N bytes)" as `excerpt` writes.
+        let mut shown: String = head.trim().chars().take(ERROR_BODY_CHARS).collect();
+        if shown.len() < head.trim().len() {
+            shown.push('…');
+        }
+        return AttemptError::Permanent(anyhow!(
+            "HTTP {status}: answer is not a Prometheus API response: {error}; body starts: {shown}"
+        ));
+    }
+    AttemptError::Permanent(anyhow!("HTTP {status}: malformed answer: {error}"))
+}
+
+/// A reader that keeps the first bytes it reads, so that an answer decoded as it arrives can still be quoted
+/// when it turns out not to be one.
+struct KeepingHead<R> {
+    inner: R,
+    head: Vec<u8>,
+}
+
+impl<R: Read> KeepingHead<R> {
+    fn new(inner: R) -> Self {
+        KeepingHead {
+            inner,
+            head: Vec::new(),
+        }
+    }
+
+    fn head(&self) -> String {
+        String::from_utf8_lossy(&self.head).into_owned()
+    }
+}
+
+impl<R: Read> Read for KeepingHead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        let room = (ERROR_BODY_CHARS * 4).saturating_sub(self.head.len());
+        self.head.extend_from_slice(&buf[..read.min(room)]);
+        Ok(read)
     }
 }
 

@@ -27,7 +27,8 @@ pub struct PrometheusConfig {
     pub query_timeout: Duration,
     /// Extra attempts after a 5xx, 429, timeout or connection error, as long as the deadline allows.
     pub retries: u32,
-    /// Largest answer body accepted; bigger answers fail instead of exhausting memory.
+    /// Largest answer body accepted; bigger answers fail instead of exhausting memory. An answer decoded as it
+    /// arrives (`query_range_fold`) may be 4 times this.
     pub max_response_bytes: u64,
 }
 

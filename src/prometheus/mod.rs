@@ -1,4 +1,5 @@
-//! Prometheus HTTP API client: instant queries, answer decoding, PromQL escaping.
+//! Prometheus HTTP API client: instant and range queries, answer decoding (a large range answer while it
+//! arrives), PromQL escaping.
 //!
 //! ```no_run
 //! # use kube_thermostat::{deadline::Deadline, prometheus::*};
@@ -21,6 +22,7 @@ mod duration;
 mod escape;
 mod sample;
 mod stats;
+mod streamed;
 
 pub use answer::{QueryAnswer, QueryResult, RangeSeries, VectorResult};
 pub use client::{PrometheusClient, PrometheusStats};
@@ -29,3 +31,4 @@ pub use duration::promql_duration;
 pub use escape::escape_label_value;
 pub use sample::Sample;
 pub use stats::{STAT_LABEL, tag_stat};
+pub use streamed::StreamedAnswer;

@@ -3,6 +3,7 @@
 //! pod a guarded resize through `pods/{name}/resize`, our annotation, and an Event.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -13,7 +14,8 @@ use super::decide::{NoteKind, PodAction, PodPlan, ResizeInput, ResizePlan};
 use super::pod::Pod;
 use super::record::LAST_RESIZE_ANNOTATION;
 use super::signals::{
-    SignalTable, cpu_usage_query, memory_working_set_query, query_namespaces, record_sample,
+    ContainerQuery, Signal, SignalTable, container_query, query_namespaces, record_sample,
+    record_series,
 };
 use super::{ResizePolicy, decide_resizes, is_opted_in, patch};
 use crate::events::{EventSpec, Regarding};
@@ -131,17 +133,20 @@ pub fn run(
             .iter()
             .filter_map(|pod| pod.metadata.namespace.as_deref()),
     );
-    let cpu = query_table(
-        tick,
-        "cpu",
-        &cpu_usage_query(&policy.windows, namespaces.as_ref()),
-    )?;
+    let containers: usize = opted_in.iter().map(|pod| container_count(pod)).sum();
+    let query = |signal: Signal| {
+        container_query(
+            signal,
+            &policy.windows,
+            namespaces.as_ref(),
+            containers,
+            policy.query_max_points,
+            tick.now.as_millisecond(),
+        )
+    };
+    let cpu = query_table(tick, Signal::Cpu, &query(Signal::Cpu), policy)?;
     let memory = if policy.memory_enabled {
-        query_table(
-            tick,
-            "memory",
-            &memory_working_set_query(&policy.windows, namespaces.as_ref()),
-        )?
+        query_table(tick, Signal::Memory, &query(Signal::Memory), policy)?
     } else {
         SignalTable::new()
     };
@@ -423,32 +428,69 @@ fn post_event(tick: &Tick, plan: &PodPlan, uid: Option<String>) {
     }
 }
 
-fn query_table(tick: &Tick, signal: &str, query: &str) -> Result<SignalTable> {
-    let answer = tick
-        .prometheus()?
-        .query(query, tick.now_system_time(), &tick.deadline)
-        .with_context(|| format!("querying Prometheus for container {signal}"))?;
-    for warning in &answer.warnings {
+/// Containers of a pod that have a series of their own (sidecars included).
+fn container_count(pod: &Pod) -> usize {
+    pod.spec.as_ref().map_or(0, |spec| {
+        spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len)
+    })
+}
+
+fn query_table(
+    tick: &Tick,
+    signal: Signal,
+    query: &ContainerQuery,
+    policy: &ResizePolicy,
+) -> Result<SignalTable> {
+    let name = signal.name();
+    let prometheus = tick.prometheus()?;
+    let context = || format!("querying Prometheus for container {name}");
+    let (table, series, warnings) = match query {
+        ContainerQuery::Range(range) => {
+            let end = std::time::UNIX_EPOCH + Duration::from_millis(range.end_ms.max(0) as u64);
+            let (table, answer) = prometheus
+                .query_range_fold(
+                    &range.expression,
+                    end - range.range,
+                    end,
+                    range.step,
+                    &tick.deadline,
+                    SignalTable::new,
+                    |table, labels, points| {
+                        record_series(table, labels, points, range.end_ms, &policy.windows)
+                    },
+                )
+                .with_context(context)?;
+            (table, answer.series, answer.warnings)
+        }
+        ContainerQuery::Statistics(expression) => {
+            let answer = prometheus
+                .query(expression, tick.now_system_time(), &tick.deadline)
+                .with_context(context)?;
+            let mut table = SignalTable::new();
+            let samples = answer
+                .result
+                .vector()
+                .and_then(|vector| {
+                    vector.for_each(|labels, value| record_sample(&mut table, labels, value))
+                })
+                .map_err(|error| anyhow!("the container {name} query answered {error}"))?;
+            (table, samples, answer.warnings)
+        }
+    };
+    for warning in &warnings {
         log::warn(
             "Prometheus warning",
-            &[("signal", json!(signal)), ("warning", json!(warning))],
+            &[("signal", json!(name)), ("warning", json!(warning))],
         );
     }
-    let mut table = SignalTable::new();
-    let samples = answer
-        .result
-        .vector()
-        .and_then(|vector| {
-            vector.for_each(|labels, value| record_sample(&mut table, labels, value))
-        })
-        .map_err(|error| anyhow!("the container {signal} query answered {error}"))?;
     // Only called with opted-in pods running: an empty answer means the data is missing (cAdvisor not scraped,
     // relabelled, wrong tenant), not that every container is idle. Deciding on it would be deciding blind.
-    if samples == 0 {
+    if series == 0 {
         bail!(
-            "the container {signal} query returned no series at all (no writes made): check that cAdvisor's \
+            "the container {name} query returned no series at all (no writes made): check that cAdvisor's \
              container metrics are scraped with namespace, pod and container labels (and the tenant header, if \
-             any); query: {query}"
+             any); query: {}",
+            query.expression()
         );
     }
     Ok(table)

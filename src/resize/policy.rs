@@ -53,6 +53,10 @@ pub struct ResizePolicy {
     /// Blast radius: at most this many pods resized (or withdrawn) per tick; withdrawals first, then
     /// upsizes hottest first, then downsizes; the rest wait for a later tick. 100.
     pub max_pods_per_tick: usize,
+    /// Largest range answer, in points (containers x points per stabilization window), that a signal is asked
+    /// for as a range query; above, the statistics query (see `signals`). 6,000,000 (~240 MB of JSON, read as
+    /// it arrives); 0 always asks for the statistics.
+    pub query_max_points: u64,
 }
 
 impl Default for ResizePolicy {
@@ -82,6 +86,7 @@ impl Default for ResizePolicy {
             deferred_timeout: Duration::from_secs(600),
             infeasible_backoff: Duration::from_secs(3600),
             max_pods_per_tick: 100,
+            query_max_points: 6_000_000,
         }
     }
 }

@@ -1,15 +1,21 @@
 //! Container load signals: one PromQL query per signal for the whole cluster, and the matching of
 //! the answer's series to containers by exact (namespace, pod, container).
 //!
-//! Each query carries the four statistics a signal's decisions read, told apart by an added
-//! `thermostat_stat` label (`label_replace` + `or`), so a tick costs one query per signal whatever the
-//! size of the cluster.
+//! A signal's decisions read five statistics per container (see [`ContainerStats`]), over the short window and
+//! the stabilization window, from evaluations of the signal every `step` (aligned to multiples of the step, the
+//! newest at or before the tick, windows left-open). They come from one of two queries ([`container_query`]):
 //!
-//! Cost: Prometheus selects the series once per statistic, and at 50,000 containers selecting is most
-//! of a query's time, so the query asks only for what is read (the CPU level a scale-up needs is the
-//! short-window minimum, the memory one the maximum). Duplicate scrapes are merged by `max by` *after*
-//! each `*_over_time`: merging inside the subquery aggregates at every step, which cost 8 times more
-//! (BENCHMARKS.md).
+//! - **Range** (the default): the signal itself, one range query over the stabilization window. Prometheus
+//!   selects the series once and the hook reads the statistics off the points ([`record_series`]), decoding
+//!   the answer as it arrives. At 50,000 containers: ~2 s of Prometheus time, a 135 MB answer.
+//! - **Statistics**, when the answer would exceed `max_points` (RESIZE_QUERY_MAX_POINTS) or Prometheus' 11,000
+//!   steps: one instant query of the statistics as subqueries, told apart by an added `thermostat_stat` label
+//!   (`label_replace` + `or`), read by [`record_sample`]. Prometheus selects the series once per statistic
+//!   (3-4x the CPU), but the answer is one value per statistic and container.
+//!
+//! Duplicate scrapes of a container (kubelet and a second job) are merged, hottest wins: the largest statistic
+//! over the container's series, as `max by (namespace, pod, container)` does *after* each `*_over_time` in the
+//! statistics query (inside, it would aggregate at every step: 8 times the cost, BENCHMARKS.md).
 
 use crate::prometheus::{promql_duration, tag_stat};
 use serde::{Deserialize, Serialize};
@@ -125,6 +131,89 @@ fn container_selector(namespaces: Option<&BTreeSet<&str>>) -> String {
     }
 }
 
+/// Prometheus' limit on the steps of one range query.
+const MAX_RANGE_POINTS: u64 = 11_000;
+
+/// The two container signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Cpu,
+    Memory,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Cpu => "cpu",
+            Signal::Memory => "memory",
+        }
+    }
+
+    /// The signal itself: one value per container series and evaluation.
+    fn expression(self, windows: &SignalWindows, namespaces: Option<&BTreeSet<&str>>) -> String {
+        let selector = container_selector(namespaces);
+        match self {
+            Signal::Cpu => format!(
+                "rate(container_cpu_usage_seconds_total{{{selector}}}[{}])",
+                promql_duration(windows.rate_window)
+            ),
+            Signal::Memory => format!("container_memory_working_set_bytes{{{selector}}}"),
+        }
+    }
+}
+
+/// A range query of a signal: evaluations every `step` from `end_ms - range` to `end_ms` (unix milliseconds,
+/// a multiple of the step).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeQuery {
+    pub expression: String,
+    pub end_ms: i64,
+    pub range: Duration,
+    pub step: Duration,
+}
+
+/// How a tick asks for one signal (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerQuery {
+    Range(RangeQuery),
+    Statistics(String),
+}
+
+impl ContainerQuery {
+    pub fn expression(&self) -> &str {
+        match self {
+            ContainerQuery::Range(range) => &range.expression,
+            ContainerQuery::Statistics(expression) => expression,
+        }
+    }
+}
+
+/// The query of `signal` at `now_ms` for about `series` container series: a range query unless its answer would
+/// hold more than `max_points` points (or more steps than Prometheus allows), then the statistics query.
+pub fn container_query(
+    signal: Signal,
+    windows: &SignalWindows,
+    namespaces: Option<&BTreeSet<&str>>,
+    series: usize,
+    max_points: u64,
+    now_ms: i64,
+) -> ContainerQuery {
+    let step_ms = (windows.step.as_millis() as i64).max(1);
+    let points = windows.expected_samples().max(1);
+    if points > MAX_RANGE_POINTS || points.saturating_mul(series as u64) > max_points {
+        return ContainerQuery::Statistics(match signal {
+            Signal::Cpu => cpu_usage_query(windows, namespaces),
+            Signal::Memory => memory_working_set_query(windows, namespaces),
+        });
+    }
+    ContainerQuery::Range(RangeQuery {
+        expression: signal.expression(windows, namespaces),
+        end_ms: now_ms - now_ms.rem_euclid(step_ms),
+        range: windows.step * (points - 1) as u32,
+        step: windows.step,
+    })
+}
+
 /// The four statistics of `series` a signal reads; `level` is the short-window statistic that a
 /// scale-up compares with its mark.
 fn multi_stat_query(series: &str, level: Stat, windows: &SignalWindows) -> String {
@@ -156,10 +245,8 @@ fn multi_stat_query(series: &str, level: Stat, windows: &SignalWindows) -> Strin
 /// Container CPU usage in cores: the short-window minimum (usage that *stayed* high), the
 /// stabilization-window peak and both windows' point counts, in one query.
 pub fn cpu_usage_query(windows: &SignalWindows, namespaces: Option<&BTreeSet<&str>>) -> String {
-    let rate = promql_duration(windows.rate_window);
-    let selector = container_selector(namespaces);
     multi_stat_query(
-        &format!("rate(container_cpu_usage_seconds_total{{{selector}}}[{rate}])"),
+        &Signal::Cpu.expression(windows, namespaces),
         Stat::ShortMin,
         windows,
     )
@@ -171,9 +258,8 @@ pub fn memory_working_set_query(
     windows: &SignalWindows,
     namespaces: Option<&BTreeSet<&str>>,
 ) -> String {
-    let selector = container_selector(namespaces);
     multi_stat_query(
-        &format!("container_memory_working_set_bytes{{{selector}}}"),
+        &Signal::Memory.expression(windows, namespaces),
         Stat::ShortMax,
         windows,
     )
@@ -257,6 +343,83 @@ pub fn record_sample(table: &mut SignalTable, labels: ContainerSeriesLabels, val
     *slot = value;
 }
 
+/// Adds one series of a range answer (see [`container_query`]) ending at `end_ms`: its statistics, merged with
+/// those of the container's other series (hottest wins). Points without a finite value are gaps. Series without
+/// the identifying labels are ignored.
+pub fn record_series(
+    table: &mut SignalTable,
+    labels: ContainerSeriesLabels,
+    points: &[(f64, f64)],
+    end_ms: i64,
+    windows: &SignalWindows,
+) {
+    let (Some(namespace), Some(pod), Some(container)) =
+        (labels.namespace, labels.pod, labels.container)
+    else {
+        return;
+    };
+    let series = series_stats(points, end_ms, windows);
+    let entry = table
+        .entry(ContainerKey {
+            namespace,
+            pod,
+            container,
+        })
+        .or_default();
+    let hottest = |slot: &mut Option<f64>, value: Option<f64>| {
+        if let Some(value) = value {
+            *slot = Some(slot.map_or(value, |old| old.max(value)));
+        }
+    };
+    hottest(&mut entry.short_min, series.short_min);
+    hottest(&mut entry.short_max, series.short_max);
+    hottest(&mut entry.peak, series.peak);
+    hottest(&mut entry.samples, series.samples);
+    hottest(&mut entry.short_samples, series.short_samples);
+}
+
+/// One series' statistics from its points: those aged less than a window (by whole milliseconds, the API's
+/// precision) are in it.
+fn series_stats(points: &[(f64, f64)], end_ms: i64, windows: &SignalWindows) -> ContainerStats {
+    let short_ms = windows.short_window.as_millis() as i64;
+    let long_ms = windows.stabilization_window.as_millis() as i64;
+    let (mut short, mut long) = (Extremes::default(), Extremes::default());
+    for &(at, value) in points {
+        let age_ms = end_ms - (at * 1000.0).round() as i64;
+        if !value.is_finite() || age_ms < 0 {
+            continue;
+        }
+        if age_ms < short_ms {
+            short.add(value);
+        }
+        if age_ms < long_ms {
+            long.add(value);
+        }
+    }
+    ContainerStats {
+        short_min: short.min,
+        short_max: short.max,
+        peak: long.max,
+        samples: (long.count > 0).then_some(long.count as f64),
+        short_samples: (short.count > 0).then_some(short.count as f64),
+    }
+}
+
+#[derive(Default)]
+struct Extremes {
+    min: Option<f64>,
+    max: Option<f64>,
+    count: u32,
+}
+
+impl Extremes {
+    fn add(&mut self, value: f64) {
+        self.min = Some(self.min.map_or(value, |m| m.min(value)));
+        self.max = Some(self.max.map_or(value, |m| m.max(value)));
+        self.count += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +439,204 @@ mod tests {
             record_sample(&mut table, labels, value);
         }
         table
+    }
+
+    const NOW_MS: i64 = 1_700_000_017_500;
+
+    #[test]
+    fn a_signal_is_one_range_query_over_the_stabilization_window_ending_on_the_step_grid() {
+        let windows = SignalWindows::default();
+        let ContainerQuery::Range(query) =
+            container_query(Signal::Cpu, &windows, None, 50_000, 6_000_000, NOW_MS)
+        else {
+            panic!("50,000 containers x 60 points fit 6,000,000")
+        };
+        assert_eq!(
+            query.expression,
+            r#"rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[2m])"#
+        );
+        assert_eq!(query.end_ms % 30_000, 0, "on the grid of the step");
+        assert!(query.end_ms <= NOW_MS && NOW_MS - query.end_ms < 30_000);
+        assert_eq!(query.step, Duration::from_secs(30));
+        // 60 points, the oldest 29.5 minutes before the end: the window (end - 30m, end] is left-open.
+        assert_eq!(query.range, Duration::from_secs(59 * 30));
+        let memory = container_query(Signal::Memory, &windows, None, 1, 6_000_000, NOW_MS);
+        assert_eq!(
+            memory.expression(),
+            r#"container_memory_working_set_bytes{container!="",container!="POD"}"#
+        );
+    }
+
+    #[test]
+    fn answers_above_the_point_budget_or_prometheus_step_limit_ask_for_the_statistics() {
+        let windows = SignalWindows::default();
+        let namespaces = query_namespaces(["shop"]);
+        let ask = |containers, budget, windows: &SignalWindows| {
+            container_query(
+                Signal::Cpu,
+                windows,
+                namespaces.as_ref(),
+                containers,
+                budget,
+                NOW_MS,
+            )
+        };
+        assert!(matches!(
+            ask(100_000, 6_000_000, &windows),
+            ContainerQuery::Range(_)
+        ));
+        assert_eq!(
+            ask(100_001, 6_000_000, &windows),
+            ContainerQuery::Statistics(cpu_usage_query(&windows, namespaces.as_ref()))
+        );
+        assert!(
+            matches!(ask(1, 0, &windows), ContainerQuery::Statistics(_)),
+            "0: always"
+        );
+        let fine = SignalWindows {
+            step: Duration::from_secs(1),
+            stabilization_window: Duration::from_secs(4 * 3600),
+            ..windows
+        };
+        assert!(
+            matches!(ask(1, u64::MAX, &fine), ContainerQuery::Statistics(_)),
+            "14,400 steps: Prometheus refuses a range query of more than 11,000"
+        );
+    }
+
+    fn labels(namespace: &str, pod: &str, container: &str) -> ContainerSeriesLabels {
+        ContainerSeriesLabels {
+            namespace: Some(namespace.into()),
+            pod: Some(pod.into()),
+            container: Some(container.into()),
+            stat: None,
+        }
+    }
+
+    /// Points every 30 s up to `end_ms`, oldest first, from values newest first.
+    fn points(end_ms: i64, newest_first: &[f64]) -> Vec<(f64, f64)> {
+        let mut points: Vec<(f64, f64)> = newest_first
+            .iter()
+            .enumerate()
+            .map(|(age, value)| ((end_ms - age as i64 * 30_000) as f64 / 1000.0, *value))
+            .collect();
+        points.reverse();
+        points
+    }
+
+    #[test]
+    fn statistics_are_read_off_the_points_in_each_left_open_window() {
+        let windows = SignalWindows::default();
+        let end_ms = 1_700_000_010_000;
+        // 62 points: the two oldest are 30 and 30.5 minutes old, outside the 30-minute window.
+        let mut values = vec![0.5; 62];
+        values[0] = 0.9; // now
+        values[5] = 0.2; // 2.5 minutes ago: in the short window
+        values[6] = 0.1; // 3 minutes ago: not in it
+        values[30] = 2.0; // the peak
+        values[60] = 9.0; // exactly 30 minutes ago: outside
+        values[61] = 9.0;
+        let mut table = SignalTable::new();
+        record_series(
+            &mut table,
+            labels("shop", "web-1", "app"),
+            &points(end_ms, &values),
+            end_ms,
+            &windows,
+        );
+        let stats = table[&ContainerKey::new("shop", "web-1", "app")];
+        assert_eq!(
+            stats,
+            ContainerStats {
+                short_min: Some(0.2),
+                short_max: Some(0.9),
+                peak: Some(2.0),
+                samples: Some(60.0),
+                short_samples: Some(6.0),
+            }
+        );
+    }
+
+    #[test]
+    fn gaps_nan_and_points_after_the_end_are_not_counted() {
+        let windows = SignalWindows::default();
+        let end_ms = 1_700_000_010_000;
+        let mut values = vec![0.5; 60];
+        values[1] = f64::NAN;
+        values[2] = f64::INFINITY;
+        let mut series = points(end_ms, &values);
+        series.remove(40); // a scrape gap
+        series.push(((end_ms + 30_000) as f64 / 1000.0, 7.0)); // after the end: not read
+        let mut table = SignalTable::new();
+        record_series(
+            &mut table,
+            labels("shop", "web-1", "app"),
+            &series,
+            end_ms,
+            &windows,
+        );
+        let stats = table[&ContainerKey::new("shop", "web-1", "app")];
+        assert_eq!(stats.samples, Some(57.0));
+        assert_eq!(stats.short_samples, Some(4.0));
+        assert_eq!(stats.peak, Some(0.5));
+        let mut empty = SignalTable::new();
+        record_series(
+            &mut empty,
+            labels("shop", "web-1", "app"),
+            &[(1.0, f64::NAN)],
+            end_ms,
+            &windows,
+        );
+        assert_eq!(
+            empty[&ContainerKey::new("shop", "web-1", "app")],
+            ContainerStats::default(),
+            "no value: no statistic, not zero"
+        );
+    }
+
+    #[test]
+    fn duplicate_series_of_a_container_merge_hottest_wins_and_unlabelled_ones_are_ignored() {
+        let windows = SignalWindows::default();
+        let end_ms = 1_700_000_010_000;
+        let mut table = SignalTable::new();
+        let kubelet = points(end_ms, &[0.8; 60]);
+        let mut second_job = vec![0.9; 40];
+        second_job[3] = 0.85;
+        record_series(
+            &mut table,
+            labels("shop", "web-1", "app"),
+            &kubelet,
+            end_ms,
+            &windows,
+        );
+        record_series(
+            &mut table,
+            labels("shop", "web-1", "app"),
+            &points(end_ms, &second_job),
+            end_ms,
+            &windows,
+        );
+        let mut unlabelled = labels("shop", "web-1", "app");
+        unlabelled.container = None;
+        record_series(
+            &mut table,
+            unlabelled,
+            &points(end_ms, &[5.0; 60]),
+            end_ms,
+            &windows,
+        );
+        assert_eq!(table.len(), 1);
+        assert_eq!(
+            table[&ContainerKey::new("shop", "web-1", "app")],
+            ContainerStats {
+                short_min: Some(0.85),
+                short_max: Some(0.9),
+                peak: Some(0.9),
+                samples: Some(60.0),
+                short_samples: Some(6.0),
+            },
+            "as max by (namespace, pod, container) after each *_over_time"
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub enum Fault {
     HugeBody(usize),
     /// Read the request, then close the connection without a word.
     Drop,
+    /// Forward the real answer but close the connection after this many bytes of its body (a network cut, a
+    /// proxy restart): the answer's own framing says it is incomplete.
+    CutAfter(usize),
 }
 
 /// One request as the proxy received it.
@@ -279,10 +282,13 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
             state.queued.pop_front().or_else(|| state.sticky.clone())
         };
         let keep_alive = match fault {
-            None => forward(&mut stream, &request, shared.upstream),
+            None => forward(&mut stream, &request, shared.upstream, None),
+            Some(Fault::CutAfter(bytes)) => {
+                forward(&mut stream, &request, shared.upstream, Some(bytes))
+            }
             Some(Fault::Latency(delay)) => {
                 sleep_unless_stopping(delay, shared);
-                forward(&mut stream, &request, shared.upstream)
+                forward(&mut stream, &request, shared.upstream, None)
             }
             Some(Fault::Hang) => {
                 while !shared.stopping() {
@@ -409,10 +415,16 @@ fn fill(stream: &mut TcpStream, buffer: &mut Vec<u8>, chunk: &mut [u8], shared: 
 }
 
 /// Sends the request to the real server (one connection per request) and relays the answer byte for byte,
-/// except the `Connection` header. Returns whether the client connection can be kept.
-fn forward(client: &mut TcpStream, request: &RecordedRequest, upstream: SocketAddr) -> bool {
+/// except the `Connection` header, up to `cut` bytes of body if given. Returns whether the client connection can
+/// be kept.
+fn forward(
+    client: &mut TcpStream,
+    request: &RecordedRequest,
+    upstream: SocketAddr,
+    cut: Option<usize>,
+) -> bool {
     match exchange(request, upstream) {
-        Ok(raw) => relay(client, &raw),
+        Ok(raw) => relay(client, &raw, cut),
         Err(error) => respond(
             client,
             502,
@@ -438,7 +450,7 @@ fn exchange(request: &RecordedRequest, upstream: SocketAddr) -> std::io::Result<
     Ok(raw)
 }
 
-fn relay(client: &mut TcpStream, raw: &[u8]) -> bool {
+fn relay(client: &mut TcpStream, raw: &[u8], cut: Option<usize>) -> bool {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut headers);
     let Ok(httparse::Status::Complete(header_len)) = parsed.parse(raw) else {
@@ -468,9 +480,10 @@ fn relay(client: &mut TcpStream, raw: &[u8]) -> bool {
         head.push_str("Connection: close\r\n");
     }
     head.push_str("\r\n");
-    let ok =
-        client.write_all(head.as_bytes()).is_ok() && client.write_all(&raw[header_len..]).is_ok();
-    ok && framed
+    let body = &raw[header_len..];
+    let sent = &body[..cut.unwrap_or(body.len()).min(body.len())];
+    let ok = client.write_all(head.as_bytes()).is_ok() && client.write_all(sent).is_ok();
+    ok && framed && cut.is_none()
 }
 
 fn respond(client: &mut TcpStream, status: u16, content_type: &str, body: &[u8]) -> bool {

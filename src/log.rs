@@ -65,12 +65,21 @@ pub fn init(format: Format, level: Level) {
     let _ = LOGGER.set(Logger { format, level });
 }
 
-/// Logs `message` with structured `fields` (shown as `key=value` in text).
-pub fn log(level: Level, message: &str, fields: &[(&str, Value)]) {
-    let logger = LOGGER.get_or_init(|| Logger {
+fn logger() -> &'static Logger {
+    LOGGER.get_or_init(|| Logger {
         format: Format::Text,
         level: Level::Info,
-    });
+    })
+}
+
+/// Whether messages of `level` are written: what is not shown need not be built.
+pub fn enabled(level: Level) -> bool {
+    level >= logger().level
+}
+
+/// Logs `message` with structured `fields` (shown as `key=value` in text).
+pub fn log(level: Level, message: &str, fields: &[(&str, Value)]) {
+    let logger = logger();
     if level < logger.level {
         return;
     }

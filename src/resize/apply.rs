@@ -151,6 +151,9 @@ pub fn run(
         SignalTable::new()
     };
 
+    // "Kept" notes are shown only in a printed plan, shadow mode's log and debug logs.
+    let explain_unchanged =
+        options.plan_as_text || options.plan_as_json || log::enabled(log::Level::Debug);
     let decide = |opted_in: &[&Pod], all_pods: &[Pod]| {
         let input = ResizeInput {
             pods: opted_in,
@@ -161,6 +164,7 @@ pub fn run(
             server_minor: server.minor,
             cpu: &cpu,
             memory: &memory,
+            explain_unchanged,
         };
         decide_resizes(&input, policy, tick.now)
     };
@@ -648,11 +652,14 @@ fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
     for note in &plan.notes {
         let decision = match note.kind {
             NoteKind::Skipped => "skipped",
-            NoteKind::Unchanged => "none",
             NoteKind::FollowUp => "follow-up",
-            NoteKind::Warning => continue,
+            // Counted whether or not each has its note.
+            NoteKind::Unchanged | NoteKind::Warning => continue,
         };
         *decisions.entry(decision.to_owned()).or_default() += 1;
+    }
+    if plan.unchanged > 0 {
+        decisions.insert("none".to_owned(), plan.unchanged);
     }
     for (decision, count) in decisions {
         metrics.gauge(

@@ -56,6 +56,9 @@ pub struct ResizeInput<'a> {
     pub cpu: &'a SignalTable,
     /// Memory working set in bytes per container.
     pub memory: &'a SignalTable,
+    /// Keep a note for every container left as it is (for debug logs and printed plans); otherwise they are only
+    /// counted ([`ResizePlan::unchanged`]): one per quiet container, 34 MB at 50,000 containers.
+    pub explain_unchanged: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -235,6 +238,8 @@ pub struct Note {
 pub struct ResizePlan {
     pub pods: Vec<PodPlan>,
     pub notes: Vec<Note>,
+    /// Decisions to leave a container (or one of its resources) as it is, noted or not.
+    pub unchanged: usize,
 }
 
 impl ResizePlan {
@@ -502,6 +507,7 @@ fn minutes(duration: Duration) -> String {
 
 struct Ctx<'a> {
     policy: &'a ResizePolicy,
+    explain_unchanged: bool,
     now: Timestamp,
     plan: ResizePlan,
     /// Highest utilization of a pod's upsizes, by index in `plan.pods`: the hottest go first under the cap.
@@ -518,6 +524,12 @@ impl Ctx<'_> {
         resource: Option<Resource>,
         reason: String,
     ) {
+        if kind == NoteKind::Unchanged {
+            self.plan.unchanged += 1;
+            if !self.explain_unchanged {
+                return;
+            }
+        }
         self.plan.notes.push(Note {
             kind,
             namespace: ns.to_string(),
@@ -562,6 +574,7 @@ fn resizable_containers(pod: &Pod) -> Vec<(&Container, bool, Option<&ContainerSt
 pub fn decide_resizes(input: &ResizeInput, policy: &ResizePolicy, now: Timestamp) -> ResizePlan {
     let mut ctx = Ctx {
         policy,
+        explain_unchanged: input.explain_unchanged,
         now,
         plan: ResizePlan::default(),
         heat: HashMap::new(),

@@ -76,6 +76,7 @@ struct World {
     cpu: SignalTable,
     memory: SignalTable,
     policy: ResizePolicy,
+    explain_unchanged: bool,
 }
 
 impl World {
@@ -90,6 +91,7 @@ impl World {
             cpu: SignalTable::new(),
             memory: SignalTable::new(),
             policy: ResizePolicy::default(),
+            explain_unchanged: true,
         }
     }
     fn cpu(mut self, pod: &str, container: &str, short: f64, peak: f64) -> World {
@@ -116,6 +118,7 @@ impl World {
             server_minor: self.minor,
             cpu: &self.cpu,
             memory: &self.memory,
+            explain_unchanged: self.explain_unchanged,
         };
         decide_resizes(&input, &self.policy, at)
     }
@@ -192,6 +195,48 @@ fn usage_between_the_marks_changes_nothing() {
         reasons(&plan).contains("between the 30% and 80% marks"),
         "{plan}"
     );
+}
+
+#[test]
+fn kept_containers_are_counted_but_noted_only_when_the_plan_is_shown() {
+    let mut pods: Vec<Pod> = (1..=3)
+        .map(|i| {
+            pod(pod_json(
+                &format!("web-{i}"),
+                vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+            ))
+        })
+        .collect();
+    pods.push(pod(pod_json(
+        "web-4",
+        vec![container("app", json!({}), json!({}))],
+    )));
+    let mut world = World::new(pods)
+        .cpu("web-1", "app", 0.5, 0.7)
+        .cpu("web-2", "app", 0.95, 0.99)
+        .cpu("web-3", "app", 0.6, 0.7);
+    let shown = world.plan();
+    world.explain_unchanged = false;
+    let quiet = world.plan();
+
+    assert_eq!(
+        shown.unchanged, 3,
+        "web-1, web-3 between the marks; web-4 BestEffort\n{shown}"
+    );
+    assert_eq!(quiet.unchanged, shown.unchanged);
+    assert_eq!(quiet.pods, shown.pods, "the same writes");
+    assert!(
+        quiet.notes.iter().all(|n| n.kind != NoteKind::Unchanged),
+        "{quiet}"
+    );
+    let others = |plan: &ResizePlan| -> Vec<Note> {
+        plan.notes
+            .iter()
+            .filter(|n| n.kind != NoteKind::Unchanged)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(others(&quiet), others(&shown));
 }
 
 #[test]

@@ -215,9 +215,19 @@ pub fn run(
                             break;
                         }
                     };
+                    let node = fresh.spec.as_ref().and_then(|s| s.node_name.clone());
                     replace_pod(&mut all_pods, fresh);
-                    let opted_in = opted_in_pods(&all_pods, &namespace_labels, settings);
-                    let replan = decide(&opted_in, &all_pods);
+                    // Only the pods of its node compete with it for room, and the per-tick cap already let it
+                    // in: deciding for the whole cluster again would cost a full decision per conflict.
+                    let neighbours: Vec<&Pod> =
+                        opted_in_pods(&all_pods, &namespace_labels, settings)
+                            .into_iter()
+                            .filter(|pod| {
+                                pod.spec.as_ref().and_then(|s| s.node_name.as_ref())
+                                    == node.as_ref()
+                            })
+                            .collect();
+                    let replan = decide(&neighbours, &all_pods);
                     match replan
                         .pods
                         .into_iter()

@@ -40,6 +40,20 @@ fn prometheus_binary() -> String {
     std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".to_owned())
 }
 
+/// A command for `program` that the kernel kills when the process starting it dies, if util-linux's `setpriv` is
+/// there: `Drop` stops Prometheus when a test or bench ends, but not when it is killed or interrupted (Ctrl-C on
+/// `thermostat-bench --hold`), which left a server of several GB running.
+fn dies_with_parent(program: &str) -> Command {
+    const SETPRIV: &str = "/usr/bin/setpriv";
+    if std::path::Path::new(SETPRIV).exists() {
+        let mut command = Command::new(SETPRIV);
+        command.args(["--pdeathsig", "KILL", "--", program]);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 const LOG_LINES_KEPT: usize = 200;
 
@@ -158,7 +172,7 @@ impl Prometheus {
             None
         };
         let web_config = web_config_yaml(&options, tls.as_ref());
-        let mut command = Command::new(prometheus_binary());
+        let mut command = dies_with_parent(&prometheus_binary());
         command
             .arg(format!("--config.file={}", config_file.display()))
             .arg(format!(

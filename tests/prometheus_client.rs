@@ -383,6 +383,48 @@ fn server_errors_are_retried_then_the_real_answer_is_used() {
 }
 
 #[test]
+fn a_throttling_server_is_retried_no_sooner_than_its_retry_after() {
+    let server = Prometheus::start().unwrap();
+    let proxy = FaultProxy::start(&server).unwrap();
+    proxy.fail_next(Fault::Throttle(1));
+    let client = client_with(&proxy.url(), |c| c.retries = 1);
+
+    let started = Instant::now();
+    assert_eq!(single_value(&client, "vector(7)"), 7.0);
+
+    // Our own back-off would have retried after 0.2 s.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(proxy.query_count(), 2);
+}
+
+#[test]
+fn a_retry_after_beyond_the_deadline_fails_at_once_saying_so() {
+    let server = Prometheus::start().unwrap();
+    let proxy = FaultProxy::start(&server).unwrap();
+    proxy.fail_next(Fault::Throttle(60));
+    let client = client_with(&proxy.url(), |c| c.retries = 3);
+
+    let started = Instant::now();
+    let error = format!("{:#}", query(&client, "up").unwrap_err());
+
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(error.contains("Retry-After: 60"), "{error}");
+    assert!(
+        error.contains("no time left before the tick's deadline for another attempt 60s from now"),
+        "{error}"
+    );
+    assert_eq!(proxy.query_count(), 1);
+}
+
+#[test]
 fn retries_are_bounded_and_the_last_error_is_shown() {
     let server = Prometheus::start().unwrap();
     let proxy = FaultProxy::start(&server).unwrap();

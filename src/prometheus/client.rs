@@ -60,6 +60,8 @@ impl fmt::Debug for PrometheusClient {
 enum AttemptError {
     /// 5xx, 429, timeout, connection trouble.
     Transient(anyhow::Error),
+    /// 429 or 503 with `Retry-After` (seconds): retry no sooner than that.
+    Throttled(anyhow::Error, Duration),
     /// The same request would fail again: bad query, auth, TLS, malformed answer, settings.
     Permanent(anyhow::Error),
 }
@@ -224,21 +226,23 @@ impl PrometheusClient {
                 bail!("the tick's deadline left no time to send it");
             }
             self.lock_stats().attempts += 1;
-            let error = match attempt(budget) {
+            let backoff = Duration::from_millis(100 * (1 << tries.min(4)));
+            let (error, wait) = match attempt(budget) {
                 Ok(answer) => return Ok(answer),
                 Err(AttemptError::Permanent(error)) => return Err(error),
-                Err(AttemptError::Transient(error)) => error,
+                Err(AttemptError::Transient(error)) => (error, backoff),
+                Err(AttemptError::Throttled(error, after)) => (error, after.max(backoff)),
             };
             if tries >= attempts_allowed {
                 return Err(error.context(format!("gave up after {tries} attempts")));
             }
-            let backoff = Duration::from_millis(100 * (1 << tries.min(4)));
-            if deadline.remaining() < backoff + MIN_ATTEMPT_TIME {
+            if deadline.remaining() < wait + MIN_ATTEMPT_TIME {
                 return Err(error.context(format!(
-                    "no time left before the tick's deadline after {tries} attempts"
+                    "no time left before the tick's deadline for another attempt {wait:?} from now, after \
+                     {tries} attempts"
                 )));
             }
-            std::thread::sleep(backoff);
+            std::thread::sleep(wait);
             self.lock_stats().retries += 1;
         }
     }
@@ -292,6 +296,13 @@ impl PrometheusClient {
         mut response: ureq::http::Response<ureq::Body>,
         budget: Duration,
     ) -> Result<QueryAnswer, AttemptError> {
+        // Query frontends (Thanos, Mimir, Cortex) say when to come back; HTTP dates are not worth parsing here.
+        let retry_after = matches!(status, 429 | 503)
+            .then(|| response.headers().get("Retry-After"))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = response
             .body_mut()
             .with_config()
@@ -303,7 +314,13 @@ impl PrometheusClient {
             })?;
         let transient = status >= 500 || status == 429;
         if !(200..300).contains(&status) {
-            return Err(failed_answer(status, body));
+            return Err(match (failed_answer(status, body), retry_after) {
+                (AttemptError::Transient(error), Some(after)) => AttemptError::Throttled(
+                    error.context(format!("Retry-After: {}", after.as_secs())),
+                    after,
+                ),
+                (other, _) => other,
+            });
         }
         match answer::decode(body) {
             Ok(Decoded::Success(answer)) => Ok(answer),

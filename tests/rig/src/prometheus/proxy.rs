@@ -23,6 +23,8 @@ pub enum Fault {
     Latency(Duration),
     /// Answer this status with a Prometheus-style JSON error body (`errorType`, `error`).
     Status(u16),
+    /// Answer 429 with `Retry-After` in whole seconds, as a query frontend that is rate-limiting does.
+    Throttle(u64),
     /// Answer 200 with an HTML page, as a misconfigured ingress or auth proxy does.
     Garbage,
     /// Answer 200 with a syntactically valid JSON body of about this many bytes.
@@ -300,6 +302,13 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
             Some(Fault::Status(status)) => {
                 respond(&mut stream, status, "application/json", &error_body(status))
             }
+            Some(Fault::Throttle(seconds)) => respond_with(
+                &mut stream,
+                429,
+                &[("Retry-After", &seconds.to_string())],
+                "application/json",
+                &error_body(429),
+            ),
             Some(Fault::Garbage) => respond(
                 &mut stream,
                 200,
@@ -487,11 +496,24 @@ fn relay(client: &mut TcpStream, raw: &[u8], cut: Option<usize>) -> bool {
 }
 
 fn respond(client: &mut TcpStream, status: u16, content_type: &str, body: &[u8]) -> bool {
-    let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        reason(status),
+    respond_with(client, status, &[], content_type, body)
+}
+
+fn respond_with(
+    client: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, &str)],
+    content_type: &str,
+    body: &[u8],
+) -> bool {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
-    );
+    ));
     client.write_all(head.as_bytes()).is_ok() && client.write_all(body).is_ok()
 }
 

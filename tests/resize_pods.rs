@@ -1817,6 +1817,53 @@ fn hot_web(cluster: &Cluster) {
 }
 
 #[test]
+fn resize_refused_by_the_server_backs_off_instead_of_being_sent_every_tick() {
+    // Regression: a load-driven resize refused with 422/403 (a LimitRange, an admission policy) wrote no record,
+    // so every tick sent the same refused PATCH and failed again.
+    for code in [422, 403] {
+        let cluster = one_node_cluster();
+        hot_web(&cluster);
+        cluster.api.inject(Fault::on(
+            "PATCH",
+            "/resize",
+            FaultKind::Status {
+                code,
+                retry_after: None,
+            },
+            1,
+        ));
+
+        let tick = cluster.tick("resize-pods", &[]);
+        assert_ne!(
+            tick.code, 0,
+            "{code}: the refusal is reported: {}",
+            tick.stderr
+        );
+        assert!(tick.stderr.contains(&code.to_string()), "{}", tick.stderr);
+        assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+        let record = last_resize(&cluster, WEB).unwrap();
+        assert!(
+            record["app"]["backoffUntil"].is_string(),
+            "{code}: {record}"
+        );
+        assert_eq!(
+            record["app"]["backoffReason"], "the API server refused the resize",
+            "{record}"
+        );
+        cluster.api.reset_requests();
+        let next = cluster.tick("resize-pods", &[]);
+        next.assert_success();
+        assert_eq!(
+            resize_patches(&cluster),
+            0,
+            "{code}: backing off\n{}",
+            next.stderr
+        );
+        assert_eq!(cluster.api.count_writes(), 0, "{}", next.stderr);
+    }
+}
+
+#[test]
 fn refused_resize_is_not_counted_as_a_resize() {
     // Regression: resizes_total was counted from the plan, before any write.
     let cluster = one_node_cluster();

@@ -228,6 +228,15 @@ impl KubeError {
         self.status_matches("Forbidden", 403)
     }
 
+    /// A 403 from authorization (RBAC: `User "..." cannot patch resource "pods/resize" ...`), as opposed to one
+    /// from admission (a LimitRange, a policy): the first is fixed in our RBAC and then succeeds at once.
+    pub fn is_denied_by_rbac(&self) -> bool {
+        self.is_forbidden()
+            && self.status().is_some_and(|status| {
+                status.message.contains(" cannot ") && status.message.contains(" resource ")
+            })
+    }
+
     pub fn is_unauthorized(&self) -> bool {
         self.status_matches("Unauthorized", 401)
     }

@@ -315,28 +315,34 @@ fn apply_pod(tick: &Tick, plan: &PodPlan, metrics: &mut Metrics) -> Result<(), A
             Err(error) if error.is_not_found() && !pod_gone(&error) => {
                 return Err(ApplyError::NoSubresource(error));
             }
-            // A withdrawal the server refuses would be refused again every tick: its record carries the
-            // back-off, so write that (best effort) and report the refusal.
+            // A resize or withdrawal the server refuses would be refused again every tick: record a back-off
+            // (best effort) and report the refusal. A withdrawal's record carries its back-off already. Not for
+            // missing RBAC: once the ClusterRole is fixed the next tick should succeed, not wait out a back-off.
             Err(error)
-                if plan.action == PodAction::Withdraw
-                    && (error.is_invalid() || error.is_forbidden()) =>
+                if error.is_invalid() || (error.is_forbidden() && !error.is_denied_by_rbac()) =>
             {
-                let annotation = patch::annotation_patch(plan, resource_version.as_deref());
-                if let Err(record_error) = tick.kube.patch::<Pod>(
-                    &ApiResource::PODS,
-                    Some(&plan.namespace),
-                    &plan.name,
-                    None,
-                    &Patch::Merge(annotation),
-                    tick.deadline,
-                ) {
-                    log::warn(
-                        &format!(
-                            "pod {}/{}: withdrawal refused, and recording its back-off in {LAST_RESIZE_ANNOTATION} failed",
-                            plan.namespace, plan.name
-                        ),
-                        &[("error", json!(record_error.to_string()))],
-                    );
+                let record = match plan.action {
+                    PodAction::Withdraw => Some(plan.record.as_str()),
+                    _ => plan.record_if_refused.as_deref(),
+                };
+                if let Some(record) = record {
+                    let body = patch::record_patch(plan, record, resource_version.as_deref());
+                    if let Err(record_error) = tick.kube.patch::<Pod>(
+                        &ApiResource::PODS,
+                        Some(&plan.namespace),
+                        &plan.name,
+                        None,
+                        &Patch::Merge(body),
+                        tick.deadline,
+                    ) {
+                        log::warn(
+                            &format!(
+                                "pod {}/{}: resize refused, and recording its back-off in {LAST_RESIZE_ANNOTATION} failed",
+                                plan.namespace, plan.name
+                            ),
+                            &[("error", json!(record_error.to_string()))],
+                        );
+                    }
                 }
                 return Err(ApplyError::Failed(error));
             }

@@ -205,6 +205,10 @@ pub struct PodPlan {
     pub containers: Vec<ContainerChange>,
     /// New value of the `kube-thermostat.io/last-resize` annotation.
     pub record: String,
+    /// Its value should the API server refuse the resize (422, 403: a LimitRange, an admission policy): the
+    /// changed containers back off, so the same refused write is not sent every tick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_if_refused: Option<String>,
     pub event: Option<EventFields>,
 }
 
@@ -700,6 +704,7 @@ fn decide_pod(
         action: PodAction::Resize,
         containers: Vec::new(),
         record: String::new(),
+        record_if_refused: None,
         event: None,
     };
     // Another autoscaler's pod is not ours: not its resizes either (no withdrawal, no back-off record).
@@ -973,6 +978,14 @@ fn decide_pod(
     if changes.is_empty() {
         return;
     }
+    let mut refused = record.clone();
+    back_off_containers(
+        &mut refused,
+        changes.iter().map(|c| c.name.as_str()),
+        "the API server refused the resize",
+        add(ctx.now, ctx.policy.infeasible_backoff),
+        ctx.now,
+    );
     let mut notes = Vec::new();
     for change in &changes {
         let direction = combined_direction(change.changes.iter().map(|c| c.direction));
@@ -1022,6 +1035,7 @@ fn decide_pod(
     ctx.plan.pods.push(PodPlan {
         containers: changes,
         record: render_record(&record),
+        record_if_refused: Some(render_record(&refused)),
         event: Some(EventFields {
             reason: EVENT_REASON_RESIZED.to_string(),
             type_: "Normal".to_string(),
@@ -1073,10 +1087,25 @@ fn back_off(
     until: Timestamp,
     now: Timestamp,
 ) -> bool {
+    let containers = resizable_containers(pod);
+    let names = containers
+        .iter()
+        .map(|(container, _, _)| container.name.as_str());
+    back_off_containers(record, names, reason, until, now)
+}
+
+/// Records a back-off for the named containers (an earlier, longer one stays); true when the record changed.
+fn back_off_containers<'a>(
+    record: &mut PodRecord,
+    containers: impl IntoIterator<Item = &'a str>,
+    reason: &str,
+    until: Timestamp,
+    now: Timestamp,
+) -> bool {
     let mut changed = false;
-    for (container, _, _) in resizable_containers(pod) {
+    for container in containers {
         let entry = record
-            .entry(container.name.clone())
+            .entry(container.to_string())
             .or_insert_with(|| ContainerRecord {
                 at: now,
                 direction: Direction::Withdraw,

@@ -70,13 +70,18 @@ pub fn resize_patch(plan: &PodPlan) -> Option<Value> {
 /// JSON merge patch of our annotation on the pod. Sent after the resize: that one changed the
 /// pod's resourceVersion, so the I/O layer passes the version the resize answered with.
 pub fn annotation_patch(plan: &PodPlan, resource_version: Option<&str>) -> Value {
+    record_patch(plan, &plan.record, resource_version)
+}
+
+/// Our annotation set to `record`, guarded by the pod's `resourceVersion`.
+pub fn record_patch(plan: &PodPlan, record: &str, resource_version: Option<&str>) -> Value {
     let mut metadata = Map::new();
     if let Some(rv) = resource_version.or(plan.resource_version.as_deref()) {
         metadata.insert("resourceVersion".to_string(), json!(rv));
     }
     metadata.insert(
         "annotations".to_string(),
-        json!({ LAST_RESIZE_ANNOTATION: plan.record }),
+        json!({ LAST_RESIZE_ANNOTATION: record }),
     );
     json!({ "metadata": metadata })
 }

@@ -48,7 +48,7 @@ pub struct ResizePolicy {
     pub allow_restart: bool,
     /// A `Deferred` resize older than this is withdrawn (it holds node capacity). 10m.
     pub deferred_timeout: Duration,
-    /// After an `Infeasible` or withdrawn resize, leave the container alone this long. 1h.
+    /// After an `Infeasible`, withdrawn or refused (422, admission 403) resize, leave the container alone this long. 1h.
     pub infeasible_backoff: Duration,
     /// Blast radius: at most this many pods resized (or withdrawn) per tick; withdrawals first, then
     /// upsizes hottest first, then downsizes; the rest wait for a later tick. 100.

@@ -350,8 +350,8 @@ fn apply_pod(tick: &Tick, plan: &PodPlan, metrics: &mut Metrics) -> Result<(), A
         };
         resized = true;
         count_resizes(plan, "false", metrics);
-        resource_version = answer.metadata.resource_version.clone();
-        uid = answer.metadata.uid.clone();
+        resource_version = answer.metadata.resource_version.map(String::from);
+        uid = answer.metadata.uid.map(String::from);
         for container in &plan.containers {
             for change in &container.changes {
                 log::info(
@@ -393,7 +393,9 @@ fn apply_pod(tick: &Tick, plan: &PodPlan, metrics: &mut Metrics) -> Result<(), A
                     &plan.name,
                     tick.deadline,
                 ) {
-                    Ok(fresh) => resource_version = fresh.metadata.resource_version,
+                    Ok(fresh) => {
+                        resource_version = fresh.metadata.resource_version.map(String::from)
+                    }
                     Err(error) => break Err(error),
                 }
             }
@@ -420,7 +422,7 @@ fn apply_pod(tick: &Tick, plan: &PodPlan, metrics: &mut Metrics) -> Result<(), A
     post_event(
         tick,
         plan,
-        uid.or(annotated.and_then(|pod| pod.metadata.uid)),
+        uid.or(annotated.and_then(|pod| pod.metadata.uid.map(String::from))),
     );
     Ok(())
 }
@@ -544,7 +546,7 @@ fn opted_in_pods<'a>(
                 .metadata
                 .namespace
                 .as_ref()
-                .and_then(|ns| namespace_labels.get(ns));
+                .and_then(|ns| namespace_labels.get(ns.as_str()));
             is_opted_in(pod, namespace, pod_selector, namespace_selector)
         })
         .collect()

@@ -30,10 +30,14 @@ pub fn is_opted_in(
     pod_selector: (&str, &str),
     namespace_selector: (&str, &str),
 ) -> bool {
-    let has = |labels: Option<&BTreeMap<String, String>>, (key, value): (&str, &str)| {
-        labels.and_then(|l| l.get(key)).is_some_and(|v| v == value)
-    };
-    has(pod.metadata.labels.as_ref(), pod_selector) || has(namespace_labels, namespace_selector)
+    let pod_label = pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(pod_selector.0));
+    let namespace_label = namespace_labels.and_then(|l| l.get(namespace_selector.0));
+    pod_label == Some(pod_selector.1)
+        || namespace_label.map(String::as_str) == Some(namespace_selector.1)
 }
 
 /// Everything the decision reads, gathered once per tick by the I/O layer.
@@ -317,7 +321,7 @@ fn read_overrides(pod: &Pod) -> Result<Overrides, String> {
     let Some(annotations) = pod.metadata.annotations.as_ref() else {
         return Ok(overrides);
     };
-    for (key, value) in annotations {
+    for (key, value) in annotations.iter() {
         let Some(name) = key.strip_prefix(ANNOTATION_PREFIX) else {
             continue;
         };
@@ -327,7 +331,7 @@ fn read_overrides(pod: &Pod) -> Result<Overrides, String> {
                 .parse(value)
                 .map_err(|err| bad(&format!("must be a {} quantity ({err})", resource.name())))
         };
-        let switch = || match value.as_str() {
+        let switch = || match value {
             "on" => Ok(true),
             "off" => Ok(false),
             _ => Err(bad("must be \"on\" or \"off\"")),
@@ -454,7 +458,7 @@ fn resize_state(pod: &Pod) -> ResizeState {
 fn quantity_of(map: Option<&ResourceList>, resource: Resource) -> Result<Option<i64>, String> {
     match map.and_then(|m| m.get(resource.name())) {
         None => Ok(None),
-        Some(q) => resource.parse(&q.0).map(Some).map_err(|e| e.to_string()),
+        Some(q) => resource.parse(q).map(Some).map_err(|e| e.to_string()),
     }
 }
 
@@ -699,7 +703,7 @@ fn decide_pod(
     let base = PodPlan {
         namespace: ns.to_string(),
         name: name.to_string(),
-        resource_version: pod.metadata.resource_version.clone(),
+        resource_version: pod.metadata.resource_version.as_deref().map(String::from),
         node: node.to_string(),
         action: PodAction::Resize,
         containers: Vec::new(),
@@ -845,7 +849,7 @@ fn decide_pod(
     for (container, sidecar, _) in resizable_containers(pod) {
         let key = ContainerKey::new(ns, name, &container.name);
         let mut container_changes = Vec::new();
-        if let Some(entry) = record.get(&container.name) {
+        if let Some(entry) = record.get(container.name.as_str()) {
             if let Some(until) = entry.backoff_until.filter(|u| *u > ctx.now) {
                 let why = entry.backoff_reason.clone().unwrap_or_default();
                 ctx.note(
@@ -967,7 +971,7 @@ fn decide_pod(
         }
         if !container_changes.is_empty() {
             changes.push(ContainerChange {
-                name: container.name.clone(),
+                name: container.name.to_string(),
                 sidecar,
                 changes: container_changes,
             });
@@ -1130,7 +1134,7 @@ fn ours<'a>(pod: &'a Pod, record: &PodRecord) -> Vec<&'a str> {
         .into_iter()
         .filter(|(container, _, _)| {
             record
-                .get(&container.name)
+                .get(container.name.as_str())
                 .is_some_and(|entry| spec_matches(container, &entry.to))
         })
         .map(|(container, _, _)| container.name.as_str())
@@ -1213,7 +1217,7 @@ fn withdraw(
         }
         if !container_changes.is_empty() {
             changes.push(ContainerChange {
-                name: container.name.clone(),
+                name: container.name.to_string(),
                 sidecar,
                 changes: container_changes,
             });

@@ -43,18 +43,18 @@ impl Reserved {
 
 /// A pod's resource list or a node's allocatable map (still k8s-openapi's).
 trait ResourceLookup {
-    fn quantity(&self, name: &str) -> Option<&Quantity>;
+    fn quantity(&self, name: &str) -> Option<&str>;
 }
 
 impl ResourceLookup for ResourceList {
-    fn quantity(&self, name: &str) -> Option<&Quantity> {
+    fn quantity(&self, name: &str) -> Option<&str> {
         self.get(name)
     }
 }
 
 impl ResourceLookup for BTreeMap<String, Quantity> {
-    fn quantity(&self, name: &str) -> Option<&Quantity> {
-        self.get(name)
+    fn quantity(&self, name: &str) -> Option<&str> {
+        self.get(name).map(|q| q.0.as_str())
     }
 }
 
@@ -66,11 +66,11 @@ fn reserved_of(map: Option<&impl ResourceLookup>) -> Reserved {
     Reserved {
         cpu_millis: map
             .quantity("cpu")
-            .and_then(|q| cpu_millis(&q.0).ok())
+            .and_then(|q| cpu_millis(q).ok())
             .unwrap_or(0),
         memory_bytes: map
             .quantity("memory")
-            .and_then(|q| memory_bytes(&q.0).ok())
+            .and_then(|q| memory_bytes(q).ok())
             .unwrap_or(0),
     }
 }

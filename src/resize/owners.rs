@@ -41,7 +41,7 @@ pub fn owner_of(pod: &Pod) -> Option<Owner> {
         if let Some(deployment) = hash.and_then(|hash| {
             reference
                 .name
-                .strip_suffix(hash.as_str())
+                .strip_suffix(hash)
                 .and_then(|rest| rest.strip_suffix('-'))
         }) && !deployment.is_empty()
         {
@@ -52,8 +52,8 @@ pub fn owner_of(pod: &Pod) -> Option<Owner> {
         }
     }
     Some(Owner {
-        kind: reference.kind.clone(),
-        name: reference.name.clone(),
+        kind: reference.kind.to_string(),
+        name: reference.name.to_string(),
     })
 }
 

@@ -18,23 +18,57 @@
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{ContainerResizePolicy, PodCondition};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use compact_str::CompactString;
+use k8s_openapi::api::core::v1::PodCondition;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A Pod: identity, owners and our annotations (`metadata`), placement and container resources (`spec`),
-/// phase and resize progress (`status`). Spec and status are boxed so the list of all pods holds 376 bytes a
-/// pod, not 688.
+/// phase and resize progress (`status`). Spec and status are boxed so the list of all pods holds little
+/// per pod.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Pod {
-    pub metadata: ObjectMeta,
+    pub metadata: PodMetadata,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec: Option<Box<PodSpec>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Box<PodStatus>>,
+}
+
+/// The part of `ObjectMeta` that resize-pods reads: identity and write guards, labels (opt-in, owner
+/// heuristic), annotations (the snapshot keeps only ours) and owners.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodMetadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<StringMap>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<StringMap>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_references: Option<Vec<OwnerReference>>,
+}
+
+/// What `owners` reads of an owner reference: which object, and whether it is the controller.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OwnerReference {
+    #[serde(deserialize_with = "null_as_default")]
+    pub kind: CompactString,
+    #[serde(deserialize_with = "null_as_default")]
+    pub name: CompactString,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controller: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -45,7 +79,7 @@ pub struct PodSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_containers: Option<Vec<Container>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub node_name: Option<String>,
+    pub node_name: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overhead: Option<ResourceList>,
     /// Pod-level resources (1.34+): only whether they are set matters (such pods are left alone).
@@ -58,13 +92,23 @@ pub struct PodSpec {
 #[serde(rename_all = "camelCase", default)]
 pub struct Container {
     #[serde(deserialize_with = "null_as_default")]
-    pub name: String,
+    pub name: CompactString,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resize_policy: Option<Vec<ContainerResizePolicy>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub restart_policy: Option<String>,
+    pub restart_policy: Option<CompactString>,
+}
+
+/// Whether resizing a resource restarts the container (`NotRequired`, `RestartContainer`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerResizePolicy {
+    #[serde(deserialize_with = "null_as_default")]
+    pub resource_name: CompactString,
+    #[serde(deserialize_with = "null_as_default")]
+    pub restart_policy: CompactString,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -79,10 +123,10 @@ pub struct PodStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
+    pub phase: Option<CompactString>,
     /// How 1.32 servers report a pending resize (replaced by conditions from 1.33).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resize: Option<String>,
+    pub resize: Option<CompactString>,
 }
 
 /// What the kubelet has applied to a container.
@@ -92,7 +136,7 @@ pub struct ContainerStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allocated_resources: Option<ResourceList>,
     #[serde(deserialize_with = "null_as_default")]
-    pub name: String,
+    pub name: CompactString,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
 }
@@ -107,65 +151,176 @@ pub struct ResourceRequirements {
     pub requests: Option<ResourceList>,
 }
 
-/// A resource list such as `{"cpu": "500m", "memory": "1Gi"}`: a JSON object read into a short Vec sorted by
-/// name, with a map's lookup and, for a repeated name, a map's last-one-wins.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ResourceList(Vec<(String, Quantity)>);
+/// A JSON object of strings (labels, annotations) read into a short Vec sorted by key, with a map's lookup
+/// and, for a repeated key, a map's last-one-wins. A B-tree leaf takes ~550 bytes even for two entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StringMap(Vec<(CompactString, CompactString)>);
+
+impl StringMap {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|at| self.0[at].1.as_str())
+    }
+
+    /// Entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sets `key` to `value`, replacing any previous value.
+    pub fn insert(&mut self, key: impl Into<CompactString>, value: impl Into<CompactString>) {
+        let key = key.into();
+        match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(at) => self.0[at].1 = value.into(),
+            Err(at) => self.0.insert(at, (key, value.into())),
+        }
+    }
+}
+
+impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for StringMap {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(entries: I) -> Self {
+        let mut map = StringMap::default();
+        for (key, value) in entries {
+            map.insert(key, value);
+        }
+        map
+    }
+}
+
+impl<K: Into<CompactString>, V: Into<CompactString>, const N: usize> From<[(K, V); N]>
+    for StringMap
+{
+    fn from(entries: [(K, V); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+/// A resource list such as `{"cpu": "500m", "memory": "1Gi"}`: resource name → quantity text, kept as a
+/// [`StringMap`] (a pod has about a dozen: spec requests and limits, status resources and
+/// allocatedResources). Values are read as k8s-openapi's `Quantity` reads them: a string, or a JSON number
+/// as its decimal text. Parse them with `crate::quantity`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceList(StringMap);
 
 impl ResourceList {
-    pub fn get(&self, name: &str) -> Option<&Quantity> {
-        self.0
-            .binary_search_by(|(key, _)| key.as_str().cmp(name))
-            .ok()
-            .map(|at| &self.0[at].1)
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Quantity)> {
-        self.0
-            .iter()
-            .map(|(name, quantity)| (name.as_str(), quantity))
+    /// Entries in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter()
     }
+}
 
-    fn insert(&mut self, name: String, quantity: Quantity) {
-        match self.0.binary_search_by(|(key, _)| key.cmp(&name)) {
-            Ok(at) => self.0[at].1 = quantity,
-            Err(at) => self.0.insert(at, (name, quantity)),
-        }
+impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for ResourceList {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(entries: I) -> Self {
+        ResourceList(entries.into_iter().collect())
+    }
+}
+
+impl<'de> Deserialize<'de> for StringMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(StringMapVisitor::<CompactString>(std::marker::PhantomData))
     }
 }
 
 impl<'de> Deserialize<'de> for ResourceList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ResourceListVisitor)
+        deserializer
+            .deserialize_map(StringMapVisitor::<QuantityText>(std::marker::PhantomData))
+            .map(ResourceList)
     }
 }
 
-struct ResourceListVisitor;
+/// Reads a map whose values decode as `V` (a plain string, or a quantity's text).
+struct StringMapVisitor<V>(std::marker::PhantomData<V>);
 
-impl<'de> Visitor<'de> for ResourceListVisitor {
-    type Value = ResourceList;
+impl<'de, V: Deserialize<'de> + Into<CompactString>> Visitor<'de> for StringMapVisitor<V> {
+    type Value = StringMap;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a map of resource names to quantities")
+        f.write_str("a map of strings")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ResourceList, A::Error> {
-        let mut list = ResourceList(Vec::with_capacity(map.size_hint().unwrap_or(2)));
-        while let Some((name, quantity)) = map.next_entry::<String, Quantity>()? {
-            list.insert(name, quantity);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringMap, A::Error> {
+        let mut entries = StringMap(Vec::with_capacity(map.size_hint().unwrap_or(2)));
+        while let Some((key, value)) = map.next_entry::<CompactString, V>()? {
+            entries.insert(key, value);
         }
-        list.0.shrink_to_fit();
-        Ok(list)
+        entries.0.shrink_to_fit();
+        Ok(entries)
+    }
+}
+
+/// A quantity's text, read as k8s-openapi's `Quantity` reads it (a JSON number becomes its decimal text).
+struct QuantityText(CompactString);
+
+impl From<QuantityText> for CompactString {
+    fn from(text: QuantityText) -> CompactString {
+        text.0
+    }
+}
+
+impl<'de> Deserialize<'de> for QuantityText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(QuantityTextVisitor)
+    }
+}
+
+struct QuantityTextVisitor;
+
+impl Visitor<'_> for QuantityTextVisitor {
+    type Value = QuantityText;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("Quantity")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<QuantityText, E> {
+        Ok(QuantityText(compact_str::format_compact!("{v}")))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<QuantityText, E> {
+        Ok(QuantityText(compact_str::format_compact!("{v}")))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<QuantityText, E> {
+        Ok(QuantityText(compact_str::format_compact!("{v}")))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<QuantityText, E> {
+        Ok(QuantityText(CompactString::from(v)))
+    }
+}
+
+impl Serialize for StringMap {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key.as_str(), value.as_str())?;
+        }
+        map.end()
     }
 }
 
 impl Serialize for ResourceList {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, quantity) in &self.0 {
-            map.serialize_entry(name, quantity)?;
-        }
-        map.end()
+        self.0.serialize(serializer)
     }
 }
 
@@ -200,7 +355,7 @@ impl<'de> Visitor<'de> for PodVisitor {
                 PodField::ApiVersion => expect(&mut map, "v1")?,
                 PodField::Kind => expect(&mut map, "Pod")?,
                 PodField::Metadata => {
-                    pod.metadata = map.next_value::<Option<ObjectMeta>>()?.unwrap_or_default()
+                    pod.metadata = map.next_value::<Option<PodMetadata>>()?.unwrap_or_default()
                 }
                 PodField::Spec => pod.spec = map.next_value()?,
                 PodField::Status => pod.status = map.next_value()?,
@@ -274,24 +429,81 @@ enum PodField {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1 as full;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    use std::collections::BTreeMap;
 
     fn fixture(name: &str) -> String {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
-    fn as_map(list: Option<&ResourceList>) -> Option<std::collections::BTreeMap<String, Quantity>> {
-        list.map(|l| l.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    fn as_map(list: Option<&ResourceList>) -> Option<BTreeMap<String, Quantity>> {
+        list.map(|l| {
+            l.iter()
+                .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                .collect()
+        })
+    }
+
+    fn as_strings(map: Option<&StringMap>) -> Option<BTreeMap<String, String>> {
+        map.map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+    }
+
+    fn as_string(text: Option<&CompactString>) -> Option<String> {
+        text.map(|t| t.to_string())
     }
 
     fn as_requirements(
         resources: Option<&ResourceRequirements>,
-    ) -> Option<k8s_openapi::api::core::v1::ResourceRequirements> {
-        resources.map(|r| k8s_openapi::api::core::v1::ResourceRequirements {
+    ) -> Option<full::ResourceRequirements> {
+        resources.map(|r| full::ResourceRequirements {
             limits: as_map(r.limits.as_ref()),
             requests: as_map(r.requests.as_ref()),
             ..Default::default()
         })
+    }
+
+    fn as_policies(policies: Option<&Vec<ContainerResizePolicy>>) -> Option<Vec<(String, String)>> {
+        policies.map(|p| {
+            p.iter()
+                .map(|p| (p.resource_name.to_string(), p.restart_policy.to_string()))
+                .collect()
+        })
+    }
+
+    /// The metadata fields we read, as k8s-openapi's `ObjectMeta` reads them.
+    fn same_metadata(
+        slim: &PodMetadata,
+        full: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) {
+        assert_eq!(as_string(slim.name.as_ref()), full.name);
+        assert_eq!(as_string(slim.namespace.as_ref()), full.namespace);
+        assert_eq!(as_string(slim.uid.as_ref()), full.uid);
+        assert_eq!(
+            as_string(slim.resource_version.as_ref()),
+            full.resource_version
+        );
+        assert_eq!(slim.generation, full.generation);
+        assert_eq!(as_strings(slim.labels.as_ref()), full.labels);
+        assert_eq!(as_strings(slim.annotations.as_ref()), full.annotations);
+        let owners = |slim: &[OwnerReference]| {
+            slim.iter()
+                .map(|o| (o.kind.to_string(), o.name.to_string(), o.controller))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            slim.owner_references.as_deref().map(owners),
+            full.owner_references.as_ref().map(|full| {
+                full.iter()
+                    .map(|o| (o.kind.clone(), o.name.clone(), o.controller))
+                    .collect()
+            })
+        );
     }
 
     #[test]
@@ -300,17 +512,26 @@ mod tests {
             r#"{"memory":"1Gi","cpu":"1","cpu":"500m","example.com/gpu":"1"}"#,
         )
         .unwrap();
-        assert_eq!(list.get("cpu").map(|q| q.0.as_str()), Some("500m"));
-        assert_eq!(list.get("memory").map(|q| q.0.as_str()), Some("1Gi"));
+        assert_eq!(list.get("cpu"), Some("500m"));
+        assert_eq!(list.get("memory"), Some("1Gi"));
         assert!(list.get("pods").is_none());
         assert_eq!(
             serde_json::to_string(&list).unwrap(),
             r#"{"cpu":"500m","example.com/gpu":"1","memory":"1Gi"}"#
         );
         // Values decode as k8s-openapi's Quantity does, whatever it accepts or refuses.
-        for text in [r#"{"cpu":7}"#, r#"{"cpu":null}"#, r#"{"cpu":[]}"#, r#"[]"#] {
+        for text in [
+            r#"{"cpu":7}"#,
+            r#"{"cpu":-2}"#,
+            r#"{"cpu":1.5}"#,
+            r#"{"cpu":null}"#,
+            r#"{"cpu":[]}"#,
+            r#"{"cpu":true}"#,
+            r#"[]"#,
+            r#"{"cpu":"a long quantity text beyond twenty-four bytes"}"#,
+        ] {
             let list = serde_json::from_str::<ResourceList>(text);
-            let map = serde_json::from_str::<std::collections::BTreeMap<String, Quantity>>(text);
+            let map = serde_json::from_str::<BTreeMap<String, Quantity>>(text);
             assert_eq!(list.is_ok(), map.is_ok(), "{text}");
             if let (Ok(list), Ok(map)) = (list, map) {
                 assert_eq!(as_map(Some(&list)), Some(map));
@@ -318,40 +539,139 @@ mod tests {
         }
     }
 
+    #[test]
+    fn labels_read_like_a_map_with_the_last_repeated_key_winning() {
+        let labels: StringMap = serde_json::from_str(
+            r#"{"pod-template-hash":"7d9f8b6c5","app":"web","app":"shop","kube-thermostat.io/resize":"true"}"#,
+        )
+        .unwrap();
+        assert_eq!(labels.get("app"), Some("shop"));
+        assert_eq!(labels.get("kube-thermostat.io/resize"), Some("true"));
+        assert_eq!(labels.get("tier"), None);
+        assert_eq!(labels.len(), 3);
+        assert_eq!(
+            labels.keys().collect::<Vec<_>>(),
+            ["app", "kube-thermostat.io/resize", "pod-template-hash"]
+        );
+        // Labels and annotations are strings only, as for k8s-openapi's BTreeMap<String, String>.
+        for text in [
+            r#"{"a":"b","a":"c"}"#,
+            r#"{"a":1}"#,
+            r#"{"a":null}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"{"kube-thermostat.io/last-resize":"{\"app\":{\"at\":\"2026-11-20T09:00:00Z\"}}"}"#,
+        ] {
+            let slim = serde_json::from_str::<StringMap>(text);
+            let full = serde_json::from_str::<BTreeMap<String, String>>(text);
+            assert_eq!(slim.is_ok(), full.is_ok(), "{text}");
+            if let (Ok(slim), Ok(full)) = (slim, full) {
+                assert_eq!(as_strings(Some(&slim)), Some(full), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_inserted_annotation_replaces_the_previous_value_and_stays_in_key_order() {
+        let mut annotations = StringMap::from([("kube-thermostat.io/cpu-max", "2")]);
+        annotations.insert("kube-thermostat.io/cpu-max", "3");
+        annotations.insert("a.example/first", "x");
+        assert_eq!(
+            annotations.iter().collect::<Vec<_>>(),
+            [
+                ("a.example/first", "x"),
+                ("kube-thermostat.io/cpu-max", "3")
+            ]
+        );
+    }
+
+    /// Metadata as the API returns it (GET, PATCH answers, LIST items, snapshot items) reads like
+    /// k8s-openapi's ObjectMeta for every field we keep, including nulls and absent fields.
+    #[test]
+    fn metadata_reads_as_through_k8s_openapi() {
+        for text in [
+            r#"{}"#,
+            r#"{"name":null,"namespace":null,"uid":null,"resourceVersion":null,"generation":null,
+                "labels":null,"annotations":null,"ownerReferences":null}"#,
+            r#"{"name":"web-1","labels":{},"annotations":{},"ownerReferences":[]}"#,
+            r#"{"ownerReferences":[{"kind":null,"name":null,"controller":null},{}]}"#,
+            r#"{"name":"a-pod-name-well-beyond-twenty-four-bytes","generation":0,
+                "managedFields":[{"manager":"kubelet"}],"finalizers":["x"]}"#,
+        ] {
+            let slim: PodMetadata = serde_json::from_str(text).unwrap();
+            let full: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+                serde_json::from_str(text).unwrap();
+            same_metadata(&slim, &full);
+        }
+        for wrong in [
+            r#"{"name":7}"#,
+            r#"{"generation":"3"}"#,
+            r#"{"labels":[]}"#,
+            r#"{"ownerReferences":{}}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<PodMetadata>(wrong).is_err(),
+                "{wrong}"
+            );
+            let full = serde_json::from_str::<
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+            >(wrong);
+            assert!(full.is_err(), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn absent_fields_stay_absent_when_a_pod_is_written_back() {
+        let text = r#"{"metadata":{"name":"web-1","namespace":"shop","labels":{"app":"web"},
+            "ownerReferences":[{"kind":"ReplicaSet","name":"web-7d9f8b6c5"}]},
+            "spec":{"containers":[{"name":"app","resources":{"requests":{"cpu":"1"}}}]}}"#;
+        let pod: Pod = serde_json::from_str(text).unwrap();
+        let written = serde_json::to_value(&pod).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({"metadata":{"name":"web-1","namespace":"shop","labels":{"app":"web"},
+                "ownerReferences":[{"kind":"ReplicaSet","name":"web-7d9f8b6c5"}]},
+                "spec":{"containers":[{"name":"app","resources":{"requests":{"cpu":"1"}}}]}})
+        );
+        assert_eq!(serde_json::from_value::<Pod>(written).unwrap(), pod);
+    }
+
     /// Every field this model keeps reads the same as through k8s-openapi's full Pod.
     #[test]
     fn a_real_pod_reads_as_through_k8s_openapi() {
         let text = fixture("pod.json");
-        let full: k8s_openapi::api::core::v1::Pod = serde_json::from_str(&text).unwrap();
+        let full: full::Pod = serde_json::from_str(&text).unwrap();
         let slim: Pod = serde_json::from_str(&text).unwrap();
-        assert_eq!(slim.metadata, full.metadata);
+        same_metadata(&slim.metadata, &full.metadata);
         let (spec, full_spec) = (slim.spec.unwrap(), full.spec.unwrap());
-        assert_eq!(spec.node_name, full_spec.node_name);
+        assert_eq!(as_string(spec.node_name.as_ref()), full_spec.node_name);
         assert_eq!(as_map(spec.overhead.as_ref()), full_spec.overhead);
         assert_eq!(
             as_requirements(spec.resources.as_ref()),
             full_spec.resources
         );
-        let same_containers =
-            |slim: &[Container], full: &[k8s_openapi::api::core::v1::Container]| {
-                assert_eq!(slim.len(), full.len());
-                for (s, f) in slim.iter().zip(full) {
-                    assert_eq!(
-                        (
-                            &s.name,
-                            as_requirements(s.resources.as_ref()),
-                            &s.resize_policy,
-                            &s.restart_policy
-                        ),
-                        (
-                            &f.name,
-                            f.resources.clone(),
-                            &f.resize_policy,
-                            &f.restart_policy
-                        )
-                    );
-                }
-            };
+        let same_containers = |slim: &[Container], full: &[full::Container]| {
+            assert_eq!(slim.len(), full.len());
+            for (s, f) in slim.iter().zip(full) {
+                assert_eq!(
+                    (
+                        s.name.as_str(),
+                        as_requirements(s.resources.as_ref()),
+                        as_policies(s.resize_policy.as_ref()),
+                        as_string(s.restart_policy.as_ref())
+                    ),
+                    (
+                        f.name.as_str(),
+                        f.resources.clone(),
+                        f.resize_policy.as_ref().map(|p| p
+                            .iter()
+                            .map(|p| (p.resource_name.clone(), p.restart_policy.clone()))
+                            .collect()),
+                        f.restart_policy.clone()
+                    )
+                );
+            }
+        };
         same_containers(&spec.containers, &full_spec.containers);
         same_containers(
             spec.init_containers.as_deref().unwrap(),
@@ -360,32 +680,35 @@ mod tests {
         let (status, full_status) = (slim.status.unwrap(), full.status.unwrap());
         assert_eq!(
             (
-                &status.phase,
+                as_string(status.phase.as_ref()),
                 status.observed_generation,
-                &status.resize,
+                as_string(status.resize.as_ref()),
                 &status.conditions
             ),
             (
-                &full_status.phase,
+                full_status.phase.clone(),
                 full_status.observed_generation,
-                &full_status.resize,
+                full_status.resize.clone(),
                 &full_status.conditions
             )
         );
-        let same_statuses =
-            |slim: &[ContainerStatus], full: &[k8s_openapi::api::core::v1::ContainerStatus]| {
-                assert_eq!(slim.len(), full.len());
-                for (s, f) in slim.iter().zip(full) {
-                    assert_eq!(
-                        (
-                            &s.name,
-                            as_requirements(s.resources.as_ref()),
-                            as_map(s.allocated_resources.as_ref())
-                        ),
-                        (&f.name, f.resources.clone(), f.allocated_resources.clone())
-                    );
-                }
-            };
+        let same_statuses = |slim: &[ContainerStatus], full: &[full::ContainerStatus]| {
+            assert_eq!(slim.len(), full.len());
+            for (s, f) in slim.iter().zip(full) {
+                assert_eq!(
+                    (
+                        s.name.as_str(),
+                        as_requirements(s.resources.as_ref()),
+                        as_map(s.allocated_resources.as_ref())
+                    ),
+                    (
+                        f.name.as_str(),
+                        f.resources.clone(),
+                        f.allocated_resources.clone()
+                    )
+                );
+            }
+        };
         same_statuses(
             status.container_statuses.as_deref().unwrap(),
             full_status.container_statuses.as_deref().unwrap(),
@@ -405,13 +728,19 @@ mod tests {
     #[test]
     fn missing_or_null_required_fields_default_as_in_k8s_openapi() {
         let pod: Pod = serde_json::from_str(
-            r#"{"metadata":null,"spec":{"containers":null,"initContainers":[{"name":null}]},
+            r#"{"metadata":null,"spec":{"containers":null,"initContainers":[{"name":null,
+                "resizePolicy":[{"resourceName":null}]}]},
                 "status":{"containerStatuses":[{}]}}"#,
         )
         .unwrap();
         let spec = pod.spec.unwrap();
         assert!(spec.containers.is_empty());
-        assert_eq!(spec.init_containers.unwrap()[0].name, "");
+        let init = &spec.init_containers.unwrap()[0];
+        assert_eq!(init.name, "");
+        assert_eq!(
+            init.resize_policy.as_deref().unwrap()[0],
+            ContainerResizePolicy::default()
+        );
         assert_eq!(pod.status.unwrap().container_statuses.unwrap()[0].name, "");
     }
 

@@ -1199,8 +1199,7 @@ fn second_plan_on_unchanged_load_is_empty() {
         app.resources
             .as_ref()
             .and_then(|r| r.limits.as_ref())
-            .and_then(|l| l.get("cpu"))
-            .map(|q| q.0.as_str()),
+            .and_then(|l| l.get("cpu")),
         Some("3170m")
     );
 }

@@ -132,7 +132,7 @@ pub fn pod_reserved(pod: &Pod) -> Reserved {
     regular
         .add(sidecars)
         .max(init_peak)
-        .add(reserved_of(spec.overhead.as_ref()))
+        .add(reserved_of(spec.overhead.as_deref()))
 }
 
 /// What all pods bound to each node reserve, by node name; computed once per tick.

@@ -80,11 +80,12 @@ pub struct PodSpec {
     pub init_containers: Option<Vec<Container>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_name: Option<CompactString>,
+    /// Boxed, as is `resources`: both are rare, and inline they would take 216 bytes of every pod.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub overhead: Option<ResourceList>,
+    pub overhead: Option<Box<ResourceList>>,
     /// Pod-level resources (1.34+): only whether they are set matters (such pods are left alone).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
+    pub resources: Option<Box<ResourceRequirements>>,
 }
 
 /// A container or an init container (`restartPolicy: Always` marks a sidecar).
@@ -166,7 +167,7 @@ impl StringMap {
 
     /// Entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        entries(&self.0)
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
@@ -209,48 +210,74 @@ impl<K: Into<CompactString>, V: Into<CompactString>, const N: usize> From<[(K, V
     }
 }
 
-/// A resource list such as `{"cpu": "500m", "memory": "1Gi"}`: resource name → quantity text, kept as a
-/// [`StringMap`] (a pod has about a dozen: spec requests and limits, status resources and
-/// allocatedResources). Values are read as k8s-openapi's `Quantity` reads them: a string, or a JSON number
-/// as its decimal text. Parse them with `crate::quantity`.
+fn entries(part: &[(CompactString, CompactString)]) -> impl Iterator<Item = (&str, &str)> {
+    part.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// A resource list such as `{"cpu": "500m", "memory": "1Gi"}`: resource name → quantity text, with a map's
+/// lookup and, for a repeated name, a map's last-one-wins. A pod has about a dozen (spec requests and limits,
+/// status resources and allocatedResources), nearly all holding cpu and memory only: those two have their own
+/// slots, so such a list is one inline value rather than a heap allocation of its own. Values are read as
+/// k8s-openapi's `Quantity` reads them: a string, or a JSON number as its decimal text. Parse them with
+/// `crate::quantity`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResourceList(StringMap);
+pub struct ResourceList {
+    cpu: Option<CompactString>,
+    memory: Option<CompactString>,
+    /// Any other resource (ephemeral-storage, hugepages-2Mi, extended resources).
+    others: StringMap,
+}
 
 impl ResourceList {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name)
+        match name {
+            "cpu" => self.cpu.as_deref(),
+            "memory" => self.memory.as_deref(),
+            _ => self.others.get(name),
+        }
     }
 
     /// Entries in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter()
+        let others = self.others.0.as_slice();
+        let before_cpu = others.partition_point(|(name, _)| name.as_str() < "cpu");
+        let before_memory = others.partition_point(|(name, _)| name.as_str() < "memory");
+
+        entries(&others[..before_cpu])
+            .chain(self.cpu.as_deref().map(|v| ("cpu", v)))
+            .chain(entries(&others[before_cpu..before_memory]))
+            .chain(self.memory.as_deref().map(|v| ("memory", v)))
+            .chain(entries(&others[before_memory..]))
+    }
+
+    fn insert(&mut self, name: CompactString, quantity: CompactString) {
+        match name.as_str() {
+            "cpu" => self.cpu = Some(quantity),
+            "memory" => self.memory = Some(quantity),
+            _ => self.others.insert(name, quantity),
+        }
     }
 }
 
 impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for ResourceList {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(entries: I) -> Self {
-        ResourceList(entries.into_iter().collect())
+        let mut list = ResourceList::default();
+        for (name, quantity) in entries {
+            list.insert(name.into(), quantity.into());
+        }
+        list
     }
 }
 
 impl<'de> Deserialize<'de> for StringMap {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(StringMapVisitor::<CompactString>(std::marker::PhantomData))
+        deserializer.deserialize_map(StringMapVisitor)
     }
 }
 
-impl<'de> Deserialize<'de> for ResourceList {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_map(StringMapVisitor::<QuantityText>(std::marker::PhantomData))
-            .map(ResourceList)
-    }
-}
+struct StringMapVisitor;
 
-/// Reads a map whose values decode as `V` (a plain string, or a quantity's text).
-struct StringMapVisitor<V>(std::marker::PhantomData<V>);
-
-impl<'de, V: Deserialize<'de> + Into<CompactString>> Visitor<'de> for StringMapVisitor<V> {
+impl<'de> Visitor<'de> for StringMapVisitor {
     type Value = StringMap;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -259,7 +286,7 @@ impl<'de, V: Deserialize<'de> + Into<CompactString>> Visitor<'de> for StringMapV
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringMap, A::Error> {
         let mut entries = StringMap(Vec::with_capacity(map.size_hint().unwrap_or(2)));
-        while let Some((key, value)) = map.next_entry::<CompactString, V>()? {
+        while let Some((key, value)) = map.next_entry::<CompactString, CompactString>()? {
             entries.insert(key, value);
         }
         entries.0.shrink_to_fit();
@@ -267,14 +294,33 @@ impl<'de, V: Deserialize<'de> + Into<CompactString>> Visitor<'de> for StringMapV
     }
 }
 
-/// A quantity's text, read as k8s-openapi's `Quantity` reads it (a JSON number becomes its decimal text).
-struct QuantityText(CompactString);
-
-impl From<QuantityText> for CompactString {
-    fn from(text: QuantityText) -> CompactString {
-        text.0
+impl<'de> Deserialize<'de> for ResourceList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ResourceListVisitor)
     }
 }
+
+struct ResourceListVisitor;
+
+impl<'de> Visitor<'de> for ResourceListVisitor {
+    type Value = ResourceList;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map of resource names to quantities")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ResourceList, A::Error> {
+        let mut list = ResourceList::default();
+        while let Some((name, quantity)) = map.next_entry::<CompactString, QuantityText>()? {
+            list.insert(name, quantity.0);
+        }
+        list.others.0.shrink_to_fit();
+        Ok(list)
+    }
+}
+
+/// A quantity's text, read as k8s-openapi's `Quantity` reads it (a JSON number becomes its decimal text).
+struct QuantityText(CompactString);
 
 impl<'de> Deserialize<'de> for QuantityText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -320,7 +366,11 @@ impl Serialize for StringMap {
 
 impl Serialize for ResourceList {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        let mut map = serializer.serialize_map(None)?;
+        for (name, quantity) in self.iter() {
+            map.serialize_entry(name, quantity)?;
+        }
+        map.end()
     }
 }
 
@@ -519,6 +569,17 @@ mod tests {
             serde_json::to_string(&list).unwrap(),
             r#"{"cpu":"500m","example.com/gpu":"1","memory":"1Gi"}"#
         );
+        // Names around and between cpu and memory come out in name order, as from a BTreeMap.
+        let text = r#"{"pods":"110","memory":"2Gi","hugepages-2Mi":"0","attachable":"1","cpu":"2","cpu":"3","ephemeral-storage":"10Gi","a":"1"}"#;
+        let list: ResourceList = serde_json::from_str(text).unwrap();
+        let map: BTreeMap<String, Quantity> = serde_json::from_str(text).unwrap();
+        assert_eq!(as_map(Some(&list)), Some(map.clone()));
+        assert_eq!(
+            serde_json::to_string(&list).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+        assert_eq!(list.get("hugepages-2Mi"), Some("0"));
+        assert_eq!(list.get("cpu"), Some("3"));
         // Values decode as k8s-openapi's Quantity does, whatever it accepts or refuses.
         for text in [
             r#"{"cpu":7}"#,
@@ -645,9 +706,9 @@ mod tests {
         same_metadata(&slim.metadata, &full.metadata);
         let (spec, full_spec) = (slim.spec.unwrap(), full.spec.unwrap());
         assert_eq!(as_string(spec.node_name.as_ref()), full_spec.node_name);
-        assert_eq!(as_map(spec.overhead.as_ref()), full_spec.overhead);
+        assert_eq!(as_map(spec.overhead.as_deref()), full_spec.overhead);
         assert_eq!(
-            as_requirements(spec.resources.as_ref()),
+            as_requirements(spec.resources.as_deref()),
             full_spec.resources
         );
         let same_containers = |slim: &[Container], full: &[full::Container]| {
@@ -758,10 +819,12 @@ mod tests {
     fn the_model_is_small() {
         // The reason this module exists; k8s-openapi's Pod is 2,176 bytes before heap data.
         assert!(
-            std::mem::size_of::<Pod>() <= 400,
+            std::mem::size_of::<Pod>() <= 200,
             "{}",
             std::mem::size_of::<Pod>()
         );
-        assert!(std::mem::size_of::<Container>() <= 256);
+        assert!(std::mem::size_of::<PodSpec>() <= 88);
+        assert!(std::mem::size_of::<Container>() <= 216);
+        assert!(std::mem::size_of::<ContainerStatus>() <= 240);
     }
 }

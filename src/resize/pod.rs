@@ -4,17 +4,21 @@
 //! k8s-openapi's `Pod` models every field of the API: 2,176 bytes before any heap data (a `Container` is
 //! 2,120, a `ContainerStatus` 752), about 10 KB a pod once decoded. Holding every non-terminal pod of a
 //! 50,000-container cluster (the fit check needs the requests of all pods on a node) cost ~360 MB that way.
-//! These types keep the field names, types and optionality of k8s-openapi for exactly the fields read by
+//! These types keep the field names and optionality of k8s-openapi for exactly the fields read by
 //! `resize::{decide, fit, owners, record, apply}` and kept by `POD_JQ_FILTER`, so snapshot items, LIST and
-//! GET/PATCH answers and test fixtures decode the same; unknown fields are ignored. Small k8s-openapi types
-//! (`ObjectMeta`, `Quantity`, `ContainerResizePolicy`, `PodCondition`) are kept. Resource lists are not
-//! BTreeMaps: a B-tree leaf takes ~550 bytes even for `{cpu, memory}`, and a pod has about a dozen of them
-//! (spec requests and limits, status resources and allocatedResources): 240 MB of the 320 MB that 36,000 pods
-//! took before [`ResourceList`].
+//! GET/PATCH answers and test fixtures decode the same; unknown fields are ignored. Only `PodCondition` is
+//! k8s-openapi's own.
+//!
+//! Memory, at 36,275 pods (BENCHMARKS.md): maps are short lists sorted by key (labels, annotations, resource
+//! lists), not B-trees, whose leaf takes ~550 bytes even for `{cpu, memory}`; strings are `CompactString`s,
+//! inline up to 24 bytes, since nearly every name, label and quantity is that short and a heap string costs a
+//! 24-byte header plus a 32-byte allocation; cpu and memory have their own slots in a resource list; the rare
+//! `spec.overhead` and `spec.resources` are boxed. The pods went from ~150 MB to ~55 MB that way.
 //!
 //! Serialized (tests edit pods as JSON) like k8s-openapi, without absent fields.
 //! Like k8s-openapi, a required field that is missing or null decodes as its default, and an `apiVersion` or
-//! `kind` other than `v1` / `Pod` is refused.
+//! `kind` other than `v1` / `Pod` is refused. Unlike it, a key repeated inside one object is refused (the API
+//! server never writes one).
 
 use std::fmt;
 

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use kube_thermostat::deadline::Deadline;
-use kube_thermostat::prometheus::{PrometheusClient, PrometheusConfig};
+use kube_thermostat::prometheus::{PrometheusClient, PrometheusConfig, RangeSpan};
 use kube_thermostat::resize::signals::{
     ContainerKey, ContainerQuery, Signal, SignalTable, SignalWindows, container_query,
     query_namespaces, record_sample, record_series,
@@ -43,9 +43,11 @@ fn table(
             let (folded, answer) = client
                 .query_range_fold(
                     &range.expression,
-                    end - range.range,
-                    end,
-                    range.step,
+                    RangeSpan {
+                        start: end - range.range,
+                        end,
+                        step: range.step,
+                    },
                     &deadline(),
                     SignalTable::new,
                     |table, labels, points| {

@@ -4,7 +4,7 @@
 
 use kube_thermostat::deadline::Deadline;
 use kube_thermostat::prometheus::{
-    PrometheusClient, PrometheusConfig, QueryAnswer, QueryResult, escape_label_value,
+    PrometheusClient, PrometheusConfig, QueryAnswer, QueryResult, RangeSpan, escape_label_value,
 };
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thermostat_rig::prometheus::{
@@ -157,11 +157,14 @@ fn fold_range(
         job: Option<String>,
     }
     let end = at(timeline);
+    let span = RangeSpan {
+        start: end - Duration::from_secs(60),
+        end,
+        step: Duration::from_secs(30),
+    };
     let (seen, answer) = client.query_range_fold(
         expr,
-        end - Duration::from_secs(60),
-        end,
-        Duration::from_secs(30),
+        span,
         &ten_seconds(),
         Vec::new,
         |seen: &mut JobsAndPoints, labels: JobOnly, points| seen.push((labels.job, points.len())),

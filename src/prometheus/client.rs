@@ -25,6 +25,34 @@ const STREAMED_LIMIT_FACTOR: u64 = 4;
 /// Read size for a streamed answer: few reads, little memory.
 const STREAM_BUFFER_BYTES: usize = 256 * 1024;
 
+/// The evaluations of a range query: `start`, `start + step`, ... up to `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeSpan {
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub step: Duration,
+}
+
+/// A [`RangeSpan`] as form values.
+struct RangeParams([String; 3]);
+
+impl RangeSpan {
+    fn params(&self) -> anyhow::Result<RangeParams> {
+        Ok(RangeParams([
+            unix_seconds(self.start)?,
+            unix_seconds(self.end)?,
+            format!("{:.3}", self.step.as_secs_f64()),
+        ]))
+    }
+}
+
+impl RangeParams {
+    fn as_form(&self) -> [(&str, &str); 3] {
+        let [start, end, step] = &self.0;
+        [("start", start), ("end", end), ("step", step)]
+    }
+}
+
 /// Counters for the tick's metrics and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PrometheusStats {
@@ -146,23 +174,18 @@ impl PrometheusClient {
         step: Duration,
         deadline: &Deadline,
     ) -> anyhow::Result<QueryAnswer> {
-        let (start, end) = (unix_seconds(start)?, unix_seconds(end)?);
-        let step = format!("{:.3}", step.as_secs_f64());
-        let params = [("start", start.as_str()), ("end", &end), ("step", &step)];
-        self.fetch(&self.query_range_url, expr, &params, deadline)
+        let params = RangeSpan { start, end, step }.params()?;
+        self.fetch(&self.query_range_url, expr, &params.as_form(), deadline)
     }
 
     /// [`PrometheusClient::query_range`] for an answer too large to hold: each series is decoded as it arrives
     /// (labels as `L`, a struct of the labels wanted) and folded into a `T` started by `init`, so memory follows
     /// what the caller keeps, not the answer's size. A retry starts a new `T`; the one returned comes from a
     /// complete, checked answer.
-    #[allow(clippy::too_many_arguments)]
     pub fn query_range_fold<L, T>(
         &self,
         expr: &str,
-        start: SystemTime,
-        end: SystemTime,
-        step: Duration,
+        span: RangeSpan,
         deadline: &Deadline,
         init: impl Fn() -> T,
         mut fold: impl FnMut(&mut T, L, &[(f64, f64)]),
@@ -170,12 +193,10 @@ impl PrometheusClient {
     where
         L: DeserializeOwned + Default + fmt::Debug,
     {
-        let (start, end) = (unix_seconds(start)?, unix_seconds(end)?);
-        let step = format!("{:.3}", step.as_secs_f64());
-        let params = [("start", start.as_str()), ("end", &end), ("step", &step)];
+        let params = span.params()?;
         let url = &self.query_range_url;
         self.measured(url, expr, deadline, |budget| {
-            let (status, response) = self.send(url, expr, &params, budget)?;
+            let (status, response) = self.send(url, expr, &params.as_form(), budget)?;
             self.read_streamed(status, response, budget, &init, &mut fold)
         })
     }

@@ -26,6 +26,7 @@ use crate::hook::binding_context::Snapshots;
 use crate::hook::metrics::Metrics;
 use crate::kube::{ApiResource, KubeError, ListParams, Patch};
 use crate::log;
+use crate::prometheus::RangeSpan;
 use crate::tick::{ControllerOutcome, RunOptions, Tick};
 
 const GROUP: &str = "kube_thermostat_resize_pods";
@@ -460,13 +461,18 @@ fn post_event(tick: &Tick, plan: &PodPlan, uid: Option<String>) {
 /// taint-nodes reads, LIST items images, conditions and more (~10 KB a node): 5,000 of them held through the
 /// decision cost more than its plan.
 fn fit_only(node: Node) -> Node {
+    fit_node(node.metadata.name, node.status.map(|s| s.allocatable))
+}
+
+/// A Node of only a name and, with a status, its allocatable resources.
+fn fit_node(name: Option<String>, allocatable: Option<Option<BTreeMap<String, Quantity>>>) -> Node {
     Node {
         metadata: ObjectMeta {
-            name: node.metadata.name,
+            name,
             ..ObjectMeta::default()
         },
-        status: node.status.map(|status| NodeStatus {
-            allocatable: status.allocatable,
+        status: allocatable.map(|allocatable| NodeStatus {
+            allocatable,
             ..NodeStatus::default()
         }),
         ..Node::default()
@@ -496,17 +502,7 @@ struct ListedNodeStatus {
 
 impl From<ListedNode> for Node {
     fn from(listed: ListedNode) -> Node {
-        Node {
-            metadata: ObjectMeta {
-                name: listed.metadata.name,
-                ..ObjectMeta::default()
-            },
-            status: listed.status.map(|status| NodeStatus {
-                allocatable: status.allocatable,
-                ..NodeStatus::default()
-            }),
-            ..Node::default()
-        }
+        fit_node(listed.metadata.name, listed.status.map(|s| s.allocatable))
     }
 }
 
@@ -529,12 +525,15 @@ fn query_table(
     let (table, series, warnings) = match query {
         ContainerQuery::Range(range) => {
             let end = std::time::UNIX_EPOCH + Duration::from_millis(range.end_ms.max(0) as u64);
+            let span = RangeSpan {
+                start: end - range.range,
+                end,
+                step: range.step,
+            };
             let (table, answer) = prometheus
                 .query_range_fold(
                     &range.expression,
-                    end - range.range,
-                    end,
-                    range.step,
+                    span,
                     &tick.deadline,
                     SignalTable::new,
                     |table, labels, points| {

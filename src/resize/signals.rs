@@ -314,25 +314,29 @@ pub struct ContainerSeriesLabels {
     pub stat: Option<String>,
 }
 
+impl ContainerSeriesLabels {
+    /// The container a series is about and its statistic label; `None` without the identifying labels.
+    fn into_key(self) -> Option<(ContainerKey, Option<String>)> {
+        let key = ContainerKey {
+            namespace: self.namespace?,
+            pod: self.pod?,
+            container: self.container?,
+        };
+        Some((key, self.stat))
+    }
+}
+
 /// Adds one sample of an answer to the per-container statistics. Series without the identifying
 /// labels or with an unknown statistic are ignored; NaN and infinities count as no data.
 pub fn record_sample(table: &mut SignalTable, labels: ContainerSeriesLabels, value: f64) {
-    let (Some(namespace), Some(pod), Some(container), Some(stat)) =
-        (labels.namespace, labels.pod, labels.container, labels.stat)
-    else {
+    let Some((key, Some(stat))) = labels.into_key() else {
         return;
     };
     let Some(stat) = Stat::ALL.into_iter().find(|s| s.label_value() == stat) else {
         return;
     };
     let value = value.is_finite().then_some(value);
-    let entry = table
-        .entry(ContainerKey {
-            namespace,
-            pod,
-            container,
-        })
-        .or_default();
+    let entry = table.entry(key).or_default();
     let slot = match stat {
         Stat::ShortMin => &mut entry.short_min,
         Stat::ShortMax => &mut entry.short_max,
@@ -353,19 +357,11 @@ pub fn record_series(
     end_ms: i64,
     windows: &SignalWindows,
 ) {
-    let (Some(namespace), Some(pod), Some(container)) =
-        (labels.namespace, labels.pod, labels.container)
-    else {
+    let Some((key, _)) = labels.into_key() else {
         return;
     };
     let series = series_stats(points, end_ms, windows);
-    let entry = table
-        .entry(ContainerKey {
-            namespace,
-            pod,
-            container,
-        })
-        .or_default();
+    let entry = table.entry(key).or_default();
     let hottest = |slot: &mut Option<f64>, value: Option<f64>| {
         if let Some(value) = value {
             *slot = Some(slot.map_or(value, |old| old.max(value)));

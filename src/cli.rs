@@ -301,6 +301,17 @@ pub struct RawSettings {
     )]
     pub prometheus_retries: String,
 
+    /// Largest Prometheus answer read (a quantity: 256Mi). A range answer read as it arrives may be 4 times this;
+    /// resize-pods asks for four statistics instead when its range answer is over.
+    #[arg(
+        long,
+        env = "PROMETHEUS_MAX_RESPONSE_BYTES",
+        default_value = "256Mi",
+        global = true,
+        help_heading = "Prometheus"
+    )]
+    pub prometheus_max_response_bytes: String,
+
     // ---- Kubernetes ----------------------------------------------------------------------------------
     /// kubeconfig file (the KUBECONFIG variable, `:`-separated files, is read as kubectl does). Neither set:
     /// ~/.kube/config if present, else the in-cluster service account.

@@ -500,6 +500,7 @@ pub struct PrometheusSettings {
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
     pub retries: u32,
+    pub max_response_bytes: u64,
 }
 
 /// A password given inline or as a file to read when needed.
@@ -790,6 +791,11 @@ fn prometheus_settings(
         0,
         10,
     );
+    let max_response_bytes = check.memory(
+        "PROMETHEUS_MAX_RESPONSE_BYTES",
+        "prometheus-max-response-bytes",
+        &raw.prometheus_max_response_bytes,
+    ) as u64;
     PrometheusSettings {
         url,
         bearer_token_file,
@@ -800,6 +806,7 @@ fn prometheus_settings(
         headers,
         timeout,
         retries,
+        max_response_bytes,
     }
 }
 
@@ -1362,6 +1369,35 @@ mod tests {
         check.fraction("F", "f", "1.5");
         check.fraction("F", "f", "lots");
         assert_eq!(check.finish(()).unwrap_err().0.len(), 2);
+    }
+
+    #[test]
+    fn answer_size_limit_and_range_budget_are_read_and_checked() {
+        let mut raw = raw();
+        let defaults = Settings::from_raw(&raw, true).unwrap();
+        assert_eq!(defaults.prometheus.max_response_bytes, 256 << 20);
+        assert_eq!(defaults.resize.policy.query_max_points, 6_000_000);
+        raw.prometheus_max_response_bytes = "1Gi".into();
+        raw.resize_query_max_points = "0".into();
+        let settings = Settings::from_raw(&raw, true).unwrap();
+        assert_eq!(settings.prometheus.max_response_bytes, 1 << 30);
+        assert_eq!(
+            settings.resize.policy.query_max_points, 0,
+            "0: always the statistics"
+        );
+        raw.prometheus_max_response_bytes = "lots".into();
+        raw.resize_query_max_points = "-1".into();
+        let error = Settings::from_raw(&raw, true).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "PROMETHEUS_MAX_RESPONSE_BYTES (--prometheus-max-response-bytes) = \"lots\""
+            ),
+            "{error}"
+        );
+        assert!(
+            error.contains("RESIZE_QUERY_MAX_POINTS (--resize-query-max-points) = \"-1\""),
+            "{error}"
+        );
     }
 
     fn raw() -> RawSettings {

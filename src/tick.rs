@@ -411,6 +411,7 @@ fn connect(settings: &Settings, deadline: Deadline) -> Result<Tick> {
     config.headers = p.headers.clone();
     config.query_timeout = p.timeout;
     config.retries = p.retries;
+    config.max_response_bytes = p.max_response_bytes;
     let prometheus = if p.url.is_empty() {
         None
     } else {

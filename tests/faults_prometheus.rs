@@ -235,6 +235,37 @@ fn a_huge_empty_prometheus_answer_aborts_naming_the_query() {
 }
 
 #[test]
+fn a_resize_range_answer_over_the_size_limit_is_asked_again_as_statistics() {
+    let (cluster, proxy) = world();
+    // 8 MiB against a 1 MiB limit (4 MiB for an answer read as it arrives): the range query cannot be read.
+    proxy.fail_next(Fault::HugeBody(8 << 20));
+    let mut env = env();
+    env.push(("PROMETHEUS_MAX_RESPONSE_BYTES", "1Mi"));
+
+    let tick = cluster.tick("resize-pods", &env);
+
+    tick.assert_success();
+    let paths: Vec<String> = proxy.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(paths[0].ends_with("/api/v1/query_range"), "{paths:?}");
+    assert!(
+        paths[1].ends_with("/api/v1/query"),
+        "then the statistics: {paths:?}"
+    );
+    assert!(
+        tick.stderr
+            .contains("asking for the four statistics instead"),
+        "{}",
+        tick.stderr
+    );
+    let pod = cluster.api.get("Pod", Some("default"), "web-1").unwrap();
+    assert_ne!(
+        pod["spec"]["containers"][0]["resources"]["limits"]["cpu"], "500m",
+        "the hot container is resized all the same"
+    );
+}
+
+#[test]
 fn an_answer_beyond_the_size_cap_is_cut_off_without_writes() {
     let (cluster, proxy) = world();
     // Past the client's 256 MiB cap: the read stops at the cap ("byte limit") or, on a busy machine, at the

@@ -6,6 +6,7 @@ use kube_thermostat::deadline::Deadline;
 use kube_thermostat::prometheus::{
     PrometheusClient, PrometheusConfig, QueryAnswer, QueryResult, RangeSpan, escape_label_value,
 };
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thermostat_rig::prometheus::{
     BASIC_AUTH_PASSWORD, BASIC_AUTH_USER, CertificateAuthority, ContainerLoad, Fault, FaultProxy,
@@ -212,19 +213,66 @@ fn folded_range_answer_gives_each_series_its_labels_and_points_as_the_whole_answ
 #[test]
 fn folded_range_answer_cut_mid_way_is_retried_from_scratch() {
     let server = Prometheus::start().unwrap();
-    let timeline = server_with_up(&server);
+    let timeline = Timeline::ending_now(Duration::from_secs(120));
+    let series: Vec<Series> = ["a", "b", "c"]
+        .iter()
+        .map(|job| {
+            Series::new("up", &[("job", job)]).with_samples(Profile::Constant(1.0).gauge(&timeline))
+        })
+        .collect();
+    server.push(&series).unwrap();
+    let end = at(&timeline);
+    let span = RangeSpan {
+        start: end - Duration::from_secs(60),
+        end,
+        step: Duration::from_secs(30),
+    };
+    let fold = |client: &PrometheusClient, handed: &mut usize| {
+        client
+            .query_range_fold(
+                "up",
+                span,
+                &ten_seconds(),
+                Vec::new,
+                |jobs: &mut Vec<String>, labels: BTreeMap<String, String>, _| {
+                    *handed += 1;
+                    jobs.push(labels["job"].clone());
+                },
+            )
+            .unwrap()
+            .0
+    };
+    // The whole answer's length, fetched without the client under test, then a cut in its middle: after the
+    // first of its three series, before the last.
+    let seconds = |at: SystemTime| at.duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
+    let whole = ureq::post(format!("{}/api/v1/query_range", server.url()))
+        .send_form([
+            ("query", "up"),
+            ("start", &seconds(span.start)),
+            ("end", &seconds(span.end)),
+            ("step", "30"),
+        ])
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(whole.matches("\"job\"").count(), 3, "{whole}");
     let proxy = FaultProxy::start(&server).unwrap();
-    proxy.fail_next(Fault::CutAfter(60));
+    proxy.fail_next(Fault::CutAfter(whole.len() / 2));
     let client = client_with(&proxy.url(), |c| c.retries = 1);
+    let mut handed = 0;
 
-    let (seen, count) = fold_range(&client, "up", &timeline).unwrap();
+    let jobs = fold(&client, &mut handed);
 
-    assert_eq!(proxy.query_count(), 2);
-    assert_eq!(count, 1);
+    assert_eq!(proxy.query_count(), 2, "the cut answer was retried");
+    assert!(
+        handed > 3,
+        "the cut answer handed over a series before it broke: {handed}"
+    );
     assert_eq!(
-        seen,
-        [(Some("demo".to_owned()), 3)],
-        "nothing of the cut answer kept"
+        jobs,
+        ["a", "b", "c"],
+        "each series once: nothing of the cut answer kept"
     );
 }
 

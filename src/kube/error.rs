@@ -231,9 +231,14 @@ impl KubeError {
     /// A 403 from authorization (RBAC: `User "..." cannot patch resource "pods/resize" ...`), as opposed to one
     /// from admission (a LimitRange, a policy): the first is fixed in our RBAC and then succeeds at once.
     pub fn is_denied_by_rbac(&self) -> bool {
+        // The authorizer's wording (apiserver's forbidden message): `<what> is forbidden: User "<name>" cannot ...`.
+        // Admission refusals name no user.
         self.is_forbidden()
             && self.status().is_some_and(|status| {
-                status.message.contains(" cannot ") && status.message.contains(" resource ")
+                status
+                    .message
+                    .split_once("is forbidden: User \"")
+                    .is_some_and(|(_, rest)| rest.contains("\" cannot "))
             })
     }
 
@@ -282,6 +287,32 @@ mod tests {
         let details = status.details.expect("details");
         assert_eq!(details.name, "node-9");
         assert_eq!(details.causes[0].field, "spec");
+    }
+
+    #[test]
+    fn a_403_is_from_rbac_only_in_the_authorizer_s_wording() {
+        let forbidden = |message: &str| KubeError::Api {
+            status: Box::new(Status {
+                status: "Failure".into(),
+                message: message.into(),
+                reason: "Forbidden".into(),
+                code: 403,
+                details: None,
+            }),
+            verb: Verb::Patch,
+            url: "https://api/api/v1/namespaces/shop/pods/web-1/resize".into(),
+        };
+        assert!(forbidden(
+            r#"pods "web-1" is forbidden: User "system:serviceaccount:kt:kube-thermostat" cannot patch resource "pods/resize" in API group "" in the namespace "shop""#
+        )
+        .is_denied_by_rbac());
+        for admission in [
+            r#"pods "web-1" is forbidden: maximum cpu usage per Container is 2, but limit is 4"#,
+            r#"pods "web-1" is forbidden: ValidatingAdmissionPolicy 'limits' with binding 'b' denied request: memory resource cannot exceed 4Gi"#,
+            r#"admission webhook "v.example.com" denied the request: the cpu resource cannot grow"#,
+        ] {
+            assert!(!forbidden(admission).is_denied_by_rbac(), "{admission}");
+        }
     }
 
     #[test]

@@ -323,7 +323,8 @@ impl PrometheusClient {
             .flatten()
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            // Beyond any tick's deadline anyway; bounded so the arithmetic on it cannot overflow.
+            .map(|seconds| Duration::from_secs(seconds.min(86_400)));
         let body = response
             .body_mut()
             .with_config()
@@ -433,10 +434,29 @@ impl PrometheusClient {
     }
 }
 
+/// An answer stopped at the byte limit: the caller may ask for less instead (find it in the error's chain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerTooLarge {
+    pub limit: u64,
+}
+
+impl fmt::Display for AnswerTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "answer larger than the {} byte limit (PROMETHEUS_MAX_RESPONSE_BYTES, 4 times that for a range answer \
+             read as it arrives): ask for less (aggregate more, a shorter window, a coarser step) or raise it",
+            self.limit
+        )
+    }
+}
+
+impl std::error::Error for AnswerTooLarge {}
+
 fn too_large(status: u16, limit: u64) -> AttemptError {
-    AttemptError::Permanent(anyhow!(
-        "HTTP {status}: answer larger than the {limit} byte limit (max_response_bytes): aggregate more in the query"
-    ))
+    AttemptError::Permanent(
+        anyhow::Error::new(AnswerTooLarge { limit }).context(format!("HTTP {status}")),
+    )
 }
 
 /// A non-2xx answer: Prometheus' own explanation when the body has one, else the body.
@@ -502,7 +522,9 @@ fn classify_stream_error(
     if error.is_eof() {
         return AttemptError::Transient(anyhow!("HTTP {status}: the answer ended early: {error}"));
     }
-    if error.is_syntax() {
+    // Only an error inside the kept head is about the answer as a whole (a login page, a proxy's error page);
+    // further on, the head is a valid start and quoting it would mislead.
+    if error.is_syntax() && error.line() == 1 && error.column() <= head.len() {
         // The head only: the body's length is not known, so no "(N bytes)" as `excerpt` writes.
         let mut shown: String = head.trim().chars().take(ERROR_BODY_CHARS).collect();
         if shown.len() < head.trim().len() {

@@ -25,7 +25,7 @@ mod stats;
 mod streamed;
 
 pub use answer::{QueryAnswer, QueryResult, RangeSeries, VectorResult};
-pub use client::{PrometheusClient, PrometheusStats, RangeSpan};
+pub use client::{AnswerTooLarge, PrometheusClient, PrometheusStats, RangeSpan};
 pub use config::PrometheusConfig;
 pub use duration::promql_duration;
 pub use escape::escape_label_value;

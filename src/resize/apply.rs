@@ -26,7 +26,7 @@ use crate::hook::binding_context::Snapshots;
 use crate::hook::metrics::Metrics;
 use crate::kube::{ApiResource, KubeError, ListParams, Patch};
 use crate::log;
-use crate::prometheus::RangeSpan;
+use crate::prometheus::{AnswerTooLarge, RangeSpan};
 use crate::tick::{ControllerOutcome, RunOptions, Tick};
 
 const GROUP: &str = "kube_thermostat_resize_pods";
@@ -141,19 +141,42 @@ pub fn run(
             .filter_map(|pod| pod.metadata.namespace.as_deref()),
     );
     let containers: usize = opted_in.iter().map(|pod| container_count(pod)).sum();
-    let query = |signal: Signal| {
+    let query = |signal: Signal, max_points: u64| {
         container_query(
             signal,
             &policy.windows,
             namespaces.as_ref(),
             containers,
-            policy.query_max_points,
+            max_points,
             tick.now.as_millisecond(),
         )
     };
-    let cpu = query_table(tick, Signal::Cpu, &query(Signal::Cpu), policy)?;
+    // The point budget is an estimate from the opted-in containers: the answer holds every container series
+    // of their namespaces, duplicate scrapes included. A range answer over the size limit is asked again as
+    // statistics rather than failing every tick.
+    let table = |signal: Signal| {
+        let first = query(signal, policy.query_max_points);
+        match query_table(tick, signal, &first, policy) {
+            Err(error)
+                if matches!(first, ContainerQuery::Range(_))
+                    && error.chain().any(|cause| cause.is::<AnswerTooLarge>()) =>
+            {
+                log::warn(
+                    "the range answer is over PROMETHEUS_MAX_RESPONSE_BYTES (x4): asking for the four statistics \
+                     instead; lower RESIZE_QUERY_MAX_POINTS to skip the range query",
+                    &[
+                        ("signal", json!(signal.name())),
+                        ("error", json!(format!("{error:#}"))),
+                    ],
+                );
+                query_table(tick, signal, &query(signal, 0), policy)
+            }
+            result => result,
+        }
+    };
+    let cpu = table(Signal::Cpu)?;
     let memory = if policy.memory_enabled {
-        query_table(tick, Signal::Memory, &query(Signal::Memory), policy)?
+        table(Signal::Memory)?
     } else {
         SignalTable::new()
     };

@@ -199,8 +199,17 @@ pub fn container_query(
     now_ms: i64,
 ) -> ContainerQuery {
     let step_ms = (windows.step.as_millis() as i64).max(1);
-    let points = windows.expected_samples().max(1);
-    if points > MAX_RANGE_POINTS || points.saturating_mul(series as u64) > max_points {
+    // Both windows are read off the same points, so they span the longer one: every multiple of the step in
+    // (end - window, end], ceil(window / step) of them.
+    let longest_ms = windows
+        .stabilization_window
+        .max(windows.short_window)
+        .as_millis() as u64;
+    let points = longest_ms.div_ceil(step_ms as u64).max(1);
+    if max_points == 0
+        || points > MAX_RANGE_POINTS
+        || points.saturating_mul(series as u64) > max_points
+    {
         return ContainerQuery::Statistics(match signal {
             Signal::Cpu => cpu_usage_query(windows, namespaces),
             Signal::Memory => memory_working_set_query(windows, namespaces),
@@ -497,6 +506,40 @@ mod tests {
         assert!(
             matches!(ask(1, u64::MAX, &fine), ContainerQuery::Statistics(_)),
             "14,400 steps: Prometheus refuses a range query of more than 11,000"
+        );
+    }
+
+    #[test]
+    fn the_range_spans_the_longer_window_and_every_step_inside_it() {
+        // A short window longer than the stabilization window: its points must all be asked for, or its count
+        // could never be full and nothing would ever scale up.
+        let long_short = SignalWindows {
+            short_window: Duration::from_secs(40 * 60),
+            ..SignalWindows::default()
+        };
+        let ContainerQuery::Range(query) =
+            container_query(Signal::Cpu, &long_short, None, 1, u64::MAX, NOW_MS)
+        else {
+            panic!("a range query")
+        };
+        assert_eq!(query.range, Duration::from_secs(79 * 30));
+        // 1000 s at 30 s: the points aged 0, 30, ... 990 s, 34 of them.
+        let odd = SignalWindows {
+            stabilization_window: Duration::from_secs(1000),
+            ..SignalWindows::default()
+        };
+        let ContainerQuery::Range(query) =
+            container_query(Signal::Cpu, &odd, None, 1, u64::MAX, NOW_MS)
+        else {
+            panic!("a range query")
+        };
+        assert_eq!(query.range, Duration::from_secs(990));
+        assert!(
+            matches!(
+                container_query(Signal::Cpu, &odd, None, 0, 0, NOW_MS),
+                ContainerQuery::Statistics(_)
+            ),
+            "0 means always the statistics, whatever the count"
         );
     }
 

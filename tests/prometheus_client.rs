@@ -173,9 +173,8 @@ fn fold_range(
     Ok((seen, answer.series))
 }
 
-#[test]
-fn folded_range_answer_gives_each_series_its_labels_and_points_as_the_whole_answer_does() {
-    let server = Prometheus::start().unwrap();
+/// A server with `up{job="a"}`, `b` and `c` at 1 over the last two minutes.
+fn server_with_three_jobs(server: &Prometheus) -> Timeline {
     let timeline = Timeline::ending_now(Duration::from_secs(120));
     let series: Vec<Series> = ["a", "b", "c"]
         .iter()
@@ -184,6 +183,13 @@ fn folded_range_answer_gives_each_series_its_labels_and_points_as_the_whole_answ
         })
         .collect();
     server.push(&series).unwrap();
+    timeline
+}
+
+#[test]
+fn folded_range_answer_gives_each_series_its_labels_and_points_as_the_whole_answer_does() {
+    let server = Prometheus::start().unwrap();
+    let timeline = server_with_three_jobs(&server);
     let client = client(&server.url());
     let end = at(&timeline);
     let whole = client
@@ -213,14 +219,7 @@ fn folded_range_answer_gives_each_series_its_labels_and_points_as_the_whole_answ
 #[test]
 fn folded_range_answer_cut_mid_way_is_retried_from_scratch() {
     let server = Prometheus::start().unwrap();
-    let timeline = Timeline::ending_now(Duration::from_secs(120));
-    let series: Vec<Series> = ["a", "b", "c"]
-        .iter()
-        .map(|job| {
-            Series::new("up", &[("job", job)]).with_samples(Profile::Constant(1.0).gauge(&timeline))
-        })
-        .collect();
-    server.push(&series).unwrap();
+    let timeline = server_with_three_jobs(&server);
     let end = at(&timeline);
     let span = RangeSpan {
         start: end - Duration::from_secs(60),

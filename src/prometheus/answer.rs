@@ -107,10 +107,7 @@ where
         while let Some(element) = seq.next_element::<VectorElement<'de, L>>()? {
             let Some((_, text)) = element.value else {
                 return Err(de::Error::custom(if element.histogram.is_some() {
-                    format!(
-                        "series {:?} is a native histogram, which is not supported here",
-                        element.metric
-                    )
+                    native_histogram(&element.metric)
                 } else {
                     format!("series {:?} has no \"value\"", element.metric)
                 }));
@@ -268,19 +265,14 @@ fn decode_borrowed(body: &str) -> Result<Parsed, String> {
     let envelope: Envelope = serde_json::from_str(body)
         .map_err(|e| format!("answer is not a Prometheus API response: {e}"))?;
     let warnings = envelope.warnings.unwrap_or_default();
-    match envelope.status.as_deref() {
-        Some("success") => {}
-        Some("error") => {
-            return Ok(Parsed::Done(Decoded::ApiError {
-                error_type: envelope.error_type,
-                error: envelope.error,
-                warnings,
-            }));
-        }
-        Some(other) => return Err(format!("answer has unknown status {other:?}")),
-        None => return Err("answer has no \"status\"".to_owned()),
+    if !succeeded(envelope.status.as_deref())? {
+        return Ok(Parsed::Done(Decoded::ApiError {
+            error_type: envelope.error_type,
+            error: envelope.error,
+            warnings,
+        }));
     }
-    let data = envelope.data.ok_or("successful answer has no \"data\"")?;
+    let data = envelope.data.ok_or(NO_DATA)?;
     let infos = envelope.infos.unwrap_or_default();
     let text = data.result.get();
     let result = match data.result_type.as_str() {
@@ -327,10 +319,7 @@ fn decode_other(result_type: &str, text: &str) -> Result<QueryResult, String> {
                 .into_iter()
                 .map(|element| {
                     if element.values.is_empty() && !element.histograms.is_empty() {
-                        return Err(format!(
-                            "series {:?} is a native histogram, which is not supported here",
-                            element.metric
-                        ));
+                        return Err(native_histogram(&element.metric));
                     }
                     let points = element
                         .values
@@ -347,6 +336,24 @@ fn decode_other(result_type: &str, text: &str) -> Result<QueryResult, String> {
         }
         other => Err(format!("unknown resultType {other:?}")),
     }
+}
+
+/// An answer's `status`: `true` for a success, `false` for an API error (read `errorType` and `error`), `Err` for
+/// anything else. Shared by the buffered and the streamed decoders, so both say the same.
+pub(crate) fn succeeded(status: Option<&str>) -> Result<bool, String> {
+    match status {
+        Some("success") => Ok(true),
+        Some("error") => Ok(false),
+        Some(other) => Err(format!("answer has unknown status {other:?}")),
+        None => Err("answer has no \"status\"".to_owned()),
+    }
+}
+
+pub(crate) const NO_DATA: &str = "successful answer has no \"data\"";
+
+/// The refusal of a native histogram series (its buckets are not one value).
+pub(crate) fn native_histogram(series: &dyn fmt::Debug) -> String {
+    format!("series {series:?} is a native histogram, which is not supported here")
 }
 
 /// Sample values are strings: Go's float formatting ("1.5", "1e-67", "NaN", "+Inf", "-Inf").

@@ -4,7 +4,7 @@
 //! keeps of it is small (a few statistics per series). Reading it into memory first would cost its whole size;
 //! here each series is handed to the caller as soon as it is read and then forgotten.
 
-use super::answer::{Decoded, parse_value};
+use super::answer::{Decoded, NO_DATA, native_histogram, parse_value, succeeded};
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
@@ -69,20 +69,15 @@ struct DataSummary {
 impl Envelope {
     fn into_decoded(self) -> Result<Decoded<StreamedAnswer>, serde_json::Error> {
         let fail = |message: String| Err(de::Error::custom(message));
-        match self.status.as_deref() {
-            Some("success") => {}
-            Some("error") => {
-                return Ok(Decoded::ApiError {
-                    error_type: self.error_type,
-                    error: self.error,
-                    warnings: self.warnings,
-                });
-            }
-            Some(other) => return fail(format!("answer has unknown status {other:?}")),
-            None => return fail("answer has no \"status\"".to_owned()),
+        if !succeeded(self.status.as_deref()).map_err(de::Error::custom)? {
+            return Ok(Decoded::ApiError {
+                error_type: self.error_type,
+                error: self.error,
+                warnings: self.warnings,
+            });
         }
         let Some(data) = self.data else {
-            return fail("successful answer has no \"data\"".to_owned());
+            return fail(NO_DATA.to_owned());
         };
         match data.result_type.as_deref() {
             Some("matrix") => Ok(Decoded::Success(StreamedAnswer {
@@ -332,9 +327,7 @@ where
             )));
         }
         if self.points.is_empty() && histograms {
-            return Err(de::Error::custom(format!(
-                "series {labels:?} is a native histogram, which is not supported here"
-            )));
+            return Err(de::Error::custom(native_histogram(&labels)));
         }
         Ok(labels)
     }

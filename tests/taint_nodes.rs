@@ -50,9 +50,14 @@ fn world() -> Cluster {
 
 /// A node tainted by us on an earlier tick: `taints` (ours among them) and our annotation recording it.
 fn tainted_earlier(taints: Value) -> Value {
+    tainted_earlier_because(taints, "hot: cpu 95% > 80%, above for 3m")
+}
+
+/// [`tainted_earlier`] with the reason our annotation records.
+fn tainted_earlier_because(taints: Value, reason: &str) -> Value {
     let record = json!({
         "key": KEY, "value": "true", "effect": "NoSchedule",
-        "since": "2025-01-01T00:00:00Z", "reason": "hot: cpu 95% > 80%, above for 3m",
+        "since": "2025-01-01T00:00:00Z", "reason": reason,
     });
     json!({
         "metadata": {"annotations": {ANNOTATION: record.to_string()}},
@@ -214,6 +219,55 @@ fn tainted_node_is_untainted_only_after_the_cool_window() {
             &[("action", "untaint"), ("dry_run", "false")]
         ),
         Some(1.0)
+    );
+}
+
+/// issue 14 item 1: the API server `test`s our annotation against the node as Go encodes it (`>` as `\u003e`);
+/// a body spelling `>` literally never matched, so a node we tainted kept the taint forever.
+#[test]
+fn a_reason_holding_angle_brackets_and_ampersands_does_not_keep_our_taint_forever() {
+    let cluster = world();
+    cluster.add_node(
+        "cooled",
+        tainted_earlier_because(
+            json!([ours()]),
+            "hot: cpu 91% > 80% & <rising>, above for 3m\u{2028}",
+        ),
+    );
+    cluster.node_load("cooled", cooled_for(10));
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+
+    let output = cluster.tick("taint-nodes", &[]);
+    output.assert_success();
+    assert!(
+        cluster.taints("cooled").is_null(),
+        "cooled for 10m: our taint goes\n{}",
+        output.stderr
+    );
+    assert!(
+        cluster.node("cooled")["metadata"]["annotations"]
+            .get(ANNOTATION)
+            .is_none()
+    );
+    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    let written = cluster.node("hot-1")["metadata"]["annotations"][ANNOTATION].clone();
+    assert!(written.as_str().unwrap().contains('>'), "{written}");
+    assert_eq!(
+        cluster.api.count("patch", "nodes"),
+        2,
+        "one write per node, no failed test and re-read\n{}",
+        output.stderr
+    );
+
+    // Our own annotation (reason "cpu 95% > 80%...") must be removable too.
+    let removal = cluster.run_cli(&["taint-nodes", "--remove-all"], &[]);
+    removal.assert_success();
+    assert!(cluster.taints("hot-1").is_null(), "{}", removal.stderr);
+    assert!(
+        cluster.node("hot-1")["metadata"]["annotations"]
+            .get(ANNOTATION)
+            .is_none()
     );
 }
 

@@ -465,9 +465,19 @@ fn dispatch(
                 .unwrap_or_default()
                 .trim()
                 .to_ascii_lowercase();
-            let patch_body = parse_body(request)?;
+            // A JSON Patch keeps its raw bytes: `test` compares them with the stored object's.
+            let patch_body = match content_type.as_str() {
+                "application/json-patch+json" => None,
+                _ => Some(parse_body(request)?),
+            };
             write(shared, resource, namespace, name, sub, |current| {
-                apply_patch(resource, &content_type, current, &patch_body)
+                apply_patch(
+                    resource,
+                    &content_type,
+                    current,
+                    &request.body,
+                    patch_body.as_ref(),
+                )
             })
         }
         ("PUT", Some(name), None | Some("resize") | Some("status")) => {
@@ -526,13 +536,15 @@ fn apply_patch(
     resource: &ResourceType,
     content_type: &str,
     current: &Value,
-    body: &Value,
+    raw_body: &[u8],
+    body: Option<&Value>,
 ) -> Result<Value, ApiError> {
+    let parsed = || body.cloned().unwrap_or(Value::Null);
     let result = match content_type {
-        "application/json-patch+json" => patch::json_patch(current, body),
-        "application/merge-patch+json" => Ok(patch::merge_patch(current, body)),
+        "application/json-patch+json" => patch::json_patch(current, raw_body),
+        "application/merge-patch+json" => Ok(patch::merge_patch(current, &parsed())),
         "application/strategic-merge-patch+json" if !resource.custom => {
-            patch::strategic_merge_patch(resource.kind, current, body)
+            patch::strategic_merge_patch(resource.kind, current, &parsed())
         }
         "application/strategic-merge-patch+json" => {
             // Custom resources have no Go struct to read merge keys from.
@@ -553,6 +565,7 @@ fn apply_patch(
             status::generic(422)
         }
         PatchError::Internal(message) => status::internal(&message),
+        PatchError::TooLarge(message) => status::request_entity_too_large(&message),
     })
 }
 

@@ -55,8 +55,6 @@ impl ApiResource {
     pub const NODES: ApiResource = ApiResource::core("nodes", false);
     pub const PODS: ApiResource = ApiResource::core("pods", true);
     pub const NAMESPACES: ApiResource = ApiResource::core("namespaces", false);
-    /// core/v1 Events (the old API; every server has it).
-    pub const CORE_EVENTS: ApiResource = ApiResource::core("events", true);
     pub const EVENTS: ApiResource = ApiResource {
         group: "events.k8s.io",
         version: "v1",

@@ -63,13 +63,17 @@ impl CounterTotals {
         self.0.values().any(|count| *count > 0)
     }
 
-    /// Each series as (name, labels, total).
-    pub fn series(&self) -> Vec<(String, Vec<(String, String)>, u64)> {
+    /// Each series with its total.
+    pub fn series(&self) -> Vec<CountedSeries> {
         self.0
             .iter()
             .filter_map(|(key, count)| {
                 let (name, labels) = parse_series_key(key)?;
-                Some((name, labels, *count))
+                Some(CountedSeries {
+                    name,
+                    labels,
+                    total: *count,
+                })
             })
             .collect()
     }
@@ -88,6 +92,14 @@ impl CounterTotals {
         }
         Ok(CounterTotals(map))
     }
+}
+
+/// One counter series: its name (without our prefix), labels and total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedSeries {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub total: u64,
 }
 
 /// `name{label=value,...}` with label values percent-encoded outside `[A-Za-z0-9_.-]`.
@@ -309,7 +321,9 @@ fn saved_totals(
 mod tests {
     use super::*;
 
-    fn counted(entries: &[(&str, &[(&str, &str)], u64)]) -> CounterTotals {
+    type Entry<'a> = (&'a str, &'a [(&'a str, &'a str)], u64);
+
+    fn counted(entries: &[Entry]) -> CounterTotals {
         let mut totals = CounterTotals::default();
         for (name, labels, count) in entries {
             totals.add(name, labels, *count);
@@ -335,14 +349,14 @@ mod tests {
         assert_eq!(back, totals);
         assert_eq!(
             back.series(),
-            [(
-                "events_rejected_total".to_owned(),
-                vec![
+            [CountedSeries {
+                name: "events_rejected_total".to_owned(),
+                labels: vec![
                     ("kind".into(), "Pod".into()),
                     ("reason".into(), odd.to_owned())
                 ],
-                2
-            )]
+                total: 2
+            }]
         );
     }
 

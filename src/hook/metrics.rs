@@ -111,12 +111,13 @@ impl Metrics {
     /// The controller's counter totals, as `add` into its group: after shell-operator empties the group, each
     /// series holds exactly its total.
     pub fn export_counters(&mut self, totals: &CounterTotals) {
-        for (name, labels, value) in totals.series() {
-            let labels: Vec<(&str, &str)> = labels
+        for series in totals.series() {
+            let labels: Vec<(&str, &str)> = series
+                .labels
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            self.push("add", &name, value as f64, &labels);
+            self.push("add", &series.name, series.total as f64, &labels);
         }
     }
 

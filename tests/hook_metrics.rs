@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{Cluster, ContainerLoad, Fault, FaultKind, Options, PodHistory, Profile};
+use support::{Cluster, ContainerLoad, Fault, FaultKind, Options, PodHistory, Profile, Series};
 use thermostat_rig::cluster::HOOK_NAME;
 use thermostat_rig::metric_storage::{HookMetricStorage, Kind, Sample};
 use thermostat_rig::prometheus::Timeline;
@@ -24,6 +24,8 @@ type SeriesId = (String, BTreeMap<String, String>);
 struct Scrapes {
     storage: HookMetricStorage,
     last: BTreeMap<SeriesId, (Kind, f64)>,
+    /// Every scrape after a run, oldest first.
+    history: Vec<BTreeMap<SeriesId, (Kind, f64)>>,
 }
 
 impl Scrapes {
@@ -31,6 +33,7 @@ impl Scrapes {
         Scrapes {
             storage: HookMetricStorage::new(),
             last: BTreeMap::new(),
+            history: Vec::new(),
         }
     }
 
@@ -80,7 +83,50 @@ impl Scrapes {
                 "{what}: {name} is exposed as {kind:?}"
             );
         }
+        self.history.push(now.clone());
         self.last = now;
+    }
+
+    /// Stores the scrapes in the real Prometheus, a minute apart, and asks it whether any counter reset.
+    fn assert_prometheus_sees_no_reset(&self, cluster: &Cluster) {
+        let now_ms = cluster.timeline.end_seconds() as i64 * 1000;
+        let count = self.history.len() as i64;
+        let mut series: BTreeMap<&SeriesId, Vec<(i64, f64)>> = BTreeMap::new();
+        for (i, scrape) in self.history.iter().enumerate() {
+            let at = now_ms - (count - i as i64) * 60_000;
+            for (id, (kind, value)) in scrape {
+                if *kind == Kind::Counter {
+                    series.entry(id).or_default().push((at, *value));
+                }
+            }
+        }
+        let pushed: Vec<Series> = series
+            .iter()
+            .map(|((name, labels), samples)| {
+                let labels: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                Series::new(name, &labels).with_samples(samples.clone())
+            })
+            .collect();
+        assert!(!pushed.is_empty());
+        cluster.push(pushed);
+        let resets = cluster
+            .prometheus
+            .query_at(
+                r#"resets({__name__=~"kube_thermostat_.*_total"}[1h])"#,
+                now_ms as f64 / 1000.0,
+            )
+            .unwrap();
+        let resets = resets.as_array().unwrap();
+        assert_eq!(resets.len(), series.len(), "{resets:?}");
+        for reset in resets {
+            assert_eq!(
+                reset["value"][1], "0",
+                "Prometheus sees a counter reset: {reset}"
+            );
+        }
     }
 
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -241,6 +287,7 @@ fn counters_grow_by_the_changes_made_over_interleaved_ticks_and_no_series_vanish
         .count();
     assert_eq!(tainted, 3);
     assert_eq!(cluster.api.count("patch", "pods/resize"), 2);
+    scrapes.assert_prometheus_sees_no_reset(&cluster);
     for controller in ["taint-nodes", "resize-pods"] {
         assert_eq!(
             scrapes.value(

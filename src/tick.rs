@@ -13,6 +13,7 @@ use crate::deadline::Deadline;
 use crate::events::{self, EventSpec};
 use crate::exit::ExitCode;
 use crate::hook::binding_context::{self, Snapshots};
+use crate::hook::counters::{self, OwnPod, Saving};
 use crate::hook::metrics::Metrics;
 use crate::kube::{self, ApiResource, ConfigOptions, ConfigSources};
 use crate::log;
@@ -208,9 +209,15 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
 
-    let mut metrics = Metrics::default();
+    let metrics_path = std::env::var_os("METRICS_PATH").map(PathBuf::from);
+    // Counter totals are kept on our own pod, so only under shell-operator: `run` writes nothing it was not asked
+    // to, and its counts would mean nothing to a Prometheus that never scraped them.
+    let count = !manual && metrics_path.is_some();
+    let own_pod = if count { OwnPod::from_env() } else { None };
+    let mut metrics = Metrics::new(work[0].0);
     let mut failed = false;
     for (controller, snapshots) in work {
+        metrics.now_running(controller);
         let dry_run = forced_dry_run
             || match controller {
                 ControllerName::TaintNodes => settings.taint_dry_run,
@@ -237,8 +244,10 @@ pub fn run(cli: Cli) -> ExitCode {
                 resize::apply::run(&tick, &settings.resize, snapshots, options, &mut metrics)
             }
         };
+        if count {
+            save_counters(&tick, own_pod.as_ref(), controller, &mut metrics);
+        }
         let name = controller.binding();
-        let group = metrics_group(controller);
         let dry_label = if dry_run { "true" } else { "false" };
         let requests = requests_since(&tick.kube.stats(), &requests_before);
         let queries = tick.prometheus_queries() - queries_before;
@@ -263,25 +272,22 @@ pub fn run(cli: Cli) -> ExitCode {
                 let ok = outcome.failures.is_empty() && outcome.refused.is_none();
                 failed |= !ok;
                 metrics.gauge(
-                    &group,
                     "tick_writes",
                     outcome.changed as f64,
-                    &[("controller", name), ("result", "changed")],
+                    &[("result", "changed")],
                 );
                 metrics.gauge(
-                    &group,
                     "tick_writes",
                     outcome.conflicts as f64,
-                    &[("controller", name), ("result", "conflict")],
+                    &[("result", "conflict")],
                 );
                 // No failure metrics: shell-operator drops the metrics file of a run that exits non-zero, as any
                 // failure makes this one. Failures show in shell_operator_hook_run_allowed_errors_total and the log.
                 if ok {
                     metrics.gauge(
-                        &group,
                         "tick_last_success_timestamp_seconds",
                         tick.now.as_second() as f64,
-                        &[("controller", name)],
+                        &[],
                     );
                 }
                 log::info(
@@ -315,29 +321,22 @@ pub fn run(cli: Cli) -> ExitCode {
             );
         }
         metrics.gauge(
-            &group,
             "tick_duration_seconds",
             controller_started.elapsed().as_secs_f64(),
-            &[("controller", name), ("dry_run", dry_label)],
+            &[("dry_run", dry_label)],
         );
-        metrics.gauge(
-            &group,
-            "tick_prometheus_queries",
-            queries as f64,
-            &[("controller", name)],
-        );
+        metrics.gauge("tick_prometheus_queries", queries as f64, &[]);
         for ((verb, resource), count) in &requests {
             metrics.gauge(
-                &group,
                 "tick_api_requests",
                 *count as f64,
-                &[("controller", name), ("verb", verb), ("resource", resource)],
+                &[("verb", verb), ("resource", resource)],
             );
         }
     }
 
-    if let Some(path) = std::env::var_os("METRICS_PATH").map(PathBuf::from)
-        && let Err(error) = metrics.write_to(&path)
+    if let Some(path) = &metrics_path
+        && let Err(error) = metrics.write_to(path)
     {
         log::error(&format!("{error:#}"), &[]);
         failed = true;
@@ -488,8 +487,34 @@ fn requests_since(
         .collect()
 }
 
-fn metrics_group(controller: ControllerName) -> String {
-    format!("kube_thermostat_{}", controller.binding().replace('-', "_"))
+/// Adds the controller's counts of this tick to its totals on our pod and exports the totals that are saved.
+/// A problem is logged and shown as `kube_thermostat_counters_saved` 0; it never fails the tick.
+fn save_counters(
+    tick: &Tick,
+    own_pod: Option<&OwnPod>,
+    controller: ControllerName,
+    metrics: &mut Metrics,
+) {
+    let increments = metrics.increments(controller);
+    let saving = match own_pod {
+        Some(pod) => counters::save(&tick.kube, pod, controller, &increments, tick.deadline),
+        None => Saving {
+            export: None,
+            saved: false,
+            problem: Some(
+                "POD_NAME and POD_NAMESPACE are not set (downward API, see config/base/deployment.yaml): \
+                 counters are not exported"
+                    .into(),
+            ),
+        },
+    };
+    if let Some(problem) = &saving.problem {
+        log::warn(problem, &[("controller", json!(controller.binding()))]);
+    }
+    metrics.gauge("counters_saved", if saving.saved { 1.0 } else { 0.0 }, &[]);
+    if let Some(totals) = &saving.export {
+        metrics.export_counters(totals);
+    }
 }
 
 /// `run` prints the plan on stdout; the hook prints nothing there (shell-operator would log it as output).

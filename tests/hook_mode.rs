@@ -145,7 +145,7 @@ fn json_logs_are_one_object_per_line_with_level_and_message() {
 }
 
 #[test]
-fn metrics_are_grouped_gauges_and_ungrouped_counters_in_shell_operator_format() {
+fn every_metric_is_in_its_controllers_group_with_its_controller_label_in_shell_operator_format() {
     let cluster = hot_cluster();
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
@@ -153,15 +153,12 @@ fn metrics_are_grouped_gauges_and_ungrouped_counters_in_shell_operator_format() 
         let name = op["name"].as_str().unwrap();
         assert!(name.starts_with("kube_thermostat_"), "{op}");
         assert!(op["value"].as_f64().is_some_and(f64::is_finite), "{op}");
+        // Without a group shell-operator would use the hook's name, shared with resize-pods.
+        assert_eq!(op["group"], "kube_thermostat_taint_nodes", "{op}");
+        assert_eq!(op["labels"]["controller"], "taint-nodes", "{op}");
         match op["action"].as_str().unwrap() {
-            "set" => assert_eq!(
-                op["group"], "kube_thermostat_taint_nodes",
-                "per-tick gauges expire together: {op}"
-            ),
-            "add" => assert!(
-                op.get("group").is_none(),
-                "counters accumulate across ticks: {op}"
-            ),
+            "set" => assert!(!name.ends_with("_total"), "{op}"),
+            "add" => assert!(name.ends_with("_total"), "{op}"),
             other => panic!("unexpected action {other}"),
         }
     }

@@ -198,9 +198,10 @@ fn hot_container_is_scaled_up_through_the_resize_subresource_once() {
     assert_eq!(resize_patches(&cluster), 1);
     assert_eq!(
         cluster.api.count("patch", "pods"),
-        1,
-        "one annotation write"
+        2,
+        "one annotation write on the pod, and the counter totals on our own pod"
     );
+    assert!(cluster.saved_counters("resize-pods").is_some());
     let record = last_resize(&cluster, WEB).unwrap();
     assert_eq!(record["app"]["direction"], "up");
     assert_eq!(record["app"]["from"]["limits"]["cpu"], "500m");
@@ -1681,7 +1682,13 @@ fn pod_changed_between_read_and_write_is_re_read_and_not_overwritten() {
         "409, then decided again on the fresh pod\n{}",
         tick.stderr
     );
-    assert_eq!(cluster.api.count("get", "pods"), 1, "one re-read");
+    let reads_of_web_1 = cluster
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.verb == "get" && r.path.ends_with("/pods/web-1"))
+        .count();
+    assert_eq!(reads_of_web_1, 1, "one re-read");
     let pod = read_pod(&cluster, "shop", "web-1");
     assert!(
         pod["metadata"]["annotations"][thermostat_rig::apiserver::FOREIGN_ANNOTATION_KEY]
@@ -1953,7 +1960,17 @@ fn dry_run_and_resize_dry_run_write_nothing_but_report_the_resize() {
         hot_web(&cluster);
         let tick = cluster.tick("resize-pods", &env);
         tick.assert_success();
-        assert_eq!(cluster.api.count_writes(), 0, "{env:?}: {}", tick.stderr);
+        assert_eq!(
+            cluster.writes_to_the_cluster(),
+            0,
+            "{env:?}: {}",
+            tick.stderr
+        );
+        assert_eq!(
+            cluster.api.count_writes(),
+            1,
+            "only the counter totals, on our own pod"
+        );
         assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
         assert_eq!(
             tick.metric(
@@ -2365,18 +2382,23 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
         );
         assert_eq!(
             api.count("patch", "pods"),
-            hot_pods,
-            "one annotation per resized pod"
+            hot_pods + 1,
+            "one annotation per resized pod, and the counter totals on our own pod"
         );
         assert_eq!(
             api.count("create", "events"),
             hot_pods,
             "one Event per resized pod"
         );
-        assert_eq!(api.count_writes(), 3 * hot_pods);
+        assert_eq!(api.count_writes(), 3 * hot_pods + 1);
+        assert_eq!(
+            api.count("get", "pods"),
+            1,
+            "our own pod, for the counter totals"
+        );
         assert_eq!(
             api.requests().len(),
-            3 + 3 * hot_pods,
+            3 + 3 * hot_pods + 2,
             "nothing else: {:?}",
             api.requests()
                 .iter()

@@ -1,10 +1,34 @@
 //! Metrics for shell-operator's `METRICS_PATH`: one JSON object per line, served on its `/metrics/hooks`.
 //!
-//! Per-tick gauges carry a `group` (one per controller): shell-operator expires the group's previous series
-//! before applying the new ones, so a deleted node's gauge disappears and every gauge shows the last tick.
-//! Counters of changes carry no group so they accumulate across ticks (their label sets are small and fixed).
-//! A run that exits non-zero has its metrics file ignored by shell-operator: failures are visible through
-//! shell-operator's own `shell_operator_hook_run_allowed_errors_total`.
+//! What shell-operator v1.20.3 does with the file (its source, and the storage it uses,
+//! `github.com/deckhouse/deckhouse/pkg/metrics-storage` v0.3.0 as pinned in its `go.mod`):
+//! - Every operation gets a group: one without `group` is given the hook's name, its path under the hooks dir
+//!   (`pkg/hook/operation.go` `MetricOperationsFromReader(r, defaultGroup)`, called from `pkg/hook/hook_io.go`
+//!   with `hook.Name`, set in `pkg/hook/hook_manager.go` `loadHook` as `filepath.Rel(workingDir, hookPath)`).
+//!   taint-nodes and resize-pods are two schedule bindings of one hook, so that default group would be shared.
+//! - For each group a run writes, every series stored under that group, in every metric, is deleted first; then
+//!   the run's operations of that group are applied in order (`metric_storage.go` `ApplyBatchOperations` →
+//!   `applyGroupedOperations` → `GroupedVault.ExpireGroupMetrics`). Groups the run does not write are untouched.
+//! - `add` makes a counter (`# TYPE … counter`, `collectors/counter_collector.go`); on a freshly emptied group it
+//!   starts from 0, so it holds only this run's value. Its value is stored as `uint64(value)`: fractions are cut
+//!   and a negative value is meaningless. `set` makes a gauge. `expire` (with a group, no name) deletes the
+//!   group's series. A name is one type for good: a gauge op on a counter's name is logged and dropped.
+//! - shell-operator adds the label `hook` (the hook's name) to every series, overriding one of ours
+//!   (`pkg/shell-operator/operator.go` `handleRunHook`, `labels.MergeLabels(op.Labels, common)`).
+//! - A series is identified by (group, label values): the same name with the same labels in two groups gives two
+//!   identical series, and the registry's `Gather` then fails, so `/metrics/hooks` answers 500 for everything
+//!   (client_golang v1.23.2 `registry.go` "was collected before with the same name and label values",
+//!   `promhttp` default `HTTPErrorOnError`).
+//! - A run that exits non-zero has its metrics file ignored (`pkg/hook/hook.go` `Run` returns before
+//!   `ParseResult`); so does a run whose patch operations fail, or whose metrics file has an invalid operation
+//!   (`handleRunHook` returns before `ApplyBatchOperations`, or it refuses the whole batch).
+//!
+//! So: every operation here names its controller's group (`kube_thermostat_taint_nodes`,
+//! `kube_thermostat_resize_pods`) and carries a `controller` label, whatever the call site passes, so no series of
+//! one controller is touched by the other's runs and no two series can collide. Gauges describe the last tick.
+//! Counters cannot keep growing through the file alone, since their group is emptied every run: each
+//! controller's totals live in an annotation on the hook's own Pod (see [`super::counters`]), and every run
+//! exports the whole totals with `add` into the freshly emptied group, which yields exactly the total.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,53 +37,102 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use super::counters::CounterTotals;
+use crate::cli::ControllerName;
+
 /// Prefix of every metric we export.
 pub const PREFIX: &str = "kube_thermostat_";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricOp {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
+    pub group: String,
     pub name: String,
     pub action: &'static str,
     pub value: f64,
     pub labels: BTreeMap<String, String>,
 }
 
-/// Collects metric operations during a tick; written once at the end.
-#[derive(Debug, Default)]
+/// Collects metric operations during a tick; written once at the end. Every call is attributed to the
+/// controller running now ([`Metrics::now_running`]): its group and its `controller` label.
+#[derive(Debug)]
 pub struct Metrics {
     ops: Vec<MetricOp>,
+    running: ControllerName,
+    increments: BTreeMap<ControllerName, CounterTotals>,
+}
+
+/// The metrics group of a controller's series.
+pub fn group(controller: ControllerName) -> String {
+    format!("{PREFIX}{}", controller.binding().replace('-', "_"))
 }
 
 impl Metrics {
-    /// A per-tick gauge in `group` (replaced as a whole every tick).
-    pub fn gauge(&mut self, group: &str, name: &str, value: f64, labels: &[(&str, &str)]) {
-        self.push(Some(group), name, "set", value, labels);
+    pub fn new(running: ControllerName) -> Metrics {
+        Metrics {
+            ops: Vec::new(),
+            running,
+            increments: BTreeMap::new(),
+        }
     }
 
-    /// A counter that accumulates across ticks.
+    /// What follows is about `controller`.
+    pub fn now_running(&mut self, controller: ControllerName) {
+        self.running = controller;
+    }
+
+    /// A gauge describing this tick (its group is replaced as a whole every tick).
+    pub fn gauge(&mut self, name: &str, value: f64, labels: &[(&str, &str)]) {
+        self.push("set", name, value, labels);
+    }
+
+    /// Counts `value` more of a counter (a whole number of things; 0 declares the series, so that its first
+    /// increase is seen by `increase()`). Saved and exported by [`Metrics::export_counters`].
     pub fn counter(&mut self, name: &str, value: f64, labels: &[(&str, &str)]) {
-        self.push(None, name, "add", value, labels);
+        // shell-operator keeps counters as uint64: only whole, non-negative counts mean anything.
+        let count = if value.is_finite() && value >= 0.0 {
+            value.round() as u64
+        } else {
+            0
+        };
+        self.increments
+            .entry(self.running)
+            .or_default()
+            .add(name, labels, count);
     }
 
-    fn push(
-        &mut self,
-        group: Option<&str>,
-        name: &str,
-        action: &'static str,
-        value: f64,
-        labels: &[(&str, &str)],
-    ) {
+    /// What the controller counted this tick, not yet saved.
+    pub fn increments(&self, controller: ControllerName) -> CounterTotals {
+        self.increments
+            .get(&controller)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The controller's counter totals, as `add` into its group: after shell-operator empties the group, each
+    /// series holds exactly its total.
+    pub fn export_counters(&mut self, totals: &CounterTotals) {
+        for series in totals.series() {
+            let labels: Vec<(&str, &str)> = series
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            self.push("add", &series.name, series.total as f64, &labels);
+        }
+    }
+
+    fn push(&mut self, action: &'static str, name: &str, value: f64, labels: &[(&str, &str)]) {
+        let mut labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        labels.insert("controller".into(), self.running.binding().into());
         self.ops.push(MetricOp {
-            group: group.map(str::to_owned),
+            group: group(self.running),
             name: format!("{PREFIX}{name}"),
             action,
             value,
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            labels,
         });
     }
 
@@ -96,23 +169,66 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gauges_are_grouped_and_counters_are_not() {
-        let mut metrics = Metrics::default();
-        metrics.gauge(
-            "kube_thermostat_taint_nodes",
-            "nodes",
-            3.0,
-            &[("state", "hot")],
-        );
-        metrics.counter("taint_changes_total", 1.0, &[("action", "add")]);
+    fn every_op_names_its_controllers_group_and_label() {
+        let mut metrics = Metrics::new(ControllerName::TaintNodes);
+        metrics.gauge("nodes", 3.0, &[("state", "hot")]);
+        metrics.now_running(ControllerName::ResizePods);
+        metrics.gauge("containers", 2.0, &[("controller", "spoofed")]);
         assert_eq!(
             metrics.to_json_lines(),
             concat!(
-                r#"{"group":"kube_thermostat_taint_nodes","name":"kube_thermostat_nodes","action":"set","value":3.0,"labels":{"state":"hot"}}"#,
+                r#"{"group":"kube_thermostat_taint_nodes","name":"kube_thermostat_nodes","action":"set","value":3.0,"labels":{"controller":"taint-nodes","state":"hot"}}"#,
                 "\n",
-                r#"{"name":"kube_thermostat_taint_changes_total","action":"add","value":1.0,"labels":{"action":"add"}}"#,
+                r#"{"group":"kube_thermostat_resize_pods","name":"kube_thermostat_containers","action":"set","value":2.0,"labels":{"controller":"resize-pods"}}"#,
                 "\n"
             )
+        );
+    }
+
+    #[test]
+    fn counters_are_kept_per_controller_and_exported_as_totals() {
+        let mut metrics = Metrics::new(ControllerName::TaintNodes);
+        metrics.counter("taint_changes_total", 1.0, &[("action", "taint")]);
+        metrics.counter("taint_changes_total", 2.0, &[("action", "taint")]);
+        metrics.counter("taint_changes_total", 0.0, &[("action", "untaint")]);
+        metrics.counter("taint_changes_total", -1.0, &[("action", "untaint")]);
+        metrics.now_running(ControllerName::ResizePods);
+        metrics.counter("events_rejected_total", 1.0, &[]);
+        assert!(metrics.ops().is_empty(), "nothing exported before saving");
+        let taint = metrics.increments(ControllerName::TaintNodes);
+        assert_eq!(taint.get("taint_changes_total", &[("action", "taint")]), 3);
+        assert_eq!(
+            taint.get("taint_changes_total", &[("action", "untaint")]),
+            0
+        );
+        let mut saved = CounterTotals::default();
+        saved.add("taint_changes_total", &[("action", "taint")], 7);
+        metrics.now_running(ControllerName::TaintNodes);
+        metrics.export_counters(&saved.plus(&taint));
+        let exported: Vec<_> = metrics
+            .ops()
+            .iter()
+            .map(|op| {
+                (
+                    op.group.as_str(),
+                    op.action,
+                    op.labels["action"].as_str(),
+                    op.value,
+                )
+            })
+            .collect();
+        assert_eq!(
+            exported,
+            [
+                ("kube_thermostat_taint_nodes", "add", "taint", 10.0),
+                ("kube_thermostat_taint_nodes", "add", "untaint", 0.0),
+            ]
+        );
+        assert!(
+            metrics
+                .ops()
+                .iter()
+                .all(|op| op.labels["controller"] == "taint-nodes")
         );
     }
 
@@ -125,8 +241,8 @@ mod tests {
             "{\"name\":\"other\",\"action\":\"set\",\"value\":1}\n",
         )
         .unwrap();
-        let mut metrics = Metrics::default();
-        metrics.counter("x_total", 1.0, &[]);
+        let mut metrics = Metrics::new(ControllerName::TaintNodes);
+        metrics.gauge("x", 1.0, &[]);
         metrics.write_to(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);

@@ -2,4 +2,5 @@
 
 pub mod binding_context;
 pub mod config;
+pub mod counters;
 pub mod metrics;

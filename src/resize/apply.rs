@@ -29,7 +29,6 @@ use crate::log;
 use crate::prometheus::{AnswerTooLarge, RangeSpan};
 use crate::tick::{ControllerOutcome, RunOptions, Tick};
 
-const GROUP: &str = "kube_thermostat_resize_pods";
 /// A pod whose resize keeps meeting concurrent changes is left for the next tick after this many re-reads.
 const CONFLICT_REREADS: usize = 2;
 /// The first release with the `resize` subresource.
@@ -676,12 +675,7 @@ fn report_resize_progress(pods: &[&Pod], metrics: &mut Metrics) {
         }
     }
     for (reason, count) in pending {
-        metrics.gauge(
-            GROUP,
-            "resizes_pending",
-            count as f64,
-            &[("reason", reason)],
-        );
+        metrics.gauge("resizes_pending", count as f64, &[("reason", reason)]);
     }
 }
 
@@ -731,6 +725,20 @@ fn count_resizes(pod: &PodPlan, dry_run: &str, metrics: &mut Metrics) {
 
 fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
     let dry = if dry_run { "true" } else { "false" };
+    // Every series at 0 first: one must exist before its first resize for `increase()` to see that resize.
+    for resource in ["cpu", "memory"] {
+        for direction in ["up", "down"] {
+            metrics.counter(
+                "resizes_total",
+                0.0,
+                &[
+                    ("resource", resource),
+                    ("direction", direction),
+                    ("dry_run", dry),
+                ],
+            );
+        }
+    }
     let mut decisions: BTreeMap<String, usize> = BTreeMap::new();
     for pod in &plan.pods {
         for container in &pod.containers {
@@ -763,7 +771,6 @@ fn report_plan(plan: &ResizePlan, dry_run: bool, metrics: &mut Metrics) {
     }
     for (decision, count) in decisions {
         metrics.gauge(
-            GROUP,
             "containers",
             count as f64,
             &[("decision", &decision), ("dry_run", dry)],

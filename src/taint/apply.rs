@@ -15,7 +15,6 @@ use crate::tick::{ControllerOutcome, RunOptions, Tick};
 
 /// A node whose write keeps failing on concurrent changes is left for the next tick after this many re-reads.
 const CONFLICT_REREADS: usize = 3;
-const GROUP: &str = "kube_thermostat_taint_nodes";
 
 /// One taint-nodes tick. Errors (Prometheus unusable, nodes unreadable) mean nothing was written.
 pub fn run(
@@ -332,7 +331,6 @@ fn report(
         (NodeState::Unknown, summary.unknown),
     ] {
         metrics.gauge(
-            GROUP,
             "nodes",
             count as f64,
             &[("state", &state.to_string()), ("dry_run", dry)],
@@ -367,7 +365,6 @@ fn report(
         if tainted {
             tainted_after += 1;
             metrics.gauge(
-                GROUP,
                 "node_tainted",
                 1.0,
                 &[
@@ -378,42 +375,26 @@ fn report(
         }
     }
     for (reason, count) in excluded {
-        metrics.gauge(
-            GROUP,
-            "nodes_excluded",
-            count as f64,
-            &[("reason", &reason)],
-        );
+        metrics.gauge("nodes_excluded", count as f64, &[("reason", &reason)]);
     }
-    metrics.gauge(
-        GROUP,
-        "nodes_tainted",
-        tainted_after as f64,
-        &[("dry_run", dry)],
-    );
-    metrics.gauge(GROUP, "taint_cap", summary.cap as f64, &[]);
-    metrics.gauge(
-        GROUP,
-        "nodes_capped",
-        summary.capped as f64,
-        &[("dry_run", dry)],
-    );
+    metrics.gauge("nodes_tainted", tainted_after as f64, &[("dry_run", dry)]);
+    metrics.gauge("taint_cap", summary.cap as f64, &[]);
+    metrics.gauge("nodes_capped", summary.capped as f64, &[("dry_run", dry)]);
     for (signal, unmatched) in &plan.unmatched {
         metrics.gauge(
-            GROUP,
             "unmatched_series",
             unmatched.count as f64,
             &[("signal", &signal.to_string())],
         );
     }
+    // Both actions every tick, 0 included: a series must exist before its first change for `increase()` to
+    // see that change.
     for (action, count) in [("taint", taints), ("untaint", untaints)] {
-        if count > 0 {
-            metrics.counter(
-                "taint_changes_total",
-                count as f64,
-                &[("action", action), ("dry_run", dry)],
-            );
-        }
+        metrics.counter(
+            "taint_changes_total",
+            count as f64,
+            &[("action", action), ("dry_run", dry)],
+        );
     }
 }
 

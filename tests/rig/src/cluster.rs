@@ -13,6 +13,12 @@ use crate::prometheus::{NodeHistory, Profile, Prometheus, Series, Timeline};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+/// The hook's own pod (its name is also the run's HOSTNAME, as in a real pod).
+pub const HOOK_POD_NAME: &str = "kube-thermostat-test";
+pub const HOOK_POD_NAMESPACE: &str = "kube-thermostat";
+/// The hook's name as shell-operator labels its metrics (its path under the hooks dir).
+pub const HOOK_NAME: &str = "kube-thermostat";
+
 /// One scenario's world. Everything it started stops when it is dropped.
 pub struct Cluster {
     /// The `kube-thermostat` binary under test.
@@ -34,6 +40,8 @@ pub struct HookOutput {
     pub stderr: String,
     /// Operations written to METRICS_PATH.
     pub metrics: Vec<Value>,
+    /// METRICS_PATH as written, for shell-operator's metric storage model.
+    pub metrics_file: String,
 }
 
 impl HookOutput {
@@ -71,6 +79,14 @@ impl Cluster {
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
             );
         }
+        // The hook's own pod, as the Deployment runs it: it keeps the counter totals (POD_NAME, POD_NAMESPACE).
+        // Not scheduled on any node, so no node's fit check counts it.
+        api.put(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": HOOK_POD_NAME, "namespace": HOOK_POD_NAMESPACE,
+                         "labels": {"app.kubernetes.io/name": "kube-thermostat"}},
+            "spec": {"containers": [{"name": "shell-operator", "image": "kube-thermostat"}]},
+        }));
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         write_kubeconfig(&kubeconfig, &api);
@@ -112,6 +128,28 @@ impl Cluster {
             .unwrap_or_else(|| panic!("node {name} exists"))
     }
 
+    /// The counter totals kube-thermostat keeps on its own pod for `controller` (annotation text).
+    pub fn saved_counters(&self, controller: &str) -> Option<String> {
+        let pod = self
+            .api
+            .get("Pod", Some(HOOK_POD_NAMESPACE), HOOK_POD_NAME)?;
+        pod["metadata"]["annotations"][format!("kube-thermostat.io/counters-{controller}")]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// Writes to anything but the hook's own pod (where it keeps its counter totals): what shadow mode must
+    /// never do.
+    pub fn writes_to_the_cluster(&self) -> usize {
+        let own = format!("/namespaces/{HOOK_POD_NAMESPACE}/pods/{HOOK_POD_NAME}");
+        self.api
+            .requests()
+            .iter()
+            .filter(|r| matches!(r.verb.as_str(), "create" | "update" | "patch" | "delete"))
+            .filter(|r| !r.path.ends_with(&own))
+            .count()
+    }
+
     pub fn taints(&self, name: &str) -> Value {
         self.node(name)["spec"]["taints"].clone()
     }
@@ -136,7 +174,9 @@ impl Cluster {
             ("KUBECONFIG".into(), self.kubeconfig.display().to_string()),
             ("TICK_TIMEOUT".into(), "20s".into()),
             ("PROMETHEUS_TIMEOUT".into(), "5s".into()),
-            ("HOSTNAME".into(), "kube-thermostat-test".into()),
+            ("HOSTNAME".into(), HOOK_POD_NAME.into()),
+            ("POD_NAME".into(), HOOK_POD_NAME.into()),
+            ("POD_NAMESPACE".into(), HOOK_POD_NAMESPACE.into()),
         ]
     }
 
@@ -199,14 +239,16 @@ impl Cluster {
         ));
         all_env.push(("METRICS_PATH".into(), metrics_path.display().to_string()));
         let output = run_binary(&self.binary, &[], &all_env, env);
-        let metrics = std::fs::read_to_string(&metrics_path)
-            .map(|text| {
-                text.lines()
-                    .map(|l| serde_json::from_str(l).unwrap())
-                    .collect()
-            })
-            .unwrap_or_default();
-        HookOutput { metrics, ..output }
+        let metrics_file = std::fs::read_to_string(&metrics_path).unwrap_or_default();
+        let metrics = metrics_file
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        HookOutput {
+            metrics,
+            metrics_file,
+            ..output
+        }
     }
 
     /// `kube-thermostat run ARGS...` as a person runs it (no binding context, no snapshots).
@@ -247,6 +289,7 @@ fn run_binary(
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         metrics: Vec::new(),
+        metrics_file: String::new(),
     }
 }
 

@@ -337,9 +337,10 @@ fn report_tick(
         format!("FAILED (exit {})", output.code)
     };
     println!(
-        "{binding}: {status}; {queries} Prometheus quer{}, {} API requests ({writes} writes)",
+        "{binding}: {status}; {queries} Prometheus quer{}, {} API request{} ({writes} writes)",
         if queries == 1.0 { "y" } else { "ies" },
-        requests.len()
+        requests.len(),
+        if requests.len() == 1 { "" } else { "s" }
     );
     if output.code != 0 {
         totals.failed_ticks += 1;

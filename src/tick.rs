@@ -244,10 +244,19 @@ pub fn run(cli: Cli) -> ExitCode {
                 resize::apply::run(&tick, &settings.resize, snapshots, options, &mut metrics)
             }
         };
+        let name = controller.binding();
+        // Rejected Events are counted by the controller whose run posted them (controllers run one after another),
+        // before its totals are saved.
+        for (code, count) in tick.take_events_rejected() {
+            metrics.counter(
+                "events_rejected_total",
+                count as f64,
+                &[("controller", name), ("code", &code)],
+            );
+        }
         if count {
             save_counters(&tick, own_pod.as_ref(), controller, &mut metrics);
         }
-        let name = controller.binding();
         let dry_label = if dry_run { "true" } else { "false" };
         let requests = requests_since(&tick.kube.stats(), &requests_before);
         let queries = tick.prometheus_queries() - queries_before;
@@ -311,14 +320,6 @@ pub fn run(cli: Cli) -> ExitCode {
                     &[("controller", json!(name)), ("phase", json!("tick"))],
                 );
             }
-        }
-        // Rejected Events are counted by the controller whose run posted them (controllers run one after another).
-        for (code, count) in tick.take_events_rejected() {
-            metrics.counter(
-                "events_rejected_total",
-                count as f64,
-                &[("controller", name), ("code", &code)],
-            );
         }
         metrics.gauge(
             "tick_duration_seconds",

@@ -316,13 +316,13 @@ fn taint_and_untaint_events_pass_the_strict_events_api_and_a_refused_one_is_logg
         None
     );
 
-    // Without the events rule: the taint is made, the Event's refusal is named and counted.
+    // Without the events rule (our own pod stays readable and writable for the counter totals): the taint is
+    // made, the Event's refusal is named and counted.
     let cluster = support::cluster_with(Options {
-        rbac: Some(vec![PolicyRule::new(
-            &[""],
-            &["nodes"],
-            &["get", "list", "watch", "patch"],
-        )]),
+        rbac: Some(vec![
+            PolicyRule::new(&[""], &["nodes"], &["get", "list", "watch", "patch"]),
+            PolicyRule::new(&[""], &["pods"], &["get", "patch"]),
+        ]),
         ..Options::default()
     });
     add_nodes(&cluster, &["hot-1"], HOT);

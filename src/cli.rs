@@ -391,15 +391,28 @@ pub struct RawSettings {
     )]
     pub custom_untaint_threshold: Option<String>,
 
-    /// Key of our taint. Dedicated to kube-thermostat: a taint with this key and effect is ours.
+    /// Key of our taint. Dedicated to kube-thermostat: a taint with this key and effect is ours. Keys under
+    /// kubernetes.io/k8s.io are reserved for Kubernetes (warned); status-taint.cluster-autoscaler.kubernetes.io/
+    /// is cluster-autoscaler's prefix for taints of other tools.
     #[arg(
         long,
         env = "TAINT_KEY",
-        default_value = "node.kubernetes.io/pressure",
+        default_value = "kube-thermostat.io/hot",
         global = true,
         help_heading = "taint-nodes"
     )]
     pub taint_key: String,
+
+    /// Taints left by another tool to take over, `key:Effect` comma-separated (e.g. the seed script's
+    /// node.kubernetes.io/pressure:NoSchedule): removed when the node is cool and by --remove-all, never added.
+    #[arg(
+        long,
+        env = "ADOPT_TAINTS",
+        default_value = "",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub adopt_taints: String,
 
     /// Value of our taint.
     #[arg(

@@ -136,6 +136,9 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::Usage;
         }
     };
+    for warning in &settings.warnings {
+        log::warn(warning, &[("phase", json!("settings"))]);
+    }
     // `run --dry-run` is a promise to write nothing: it overrides every shadow-mode setting, false ones included.
     let (work, output, remove_all, manual, forced_dry_run) = match cli.command {
         None => match hook_work(&settings) {

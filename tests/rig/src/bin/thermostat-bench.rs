@@ -21,7 +21,7 @@ use thermostat_rig::cluster::Cluster;
 use thermostat_rig::prometheus::Timeline;
 use thermostat_rig::synthetic::{self, Spec, SyntheticCluster};
 
-const TAINT_KEY: &str = "node.kubernetes.io/pressure";
+const TAINT_KEY: &str = "kube-thermostat.io/hot";
 const MAX_TAINTED_FRACTION: f64 = 0.3;
 /// Settings every measured run gets on top of the rig's: generous budgets, so a slow shared machine measures
 /// slowness instead of failing.
@@ -1020,7 +1020,7 @@ mod seed {
     use serde_json::{Value, json};
 
     const THRESHOLD: f64 = 80.0;
-    const TAINT_KEY: &str = "node.kubernetes.io/pressure";
+    const TAINT_KEY: &str = "kube-thermostat.io/hot";
 
     struct Clients {
         agent: ureq::Agent,

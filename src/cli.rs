@@ -326,6 +326,27 @@ pub struct RawSettings {
     #[arg(long, env = "KUBE_API_URL", global = true, help_heading = "Kubernetes")]
     pub kube_api_url: Option<String>,
 
+    /// Client-side limit of our API requests per second, retries included (0: no limit). As the kubelet's and
+    /// VPA's default: a first tick on a big cluster must not flood the priority level controllers share.
+    #[arg(
+        long,
+        env = "KUBE_API_QPS",
+        default_value = "50",
+        global = true,
+        help_heading = "Kubernetes"
+    )]
+    pub kube_api_qps: String,
+
+    /// Requests that may go at once before KUBE_API_QPS paces them.
+    #[arg(
+        long,
+        env = "KUBE_API_BURST",
+        default_value = "100",
+        global = true,
+        help_heading = "Kubernetes"
+    )]
+    pub kube_api_burst: String,
+
     // ---- taint-nodes ---------------------------------------------------------------------------------
     /// Node CPU busy % above which a node is hot (for HOT_WINDOW).
     #[arg(

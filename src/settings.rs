@@ -557,6 +557,8 @@ pub struct KubeSettings {
     pub kubeconfig: Option<String>,
     pub context: Option<String>,
     pub api_url: Option<String>,
+    /// `KUBE_API_QPS` / `KUBE_API_BURST`.
+    pub rate_limit: crate::kube::RateLimit,
 }
 
 impl Settings {
@@ -620,6 +622,22 @@ impl Settings {
                 }
                 url.trim_end_matches('/').to_owned()
             }),
+            rate_limit: crate::kube::RateLimit {
+                qps: check.number(
+                    "KUBE_API_QPS",
+                    "kube-api-qps",
+                    &raw.kube_api_qps,
+                    0.0,
+                    100_000.0,
+                ),
+                burst: check.count(
+                    "KUBE_API_BURST",
+                    "kube-api-burst",
+                    &raw.kube_api_burst,
+                    1,
+                    100_000,
+                ),
+            },
         };
         let resize = resize_settings(&mut check, raw);
         let taint = taint_settings(&mut check, raw);
@@ -1625,6 +1643,36 @@ mod tests {
                 "{bad}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn the_api_rate_limit_defaults_to_the_kubelets_and_is_checked() {
+        let settings = Settings::from_raw(&raw(), true).unwrap();
+        assert_eq!(
+            settings.kube.rate_limit,
+            crate::kube::RateLimit {
+                qps: 50.0,
+                burst: 100
+            }
+        );
+        let mut off = raw();
+        off.kube_api_qps = "0".into();
+        assert!(
+            Settings::from_raw(&off, true)
+                .unwrap()
+                .kube
+                .rate_limit
+                .is_off()
+        );
+        let mut bad = raw();
+        bad.kube_api_qps = "-1".into();
+        bad.kube_api_burst = "0".into();
+        let text = Settings::from_raw(&bad, true).unwrap_err().to_string();
+        assert!(
+            text.contains("KUBE_API_QPS (--kube-api-qps) = \"-1\"")
+                && text.contains("KUBE_API_BURST (--kube-api-burst) = \"0\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -387,8 +387,11 @@ fn connect(settings: &Settings, deadline: Deadline) -> Result<Tick> {
     };
     let endpoint = kube::resolve(&options, &ConfigSources::from_process())
         .context("Kubernetes API configuration")?;
-    let kube = kube::Client::new(endpoint, kube::ClientOptions::default())
-        .context("Kubernetes API client")?;
+    let client_options = kube::ClientOptions {
+        rate_limit: settings.kube.rate_limit,
+        ..kube::ClientOptions::default()
+    };
+    let kube = kube::Client::new(endpoint, client_options).context("Kubernetes API client")?;
 
     let p = &settings.prometheus;
     let mut config = PrometheusConfig::new(p.url.clone());

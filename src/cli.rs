@@ -326,6 +326,27 @@ pub struct RawSettings {
     #[arg(long, env = "KUBE_API_URL", global = true, help_heading = "Kubernetes")]
     pub kube_api_url: Option<String>,
 
+    /// Client-side limit of our API requests per second, retries included (0: no limit). As the kubelet's and
+    /// VPA's default: a first tick on a big cluster must not flood the priority level controllers share.
+    #[arg(
+        long,
+        env = "KUBE_API_QPS",
+        default_value = "50",
+        global = true,
+        help_heading = "Kubernetes"
+    )]
+    pub kube_api_qps: String,
+
+    /// Requests that may go at once before KUBE_API_QPS paces them.
+    #[arg(
+        long,
+        env = "KUBE_API_BURST",
+        default_value = "100",
+        global = true,
+        help_heading = "Kubernetes"
+    )]
+    pub kube_api_burst: String,
+
     // ---- taint-nodes ---------------------------------------------------------------------------------
     /// Node CPU busy % above which a node is hot (for HOT_WINDOW).
     #[arg(
@@ -391,15 +412,28 @@ pub struct RawSettings {
     )]
     pub custom_untaint_threshold: Option<String>,
 
-    /// Key of our taint. Dedicated to kube-thermostat: a taint with this key and effect is ours.
+    /// Key of our taint. Dedicated to kube-thermostat: a taint with this key and effect is ours. Keys under
+    /// kubernetes.io/k8s.io are reserved for Kubernetes (warned); status-taint.cluster-autoscaler.kubernetes.io/
+    /// is cluster-autoscaler's prefix for taints of other tools.
     #[arg(
         long,
         env = "TAINT_KEY",
-        default_value = "node.kubernetes.io/pressure",
+        default_value = "kube-thermostat.io/hot",
         global = true,
         help_heading = "taint-nodes"
     )]
     pub taint_key: String,
+
+    /// Taints left by another tool to take over, `key:Effect` comma-separated (e.g. the seed script's
+    /// node.kubernetes.io/pressure:NoSchedule): removed when the node is cool and by --remove-all, never added.
+    #[arg(
+        long,
+        env = "ADOPT_TAINTS",
+        default_value = "",
+        global = true,
+        help_heading = "taint-nodes"
+    )]
+    pub adopt_taints: String,
 
     /// Value of our taint.
     #[arg(

@@ -13,7 +13,9 @@ use crate::resize::ResizePolicy;
 use crate::resize::apply::ResizeSettings;
 use crate::resize::signals::SignalWindows;
 use crate::taint::ownership::SYSTEM_TAINT_KEYS;
-use crate::taint::{CustomSignal, SignalPolicy, TaintEffect, TaintPolicy};
+use crate::taint::{
+    AdoptedTaint, CustomSignal, DEFAULT_TAINT_KEY, SignalPolicy, TaintEffect, TaintPolicy,
+};
 
 /// Prometheus' limit on the steps of one range query (`/api/v1/query_range`).
 const MAX_RANGE_POINTS: u64 = 11_000;
@@ -57,9 +59,16 @@ impl std::error::Error for SettingsError {}
 #[derive(Default)]
 pub struct Checker {
     errors: Vec<SettingError>,
+    /// Accepted settings a person should still look at (logged at every tick).
+    warnings: Vec<String>,
 }
 
 impl Checker {
+    pub fn warn(&mut self, env: &'static str, flag: &'static str, value: &str, why: &str) {
+        self.warnings
+            .push(format!("{env} (--{flag}) = {value:?}: {why}"));
+    }
+
     pub fn reject(
         &mut self,
         env: &'static str,
@@ -486,6 +495,8 @@ pub struct Settings {
     pub kube: KubeSettings,
     pub taint: TaintPolicy,
     pub resize: ResizeSettings,
+    /// Accepted but questionable settings, each naming the setting and why (logged as warnings every tick).
+    pub warnings: Vec<String>,
 }
 
 /// Where Prometheus is and how to authenticate. Secrets stay in files where possible and are read per tick.
@@ -546,6 +557,8 @@ pub struct KubeSettings {
     pub kubeconfig: Option<String>,
     pub context: Option<String>,
     pub api_url: Option<String>,
+    /// `KUBE_API_QPS` / `KUBE_API_BURST`.
+    pub rate_limit: crate::kube::RateLimit,
 }
 
 impl Settings {
@@ -609,9 +622,26 @@ impl Settings {
                 }
                 url.trim_end_matches('/').to_owned()
             }),
+            rate_limit: crate::kube::RateLimit {
+                qps: check.number(
+                    "KUBE_API_QPS",
+                    "kube-api-qps",
+                    &raw.kube_api_qps,
+                    0.0,
+                    100_000.0,
+                ),
+                burst: check.count(
+                    "KUBE_API_BURST",
+                    "kube-api-burst",
+                    &raw.kube_api_burst,
+                    1,
+                    100_000,
+                ),
+            },
         };
         let resize = resize_settings(&mut check, raw);
         let taint = taint_settings(&mut check, raw);
+        let warnings = std::mem::take(&mut check.warnings);
         check.finish(Settings {
             hook,
             taint_enabled,
@@ -623,6 +653,7 @@ impl Settings {
             kube,
             taint,
             resize,
+            warnings,
         })
     }
 }
@@ -946,15 +977,37 @@ fn taint_settings(check: &mut Checker, raw: &RawSettings) -> TaintPolicy {
         }
     };
     let taint_key = check.label_key("TAINT_KEY", "taint-key", &raw.taint_key);
-    // Taints Kubernetes and cluster-autoscaler manage: ours must never be one of them.
+    // Taints Kubernetes, cluster-autoscaler and Karpenter manage: ours must never be one of them.
     if SYSTEM_TAINT_KEYS.contains(&taint_key.as_str()) {
         check.reject(
             "TAINT_KEY",
             "taint-key",
             &raw.taint_key,
-            "is owned by Kubernetes or cluster-autoscaler: choose a key of our own",
+            "is owned by Kubernetes, cluster-autoscaler or Karpenter: choose a key of our own",
+        );
+    } else if let Some(prefix) = cluster_autoscaler_startup_prefix(&taint_key) {
+        check.reject(
+            "TAINT_KEY",
+            "taint-key",
+            &raw.taint_key,
+            format!(
+                "cluster-autoscaler treats a taint under {prefix} as a startup taint and the node as not ready: \
+                 use the status-taint prefix {CA_STATUS_TAINT_PREFIX} instead"
+            ),
+        );
+    } else if let Some(domain) = reserved_domain(&taint_key) {
+        check.warn(
+            "TAINT_KEY",
+            "taint-key",
+            &raw.taint_key,
+            &format!(
+                "the prefix {domain} is reserved for Kubernetes components (kubernetes.io, k8s.io): accepted for \
+                 a migration, but choose a key of your own domain (default {DEFAULT_TAINT_KEY}; ADOPT_TAINTS \
+                 takes over the taints left under the old key)"
+            ),
         );
     }
+    let adopted_taints = adopted_taints(check, &raw.adopt_taints);
     let taint_value = raw.taint_value.trim().to_owned();
     if !is_label_value(&taint_value) {
         check.reject(
@@ -1028,6 +1081,7 @@ fn taint_settings(check: &mut Checker, raw: &RawSettings) -> TaintPolicy {
         query_step: step,
         match_label,
         taint_key,
+        adopted_taints,
         taint_value,
         taint_effect,
         allow_no_execute,
@@ -1046,6 +1100,80 @@ fn taint_settings(check: &mut Checker, raw: &RawSettings) -> TaintPolicy {
         exclude_label_value,
         ..defaults
     }
+}
+
+/// cluster-autoscaler's key prefix for taints other tools put on running nodes: dropped from its node templates,
+/// the node still counted as ready (kubernetes/autoscaler cluster-autoscaler/utils/taints/taints.go,
+/// `StatusTaintPrefix`).
+pub const CA_STATUS_TAINT_PREFIX: &str = "status-taint.cluster-autoscaler.kubernetes.io/";
+
+/// The prefixes cluster-autoscaler reads as startup taints (taints.go `IgnoreTaintPrefix`, `StartupTaintPrefix`):
+/// `FilterOutNodesWithStartupTaints` then counts the node as not ready. Our taint must not be one.
+fn cluster_autoscaler_startup_prefix(key: &str) -> Option<&'static str> {
+    [
+        "ignore-taint.cluster-autoscaler.kubernetes.io/",
+        "startup-taint.cluster-autoscaler.kubernetes.io/",
+    ]
+    .into_iter()
+    .find(|prefix| key.starts_with(prefix))
+}
+
+/// The reserved domain of a key's prefix, if any: `kubernetes.io` and `k8s.io` and their subdomains belong to
+/// Kubernetes components (kubernetes.io docs, reference/labels-annotations-taints). cluster-autoscaler's
+/// status-taint prefix is excepted: it exists for taints of other tools.
+fn reserved_domain(key: &str) -> Option<&str> {
+    if key.starts_with(CA_STATUS_TAINT_PREFIX) {
+        return None;
+    }
+    let (domain, _) = key.rsplit_once('/')?;
+    ["kubernetes.io", "k8s.io"]
+        .iter()
+        .any(|reserved| {
+            domain == *reserved
+                || domain
+                    .strip_suffix(reserved)
+                    .is_some_and(|head| head.ends_with('.'))
+        })
+        .then_some(domain)
+}
+
+/// `ADOPT_TAINTS`: `key:Effect`, comma-separated. A system key is refused: adopting means removing.
+fn adopted_taints(check: &mut Checker, text: &str) -> Vec<AdoptedTaint> {
+    let mut adopted: Vec<AdoptedTaint> = Vec::new();
+    for item in text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
+        let parsed = item.rsplit_once(':').and_then(|(key, effect)| {
+            let key = key.trim();
+            Some((key, TaintEffect::parse(effect.trim())?)).filter(|_| is_qualified_name(key))
+        });
+        match parsed {
+            Some((key, _)) if SYSTEM_TAINT_KEYS.contains(&key) => check.reject(
+                "ADOPT_TAINTS",
+                "adopt-taints",
+                item,
+                "is a taint of Kubernetes, cluster-autoscaler or Karpenter: never ours to remove",
+            ),
+            Some((key, effect)) => {
+                let taint = AdoptedTaint {
+                    key: key.to_owned(),
+                    effect,
+                };
+                if !adopted.contains(&taint) {
+                    adopted.push(taint);
+                }
+            }
+            None => check.reject(
+                "ADOPT_TAINTS",
+                "adopt-taints",
+                item,
+                "must be key:Effect items, comma-separated, e.g. node.kubernetes.io/pressure:NoSchedule",
+            ),
+        }
+    }
+    adopted
 }
 
 fn resize_settings(check: &mut Checker, raw: &RawSettings) -> ResizeSettings {
@@ -1328,7 +1456,7 @@ mod tests {
     #[test]
     fn qualified_names_follow_kubernetes_rules() {
         for good in [
-            "node.kubernetes.io/pressure",
+            "kube-thermostat.io/hot",
             "kube-thermostat.io/exclude",
             "dedicated",
             "a.b/c_d.e-f",
@@ -1420,6 +1548,131 @@ mod tests {
         assert_eq!(settings.prometheus.url, "http://prometheus:9090");
         assert_eq!(settings.tick_timeout, Duration::from_secs(45));
         assert!(!settings.taint_dry_run && !settings.resize_dry_run);
+    }
+
+    #[test]
+    fn the_default_taint_key_is_of_our_own_domain_and_draws_no_warning() {
+        let settings = Settings::from_raw(&raw(), true).unwrap();
+        assert_eq!(settings.taint.taint_key, "kube-thermostat.io/hot");
+        assert!(settings.taint.adopted_taints.is_empty());
+        assert_eq!(settings.warnings, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_taint_key_under_a_reserved_prefix_is_accepted_with_a_warning_naming_the_prefix() {
+        for (key, domain) in [
+            ("node.kubernetes.io/pressure", "node.kubernetes.io"),
+            ("kubernetes.io/hot", "kubernetes.io"),
+            ("team.k8s.io/hot", "team.k8s.io"),
+        ] {
+            let mut raw = raw();
+            raw.taint_key = key.into();
+            let settings = Settings::from_raw(&raw, true).unwrap();
+            assert_eq!(settings.taint.taint_key, key);
+            assert_eq!(settings.warnings.len(), 1, "{key}");
+            let warning = &settings.warnings[0];
+            assert!(
+                warning.starts_with(&format!("TAINT_KEY (--taint-key) = {key:?}"))
+                    && warning.contains(&format!("the prefix {domain} is reserved")),
+                "{warning}"
+            );
+        }
+        for key in [
+            "example.com/hot",
+            "notkubernetes.io/hot",
+            "status-taint.cluster-autoscaler.kubernetes.io/kube-thermostat",
+        ] {
+            let mut raw = raw();
+            raw.taint_key = key.into();
+            let settings = Settings::from_raw(&raw, true).unwrap();
+            assert_eq!(settings.warnings, Vec::<String>::new(), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_taint_key_cluster_autoscaler_reads_as_a_startup_taint_is_refused() {
+        for key in [
+            "ignore-taint.cluster-autoscaler.kubernetes.io/hot",
+            "startup-taint.cluster-autoscaler.kubernetes.io/hot",
+        ] {
+            let mut raw = raw();
+            raw.taint_key = key.into();
+            let text = Settings::from_raw(&raw, true).unwrap_err().to_string();
+            assert!(
+                text.contains("TAINT_KEY (--taint-key)")
+                    && text.contains("not ready")
+                    && text.contains("status-taint.cluster-autoscaler.kubernetes.io/"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn adopted_taints_are_exact_key_and_effect_pairs_and_never_a_system_taint() {
+        let mut listed = raw();
+        listed.adopt_taints =
+            " node.kubernetes.io/pressure:NoSchedule, example.com/old:PreferNoSchedule,".into();
+        let settings = Settings::from_raw(&listed, true).unwrap();
+        let adopted: Vec<String> = settings
+            .taint
+            .adopted_taints
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            adopted,
+            [
+                "node.kubernetes.io/pressure:NoSchedule",
+                "example.com/old:PreferNoSchedule"
+            ]
+        );
+        for (bad, why) in [
+            ("node.kubernetes.io/pressure", "key:Effect"),
+            ("node.kubernetes.io/pressure:noschedule", "key:Effect"),
+            ("bad key:NoSchedule", "key:Effect"),
+            ("node.kubernetes.io/unschedulable:NoSchedule", "never ours"),
+            ("ToBeDeletedByClusterAutoscaler:NoSchedule", "never ours"),
+            ("karpenter.sh/disrupted:NoSchedule", "never ours"),
+        ] {
+            let mut raw = raw();
+            raw.adopt_taints = bad.into();
+            let text = Settings::from_raw(&raw, true).unwrap_err().to_string();
+            assert!(
+                text.contains(&format!("ADOPT_TAINTS (--adopt-taints) = {bad:?}"))
+                    && text.contains(why),
+                "{bad}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_api_rate_limit_defaults_to_the_kubelets_and_is_checked() {
+        let settings = Settings::from_raw(&raw(), true).unwrap();
+        assert_eq!(
+            settings.kube.rate_limit,
+            crate::kube::RateLimit {
+                qps: 50.0,
+                burst: 100
+            }
+        );
+        let mut off = raw();
+        off.kube_api_qps = "0".into();
+        assert!(
+            Settings::from_raw(&off, true)
+                .unwrap()
+                .kube
+                .rate_limit
+                .is_off()
+        );
+        let mut bad = raw();
+        bad.kube_api_qps = "-1".into();
+        bad.kube_api_burst = "0".into();
+        let text = Settings::from_raw(&bad, true).unwrap_err().to_string();
+        assert!(
+            text.contains("KUBE_API_QPS (--kube-api-qps) = \"-1\"")
+                && text.contains("KUBE_API_BURST (--kube-api-burst) = \"0\""),
+            "{text}"
+        );
     }
 
     #[test]

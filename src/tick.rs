@@ -168,6 +168,9 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::Usage;
         }
     };
+    for warning in &settings.warnings {
+        log::warn(warning, &[("phase", json!("settings"))]);
+    }
     // `run --dry-run` is a promise to write nothing: it overrides every shadow-mode setting, false ones included.
     let (work, output, remove_all, manual, forced_dry_run) = match cli.command {
         None => match hook_work(&settings) {
@@ -423,8 +426,11 @@ fn connect(settings: &Settings, deadline: Deadline) -> Result<Tick> {
     };
     let endpoint = kube::resolve(&options, &ConfigSources::from_process())
         .context("Kubernetes API configuration")?;
-    let kube = kube::Client::new(endpoint, kube::ClientOptions::default())
-        .context("Kubernetes API client")?;
+    let client_options = kube::ClientOptions {
+        rate_limit: settings.kube.rate_limit,
+        ..kube::ClientOptions::default()
+    };
+    let kube = kube::Client::new(endpoint, client_options).context("Kubernetes API client")?;
 
     let p = &settings.prometheus;
     let mut config = PrometheusConfig::new(p.url.clone());

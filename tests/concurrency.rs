@@ -8,7 +8,7 @@ mod support;
 use serde_json::{Value, json};
 use support::{Cluster, ContainerLoad, PodHistory, Profile};
 
-const OUR_KEY: &str = "node.kubernetes.io/pressure";
+const OUR_KEY: &str = "kube-thermostat.io/hot";
 const ENV: &[(&str, &str)] = &[("MAX_TAINTED_FRACTION", "0.5")];
 const ROUNDS: usize = 5;
 

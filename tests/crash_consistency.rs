@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::{Cluster, ContainerLoad, Fault, FaultKind, PodHistory, Profile};
 
-const OUR_KEY: &str = "node.kubernetes.io/pressure";
+const OUR_KEY: &str = "kube-thermostat.io/hot";
 const HOT: [&str; 4] = ["hot-1", "hot-2", "hot-3", "hot-4"];
 const COOL: [&str; 4] = ["cool-1", "cool-2", "cool-3", "cool-4"];
 /// Room for the four hot nodes among eight.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use support::{Cluster, ContainerLoad, Fault, FaultKind, Options, PodHistory, Profile};
 use thermostat_rig::apiserver::{FOREIGN_ANNOTATION_KEY, FOREIGN_TAINT_KEY, PolicyRule};
 
-const OUR_KEY: &str = "node.kubernetes.io/pressure";
+const OUR_KEY: &str = "kube-thermostat.io/hot";
 
 /// Room for two taints among four nodes.
 const ENV: &[(&str, &str)] = &[("MAX_TAINTED_FRACTION", "0.5")];

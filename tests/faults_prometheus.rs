@@ -124,10 +124,7 @@ fn refused_then_recovers(cluster: &Cluster, proxy: &FaultProxy, names: &[&str]) 
     proxy.heal();
     cluster.tick("taint-nodes", &env()).assert_success();
     cluster.tick("resize-pods", &env()).assert_success();
-    assert_eq!(
-        cluster.taints("hot-1")[0]["key"],
-        "node.kubernetes.io/pressure"
-    );
+    assert_eq!(cluster.taints("hot-1")[0]["key"], "kube-thermostat.io/hot");
     let pod = cluster.api.get("Pod", Some("default"), "web-1").unwrap();
     assert_ne!(
         pod["spec"]["containers"][0]["resources"]["limits"]["cpu"],

@@ -492,6 +492,77 @@ fn controller_and_cleanup_tolerate_our_own_taint() {
     }
 }
 
+/// The CEL of a policy variable.
+fn policy_variable<'a>(policy: &'a Value, name: &str) -> &'a str {
+    policy["spec"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|variable| variable["name"] == name)
+        .unwrap_or_else(|| panic!("no variable {name}"))["expression"]
+        .as_str()
+        .unwrap()
+}
+
+/// `config/` copied with settings.env lines replaced, rendered at `dir` (relative to `config/`).
+fn render_with_settings(dir: &str, settings: &[(&str, &str)]) -> Vec<Value> {
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("config");
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(repo().join("config"))
+        .arg(&copy));
+    let path = copy.join("base/settings.env");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (key, value) in settings {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("settings.env has no {key}= line"))
+            .to_owned();
+        text = text.replace(&line, &format!("{key}={value}"));
+    }
+    std::fs::write(&path, text).unwrap();
+    let output = run(Command::new(tool("kubectl"))
+        .arg("kustomize")
+        .arg(copy.join(dir)));
+    parse_yaml_stream(&String::from_utf8(output.stdout).unwrap())
+}
+
+#[test]
+fn another_taint_key_in_settings_env_reaches_the_tolerations_and_the_node_policy() {
+    let key = "status-taint.cluster-autoscaler.kubernetes.io/kube-thermostat-hot";
+    let adopted = "node.kubernetes.io/pressure:NoSchedule,example.com/old:PreferNoSchedule";
+    let settings = [("TAINT_KEY", key), ("ADOPT_TAINTS", adopted)];
+    for dir in ["cleanup", "hardening"] {
+        let objects = render_with_settings(dir, &settings);
+        for object in objects
+            .iter()
+            .filter(|object| ["Deployment", "Job"].contains(&kind_of(object)))
+        {
+            assert_eq!(
+                object["spec"]["template"]["spec"]["tolerations"][0]["key"],
+                key,
+                "{dir}: {} tolerates TAINT_KEY",
+                kind_of(object)
+            );
+        }
+        if dir == "hardening" {
+            let nodes = find(
+                &objects,
+                "ValidatingAdmissionPolicy",
+                "kube-thermostat-nodes",
+            );
+            assert_eq!(policy_variable(nodes, "ourTaintKey"), format!("'{key}'"));
+            assert_eq!(
+                policy_variable(nodes, "adoptTaintsSetting"),
+                format!("'{adopted}'")
+            );
+            validate_against_kubernetes_schema("config/hardening", &objects);
+        }
+    }
+}
+
 #[test]
 fn cleanup_stops_the_controller_and_removes_every_taint_with_its_settings() {
     let objects = render("config/cleanup");
@@ -602,17 +673,33 @@ fn admission_policies_fence_our_service_account_and_taint_key() {
         "ValidatingAdmissionPolicy",
         "kube-thermostat-nodes",
     );
-    let key_variable = nodes["spec"]["variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|variable| variable["name"] == "ourTaintKey")
-        .expect("ourTaintKey variable");
     assert_eq!(
-        key_variable["expression"],
+        policy_variable(nodes, "ourTaintKey"),
         format!("'{taint_key}'"),
         "the policy fences TAINT_KEY from settings.env"
     );
+    assert_eq!(
+        policy_variable(nodes, "adoptTaintsSetting"),
+        format!("'{}'", settings_env().remove("ADOPT_TAINTS").unwrap()),
+        "the policy lets the taints of ADOPT_TAINTS go"
+    );
+    // The spec is frozen as a whole but for its taints, not field by field: fields a later Kubernetes adds
+    // (externalID is old, podPreemptionPolicy is 1.37's) are covered without being named.
+    let spec_rule = nodes["spec"]["validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["expression"].as_str().unwrap())
+        .find(|rule| rule.contains("variables.newSpec"))
+        .expect("a rule over the whole spec");
+    assert!(
+        spec_rule.contains("variables.newSpec.all(field, field == 'taints'")
+            && spec_rule.contains("variables.oldSpec.all(field, field == 'taints'"),
+        "{spec_rule}"
+    );
+    for field in ["unschedulable", "podCIDR", "providerID", "externalID"] {
+        assert!(!spec_rule.contains(field), "{field} named in {spec_rule}");
+    }
     let pods = find(
         &objects,
         "ValidatingAdmissionPolicy",

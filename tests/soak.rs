@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use support::{Fault, FaultKind, NodeHistory, Profile, Series};
 use thermostat_rig::apiserver::FOREIGN_TAINT_KEY;
 
-const OUR_KEY: &str = "node.kubernetes.io/pressure";
+const OUR_KEY: &str = "kube-thermostat.io/hot";
 const HOT_WINDOW: f64 = 20.0;
 const COOL_WINDOW: f64 = 30.0;
 const THRESHOLD: f64 = 80.0;

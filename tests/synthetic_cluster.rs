@@ -6,7 +6,7 @@ mod support;
 
 use thermostat_rig::synthetic::{self, Spec, SyntheticCluster};
 
-const TAINT_KEY: &str = "node.kubernetes.io/pressure";
+const TAINT_KEY: &str = "kube-thermostat.io/hot";
 
 #[test]
 fn rust_made_snapshots_equal_gojq_and_ticks_match_the_generated_truth() {

@@ -19,7 +19,7 @@ use thermostat_rig::apiserver::FOREIGN_TAINT_KEY;
 use thermostat_rig::apiserver::PolicyRule;
 use thermostat_rig::prometheus::{Fault as PrometheusFault, Timeline};
 
-const KEY: &str = "node.kubernetes.io/pressure";
+const KEY: &str = "kube-thermostat.io/hot";
 const ANNOTATION: &str = "kube-thermostat.io/taint";
 
 const HOT: Profile = Profile::Constant(0.95);
@@ -707,7 +707,7 @@ fn the_last_schedulable_node_is_never_tainted() {
 }
 
 #[test]
-fn control_plane_cordoned_scaling_down_and_opted_out_nodes_are_never_tainted() {
+fn control_plane_cordoned_scaling_down_karpenter_disrupted_and_opted_out_nodes_are_never_tainted() {
     let cluster = world();
     let excluded = [
         (
@@ -730,6 +730,11 @@ fn control_plane_cordoned_scaling_down_and_opted_out_nodes_are_never_tainted() {
             "opted-out",
             json!({"metadata": {"labels": {"kube-thermostat.io/exclude": "true"}}}),
             "opted-out",
+        ),
+        (
+            "karpenter-disrupted",
+            json!({"spec": {"taints": [{"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}]}}),
+            "karpenter-disrupted",
         ),
     ];
     for (name, extra, _) in &excluded {
@@ -940,35 +945,135 @@ fn a_taint_another_writer_adds_between_read_and_write_survives_and_ours_is_appli
     );
 }
 
-#[test]
-fn a_taint_left_by_the_seed_script_is_adopted() {
-    let cluster = world();
-    // The seed script tainted with our key and effect and recorded nothing.
-    cluster.add_node("seed-hot", json!({"spec": {"taints": [ours()]}}));
-    cluster.node_load("seed-hot", HOT);
-    cluster.add_node("seed-cooled", json!({"spec": {"taints": [ours()]}}));
-    cluster.node_load("seed-cooled", COOL);
-    add_nodes(&cluster, &["cool-1", "cool-2"], COOL);
+/// The taint the seed script (auto-taint.py) puts on a hot node with its defaults, recording nothing.
+fn seed_taint() -> Value {
+    json!({"key": "node.kubernetes.io/pressure", "value": "true", "effect": "NoSchedule"})
+}
 
+const ADOPT_THE_SEED: (&str, &str) = ("ADOPT_TAINTS", "node.kubernetes.io/pressure:NoSchedule");
+
+#[test]
+fn our_taint_has_a_key_of_our_own_domain_by_default() {
+    let cluster = world();
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
+    assert_eq!(
+        cluster.taints("hot-1"),
+        json!([{"key": "kube-thermostat.io/hot", "value": "true", "effect": "NoSchedule"}])
+    );
+    assert!(!output.stderr.contains("reserved"), "{}", output.stderr);
+}
+
+#[test]
+fn a_taint_left_by_the_seed_script_is_adopted_when_asked_removed_once_cool_and_never_added() {
+    let cluster = world();
+    let foreign = json!({"key": "dedicated", "value": "db", "effect": "NoSchedule"});
+    let seed_other_effect = json!({"key": "node.kubernetes.io/pressure", "value": "true", "effect": "PreferNoSchedule"});
+    cluster.add_node(
+        "seed-cooled",
+        json!({"spec": {"taints": [foreign, seed_taint(), seed_other_effect]}}),
+    );
+    cluster.node_load("seed-cooled", COOL);
+    cluster.add_node("seed-hot", json!({"spec": {"taints": [seed_taint()]}}));
+    cluster.node_load("seed-hot", HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3", "cool-4"], COOL);
+
+    // Not adopted: the seed's taint is foreign, and left exactly where it is.
+    let output = cluster.tick("taint-nodes", &[]);
+    output.assert_success();
+    assert_eq!(
+        cluster.taints("seed-cooled"),
+        json!([foreign, seed_taint(), seed_other_effect])
+    );
+    assert_eq!(cluster.taints("seed-hot"), json!([seed_taint(), ours()]));
+
+    // Adopted: removed from the cool node (only the exact key and effect), replaced on the hot one.
+    let output = cluster.tick("taint-nodes", &[ADOPT_THE_SEED]);
+    output.assert_success();
+    assert_eq!(
+        cluster.taints("seed-cooled"),
+        json!([foreign, seed_other_effect]),
+        "{}",
+        output.stderr
+    );
     assert_eq!(cluster.taints("seed-hot"), json!([ours()]));
-    assert!(
-        cluster.node("seed-hot")["metadata"]["annotations"][ANNOTATION].is_string(),
-        "adopted: recorded as ours"
-    );
-    assert!(
-        cluster.taints("seed-cooled").is_null(),
-        "ours, so untainted"
-    );
+    for name in ["cool-1", "cool-2", "cool-3", "cool-4"] {
+        assert!(cluster.taints(name).is_null(), "never added to {name}");
+    }
     assert_eq!(
         events_with_reason(&cluster, "ThermostatUntainted"),
         ["seed-cooled"]
     );
-    assert!(
-        events_with_reason(&cluster, "ThermostatTainted").is_empty(),
-        "recording a taint already there is not news"
+}
+
+#[test]
+fn remove_all_removes_adopted_seed_taints_and_nothing_foreign() {
+    let cluster = world();
+    let foreign = json!({"key": "dedicated", "value": "db", "effect": "NoSchedule"});
+    cluster.add_node("seed", json!({"spec": {"taints": [seed_taint(), foreign]}}));
+    cluster.add_node("foreign-only", json!({"spec": {"taints": [foreign]}}));
+
+    cluster
+        .run_cli(&["taint-nodes", "--remove-all"], &[])
+        .assert_success();
+    assert_eq!(
+        cluster.taints("seed"),
+        json!([seed_taint(), foreign]),
+        "not adopted: not ours"
     );
+
+    let output = cluster.run_cli(&["taint-nodes", "--remove-all"], &[ADOPT_THE_SEED]);
+    output.assert_success();
+    assert_eq!(
+        cluster.taints("seed"),
+        json!([foreign]),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(cluster.taints("foreign-only"), json!([foreign]));
+}
+
+#[test]
+fn a_taint_key_under_a_reserved_prefix_works_with_a_warning_naming_the_prefix() {
+    let cluster = world();
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let output = cluster.tick(
+        "taint-nodes",
+        &[("TAINT_KEY", "node.kubernetes.io/pressure")],
+    );
+    output.assert_success();
+    assert_eq!(cluster.taints("hot-1"), json!([seed_taint()]));
+    assert!(
+        output.stderr.contains("TAINT_KEY (--taint-key)")
+            && output
+                .stderr
+                .contains("the prefix node.kubernetes.io is reserved for Kubernetes"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn a_cluster_autoscaler_status_taint_key_is_accepted_without_a_warning() {
+    let cluster = world();
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let key = "status-taint.cluster-autoscaler.kubernetes.io/kube-thermostat-hot";
+    let output = cluster.tick("taint-nodes", &[("TAINT_KEY", key)]);
+    output.assert_success();
+    assert_eq!(
+        cluster.taints("hot-1"),
+        json!([{"key": key, "value": "true", "effect": "NoSchedule"}])
+    );
+    assert!(!output.stderr.contains("reserved"), "{}", output.stderr);
+
+    let startup = "startup-taint.cluster-autoscaler.kubernetes.io/hot";
+    let refused = cluster.tick("taint-nodes", &[("TAINT_KEY", startup)]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("not ready"), "{}", refused.stderr);
 }
 
 #[test]
@@ -993,13 +1098,13 @@ fn after_a_change_of_taint_effect_or_key_the_old_taint_is_removed_not_orphaned()
 
     let key_and_effect = [
         ("TAINT_EFFECT", "PreferNoSchedule"),
-        ("TAINT_KEY", "kube-thermostat.io/hot"),
+        ("TAINT_KEY", "example.com/hot"),
     ];
     let output = cluster.tick("taint-nodes", &key_and_effect);
     output.assert_success();
     assert_eq!(
         cluster.taints("hot"),
-        json!([dedicated, {"key": "kube-thermostat.io/hot", "value": "true", "effect": "PreferNoSchedule"}]),
+        json!([dedicated, {"key": "example.com/hot", "value": "true", "effect": "PreferNoSchedule"}]),
         "{}",
         output.stderr
     );
@@ -1009,7 +1114,7 @@ fn after_a_change_of_taint_effect_or_key_the_old_taint_is_removed_not_orphaned()
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(record["key"], "kube-thermostat.io/hot");
+    assert_eq!(record["key"], "example.com/hot");
 
     cluster.api.reset_requests();
     cluster
@@ -1085,6 +1190,119 @@ fn remove_all_needs_no_prometheus_url_but_a_tick_does() {
         cluster.taints("seed").is_null(),
         "the uninstall Job works without a Prometheus"
     );
+}
+
+// ---- Client-side rate limit --------------------------------------------------------------------------------
+
+/// Seconds from the first request the stand-in saw to each one.
+fn request_times(cluster: &Cluster) -> Vec<f64> {
+    let requests = cluster.api.requests();
+    let first = requests.first().map(|r| r.received).unwrap();
+    requests
+        .iter()
+        .map(|r| r.received.duration_since(first).as_secs_f64())
+        .collect()
+}
+
+#[test]
+fn a_first_tick_of_many_writes_is_spread_at_the_configured_rate() {
+    let cluster = world();
+    let hot: Vec<String> = (0..10).map(|i| format!("hot-{i:02}")).collect();
+    let cool: Vec<String> = (0..30).map(|i| format!("cool-{i:02}")).collect();
+    add_nodes(
+        &cluster,
+        &hot.iter().map(String::as_str).collect::<Vec<_>>(),
+        HOT,
+    );
+    add_nodes(
+        &cluster,
+        &cool.iter().map(String::as_str).collect::<Vec<_>>(),
+        COOL,
+    );
+    let (qps, burst) = (20.0, 5.0);
+
+    let output = cluster.tick(
+        "taint-nodes",
+        &[("KUBE_API_QPS", "20"), ("KUBE_API_BURST", "5")],
+    );
+    output.assert_success();
+    for name in &hot {
+        assert_eq!(cluster.taints(name), json!([ours()]), "{name}");
+    }
+    // 10 node patches and 10 Events: 5 at once, then one every 50 ms.
+    let times = request_times(&cluster);
+    assert_eq!(times.len(), 20, "{}", output.stderr);
+    for (i, earlier) in times.iter().enumerate() {
+        for (j, later) in times.iter().enumerate().skip(i + 1) {
+            let sent = (j - i + 1) as f64;
+            assert!(
+                sent <= burst + qps * (later - earlier) + 0.5,
+                "{sent} requests within {:.3}s exceed {qps}/s with a burst of {burst}: {times:?}",
+                later - earlier
+            );
+        }
+    }
+    assert!(
+        times[19] >= (20.0 - burst) / qps * 0.95,
+        "the last request went at {:.3}s",
+        times[19]
+    );
+}
+
+#[test]
+fn writes_the_rate_limit_would_push_past_the_deadline_are_not_sent_and_the_next_tick_goes_on() {
+    let cluster = world();
+    let hot: Vec<String> = (0..6).map(|i| format!("hot-{i}")).collect();
+    let cool: Vec<String> = (0..16).map(|i| format!("cool-{i:02}")).collect();
+    add_nodes(
+        &cluster,
+        &hot.iter().map(String::as_str).collect::<Vec<_>>(),
+        HOT,
+    );
+    add_nodes(
+        &cluster,
+        &cool.iter().map(String::as_str).collect::<Vec<_>>(),
+        COOL,
+    );
+    let slow = [
+        ("KUBE_API_QPS", "2"),
+        ("KUBE_API_BURST", "1"),
+        ("TICK_TIMEOUT", "2s"),
+    ];
+
+    let output = cluster.tick("taint-nodes", &slow);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("not sent: the client-side rate limit (KUBE_API_QPS=2, KUBE_API_BURST=1)"),
+        "{}",
+        output.stderr
+    );
+    // Each node has all of our write or none of it: taint and annotation together.
+    let tainted = |cluster: &Cluster| {
+        hot.iter()
+            .filter(|name| {
+                let node = cluster.node(name);
+                let has_taint = cluster.taints(name) == json!([ours()]);
+                let has_record = node["metadata"]["annotations"][ANNOTATION].is_string();
+                assert_eq!(has_taint, has_record, "{name}: {node}");
+                has_taint
+            })
+            .count()
+    };
+    let first = tainted(&cluster);
+    assert!(
+        (1..hot.len()).contains(&first),
+        "{first} tainted: {}",
+        output.stderr
+    );
+
+    // Unlimited, the next tick finishes the job.
+    cluster
+        .tick("taint-nodes", &[("KUBE_API_QPS", "0")])
+        .assert_success();
+    assert_eq!(tainted(&cluster), hot.len());
 }
 
 // ---- Prometheus failures ------------------------------------------------------------------------------------

@@ -13,11 +13,12 @@ use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConf
 use super::config::{ClusterEndpoint, SecretBytes, TlsSettings};
 use super::credentials::{Credentials, CurrentCredentials};
 use super::error::{KubeError, Status};
+use super::rate_limit::{RateLimit, TokenBucket};
 use super::request::{ApiResource, ListParams, Patch, Request, Verb};
 use crate::deadline::Deadline;
 
 /// Knobs with defaults that suit a hook ticking every minute.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClientOptions {
     /// TCP + TLS set-up; a healthy API server answers in milliseconds.
     pub connect_timeout: Duration,
@@ -33,6 +34,8 @@ pub struct ClientOptions {
     pub retry_after_max: Duration,
     /// Response body cap. A LIST page of 500 pods with managed fields is ~10 MB; beyond this something is wrong.
     pub max_response_bytes: u64,
+    /// Client-side rate limit of every HTTP request, retries included (`KUBE_API_QPS`, `KUBE_API_BURST`).
+    pub rate_limit: RateLimit,
 }
 
 impl Default for ClientOptions {
@@ -45,6 +48,7 @@ impl Default for ClientOptions {
             backoff_max: Duration::from_secs(3),
             retry_after_max: Duration::from_secs(10),
             max_response_bytes: 64 * 1024 * 1024,
+            rate_limit: RateLimit::default(),
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct RequestStats {
     pub retries: u64,
     /// LISTs restarted from the first page after a 410 Expired continue token.
     pub list_restarts: u64,
+    /// Time spent waiting for the client-side rate limit.
+    pub rate_limited_wait: Duration,
     pub bytes_sent: u64,
     pub bytes_received: u64,
 }
@@ -162,6 +168,7 @@ pub struct Client {
     credentials: Credentials,
     agent: Mutex<AgentState>,
     stats: Mutex<RequestStats>,
+    bucket: Mutex<TokenBucket>,
 }
 
 impl fmt::Debug for Client {
@@ -192,13 +199,14 @@ impl Client {
             origin: endpoint.origin,
             tls: endpoint.tls,
             proxy_url: endpoint.proxy_url,
-            options,
             credentials: Credentials::new(endpoint.auth),
             agent: Mutex::new(AgentState {
                 agent,
                 exec_cert: None,
             }),
             stats: Mutex::new(RequestStats::default()),
+            bucket: Mutex::new(TokenBucket::new(options.rate_limit)),
+            options,
         })
     }
 
@@ -363,6 +371,7 @@ impl Client {
                     attempts,
                 });
             }
+            self.wait_for_rate_limit(request, &url, deadline)?;
             attempts += 1;
             let outcome = self.attempt(request, &url, deadline);
             let (error, wait) = match outcome {
@@ -397,6 +406,37 @@ impl Client {
             }
             lock(&self.stats).retries += 1;
             std::thread::sleep(wait);
+        }
+    }
+
+    /// Waits for the rate limit's token, or gives up at once, sending nothing, when it would come after the
+    /// tick's deadline. Every write is one request that stands alone, so giving up here leaves what a deadline
+    /// between two writes leaves: the next tick decides again from what is there.
+    fn wait_for_rate_limit(
+        &self,
+        request: &Request,
+        url: &str,
+        deadline: Deadline,
+    ) -> Result<(), KubeError> {
+        let mut bucket = lock(&self.bucket);
+        let limit = bucket.limit();
+        let reserved = bucket.reserve(std::time::Instant::now(), deadline.remaining());
+        drop(bucket);
+        match reserved {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    lock(&self.stats).rate_limited_wait += wait;
+                    std::thread::sleep(wait);
+                }
+                Ok(())
+            }
+            Err(wait) => Err(KubeError::RateLimited {
+                verb: request.verb,
+                url: url.to_owned(),
+                wait,
+                qps: limit.qps,
+                burst: limit.burst,
+            }),
         }
     }
 

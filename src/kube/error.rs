@@ -1,6 +1,7 @@
 //! API errors: `Status` decoding, the typed error returned to callers, and client-go's predicates.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +139,14 @@ pub enum KubeError {
         url: String,
         attempts: u32,
     },
+    /// Not sent: the client-side rate limit would have held it past the tick's deadline.
+    RateLimited {
+        verb: Verb,
+        url: String,
+        wait: Duration,
+        qps: f64,
+        burst: u32,
+    },
     /// Getting credentials failed: token file unreadable, exec plugin failed.
     Credentials { message: String },
     /// A request that must not be sent (empty name, bad namespace...): a bug in the caller.
@@ -170,6 +179,18 @@ impl fmt::Display for KubeError {
             } => write!(
                 f,
                 "{verb} {url}: the answer is not a valid {expected}: {message}"
+            ),
+            KubeError::RateLimited {
+                verb,
+                url,
+                wait,
+                qps,
+                burst,
+            } => write!(
+                f,
+                "{verb} {url}: not sent: the client-side rate limit (KUBE_API_QPS={qps}, KUBE_API_BURST={burst}) \
+                 would hold it {:.1}s, past the tick's deadline; the next tick goes on from there",
+                wait.as_secs_f64()
             ),
             KubeError::DeadlineExceeded {
                 verb,
@@ -257,8 +278,12 @@ impl KubeError {
         self.status_matches("Expired", 410)
     }
 
+    /// Out of time: the deadline passed, or the rate limit would have made the request pass it.
     pub fn is_deadline_exceeded(&self) -> bool {
-        matches!(self, KubeError::DeadlineExceeded { .. })
+        matches!(
+            self,
+            KubeError::DeadlineExceeded { .. } | KubeError::RateLimited { .. }
+        )
     }
 }
 

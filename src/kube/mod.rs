@@ -12,9 +12,11 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod go_json;
+pub mod rate_limit;
 pub mod request;
 
 pub use client::{Client, ClientOptions, RequestStats, ServerVersion};
 pub use config::{Auth, ClusterEndpoint, ConfigError, ConfigOptions, ConfigSources, resolve};
 pub use error::{KubeError, Status};
+pub use rate_limit::RateLimit;
 pub use request::{ApiResource, ListParams, Patch, Request, Verb};

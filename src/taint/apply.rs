@@ -403,6 +403,7 @@ fn exclusion_reason(exclusion: &super::Exclusion) -> &'static str {
         super::Exclusion::ControlPlane { .. } => "control-plane",
         super::Exclusion::Cordoned => "cordoned",
         super::Exclusion::ScaleDown => "scale-down",
+        super::Exclusion::KarpenterDisrupted => "karpenter-disrupted",
         super::Exclusion::OptedOut { .. } => "opted-out",
         super::Exclusion::Deleting => "deleting",
     }

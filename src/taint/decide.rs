@@ -8,7 +8,7 @@
 //!    enabled signal is hot, else unknown if any is unknown, else cool if ALL are cool, else band.
 //! 2. Hysteresis: an eligible hot node should carry our taint, a cool one should not, and a band or unknown
 //!    node keeps what it has. A node that is not eligible (control plane, cordoned, being deleted by
-//!    cluster-autoscaler, opted out, being deleted) is never newly tainted and keeps our taint until it is cool.
+//!    cluster-autoscaler or Karpenter, opted out, being deleted) is never newly tainted and keeps our taint until it is cool.
 //! 3. Cap, over eligible nodes only: at most `floor(max_tainted_fraction × eligible)` of them carry our taint
 //!    after the plan. Nodes that already carry it keep their place first (no churn between equally hot
 //!    nodes), hot before band/unknown, hottest first; new hot nodes fill what is left, hottest first. So when the
@@ -32,6 +32,9 @@ use std::fmt::{self, Write as _};
 
 /// The taint cluster-autoscaler puts on a node it is deleting.
 const CA_TO_BE_DELETED: &str = "ToBeDeletedByClusterAutoscaler";
+/// The taint Karpenter puts (NoSchedule) on a node it is draining to remove it (kubernetes-sigs/karpenter
+/// pkg/apis/v1/taints.go `DisruptedTaintKey`). Any effect counts: the node is on its way out either way.
+const KARPENTER_DISRUPTED: &str = "karpenter.sh/disrupted";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,6 +66,8 @@ pub enum Exclusion {
     Cordoned,
     /// Carries cluster-autoscaler's `ToBeDeletedByClusterAutoscaler` taint.
     ScaleDown,
+    /// Carries Karpenter's `karpenter.sh/disrupted` taint: Karpenter is removing the node.
+    KarpenterDisrupted,
     /// Carries the opt-out label.
     OptedOut { label: String },
     /// Has a `deletionTimestamp`.
@@ -77,6 +82,10 @@ impl fmt::Display for Exclusion {
             Exclusion::ScaleDown => write!(
                 f,
                 "being scaled down by cluster-autoscaler (taint {CA_TO_BE_DELETED})"
+            ),
+            Exclusion::KarpenterDisrupted => write!(
+                f,
+                "being removed by Karpenter (taint {KARPENTER_DISRUPTED})"
             ),
             Exclusion::OptedOut { label } => write!(f, "opted out (label {label})"),
             Exclusion::Deleting => f.write_str("being deleted"),
@@ -466,6 +475,14 @@ fn exclusion(node: &Node, policy: &TaintPolicy) -> Option<Exclusion> {
         .any(|t| t.key == CA_TO_BE_DELETED)
     {
         return Some(Exclusion::ScaleDown);
+    }
+    if spec
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|t| t.key == KARPENTER_DISRUPTED)
+    {
+        return Some(Exclusion::KarpenterDisrupted);
     }
     let key = &policy.exclude_label_key;
     if labels.and_then(|m| m.get(key)) == Some(&policy.exclude_label_value) {

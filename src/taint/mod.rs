@@ -22,7 +22,8 @@ pub use decide::{
 pub use ownership::TaintRecord;
 pub use patch::node_patch;
 pub use policy::{
-    CPU_THRESHOLD, CustomSignal, SignalPolicy, TAINT_ANNOTATION, TaintEffect, TaintPolicy,
+    AdoptedTaint, CPU_THRESHOLD, CustomSignal, DEFAULT_TAINT_KEY, SignalPolicy, TAINT_ANNOTATION,
+    TaintEffect, TaintPolicy,
 };
 #[cfg(test)]
 pub(crate) use signals::match_samples;

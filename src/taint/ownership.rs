@@ -1,9 +1,10 @@
 //! Which taints on a node are ours, and the annotation that records the one we put there.
 //!
-//! Ours = the taint with our key AND effect (whoever put it there: the key is dedicated to this controller, so a
-//! taint left by the seed script is adopted), plus the taint our annotation records (so after a change of
-//! `TAINT_KEY`/`TAINT_EFFECT` the old one is removed, not orphaned). Every other taint is foreign and is
-//! carried over untouched, in order, `timeAdded` included.
+//! Ours = the taint with our key AND effect (whoever put it there: the key is dedicated to this controller), the
+//! taint our annotation records (so after a change of `TAINT_KEY`/`TAINT_EFFECT` the old one is removed, not
+//! orphaned), and taints of an exact key + effect listed in `ADOPT_TAINTS` (the seed script's
+//! `node.kubernetes.io/pressure`): those are only ever removed or replaced by ours. Every other taint is foreign
+//! and is carried over untouched, in order, `timeAdded` included.
 
 use super::policy::{TAINT_ANNOTATION, TaintPolicy};
 use k8s_openapi::api::core::v1::{Node, Taint};
@@ -24,6 +25,8 @@ pub const SYSTEM_TAINT_KEYS: &[&str] = &[
     "node.cloudprovider.kubernetes.io/shutdown",
     "ToBeDeletedByClusterAutoscaler",
     "DeletionCandidateOfClusterAutoscaler",
+    // Karpenter's taint on a node it is removing (kubernetes-sigs/karpenter pkg/apis/v1/taints.go).
+    "karpenter.sh/disrupted",
 ];
 
 /// The JSON in our annotation: the taint we put on the node, when and why.
@@ -76,6 +79,7 @@ impl Ownership {
             .enumerate()
             .filter(|(_, taint)| {
                 is_current_form(taint, policy)
+                    || policy.adopted_taints.iter().any(|a| a.matches(taint))
                     || record
                         .as_ref()
                         .is_some_and(|r| r.key == taint.key && r.effect == taint.effect)

@@ -12,6 +12,10 @@ use std::time::Duration;
 pub const CPU_THRESHOLD: f64 = 80.0;
 /// The untaint threshold sits this far below the taint threshold unless set (hysteresis band).
 pub const DEFAULT_HYSTERESIS: f64 = 10.0;
+/// Our taint's default key. Of our own domain: `node.kubernetes.io/` and every other `kubernetes.io`/`k8s.io`
+/// prefix is reserved for Kubernetes components (the seed script's `node.kubernetes.io/pressure` sat there;
+/// `ADOPT_TAINTS` takes its taints over).
+pub const DEFAULT_TAINT_KEY: &str = "kube-thermostat.io/hot";
 /// Our annotation on the node: the taint we put there, as JSON (see [`super::ownership::TaintRecord`]).
 pub const TAINT_ANNOTATION: &str = "kube-thermostat.io/taint";
 
@@ -54,6 +58,25 @@ impl TaintEffect {
 impl fmt::Display for TaintEffect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A taint (exact key and effect, any value) left by another tool that we take over: removed, never added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdoptedTaint {
+    pub key: String,
+    pub effect: TaintEffect,
+}
+
+impl AdoptedTaint {
+    pub(crate) fn matches(&self, taint: &k8s_openapi::api::core::v1::Taint) -> bool {
+        taint.key == self.key && taint.effect == self.effect.as_str()
+    }
+}
+
+impl fmt::Display for AdoptedTaint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.key, self.effect)
     }
 }
 
@@ -118,9 +141,13 @@ pub struct TaintPolicy {
     /// `instance`. Either way a `:port` is stripped and the value is compared exactly to node names, then to
     /// node addresses (InternalIP, Hostname, ExternalIP).
     pub match_label: Option<String>,
-    /// Our taint's key (`TAINT_KEY`, default `node.kubernetes.io/pressure`). Dedicated to this controller: a
-    /// taint with this key and [`TaintPolicy::taint_effect`] is ours even if we did not record it.
+    /// Our taint's key (`TAINT_KEY`, default [`DEFAULT_TAINT_KEY`]). Dedicated to this controller: a taint with
+    /// this key and [`TaintPolicy::taint_effect`] is ours even if we did not record it.
     pub taint_key: String,
+    /// Taints another tool left that we take over (`ADOPT_TAINTS`, default none): each exact key + effect named
+    /// here is ours to remove (when the node is cool, by `--remove-all`, or replaced by our own taint on a hot
+    /// node), never to add. Never a system taint (see [`TaintPolicy::validate`]).
+    pub adopted_taints: Vec<AdoptedTaint>,
     /// Our taint's value (`TAINT_VALUE`, default `true`). An empty value means "no value".
     pub taint_value: String,
     /// Our taint's effect (`TAINT_EFFECT`, default `NoSchedule`).
@@ -151,7 +178,8 @@ impl Default for TaintPolicy {
             query_step: Duration::from_secs(30),
             cpu_rate_window: Duration::from_secs(120),
             match_label: None,
-            taint_key: "node.kubernetes.io/pressure".to_string(),
+            taint_key: DEFAULT_TAINT_KEY.to_string(),
+            adopted_taints: Vec::new(),
             taint_value: "true".to_string(),
             taint_effect: TaintEffect::NoSchedule,
             allow_no_execute: false,
@@ -178,6 +206,16 @@ impl TaintPolicy {
         }
         if self.taint_key.trim().is_empty() {
             return Err("TAINT_KEY is empty: a taint needs a key".to_string());
+        }
+        if let Some(adopted) = self
+            .adopted_taints
+            .iter()
+            .find(|a| super::ownership::SYSTEM_TAINT_KEYS.contains(&a.key.as_str()))
+        {
+            return Err(format!(
+                "adopted taint {adopted}: the key is owned by Kubernetes, cluster-autoscaler or Karpenter, \
+                 never ours to remove"
+            ));
         }
         if self.cpu.is_none() && self.memory.is_none() && self.custom.is_none() {
             return Err(
@@ -314,7 +352,11 @@ mod tests {
     fn defaults_are_valid_and_match_the_seed() {
         let policy = TaintPolicy::default();
         assert_eq!(policy.validate(), Ok(()));
-        assert_eq!(policy.taint_key, "node.kubernetes.io/pressure");
+        assert_eq!(policy.taint_key, "kube-thermostat.io/hot");
+        assert!(
+            policy.adopted_taints.is_empty(),
+            "nothing adopted unless asked"
+        );
         assert_eq!(policy.cpu.as_ref().map(|c| c.threshold_percent), Some(80.0));
         assert_eq!(
             policy.cpu.as_ref().map(|c| c.untaint_threshold_percent),
@@ -338,6 +380,24 @@ mod tests {
             ..policy
         };
         assert_eq!(allowed.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_system_taint_can_never_be_adopted() {
+        for key in ["node.kubernetes.io/unschedulable", "karpenter.sh/disrupted"] {
+            let policy = TaintPolicy {
+                adopted_taints: vec![AdoptedTaint {
+                    key: key.to_string(),
+                    effect: TaintEffect::NoSchedule,
+                }],
+                ..TaintPolicy::default()
+            };
+            let error = policy.validate().unwrap_err();
+            assert!(
+                error.contains(key) && error.contains("never ours"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@ mod fixtures {
     }
 
     pub fn ours() -> Taint {
-        taint("node.kubernetes.io/pressure", Some("true"), "NoSchedule")
+        taint("kube-thermostat.io/hot", Some("true"), "NoSchedule")
     }
 
     #[derive(Clone)]
@@ -57,7 +57,7 @@ mod fixtures {
         }
         /// Carries our taint as we record it: taint plus annotation.
         pub fn tainted(self) -> Self {
-            let record = json!({"key": "node.kubernetes.io/pressure", "value": "true", "effect": "NoSchedule",
+            let record = json!({"key": "kube-thermostat.io/hot", "value": "true", "effect": "NoSchedule",
                                 "since": "2025-06-01T11:00:00Z", "reason": "hot"});
             self.seed_tainted()
                 .annotation(TAINT_ANNOTATION, &record.to_string())
@@ -282,7 +282,7 @@ mod hysteresis {
             serde_json::from_str(w.annotation_after.as_deref().unwrap()).unwrap();
         assert_eq!(
             (record.key.as_str(), record.value.as_str()),
-            ("node.kubernetes.io/pressure", "true")
+            ("kube-thermostat.io/hot", "true")
         );
         assert_eq!(record.since, "2025-06-01T12:00:00Z");
         assert_eq!(
@@ -835,6 +835,33 @@ mod eligibility {
     }
 
     #[test]
+    fn nodes_karpenter_is_removing_are_never_tainted_whatever_the_effect() {
+        for effect in ["NoSchedule", "NoExecute", "PreferNoSchedule"] {
+            let d = hot_with(node("x").taints(vec![taint("karpenter.sh/disrupted", None, effect)]));
+            assert_eq!(
+                (d.action, d.exclusion.clone()),
+                (Action::None, Some(Exclusion::KarpenterDisrupted)),
+                "{effect}"
+            );
+            assert!(
+                d.reason.contains("being removed by Karpenter"),
+                "{}",
+                d.reason
+            );
+        }
+    }
+
+    #[test]
+    fn a_node_karpenter_is_removing_keeps_our_taint_until_cool_and_karpenters_taint_is_never_ours()
+    {
+        let disrupted = taint("karpenter.sh/disrupted", None, "NoSchedule");
+        let nodes = [node("x").taints(vec![ours(), disrupted.clone()]).build()];
+        let plan = plan_among_peers(&nodes, &at("x", 5.0));
+        assert_eq!(decision(&plan, "x").action, Action::Remove);
+        assert_eq!(write(&plan, "x").unwrap().taints_after, vec![disrupted]);
+    }
+
+    #[test]
     fn opted_out_nodes_are_never_tainted() {
         let d = hot_with(node("x").label("kube-thermostat.io/exclude", "true"));
         assert_eq!(d.action, Action::None);
@@ -872,11 +899,7 @@ mod ownership {
             ),
             taint("node.kubernetes.io/unschedulable", None, "NoSchedule"),
             taint("dedicated", Some("db"), "NoSchedule"),
-            taint(
-                "node.kubernetes.io/pressure",
-                Some("true"),
-                "PreferNoSchedule",
-            ),
+            taint("kube-thermostat.io/hot", Some("true"), "PreferNoSchedule"),
             taint_at(
                 "example.com/maintenance",
                 "NoExecute",
@@ -896,7 +919,7 @@ mod ownership {
         let raw_taints = json!([
             {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute", "timeAdded": "2025-05-31T23:59:01Z"},
             {"key": "dedicated", "value": "db", "effect": "NoSchedule"},
-            {"key": "node.kubernetes.io/pressure", "value": "true", "effect": "PreferNoSchedule"},
+            {"key": "kube-thermostat.io/hot", "value": "true", "effect": "PreferNoSchedule"},
             {"key": "example.com/maintenance", "effect": "NoExecute", "timeAdded": "2024-01-02T03:04:05Z"}
         ]);
         let raw_node = json!({"metadata": {"name": "x", "annotations": {"keep": "me"}}, "spec": {"taints": raw_taints}});
@@ -918,7 +941,7 @@ mod ownership {
         apply_json_patch(&mut doc, &patch).unwrap();
         let mut expected = raw_taints.as_array().unwrap().clone();
         expected.push(
-            json!({"key": "node.kubernetes.io/pressure", "value": "true", "effect": "NoSchedule"}),
+            json!({"key": "kube-thermostat.io/hot", "value": "true", "effect": "NoSchedule"}),
         );
         assert_eq!(doc["spec"]["taints"], Value::Array(expected));
         assert_eq!(doc["metadata"]["annotations"]["keep"], "me");
@@ -1003,7 +1026,7 @@ mod ownership {
             serde_json::from_str(w.annotation_after.as_deref().unwrap()).unwrap();
         assert_eq!(
             (record.key.as_str(), record.effect.as_str()),
-            ("node.kubernetes.io/pressure", "NoSchedule")
+            ("kube-thermostat.io/hot", "NoSchedule")
         );
     }
 
@@ -1022,7 +1045,7 @@ mod ownership {
         assert_eq!(
             w.taints_after,
             vec![
-                taint("node.kubernetes.io/pressure", Some("hot"), "NoSchedule"),
+                taint("kube-thermostat.io/hot", Some("hot"), "NoSchedule"),
                 taint("dedicated", Some("db"), "NoSchedule")
             ]
         );
@@ -1057,6 +1080,82 @@ mod ownership {
         assert_eq!(
             w.annotation_after, None,
             "the stale annotation is cleaned up"
+        );
+    }
+
+    fn adopting_the_seed() -> TaintPolicy {
+        TaintPolicy {
+            adopted_taints: vec![AdoptedTaint {
+                key: "node.kubernetes.io/pressure".to_string(),
+                effect: TaintEffect::NoSchedule,
+            }],
+            ..TaintPolicy::default()
+        }
+    }
+
+    fn seed_taint() -> Taint {
+        taint("node.kubernetes.io/pressure", Some("true"), "NoSchedule")
+    }
+
+    #[test]
+    fn an_adopted_taint_is_removed_once_the_node_is_cool_and_only_it() {
+        let dedicated = taint("dedicated", Some("db"), "NoSchedule");
+        let same_key_other_effect = taint("node.kubernetes.io/pressure", None, "PreferNoSchedule");
+        let nodes = vec![
+            node("x")
+                .taints(vec![
+                    dedicated.clone(),
+                    seed_taint(),
+                    same_key_other_effect.clone(),
+                ])
+                .build(),
+        ];
+        let (nodes, samples) = with_peers(nodes, at("x", 5.0));
+        let plan = plan_with(&nodes, &samples, &adopting_the_seed());
+        assert_eq!(decision(&plan, "x").action, Action::Remove);
+        let w = write(&plan, "x").unwrap();
+        assert_eq!(w.taints_after, vec![dedicated, same_key_other_effect]);
+        assert_eq!(
+            w.event.as_ref().map(|e| e.reason.as_str()),
+            Some("ThermostatUntainted")
+        );
+    }
+
+    #[test]
+    fn without_adoption_the_seed_taint_is_foreign() {
+        let nodes = vec![node("x").taints(vec![seed_taint()]).build()];
+        let plan = plan_among_peers(&nodes, &at("x", 5.0));
+        assert_eq!(decision(&plan, "x").action, Action::None);
+        assert!(write(&plan, "x").is_none());
+    }
+
+    #[test]
+    fn an_adopted_taint_on_a_hot_node_is_replaced_by_ours_and_never_added() {
+        let nodes = vec![
+            node("seeded").taints(vec![seed_taint()]).build(),
+            node("fresh").build(),
+        ];
+        let samples = [at("seeded", 99.0), at("fresh", 99.0)].concat();
+        let (nodes, samples) = with_peers(nodes, samples);
+        let plan = plan_with(&nodes, &samples, &adopting_the_seed());
+        assert_eq!(decision(&plan, "seeded").action, Action::Update);
+        assert_eq!(write(&plan, "seeded").unwrap().taints_after, vec![ours()]);
+        assert_eq!(decision(&plan, "fresh").action, Action::Add);
+        assert_eq!(write(&plan, "fresh").unwrap().taints_after, vec![ours()]);
+    }
+
+    #[test]
+    fn remove_all_removes_adopted_taints_too() {
+        let dedicated = taint("dedicated", Some("db"), "NoSchedule");
+        let nodes = [node("x")
+            .taints(vec![seed_taint(), dedicated.clone()])
+            .build()];
+        let plan = plan_remove_all(&nodes, &adopting_the_seed());
+        assert_eq!(plan.writes[0].taints_after, vec![dedicated]);
+        assert!(
+            plan_remove_all(&nodes, &TaintPolicy::default())
+                .writes
+                .is_empty()
         );
     }
 
@@ -1244,7 +1343,7 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
-    const KEY: &str = "node.kubernetes.io/pressure";
+    const KEY: &str = "kube-thermostat.io/hot";
     const OLD_KEY: &str = "old.example/hot";
 
     #[derive(Debug, Clone)]

@@ -253,6 +253,7 @@ pub(crate) fn handle(shared: &Shared, request: &Request) -> Outcome {
         user_agent: request.header("user-agent").map(str::to_string),
         authorization: request.header("authorization").map(str::to_string),
         body: String::from_utf8_lossy(&request.body).into_owned(),
+        received: std::time::Instant::now(),
     };
     let outcome = handle_inner(shared, request, &route, &mut record);
     match &outcome {

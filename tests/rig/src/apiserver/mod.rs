@@ -105,6 +105,8 @@ pub struct RequestRecord {
     pub user_agent: Option<String>,
     pub authorization: Option<String>,
     pub body: String,
+    /// When the request's head and body had been read.
+    pub received: std::time::Instant,
 }
 
 /// A fault injected into the next `times` matching requests.

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use thermostat_rig::cluster::{Cluster, HookOutput};
 use thermostat_rig::synthetic::{NodeClass, NodeRole, Spec, SyntheticCluster};
 
-const TAINT_KEY: &str = "node.kubernetes.io/pressure";
+const TAINT_KEY: &str = "kube-thermostat.io/hot";
 
 struct Args {
     binary: PathBuf,

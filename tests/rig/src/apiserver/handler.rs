@@ -8,7 +8,6 @@ use super::store::{self, ListQuery, ResourceType};
 use super::validate;
 use super::{FaultKind, RequestRecord, Shared};
 use serde_json::{Value, json};
-use std::time::SystemTime;
 
 /// A parsed HTTP request.
 #[derive(Debug, Default)]
@@ -412,10 +411,6 @@ fn authorize(
     ))
 }
 
-fn now() -> String {
-    store::rfc3339(SystemTime::now())
-}
-
 fn parse_body(request: &Request) -> Result<Value, ApiError> {
     serde_json::from_slice(&request.body)
         .map_err(|e| status::bad_request(format!("error decoding patch: {e}")))
@@ -637,8 +632,9 @@ fn write(
     match (resource.kind, sub) {
         ("Node", Some("status")) => keep_field(&mut new, &current, "spec"),
         ("Node", _) => {
+            // No taint mutation: the node strategy leaves `timeAdded` to whoever writes the taint
+            // (kubernetes pkg/registry/core/node/strategy.go, PrepareForUpdate).
             keep_field(&mut new, &current, "status");
-            validate::prepare_node(&mut new, &now());
             let errors = validate::validate_node(&new);
             if !errors.is_empty() {
                 return Err(qualified_invalid(&errors));
@@ -772,9 +768,6 @@ fn create(
     }
     if resource.kind == "Pod" {
         validate::default_pod(&mut object);
-    }
-    if resource.kind == "Node" {
-        validate::prepare_node(&mut object, &now());
     }
     let stored = store.create(resource, object);
     Ok(json_response(201, &stored))

@@ -362,9 +362,6 @@ impl ApiServer {
                 object["status"]["qosClass"] = json!(validate::compute_qos(&object));
             }
         }
-        if resource.kind == "Node" {
-            validate::prepare_node(&mut object, &store::rfc3339(SystemTime::now()));
-        }
         let mut store = self.shared.lock_store();
         if let Some(ns) = &namespace {
             let namespaces = resource_of("Namespace", Some("v1"));

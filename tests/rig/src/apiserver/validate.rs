@@ -261,23 +261,6 @@ pub(crate) fn label_value_errors(value: &str) -> Vec<String> {
 
 // ---------------------------------------------------------------- Node
 
-/// The API server stamps `timeAdded` on NoExecute taints that have none.
-pub(crate) fn prepare_node(node: &mut Value, now: &str) {
-    if let Some(taints) = node
-        .pointer_mut("/spec/taints")
-        .and_then(Value::as_array_mut)
-    {
-        for taint in taints {
-            if taint["effect"] == "NoExecute"
-                && taint.get("timeAdded").is_none_or(Value::is_null)
-                && let Some(t) = taint.as_object_mut()
-            {
-                t.insert("timeAdded".into(), json!(now));
-            }
-        }
-    }
-}
-
 /// `validateNodeTaints`.
 pub(crate) fn validate_node(node: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();

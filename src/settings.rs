@@ -1418,7 +1418,7 @@ mod tests {
     fn defaults_are_valid_once_prometheus_is_named() {
         let settings = Settings::from_raw(&raw(), true).unwrap();
         assert_eq!(settings.prometheus.url, "http://prometheus:9090");
-        assert_eq!(settings.tick_timeout, Duration::from_secs(45));
+        assert_eq!(settings.tick_timeout, Duration::from_secs(25));
         assert!(!settings.taint_dry_run && !settings.resize_dry_run);
     }
 

@@ -114,6 +114,8 @@ pub struct Fault {
     pub method: Option<String>,
     /// Match only requests whose `path?query` contains this; `None` matches all.
     pub path_contains: Option<String>,
+    /// `path_contains` must be the whole `path?query` (a pod's PATCH, not its `resize` subresource).
+    pub exact: bool,
     pub times: usize,
     pub kind: FaultKind,
 }
@@ -124,6 +126,7 @@ impl Fault {
         Fault {
             method: None,
             path_contains: None,
+            exact: false,
             times,
             kind,
         }
@@ -134,8 +137,17 @@ impl Fault {
         Fault {
             method: Some(method.to_string()),
             path_contains: Some(path_contains.to_string()),
+            exact: false,
             times,
             kind,
+        }
+    }
+
+    /// A fault on `method` requests to exactly `path` (with its query, if any), `times` times.
+    pub fn on_exact(method: &str, path: &str, kind: FaultKind, times: usize) -> Fault {
+        Fault {
+            exact: true,
+            ..Fault::on(method, path, kind, times)
         }
     }
 
@@ -148,7 +160,7 @@ impl Fault {
             && self
                 .path_contains
                 .as_deref()
-                .is_none_or(|p| target.contains(p))
+                .is_none_or(|p| if self.exact { target == p } else { target.contains(p) })
     }
 }
 

@@ -386,9 +386,12 @@ fn hook_killed_in_a_resize_batch_leaves_no_half_done_pod_and_the_next_ticks_conv
             .api
             .inject(Fault::on_exact("PATCH", &path, FaultKind::Latency(HOLD), 1));
         if !lands {
-            cluster
-                .api
-                .inject(Fault::on_exact("PATCH", &path, FaultKind::DropConnection, 1));
+            cluster.api.inject(Fault::on_exact(
+                "PATCH",
+                &path,
+                FaultKind::DropConnection,
+                1,
+            ));
         }
         let config = kubeconfig(&cluster);
         let started = Instant::now();
@@ -431,8 +434,8 @@ fn hook_killed_in_a_resize_batch_leaves_no_half_done_pod_and_the_next_ticks_conv
                 1,
                 "{case}: {pod} resized exactly once"
             );
-            let cpu = cluster.api.get("Pod", Some("default"), pod).unwrap()["spec"]["containers"][0]
-                ["resources"]["limits"]["cpu"]
+            let cpu = cluster.api.get("Pod", Some("default"), pod).unwrap()["spec"]["containers"]
+                [0]["resources"]["limits"]["cpu"]
                 .clone();
             assert_ne!(cpu, "500m", "{case}: {pod} scaled up");
         }

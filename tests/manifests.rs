@@ -429,7 +429,9 @@ fn a_tick_in_flight_on_sigterm_ends_inside_shell_operators_shutdown_budget() {
         .arg("--help")
         .env_clear());
     let help = String::from_utf8(help.stdout).unwrap();
-    let after = &help[help.find("[env: TICK_TIMEOUT=").expect("TICK_TIMEOUT in --help")..];
+    let after = &help[help
+        .find("[env: TICK_TIMEOUT=")
+        .expect("TICK_TIMEOUT in --help")..];
     let default = after
         .split_once("[default: ")
         .and_then(|(_, rest)| rest.split_once(']'))

@@ -157,10 +157,13 @@ impl Fault {
                 .method
                 .as_deref()
                 .is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self
-                .path_contains
-                .as_deref()
-                .is_none_or(|p| if self.exact { target == p } else { target.contains(p) })
+            && self.path_contains.as_deref().is_none_or(|p| {
+                if self.exact {
+                    target == p
+                } else {
+                    target.contains(p)
+                }
+            })
     }
 }
 

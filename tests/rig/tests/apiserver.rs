@@ -761,6 +761,7 @@ fn resize_ignores_non_resource_changes_and_checks_resource_version() {
 fn memory_limit_decrease(minor: u32, restart_policy: Option<&str>) -> u16 {
     let (server, client) = start(Options {
         server_minor: minor,
+        resize_alpha_gate: true,
         ..Options::default()
     });
     let mut container = burstable_container("c");
@@ -779,6 +780,20 @@ fn memory_limit_decrease_follows_the_server_version() {
     assert_eq!(memory_limit_decrease(33, Some("RestartContainer")), 200);
     assert_eq!(memory_limit_decrease(34, None), 200);
     assert_eq!(memory_limit_decrease(35, None), 200);
+}
+
+#[test]
+fn resize_subresource_on_1_32_is_served_only_with_the_alpha_gate() {
+    for (gate, code) in [(false, 404), (true, 200)] {
+        let (server, client) = start(Options {
+            server_minor: 32,
+            resize_alpha_gate: gate,
+            ..Options::default()
+        });
+        server.put(pod("ns", "p", json!([burstable_container("c")])));
+        let answer = resize(&client, STRATEGIC, cpu_patch("c", "150m", "300m"));
+        assert_eq!(answer.status, code, "gate {gate}: {}", answer.text);
+    }
 }
 
 #[test]

@@ -22,6 +22,7 @@
 //! assert_eq!(server.count("list", "nodes"), 0);
 //! ```
 
+mod admission;
 mod handler;
 mod http;
 mod patch;
@@ -58,8 +59,11 @@ pub struct Options {
     pub token: Option<String>,
     /// The user a valid token authenticates as (shown in 403 messages).
     pub token_user: String,
-    /// The Kubernetes minor version served (`/version`, resize rules): 31 to 35.
+    /// The Kubernetes minor version served (`/version`, resize rules, the 1.36 `PodResizeValidator`): 31 to 36.
     pub server_minor: u32,
+    /// On 1.32, the `InPlacePodVerticalScaling` alpha gate is on: only then is `pods/{name}/resize` served
+    /// (beta and on by default from 1.33).
+    pub resize_alpha_gate: bool,
     /// Whether `autoscaling.k8s.io/v1` (the VPA CRD) is served; otherwise its paths are 404.
     pub vpa_crd_installed: bool,
     /// RBAC rules granted to every authenticated user; `None` allows everything.
@@ -75,6 +79,7 @@ impl Default for Options {
             token: Some("test-token".to_string()),
             token_user: DEFAULT_TOKEN_USER.to_string(),
             server_minor: 34,
+            resize_alpha_gate: false,
             vpa_crd_installed: true,
             rbac: None,
             client_ca_auth: false,
@@ -192,6 +197,8 @@ pub(crate) struct Shared {
     token: Mutex<Option<String>>,
     requests: Mutex<Vec<RequestRecord>>,
     faults: Mutex<Vec<Fault>>,
+    /// Resize requests the 1.36 `PodResizeValidator` answers "not yet ready" (its node informer syncing).
+    resize_admission_unready: Mutex<usize>,
     client_certs: Mutex<Vec<(Vec<u8>, String)>>,
     stop: AtomicBool,
 }
@@ -203,6 +210,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn lock_store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    /// Whether this resize meets a `PodResizeValidator` not ready yet (consuming one use).
+    fn take_resize_admission_unready(&self) -> bool {
+        let mut left = lock(&self.resize_admission_unready);
+        let unready = *left > 0;
+        *left = left.saturating_sub(1);
+        unready
     }
 
     /// The kinds of the faults that apply to this request, consuming one use of each.
@@ -294,6 +309,7 @@ impl ApiServer {
             store: Mutex::new(Store::default()),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            resize_admission_unready: Mutex::new(0),
             client_certs: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
@@ -576,6 +592,12 @@ impl ApiServer {
 
     pub fn reset_requests(&self) {
         lock(&self.shared.requests).clear();
+    }
+
+    /// The next `times` resizes that reach the 1.36+ `PodResizeValidator` are answered 403 "not yet ready to
+    /// handle request", as while its node informer syncs after an API server start.
+    pub fn resize_admission_unready(&self, times: usize) {
+        *lock(&self.shared.resize_admission_unready) = times;
     }
 
     /// Adds a fault; faults are tried in the order added.

@@ -59,6 +59,11 @@ pub(crate) fn parse_quantity(text: &str) -> Option<i128> {
     Some(if negative { -value } else { value })
 }
 
+/// `resource`'s quantity in a resource list (`requests`, `allocatable`...), in billionths of its unit.
+pub(crate) fn quantity_in(list: &Value, resource: &str) -> Option<i128> {
+    quantity_of(Some(list), resource)
+}
+
 fn quantity_of(list: Option<&Value>, resource: &str) -> Option<i128> {
     let value = list?.get(resource)?;
     match value {

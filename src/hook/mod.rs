@@ -2,4 +2,5 @@
 
 pub mod binding_context;
 pub mod config;
+pub mod crontab;
 pub mod metrics;

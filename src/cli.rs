@@ -131,11 +131,12 @@ pub struct RawSettings {
     )]
     pub snapshots: String,
 
-    /// Wall-clock budget of one tick; every request is bounded by it.
+    /// Wall-clock budget of one tick; every request is bounded by it. Keep it under shell-operator's 30 s
+    /// shutdown budget, after which a tick in flight is killed.
     #[arg(
         long,
         env = "TICK_TIMEOUT",
-        default_value = "45s",
+        default_value = "25s",
         global = true,
         help_heading = "Hook"
     )]

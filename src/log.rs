@@ -1,5 +1,10 @@
 //! Logs on stderr: human-readable lines, or one JSON object per line with `LOG_TYPE=json` (shell-operator turns
 //! those into structured records). stdout is reserved for what was asked for (`--config`, a plan).
+//!
+//! Every line is bounded, whatever the input: shell-operator re-parses each line of a hook's output, turns a
+//! record over 10,000 characters into one truncated field and drops a `{...` line it cannot parse in one read
+//! (shell-operator `pkg/executor/executor.go`, `proxyLogger`). So a line that would be longer than
+//! [`MAX_LINE_BYTES`] has its longest values cut, each marked with how much was cut.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -77,13 +82,20 @@ pub fn enabled(level: Level) -> bool {
     level >= logger().level
 }
 
-/// Logs `message` with structured `fields` (shown as `key=value` in text).
+/// The longest line written, in bytes: under shell-operator's 10,000-character limit with room for the fields it
+/// adds when it re-logs the record.
+pub const MAX_LINE_BYTES: usize = 8_000;
+/// A value is not cut shorter than this (unless the line cannot fit otherwise): enough to say what it was.
+const MIN_CUT_BYTES: usize = 200;
+
+/// Logs `message` with structured `fields` (shown as `key=value` in text). The line is at most
+/// [`MAX_LINE_BYTES`] long.
 pub fn log(level: Level, message: &str, fields: &[(&str, Value)]) {
     let logger = logger();
     if level < logger.level {
         return;
     }
-    let line = render(logger.format, level, message, fields, &now_rfc3339());
+    let line = render_bounded(logger.format, level, message, fields, &now_rfc3339());
     // A closed stderr leaves nothing sensible to do: the tick's outcome is in its exit code.
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
@@ -95,6 +107,101 @@ fn now_rfc3339() -> String {
     k8s_openapi::jiff::Timestamp::from_millisecond(millis)
         .unwrap_or_default()
         .to_string()
+}
+
+/// [`render`], with the longest values cut until the line fits in [`MAX_LINE_BYTES`].
+fn render_bounded(
+    format: Format,
+    level: Level,
+    message: &str,
+    fields: &[(&str, Value)],
+    time: &str,
+) -> String {
+    let line = render(format, level, message, fields, time);
+    if line.len() <= MAX_LINE_BYTES {
+        return line;
+    }
+    // Values as texts (a list or an object by its JSON), the message first; the longest is cut until it fits.
+    let originals: Vec<String> = std::iter::once(message.to_owned())
+        .chain(fields.iter().map(|(_, value)| match value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        }))
+        .collect();
+    let mut keep: Vec<usize> = originals.iter().map(String::len).collect();
+    for _ in 0..4 * originals.len() + 16 {
+        let texts: Vec<String> = originals
+            .iter()
+            .zip(&keep)
+            .map(|(text, keep)| cut(text, *keep))
+            .collect();
+        let cut_fields: Vec<(&str, Value)> = fields
+            .iter()
+            .zip(texts.iter().zip(&originals).skip(1))
+            .map(|((key, value), (text, original))| {
+                let value = if text.len() == original.len() {
+                    value.clone()
+                } else {
+                    Value::String(text.clone())
+                };
+                (*key, value)
+            })
+            .collect();
+        let line = render(format, level, &texts[0], &cut_fields, time);
+        let over = line.len().saturating_sub(MAX_LINE_BYTES);
+        if over == 0 {
+            return line;
+        }
+        let Some((longest, kept)) = keep
+            .iter()
+            .copied()
+            .enumerate()
+            .max_by_key(|(_, kept)| *kept)
+        else {
+            break;
+        };
+        if kept <= MIN_CUT_BYTES {
+            break;
+        }
+        // Escapes make a rendered value longer than its text: cut a little more than is over.
+        keep[longest] = kept.saturating_sub(over + over / 8 + 64).max(MIN_CUT_BYTES);
+    }
+    // Too many values to keep each readable: the message and every field as one text, cut to fit.
+    let all = Value::Object(
+        fields
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), value.clone()))
+            .collect(),
+    )
+    .to_string();
+    let message = cut(message, 1_000);
+    let mut keep = MAX_LINE_BYTES;
+    loop {
+        let line = render(
+            format,
+            level,
+            &message,
+            &[("fields", Value::String(cut(&all, keep)))],
+            time,
+        );
+        if line.len() <= MAX_LINE_BYTES || keep == 0 {
+            return line;
+        }
+        keep = keep * 3 / 4;
+    }
+}
+
+/// The first `keep` bytes of `text` (on a character boundary), marked with how much was cut; `text` itself
+/// when it is no longer.
+fn cut(text: &str, keep: usize) -> String {
+    if text.len() <= keep {
+        return text.to_owned();
+    }
+    let mut end = keep;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [{} bytes cut]", &text[..end], text.len() - end)
 }
 
 fn render(
@@ -116,6 +223,8 @@ fn render(
             Value::Object(object).to_string()
         }
         Format::Text => {
+            // One record, one line: a message quoting a multi-line answer keeps its line breaks escaped.
+            let message = message.replace('\n', "\\n");
             let mut line = format!("{time} {:<5} {message}", level.as_str().to_uppercase());
             for (key, value) in fields {
                 match value {
@@ -178,6 +287,54 @@ mod tests {
             "T",
         );
         assert_eq!(line, r#"T WARN  skipped why="no data" n=3"#);
+    }
+
+    #[test]
+    fn lines_stay_under_the_bound_whatever_the_values() {
+        let long = "x".repeat(50_000);
+        let quoted = "\"<>&\n".repeat(10_000);
+        let many: Vec<(String, Value)> = (0..2_000)
+            .map(|i| (format!("field{i}"), json!("y".repeat(100))))
+            .collect();
+        let mut cases: Vec<(String, Vec<(&str, Value)>)> = vec![
+            (long.clone(), vec![]),
+            (
+                "m".into(),
+                vec![("error", json!(long)), ("query", json!(quoted))],
+            ),
+            ("m".into(), vec![("list", json!(vec![long.as_str(); 3]))]),
+            ("ünïcödé".repeat(5_000), vec![("n", json!(1))]),
+            ("two\nlines".into(), vec![]),
+        ];
+        cases.push((
+            "many".into(),
+            many.iter().map(|(k, v)| (k.as_str(), v.clone())).collect(),
+        ));
+        for format in [Format::Json, Format::Text] {
+            for (message, fields) in &cases {
+                let line = render_bounded(format, Level::Info, message, fields, "T");
+                assert!(line.len() <= MAX_LINE_BYTES, "{} bytes", line.len());
+                assert!(!line.contains('\n'));
+                if format == Format::Json {
+                    let parsed: Value = serde_json::from_str(&line).expect("valid JSON");
+                    assert!(parsed["msg"].is_string());
+                }
+            }
+        }
+        // What is cut says so, and a short line is left alone.
+        let line = render_bounded(
+            Format::Json,
+            Level::Info,
+            "m",
+            &[("error", json!(long))],
+            "T",
+        );
+        assert!(line.contains("bytes cut]"), "{line}");
+        let short = render_bounded(Format::Json, Level::Info, "m", &[("n", json!(1))], "T");
+        assert_eq!(
+            short,
+            render(Format::Json, Level::Info, "m", &[("n", json!(1))], "T")
+        );
     }
 
     #[test]

@@ -408,26 +408,6 @@ pub fn is_label_value(text: &str) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
 }
 
-/// A crontab shell-operator accepts: 5 fields, 6 with seconds, or a `@` descriptor such as `@every 30s`.
-pub fn is_crontab(text: &str) -> bool {
-    let text = text.trim();
-    if let Some(every) = text.strip_prefix("@every ") {
-        return parse_duration(every).is_some_and(|d| d >= Duration::from_secs(1));
-    }
-    if text.starts_with('@') {
-        return matches!(
-            text,
-            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly"
-        );
-    }
-    let fields: Vec<&str> = text.split_whitespace().collect();
-    (5..=6).contains(&fields.len())
-        && fields.iter().all(|f| {
-            f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-' | '?'))
-        })
-}
-
 // ---- The part of the settings `--config` needs ------------------------------------------------------------
 
 /// What `--config` needs. Checked on its own: nothing else may make `--config` fail.
@@ -449,15 +429,17 @@ impl HookSettings {
             if !enabled {
                 return None;
             }
-            if !is_crontab(value) {
+            // What shell-operator reads is what we print: the trimmed text.
+            let value = value.trim();
+            if let Err(why) = crate::hook::crontab::check(value) {
                 check.reject(
                     env,
                     flag,
                     value,
-                    "must be a crontab of 5 or 6 fields, or @every DURATION",
+                    format!("{why}; must be a crontab as shell-operator reads it (robfig/cron v2)"),
                 );
             }
-            Some(value.trim().to_owned())
+            Some(value.to_owned())
         };
         let taint_schedule = schedule(
             taint_enabled,
@@ -1429,31 +1411,6 @@ mod tests {
     }
 
     #[test]
-    fn crontabs_accepted_as_shell_operator_does() {
-        for good in [
-            "* * * * *",
-            "*/2 * * * *",
-            "*/30 * * * * *",
-            "0 9-17 * * MON-FRI",
-            "@every 30s",
-            "@hourly",
-        ] {
-            assert!(is_crontab(good), "{good:?}");
-        }
-        for bad in [
-            "",
-            "* * * *",
-            "* * * * * * *",
-            "@every",
-            "@every soon",
-            "@sometimes",
-            "* * * * ;",
-        ] {
-            assert!(!is_crontab(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn qualified_names_follow_kubernetes_rules() {
         for good in [
             "kube-thermostat.io/hot",
@@ -1546,7 +1503,7 @@ mod tests {
     fn defaults_are_valid_once_prometheus_is_named() {
         let settings = Settings::from_raw(&raw(), true).unwrap();
         assert_eq!(settings.prometheus.url, "http://prometheus:9090");
-        assert_eq!(settings.tick_timeout, Duration::from_secs(45));
+        assert_eq!(settings.tick_timeout, Duration::from_secs(25));
         assert!(!settings.taint_dry_run && !settings.resize_dry_run);
     }
 

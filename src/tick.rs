@@ -106,6 +106,42 @@ impl Tick {
     }
 }
 
+/// Decisions logged one per line in shadow mode per controller and tick; the rest are counted in a summary line.
+/// A plan holds a line per node or container: logged whole, a big cluster's would flood shell-operator's log
+/// every tick (`run CONTROLLER --dry-run` prints all of it).
+pub const SHADOW_LOG_MAX_DECISIONS: usize = 200;
+
+/// Shadow mode's log of a plan: one bounded line per decision (writes first, as the plan lists them), at most
+/// [`SHADOW_LOG_MAX_DECISIONS`], then one summary line. No line grows with the cluster.
+fn log_shadow_plan(controller: &str, plan_text: &str) {
+    let decisions: Vec<&str> = plan_text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    for decision in decisions.iter().take(SHADOW_LOG_MAX_DECISIONS) {
+        log::info(
+            "shadow mode: would",
+            &[
+                ("controller", json!(controller)),
+                ("decision", json!(decision)),
+            ],
+        );
+    }
+    let not_logged = decisions.len().saturating_sub(SHADOW_LOG_MAX_DECISIONS);
+    let mut fields = vec![
+        ("controller", json!(controller)),
+        ("decisions", json!(decisions.len())),
+    ];
+    if not_logged > 0 {
+        fields.push(("not_logged", json!(not_logged)));
+        fields.push((
+            "whole_plan",
+            json!(format!("kube-thermostat run {controller} --dry-run")),
+        ));
+    }
+    log::info("shadow mode: plan not applied", &fields);
+}
+
 /// What a controller did in a tick, for the report.
 #[derive(Debug, Default)]
 pub struct ControllerOutcome {
@@ -267,13 +303,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(outcome) => {
                 print_plan(output, &outcome);
                 if !manual && dry_run && !outcome.plan_text.is_empty() {
-                    log::info(
-                        "shadow mode: plan not applied",
-                        &[
-                            ("controller", json!(name)),
-                            ("plan", json!(outcome.plan_text)),
-                        ],
-                    );
+                    log_shadow_plan(name, &outcome.plan_text);
                 }
                 for failure in &outcome.failures {
                     log::error(failure, &[("controller", json!(name))]);

@@ -1,6 +1,7 @@
 //! The hook killed (SIGKILL, as the OOM killer or a node drain does) in the middle of a tick, after k of n writes,
 //! with the write in flight either landing on the server anyway or lost. The next tick must converge to the right
-//! state, and no foreign taint, annotation or resource value may be lost or duplicated.
+//! state, and no foreign taint, annotation or resource value may be lost or duplicated. shell-operator kills a tick
+//! this way when its 30 s shutdown budget on SIGTERM runs out; the defaults keep a tick inside it.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -10,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Cluster, ContainerLoad, Fault, FaultKind, PodHistory, Profile};
+use support::{Cluster, ContainerLoad, Fault, FaultKind, FaultProxy, PodHistory, Profile};
+use thermostat_rig::prometheus::Fault as PrometheusFault;
 
 const OUR_KEY: &str = "kube-thermostat.io/hot";
 const HOT: [&str; 4] = ["hot-1", "hot-2", "hot-3", "hot-4"];
@@ -281,4 +283,212 @@ fn hook_killed_between_resize_and_its_annotation_does_not_resize_twice() {
         assert_eq!(pod["metadata"]["annotations"]["team.example/owner"], "shop");
         assert_eq!(pod["metadata"]["labels"]["app"], "web");
     }
+}
+
+const BATCH: [&str; 4] = ["web-1", "web-2", "web-3", "web-4"];
+const RECORD: &str = "kube-thermostat.io/last-resize";
+
+/// Four hot Guaranteed pods on one roomy node: one resize batch of four pods, two writes each (the resize,
+/// then our record on the pod), then an Event.
+fn batch_world(cluster: &Cluster) {
+    cluster.add_node("node-1", json!({}));
+    let resources = json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}});
+    for (i, name) in BATCH.iter().enumerate() {
+        cluster.api.put(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default",
+                         "labels": {"kube-thermostat.io/resize": "true", "app": "web"},
+                         "annotations": {"team.example/owner": format!("shop-{i}")}},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "app:1", "resources": resources}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "app", "ready": true, "restartCount": 0, "image": "app:1", "imageID": "sha256:1", "resources": resources}
+            ]}
+        }));
+        cluster.push(
+            PodHistory::new(
+                "default",
+                name,
+                "node-1",
+                vec![ContainerLoad::new(
+                    "app",
+                    Profile::Constant(0.49),
+                    Profile::Constant(100e6),
+                )],
+            )
+            .series(&cluster.timeline),
+        );
+    }
+}
+
+/// What must hold of every pod at any cut: our record names only resizes that were made (each value it says we
+/// set is the pod's spec), Guaranteed stays Guaranteed, and foreign labels and annotations are intact.
+fn assert_no_half_done_pod(cluster: &Cluster, when: &str) {
+    for (i, name) in BATCH.iter().enumerate() {
+        let pod = cluster.api.get("Pod", Some("default"), name).unwrap();
+        let resources = &pod["spec"]["containers"][0]["resources"];
+        assert_eq!(
+            resources["requests"]["cpu"], resources["limits"]["cpu"],
+            "{when}: {name} stays Guaranteed"
+        );
+        assert_eq!(
+            pod["metadata"]["annotations"]["team.example/owner"],
+            format!("shop-{i}"),
+            "{when}: {name}"
+        );
+        assert_eq!(pod["metadata"]["labels"]["app"], "web", "{when}: {name}");
+        let Some(text) = pod["metadata"]["annotations"][RECORD].as_str() else {
+            continue;
+        };
+        let record: Value = serde_json::from_str(text).unwrap();
+        for (container, entry) in record.as_object().unwrap() {
+            assert_eq!(container, "app", "{when}: {name}: {text}");
+            for bound in ["requests", "limits"] {
+                for (resource, value) in entry["to"][bound].as_object().into_iter().flatten() {
+                    assert_eq!(
+                        &resources[bound][resource], value,
+                        "{when}: {name}'s record says {bound}.{resource} was set to {value}, the spec says otherwise: {text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn accepted_resizes(cluster: &Cluster, pod: &str) -> usize {
+    let path = format!("/api/v1/namespaces/default/pods/{pod}/resize");
+    cluster
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.path == path && r.status == 200)
+        .count()
+}
+
+#[test]
+fn hook_killed_in_a_resize_batch_leaves_no_half_done_pod_and_the_next_ticks_converge() {
+    // (victim pod, the write held when the kill comes, whether the held write lands anyway)
+    let cuts = [
+        ("web-2", "resize", true),
+        ("web-3", "record", false),
+        ("web-1", "record", true),
+        ("web-4", "resize", false),
+    ];
+    let mut seen_k = Vec::new();
+    for (victim, write, lands) in cuts {
+        let cluster = support::cluster();
+        batch_world(&cluster);
+        let pod_path = format!("/api/v1/namespaces/default/pods/{victim}");
+        let path = match write {
+            "resize" => format!("{pod_path}/resize"),
+            _ => pod_path,
+        };
+        cluster
+            .api
+            .inject(Fault::on_exact("PATCH", &path, FaultKind::Latency(HOLD), 1));
+        if !lands {
+            cluster.api.inject(Fault::on_exact(
+                "PATCH",
+                &path,
+                FaultKind::DropConnection,
+                1,
+            ));
+        }
+        let config = kubeconfig(&cluster);
+        let started = Instant::now();
+        let mut child = spawn_run(&cluster, "resize-pods", &config);
+        std::thread::sleep(KILL_AFTER);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let k = BATCH
+            .iter()
+            .filter(|pod| **pod != victim && accepted_resizes(&cluster, pod) == 1)
+            .count();
+        seen_k.push(k);
+        while started.elapsed() < HOLD + Duration::from_millis(500) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster.api.clear_faults();
+        let case = format!("victim {victim} ({write} held, lands: {lands}, k={k})");
+        assert!(
+            cluster
+                .api
+                .requests()
+                .iter()
+                .any(|r| r.path == path && r.method == "PATCH"),
+            "{case}: the kill came while the victim's write was held"
+        );
+        assert_no_half_done_pod(&cluster, &format!("{case}, after the kill"));
+
+        // Ticks until every kubelet has actuated: each pod resized exactly once in all, none left behind.
+        for round in 0..3 {
+            let output = cluster.tick("resize-pods", &[]);
+            output.assert_success();
+            assert_no_half_done_pod(&cluster, &format!("{case}, tick {round}"));
+            for pod in BATCH {
+                cluster.api.kubelet_actuate("default", pod);
+            }
+        }
+        for pod in BATCH {
+            assert_eq!(
+                accepted_resizes(&cluster, pod),
+                1,
+                "{case}: {pod} resized exactly once"
+            );
+            let cpu = cluster.api.get("Pod", Some("default"), pod).unwrap()["spec"]["containers"]
+                [0]["resources"]["limits"]["cpu"]
+                .clone();
+            assert_ne!(cpu, "500m", "{case}: {pod} scaled up");
+        }
+        cluster.api.reset_requests();
+        let settled = cluster.tick("resize-pods", &[]);
+        settled.assert_success();
+        assert_eq!(
+            cluster.api.count("patch", "pods/resize"),
+            0,
+            "{case}: converged, nothing left to resize\n{}",
+            settled.stderr
+        );
+    }
+    eprintln!("killed after k whole pods of the batch, k = {seen_k:?}");
+    seen_k.sort();
+    seen_k.dedup();
+    assert!(
+        seen_k.len() >= 2,
+        "killed at several points of the batch: {seen_k:?}"
+    );
+}
+
+/// shell-operator's wait for its queues on SIGTERM (`pkg/shell-operator/operator.go`, `DefaultShutdownTimeout`);
+/// after it the operator exits and the hook in flight is killed with the container.
+const SHELL_OPERATOR_SHUTDOWN: Duration = Duration::from_secs(30);
+
+#[test]
+fn with_default_settings_a_stuck_tick_ends_inside_shell_operators_shutdown_budget() {
+    let mut cluster = support::cluster();
+    cluster.add_node("hot-1", json!({}));
+    cluster.node_load("hot-1", Profile::Constant(0.95));
+    let proxy = FaultProxy::start(&cluster.prometheus).unwrap();
+    proxy.fail_all(PrometheusFault::Hang);
+    cluster.prometheus_url = proxy.url();
+    let config = kubeconfig(&cluster);
+    let started = Instant::now();
+    // No TICK_TIMEOUT, no PROMETHEUS_TIMEOUT: the defaults alone must end the tick in time.
+    let output = Command::new(&cluster.binary)
+        .args(["run", "taint-nodes"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PROMETHEUS_URL", &cluster.prometheus_url)
+        .env("KUBECONFIG", &config)
+        .env("HOSTNAME", "kube-thermostat-budget")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // Process start and exit, and the metrics file, within what is left of the 30 s.
+    assert!(
+        took + Duration::from_secs(3) < SHELL_OPERATOR_SHUTDOWN,
+        "a hung Prometheus held the tick {took:?}: shell-operator would have killed it mid-way\n{stderr}"
+    );
+    assert_eq!(cluster.api.count_writes(), 0, "{stderr}");
 }

@@ -485,3 +485,50 @@ fn assert_no_nulls(value: &Value, at: &str) {
         _ => {}
     }
 }
+
+/// shell-operator checks every crontab with robfig/cron v2 at config load and stops entirely on a refusal
+/// (`pkg/hook/config/config_v1.go`): `--config` judges each spec the same way, naming the setting.
+#[test]
+fn crontabs_are_judged_at_config_as_shell_operators_parser_judges_them() {
+    // Accepted by robfig/cron v2, printed as given.
+    for spec in [
+        "TZ=UTC 0 3 * * *",
+        "TZ=Europe/Berlin @daily",
+        "*/30 * * * * *",
+        "0 0 9-17 ? * mon-fri",
+        "@every 1h30m",
+        "@annually",
+    ] {
+        let config = config_json(&[("TAINT_SCHEDULE", spec)]);
+        assert_eq!(config["schedule"][0]["crontab"], spec);
+    }
+    // Refused by it (or, for the step of 0, hanging it), each with what is wrong.
+    for (spec, why) in [
+        (
+            "60 * * * *",
+            "minutes field \"60\": 60 is above the maximum 59",
+        ),
+        (
+            "* * * * 7",
+            "day of week field \"7\": 7 is above the maximum 6",
+        ),
+        (
+            "* * 0 * *",
+            "day of month field \"0\": 0 is below the minimum 1",
+        ),
+        ("* * * * * * *", "found 7"),
+        ("*/0 * * * *", "a step of 0"),
+        ("@every 1 minute", "not a Go duration"),
+        ("TZ=UTC", "followed by a space"),
+    ] {
+        let output = hook(&["--config"], &[("TAINT_SCHEDULE", spec)]);
+        assert_eq!(output.status.code(), Some(2), "{spec:?}");
+        assert!(output.stdout.is_empty(), "{spec:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("TAINT_SCHEDULE (--taint-schedule) = {spec:?}"))
+                && stderr.contains(why),
+            "{spec:?}: {stderr}"
+        );
+    }
+}

@@ -411,6 +411,50 @@ fn controller_runs_alone_locked_down_with_a_writable_tmp() {
     }
 }
 
+/// shell-operator's own shutdown wait on SIGTERM (`pkg/shell-operator/operator.go`, `DefaultShutdownTimeout`):
+/// after it the operator exits and the hook in flight dies with the container.
+const SHELL_OPERATOR_SHUTDOWN_SECONDS: u64 = 30;
+
+fn seconds(text: &str) -> u64 {
+    let text = text.trim();
+    text.strip_suffix('s')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a whole number of seconds: {text:?}"))
+}
+
+#[test]
+fn a_tick_in_flight_on_sigterm_ends_inside_shell_operators_shutdown_budget() {
+    let help = run(Command::new(env!("CARGO_BIN_EXE_kube-thermostat"))
+        .arg("--help")
+        .env_clear());
+    let help = String::from_utf8(help.stdout).unwrap();
+    let after = &help[help
+        .find("[env: TICK_TIMEOUT=")
+        .expect("TICK_TIMEOUT in --help")..];
+    let default = after
+        .split_once("[default: ")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(value, _)| seconds(value))
+        .unwrap();
+    let installed = seconds(&settings_env()["TICK_TIMEOUT"]);
+    // Room for process start, the metrics file and the last request's own round trip.
+    for (what, tick) in [("the default", default), ("settings.env", installed)] {
+        assert!(
+            tick + 5 <= SHELL_OPERATOR_SHUTDOWN_SECONDS,
+            "TICK_TIMEOUT of {what} ({tick}s) must end a tick well inside shell-operator's {SHELL_OPERATOR_SHUTDOWN_SECONDS}s"
+        );
+    }
+    let objects = render("config");
+    let grace = find_kind(&objects, "Deployment")["spec"]["template"]["spec"]
+        ["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        grace > SHELL_OPERATOR_SHUTDOWN_SECONDS,
+        "the kubelet's SIGKILL ({grace}s) must not come before shell-operator's own {SHELL_OPERATOR_SHUTDOWN_SECONDS}s are over"
+    );
+}
+
 #[test]
 fn image_user_is_the_user_the_pods_run_as() {
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();

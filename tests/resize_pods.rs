@@ -153,12 +153,18 @@ fn notes_about(plan: &Value, pod: &str) -> Vec<String> {
         .collect()
 }
 
+/// A cluster at `1.{server_minor}` with one Linux node (as the kubelet labels it). A 1.32 cluster here has the
+/// InPlacePodVerticalScaling alpha gate on, without which it serves no `resize` route.
 fn cluster_at(server_minor: u32) -> Cluster {
     let cluster = support::cluster_with(Options {
         server_minor,
+        resize_alpha_gate: server_minor == 32,
         ..Options::default()
     });
-    cluster.add_node("node-1", json!({}));
+    cluster.add_node(
+        "node-1",
+        json!({"metadata": {"labels": {"kubernetes.io/os": "linux"}}}),
+    );
     cluster
 }
 
@@ -2477,4 +2483,140 @@ fn missing_permission_on_pods_resize_fails_the_tick_saying_so() {
         "no annotation for a resize not made"
     );
     assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+}
+
+// ---- Kubernetes 1.36 PodResizeValidator admission ---------------------------------------------------------
+
+/// A 403 of the 1.36+ `PodResizeValidator` (kubernetes plugin/pkg/admission/podresize/admission.go).
+fn admission_refusal(tick: &support::HookOutput, says: &str) {
+    assert_eq!(tick.code, 1, "the refusal is reported: {}", tick.stderr);
+    assert!(tick.stderr.contains("403"), "{}", tick.stderr);
+    assert!(tick.stderr.contains(says), "{}", tick.stderr);
+}
+
+/// The refused resize backs off for RESIZE_BACKOFF: the next tick sends nothing.
+fn backed_off(cluster: &Cluster) {
+    assert_eq!(resources(cluster, WEB, "app")["limits"]["cpu"], "500m");
+    let record = last_resize(cluster, WEB).expect("a back-off record");
+    assert!(record["app"]["backoffUntil"].is_string(), "{record}");
+    cluster.api.reset_requests();
+    let next = cluster.tick("resize-pods", &[]);
+    next.assert_success();
+    assert_eq!(resize_patches(cluster), 0, "backing off\n{}", next.stderr);
+}
+
+#[test]
+fn resize_above_the_nodes_allocatable_is_refused_by_1_36_admission_and_backed_off() {
+    let cluster = cluster_at(36);
+    hot_web(&cluster);
+    // The snapshot still shows a roomy node; the server's node has shrunk since (allocatable 700m).
+    let context = cluster.binding_context("resize-pods", &[]);
+    cluster.api.modify("Node", None, "node-1", |node| {
+        node["status"]["allocatable"]["cpu"] = json!("700m");
+    });
+    let tick = cluster.run_hook(&context, &[]);
+    admission_refusal(
+        &tick,
+        "Node didn't have enough allocatable resources: cpu, requested: ",
+    );
+    let refusal = cluster
+        .api
+        .requests()
+        .into_iter()
+        .find(|r| r.resource == "pods/resize")
+        .unwrap();
+    assert_eq!(refusal.status, 403);
+    backed_off(&cluster);
+}
+
+#[test]
+fn resize_on_a_node_that_is_not_linux_is_refused_by_1_36_admission_and_backed_off() {
+    let cluster = cluster_at(36);
+    cluster.api.modify("Node", None, "node-1", |node| {
+        node["metadata"]["labels"]["kubernetes.io/os"] = json!("windows");
+    });
+    hot_web(&cluster);
+    let tick = cluster.tick("resize-pods", &[]);
+    admission_refusal(
+        &tick,
+        r#"pod resize is only supported on linux nodes, node "node-1" is "windows""#,
+    );
+    backed_off(&cluster);
+}
+
+#[test]
+fn resize_whose_node_admission_cannot_find_fails_the_tick_without_a_back_off() {
+    let cluster = cluster_at(36);
+    hot_web(&cluster);
+    let context = cluster.binding_context("resize-pods", &[]);
+    let node = cluster.api.delete("Node", None, "node-1").unwrap();
+    let tick = cluster.run_hook(&context, &[]);
+    admission_refusal(&tick, "not found");
+    assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+    assert!(
+        last_resize(&cluster, WEB).is_none(),
+        "about the node, not the resize: no back-off"
+    );
+    // The node's informer catches up: the next tick resizes.
+    cluster.api.put(node);
+    cluster.tick("resize-pods", &[]).assert_success();
+    assert_ne!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+}
+
+#[test]
+fn resize_meeting_1_36_admission_not_ready_is_retried_in_the_tick_and_never_backed_off() {
+    // Once: a retry within the tick gets it through.
+    let cluster = cluster_at(36);
+    hot_web(&cluster);
+    cluster.api.resize_admission_unready(1);
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert_eq!(resize_patches(&cluster), 2, "{}", tick.stderr);
+    assert_ne!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+    let record = last_resize(&cluster, WEB).unwrap();
+    assert!(record["app"].get("backoffUntil").is_none(), "{record}");
+
+    // Longer than the tick's retries: the tick fails, nothing is backed off, the next tick resizes.
+    let cluster = cluster_at(36);
+    hot_web(&cluster);
+    cluster.api.resize_admission_unready(100);
+    let tick = cluster.tick("resize-pods", &[]);
+    admission_refusal(&tick, "not yet ready to handle request");
+    assert_eq!(
+        resize_patches(&cluster),
+        3,
+        "bounded: three tries\n{}",
+        tick.stderr
+    );
+    assert!(last_resize(&cluster, WEB).is_none(), "never backed off");
+    cluster.api.resize_admission_unready(0);
+    cluster.tick("resize-pods", &[]).assert_success();
+    assert_ne!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
+}
+
+#[test]
+fn a_default_1_32_server_serves_no_resize_route_and_the_tick_says_so() {
+    // InPlacePodVerticalScaling is alpha (off) in 1.32: the route is not registered, /version looks fine.
+    let cluster = support::cluster_with(Options {
+        server_minor: 32,
+        ..Options::default()
+    });
+    cluster.add_node("node-1", json!({}));
+    hot_web(&cluster);
+    let tick = cluster.tick("resize-pods", &[]);
+    assert_eq!(tick.code, 1, "{}", tick.stderr);
+    assert!(
+        tick.stderr.contains("InPlacePodVerticalScaling"),
+        "{}",
+        tick.stderr
+    );
+    let tried: Vec<u16> = cluster
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with("/web-1/resize"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(tried, [404], "one try, answered 404");
+    assert_eq!(cluster.api.count("patch", "pods"), 0, "no fallback");
 }

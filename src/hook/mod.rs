@@ -3,4 +3,5 @@
 pub mod binding_context;
 pub mod config;
 pub mod counters;
+pub mod crontab;
 pub mod metrics;

@@ -263,6 +263,31 @@ impl KubeError {
             })
     }
 
+    /// The 1.36+ `PodResizeValidator` admission plugin's answer while its node informer has not synced (after
+    /// the server's own 10 s wait): transient, to be retried, never a refusal (kubernetes
+    /// `plugin/pkg/admission/podresize/admission.go`, `admission.NewForbidden` → `... is forbidden: not yet
+    /// ready to handle request`).
+    pub fn is_admission_not_ready(&self) -> bool {
+        self.is_forbidden()
+            && self.status().is_some_and(|status| {
+                status
+                    .message
+                    .ends_with("is forbidden: not yet ready to handle request")
+            })
+    }
+
+    /// `PodResizeValidator`: the pod's node is not in the plugin's node informer (`node "NAME" not found`): the
+    /// node is being deleted (and its pods with it) or is too new for the informer; not the resize's fault.
+    pub fn is_admission_node_not_found(&self) -> bool {
+        self.is_forbidden()
+            && self.status().is_some_and(|status| {
+                status
+                    .message
+                    .split_once("is forbidden: node \"")
+                    .is_some_and(|(_, rest)| rest.ends_with("\" not found"))
+            })
+    }
+
     pub fn is_unauthorized(&self) -> bool {
         self.status_matches("Unauthorized", 401)
     }
@@ -337,6 +362,39 @@ mod tests {
             r#"admission webhook "v.example.com" denied the request: the cpu resource cannot grow"#,
         ] {
             assert!(!forbidden(admission).is_denied_by_rbac(), "{admission}");
+        }
+    }
+
+    #[test]
+    fn resize_admission_answers_are_told_apart() {
+        let forbidden = |message: &str| KubeError::Api {
+            status: Box::new(Status {
+                status: "Failure".into(),
+                message: message.into(),
+                reason: "Forbidden".into(),
+                code: 403,
+                details: None,
+            }),
+            verb: Verb::Patch,
+            url: "https://api/api/v1/namespaces/shop/pods/web-1/resize".into(),
+        };
+        // The messages of kubernetes plugin/pkg/admission/podresize through admission.NewForbidden.
+        let not_ready = forbidden(r#"pods "web-1" is forbidden: not yet ready to handle request"#);
+        let no_node = forbidden(r#"pods "web-1" is forbidden: node "node-1" not found"#);
+        let capacity = forbidden(
+            r#"pods "web-1" is forbidden: Node didn't have enough allocatable resources: cpu, requested: 5000, allocatable: 3920"#,
+        );
+        let platform = forbidden(
+            r#"pods "web-1" is forbidden: pod resize is only supported on linux nodes, node "w-1" is "windows""#,
+        );
+        assert!(not_ready.is_admission_not_ready() && !not_ready.is_admission_node_not_found());
+        assert!(no_node.is_admission_node_not_found() && !no_node.is_admission_not_ready());
+        for refusal in [&capacity, &platform] {
+            assert!(!refusal.is_admission_not_ready() && !refusal.is_admission_node_not_found());
+            assert!(refusal.is_forbidden() && !refusal.is_denied_by_rbac());
+        }
+        for error in [&not_ready, &no_node] {
+            assert!(!error.is_denied_by_rbac());
         }
     }
 

@@ -33,6 +33,11 @@ use crate::tick::{ControllerOutcome, RunOptions, Tick};
 const CONFLICT_REREADS: usize = 2;
 /// The first release with the `resize` subresource.
 const RESIZE_SUBRESOURCE_MINOR: u32 = 32;
+/// Further tries of a resize the 1.36+ `PodResizeValidator` answered "not yet ready" (its node informer syncing
+/// after an API server start). The server waits 10 s itself before so answering (k8s.io/apiserver
+/// `admission/handler.go`, `timeToWaitForReady`), so a try can take that long: two more, within the deadline.
+const ADMISSION_NOT_READY_RETRIES: usize = 2;
+const ADMISSION_NOT_READY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Which pods are ours to resize: a pod label, or a label on their namespace (`key=value` each).
 #[derive(Debug, Clone, PartialEq)]
@@ -332,15 +337,43 @@ fn apply_pod(tick: &Tick, plan: &PodPlan, metrics: &mut Metrics) -> Result<(), A
     let mut uid = None;
     let mut resized = false;
     if let Some(body) = patch::resize_patch(plan).filter(|_| plan.action != PodAction::RecordOnly) {
-        let answer: Pod = match tick.kube.patch(
-            &ApiResource::PODS,
-            Some(&plan.namespace),
-            &plan.name,
-            Some("resize"),
-            &Patch::Strategic(body),
-            tick.deadline,
-        ) {
+        let body = Patch::Strategic(body);
+        let mut not_ready_retries = 0;
+        let answer = loop {
+            let answer = tick.kube.patch::<Pod>(
+                &ApiResource::PODS,
+                Some(&plan.namespace),
+                &plan.name,
+                Some("resize"),
+                &body,
+                tick.deadline,
+            );
+            match answer {
+                Err(error)
+                    if error.is_admission_not_ready()
+                        && not_ready_retries < ADMISSION_NOT_READY_RETRIES
+                        && tick.deadline.remaining() > ADMISSION_NOT_READY_PAUSE =>
+                {
+                    not_ready_retries += 1;
+                    log::info(
+                        &format!(
+                            "pod {}/{}: resize admission not ready yet, trying again",
+                            plan.namespace, plan.name
+                        ),
+                        &[("error", json!(error.to_string()))],
+                    );
+                    std::thread::sleep(ADMISSION_NOT_READY_PAUSE);
+                }
+                answer => break answer,
+            }
+        };
+        let answer: Pod = match answer {
             Ok(answer) => answer,
+            // Transient, or about the node rather than the resize: reported, never backed off, tried again next
+            // tick.
+            Err(error) if error.is_admission_not_ready() || error.is_admission_node_not_found() => {
+                return Err(ApplyError::Failed(error));
+            }
             Err(error) if error.is_not_found() && !pod_gone(&error) => {
                 return Err(ApplyError::NoSubresource(error));
             }

@@ -157,7 +157,8 @@ fn is_current_form(taint: &Taint, policy: &TaintPolicy) -> bool {
     taint.key == policy.taint_key && taint.effect == policy.taint_effect.as_str()
 }
 
-/// The taint we put on a node now. No `timeAdded`: the API server sets it for `NoExecute`.
+/// The taint we put on a node now. No `timeAdded`: the API server never sets one (its node strategy does no
+/// taint mutation), and nothing we decide reads it; a foreign taint's `timeAdded` is carried over as read.
 pub(crate) fn our_taint(policy: &TaintPolicy) -> Taint {
     Taint {
         key: policy.taint_key.clone(),

@@ -1,5 +1,6 @@
 //! Request routing and the REST verbs: what kube-apiserver does between parsing and answering.
 
+use super::admission;
 use super::patch::{self, PatchError};
 use super::rbac;
 use super::selectors::{FieldSelector, LabelSelector};
@@ -8,7 +9,6 @@ use super::store::{self, ListQuery, ResourceType};
 use super::validate;
 use super::{FaultKind, RequestRecord, Shared};
 use serde_json::{Value, json};
-use std::time::SystemTime;
 
 /// A parsed HTTP request.
 #[derive(Debug, Default)]
@@ -185,7 +185,11 @@ fn route(path: &str, shared: &Shared) -> Route {
     }
     if let Some(sub) = &sub {
         let known = match (resource.plural, resource.group, sub.as_str()) {
-            ("pods", "", "resize") => shared.options.server_minor >= 32,
+            // 1.32 registers the route only with the alpha gate on (kubernetes pkg/registry/core/pod/storage).
+            ("pods", "", "resize") => {
+                shared.options.server_minor >= 33
+                    || (shared.options.server_minor == 32 && shared.options.resize_alpha_gate)
+            }
             ("pods", "", "eviction" | "status") | ("nodes", "", "status") => true,
             _ => false,
         };
@@ -411,10 +415,6 @@ fn authorize(
         namespace,
         name,
     ))
-}
-
-fn now() -> String {
-    store::rfc3339(SystemTime::now())
 }
 
 fn parse_body(request: &Request) -> Result<Value, ApiError> {
@@ -651,8 +651,9 @@ fn write(
     match (resource.kind, sub) {
         ("Node", Some("status")) => keep_field(&mut new, &current, "spec"),
         ("Node", _) => {
+            // No taint mutation: the node strategy leaves `timeAdded` to whoever writes the taint
+            // (kubernetes pkg/registry/core/node/strategy.go, PrepareForUpdate).
             keep_field(&mut new, &current, "status");
-            validate::prepare_node(&mut new, &now());
             let errors = validate::validate_node(&new);
             if !errors.is_empty() {
                 return Err(qualified_invalid(&errors));
@@ -670,6 +671,22 @@ fn write(
                 validate::validate_resize(&prepared, &current, shared.options.server_minor);
             if !errors.is_empty() {
                 return Err(qualified_invalid(&errors));
+            }
+            // Validating admission runs after the object is validated.
+            if shared.options.server_minor >= admission::FIRST_MINOR
+                && prepared["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty())
+                && prepared["spec"] != current["spec"]
+            {
+                if shared.take_resize_admission_unready() {
+                    return Err(admission::not_ready(name));
+                }
+                let nodes =
+                    ResourceType::for_kind("Node", Some("v1")).expect("the stand-in serves nodes");
+                admission::validate(&prepared, &current, name, |node| {
+                    store.objects.get(&store::key(nodes, None, node)).cloned()
+                })?;
             }
             new = prepared;
         }
@@ -786,9 +803,6 @@ fn create(
     }
     if resource.kind == "Pod" {
         validate::default_pod(&mut object);
-    }
-    if resource.kind == "Node" {
-        validate::prepare_node(&mut object, &now());
     }
     let stored = store.create(resource, object);
     Ok(json_response(201, &stored))

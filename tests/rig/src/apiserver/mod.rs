@@ -22,6 +22,7 @@
 //! assert_eq!(server.count("list", "nodes"), 0);
 //! ```
 
+mod admission;
 mod handler;
 mod http;
 mod patch;
@@ -58,8 +59,11 @@ pub struct Options {
     pub token: Option<String>,
     /// The user a valid token authenticates as (shown in 403 messages).
     pub token_user: String,
-    /// The Kubernetes minor version served (`/version`, resize rules): 31 to 35.
+    /// The Kubernetes minor version served (`/version`, resize rules, the 1.36 `PodResizeValidator`): 31 to 36.
     pub server_minor: u32,
+    /// On 1.32, the `InPlacePodVerticalScaling` alpha gate is on: only then is `pods/{name}/resize` served
+    /// (beta and on by default from 1.33).
+    pub resize_alpha_gate: bool,
     /// Whether `autoscaling.k8s.io/v1` (the VPA CRD) is served; otherwise its paths are 404.
     pub vpa_crd_installed: bool,
     /// RBAC rules granted to every authenticated user; `None` allows everything.
@@ -75,6 +79,7 @@ impl Default for Options {
             token: Some("test-token".to_string()),
             token_user: DEFAULT_TOKEN_USER.to_string(),
             server_minor: 34,
+            resize_alpha_gate: false,
             vpa_crd_installed: true,
             rbac: None,
             client_ca_auth: false,
@@ -116,6 +121,8 @@ pub struct Fault {
     pub method: Option<String>,
     /// Match only requests whose `path?query` contains this; `None` matches all.
     pub path_contains: Option<String>,
+    /// `path_contains` must be the whole `path?query` (a pod's PATCH, not its `resize` subresource).
+    pub exact: bool,
     pub times: usize,
     pub kind: FaultKind,
 }
@@ -126,6 +133,7 @@ impl Fault {
         Fault {
             method: None,
             path_contains: None,
+            exact: false,
             times,
             kind,
         }
@@ -136,8 +144,17 @@ impl Fault {
         Fault {
             method: Some(method.to_string()),
             path_contains: Some(path_contains.to_string()),
+            exact: false,
             times,
             kind,
+        }
+    }
+
+    /// A fault on `method` requests to exactly `path` (with its query, if any), `times` times.
+    pub fn on_exact(method: &str, path: &str, kind: FaultKind, times: usize) -> Fault {
+        Fault {
+            exact: true,
+            ..Fault::on(method, path, kind, times)
         }
     }
 
@@ -147,10 +164,13 @@ impl Fault {
                 .method
                 .as_deref()
                 .is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self
-                .path_contains
-                .as_deref()
-                .is_none_or(|p| target.contains(p))
+            && self.path_contains.as_deref().is_none_or(|p| {
+                if self.exact {
+                    target == p
+                } else {
+                    target.contains(p)
+                }
+            })
     }
 }
 
@@ -179,6 +199,8 @@ pub(crate) struct Shared {
     token: Mutex<Option<String>>,
     requests: Mutex<Vec<RequestRecord>>,
     faults: Mutex<Vec<Fault>>,
+    /// Resize requests the 1.36 `PodResizeValidator` answers "not yet ready" (its node informer syncing).
+    resize_admission_unready: Mutex<usize>,
     client_certs: Mutex<Vec<(Vec<u8>, String)>>,
     stop: AtomicBool,
 }
@@ -190,6 +212,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn lock_store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    /// Whether this resize meets a `PodResizeValidator` not ready yet (consuming one use).
+    fn take_resize_admission_unready(&self) -> bool {
+        let mut left = lock(&self.resize_admission_unready);
+        let unready = *left > 0;
+        *left = left.saturating_sub(1);
+        unready
     }
 
     /// The kinds of the faults that apply to this request, consuming one use of each.
@@ -281,6 +311,7 @@ impl ApiServer {
             store: Mutex::new(Store::default()),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            resize_admission_unready: Mutex::new(0),
             client_certs: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
@@ -363,9 +394,6 @@ impl ApiServer {
             if object["status"]["qosClass"].is_null() {
                 object["status"]["qosClass"] = json!(validate::compute_qos(&object));
             }
-        }
-        if resource.kind == "Node" {
-            validate::prepare_node(&mut object, &store::rfc3339(SystemTime::now()));
         }
         let mut store = self.shared.lock_store();
         if let Some(ns) = &namespace {
@@ -566,6 +594,12 @@ impl ApiServer {
 
     pub fn reset_requests(&self) {
         lock(&self.shared.requests).clear();
+    }
+
+    /// The next `times` resizes that reach the 1.36+ `PodResizeValidator` are answered 403 "not yet ready to
+    /// handle request", as while its node informer syncs after an API server start.
+    pub fn resize_admission_unready(&self, times: usize) {
+        *lock(&self.shared.resize_admission_unready) = times;
     }
 
     /// Adds a fault; faults are tried in the order added.

@@ -198,6 +198,26 @@ pub(crate) fn forbidden(
     ApiError::new(403, "Forbidden", message, Some(resource.details(name)))
 }
 
+/// `admission.NewForbidden`: `{plural} "{name}" is forbidden: {why}`, with an optional cause (reason only).
+pub(crate) fn admission_forbidden(
+    plural: &str,
+    name: &str,
+    why: &str,
+    cause: Option<&str>,
+) -> ApiError {
+    let resource = Qualified { group: "", plural };
+    let mut details = resource.details(name);
+    if let Some(cause) = cause {
+        details["causes"] = serde_json::json!([{ "reason": cause }]);
+    }
+    ApiError::new(
+        403,
+        "Forbidden",
+        format!("{} \"{name}\" is forbidden: {why}", resource.name()),
+        Some(details),
+    )
+}
+
 pub(crate) fn method_not_allowed() -> ApiError {
     generic(405)
 }

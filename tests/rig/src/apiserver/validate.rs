@@ -59,6 +59,11 @@ pub(crate) fn parse_quantity(text: &str) -> Option<i128> {
     Some(if negative { -value } else { value })
 }
 
+/// `resource`'s quantity in a resource list (`requests`, `allocatable`...), in billionths of its unit.
+pub(crate) fn quantity_in(list: &Value, resource: &str) -> Option<i128> {
+    quantity_of(Some(list), resource)
+}
+
 fn quantity_of(list: Option<&Value>, resource: &str) -> Option<i128> {
     let value = list?.get(resource)?;
     match value {
@@ -285,23 +290,6 @@ pub(crate) fn label_value_errors(value: &str) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------- Node
-
-/// The API server stamps `timeAdded` on NoExecute taints that have none.
-pub(crate) fn prepare_node(node: &mut Value, now: &str) {
-    if let Some(taints) = node
-        .pointer_mut("/spec/taints")
-        .and_then(Value::as_array_mut)
-    {
-        for taint in taints {
-            if taint["effect"] == "NoExecute"
-                && taint.get("timeAdded").is_none_or(Value::is_null)
-                && let Some(t) = taint.as_object_mut()
-            {
-                t.insert("timeAdded".into(), json!(now));
-            }
-        }
-    }
-}
 
 /// `validateNodeTaints`.
 pub(crate) fn validate_node(node: &Value) -> Vec<FieldError> {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the README's two commands, `make demo` and `make test`, on a clean clone as a new machine would run them:
 # the repo's HEAD cloned into a temp dir, an empty CARGO_HOME (no registry cache, no cargo-installed tools such as
-# cargo-deny), no tools venv (TOOLS_VENV is an empty dir), an empty cache (XDG_CACHE_HOME). Only the rustup
+# cargo-deny), no tools venv (TOOLS_VENV is an empty dir), an empty cache (XDG_CACHE_HOME: also Go's build cache
+# and the built peers) and an empty Go module cache (GOPATH). Only the rustup
 # toolchain stays (RUSTUP_HOME), reached through its proxies, and the Debian packages already installed.
 # Reports each command's time; exits non-zero when one fails. Takes long: cargo-deny alone compiles for minutes.
 #   scripts/clean-machine-check.sh            # both commands
@@ -17,10 +18,11 @@ rustup_home="${RUSTUP_HOME:-$(rustup show home)}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/kube-thermostat-clean.XXXXXX")"
 if [ -z "${KEEP:-}" ]; then
-  trap 'rm -rf "$work"' EXIT
+  # Go leaves its module cache read-only.
+  trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 fi
 git clone --quiet --no-local "$repo" "$work/repo"
-mkdir -p "$work/cargo-home" "$work/venv" "$work/cache" "$work/proxies"
+mkdir -p "$work/cargo-home" "$work/venv" "$work/cache" "$work/proxies" "$work/gopath"
 
 # rustup's proxies dispatch on their own name: links named like the tools run the kept toolchain, while the
 # original CARGO_HOME/bin (and whatever `cargo install` put there) stays off PATH.
@@ -38,7 +40,7 @@ for target in "${targets[@]}"; do
   started=$(date +%s)
   if env -u CARGO_TARGET_DIR -u RUSTC_WRAPPER \
       CARGO_HOME="$work/cargo-home" RUSTUP_HOME="$rustup_home" \
-      TOOLS_VENV="$work/venv" XDG_CACHE_HOME="$work/cache" \
+      TOOLS_VENV="$work/venv" XDG_CACHE_HOME="$work/cache" GOPATH="$work/gopath" \
       PATH="$work/cargo-home/bin:$work/proxies:$clean_path" \
       make -C "$work/repo" "$target" >"$log" 2>&1; then
     result=ok

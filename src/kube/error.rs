@@ -339,9 +339,9 @@ mod tests {
         assert_eq!(details.causes[0].field, "spec");
     }
 
-    #[test]
-    fn a_403_is_from_rbac_only_in_the_authorizer_s_wording() {
-        let forbidden = |message: &str| KubeError::Api {
+    /// A 403 to a resize of pod `shop/web-1` with `message`.
+    fn forbidden(message: &str) -> KubeError {
+        KubeError::Api {
             status: Box::new(Status {
                 status: "Failure".into(),
                 message: message.into(),
@@ -351,7 +351,11 @@ mod tests {
             }),
             verb: Verb::Patch,
             url: "https://api/api/v1/namespaces/shop/pods/web-1/resize".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_403_is_from_rbac_only_in_the_authorizer_s_wording() {
         assert!(forbidden(
             r#"pods "web-1" is forbidden: User "system:serviceaccount:kt:kube-thermostat" cannot patch resource "pods/resize" in API group "" in the namespace "shop""#
         )
@@ -367,17 +371,6 @@ mod tests {
 
     #[test]
     fn resize_admission_answers_are_told_apart() {
-        let forbidden = |message: &str| KubeError::Api {
-            status: Box::new(Status {
-                status: "Failure".into(),
-                message: message.into(),
-                reason: "Forbidden".into(),
-                code: 403,
-                details: None,
-            }),
-            verb: Verb::Patch,
-            url: "https://api/api/v1/namespaces/shop/pods/web-1/resize".into(),
-        };
         // The messages of kubernetes plugin/pkg/admission/podresize through admission.NewForbidden.
         let not_ready = forbidden(r#"pods "web-1" is forbidden: not yet ready to handle request"#);
         let no_node = forbidden(r#"pods "web-1" is forbidden: node "node-1" not found"#);

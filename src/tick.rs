@@ -30,6 +30,10 @@ pub struct Tick {
     prometheus: Option<PrometheusClient>,
     /// Who we are in Events (`reportingInstance`): the pod name under shell-operator.
     pub instance: String,
+    /// Events posted so far this tick: keeps their names apart although they share `now`.
+    event_sequence: std::cell::Cell<i128>,
+    /// Events the server refused this tick, by HTTP code, for `events_rejected_total`.
+    events_rejected: std::cell::RefCell<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Tick {
@@ -40,26 +44,53 @@ impl Tick {
             .context("PROMETHEUS_URL is not set: this work needs Prometheus")
     }
 
-    /// Posts an Event about a change we made. Best effort: one that cannot be written (RBAC, API trouble) is
-    /// logged, never fatal, since the change itself is done.
+    /// Posts an Event about a change we made. Best effort: one that cannot be written (RBAC, validation, API
+    /// trouble) is logged with the server's message and counted, never fatal, since the change itself is done.
+    /// The name is client-go's (`events::event_name`); the tick's one `now` plus a sequence keeps the names of
+    /// one tick apart, and a 409 AlreadyExists (another writer, same nanosecond) is tried once more under a
+    /// name from the wall clock.
     pub fn post_event(&self, event: &EventSpec) {
-        let body = events::event_body(event, self.now, &self.instance);
+        let sequence = self.event_sequence.get();
+        self.event_sequence.set(sequence + 1);
         let namespace = events::event_namespace(&event.regarding);
-        if let Err(error) = self.kube.create::<serde_json::Value>(
-            &ApiResource::EVENTS,
-            Some(namespace),
-            &body,
-            self.deadline,
-        ) {
+        let post = |nanos: i128| {
+            let name = events::event_name(&event.regarding.name, nanos + sequence);
+            let body = events::event_body(event, &name, self.now, &self.instance);
+            self.kube
+                .create::<serde_json::Value>(
+                    &ApiResource::EVENTS,
+                    Some(namespace),
+                    &body,
+                    self.deadline,
+                )
+                .map_err(|error| (name, error))
+        };
+        let result = match post(self.now.as_nanosecond()) {
+            Err((_, error)) if error.is_already_exists() => post(wall_clock().as_nanosecond()),
+            other => other,
+        };
+        if let Err((name, error)) = result {
+            let code = error
+                .status()
+                .map_or_else(|| "none".to_owned(), |status| status.code.to_string());
+            *self.events_rejected.borrow_mut().entry(code).or_default() += 1;
             log::warn(
-                "could not post Event",
+                "Event not posted: the change is made, only its Event is missing",
                 &[
+                    ("event", json!(name)),
+                    ("event_reason", json!(event.reason)),
                     ("kind", json!(event.regarding.kind)),
+                    ("namespace", json!(event.regarding.namespace)),
                     ("name", json!(event.regarding.name)),
                     ("error", json!(error.to_string())),
                 ],
             );
         }
+    }
+
+    /// Events not posted since the last call, by HTTP code (`none` without an answer); resets the count.
+    fn take_events_rejected(&self) -> std::collections::BTreeMap<String, u64> {
+        std::mem::take(&mut *self.events_rejected.borrow_mut())
     }
 
     /// Queries sent so far (0 without a client).
@@ -275,6 +306,14 @@ pub fn run(cli: Cli) -> ExitCode {
                 );
             }
         }
+        // Rejected Events are counted by the controller whose run posted them (controllers run one after another).
+        for (code, count) in tick.take_events_rejected() {
+            metrics.counter(
+                "events_rejected_total",
+                count as f64,
+                &[("controller", name), ("code", &code)],
+            );
+        }
         metrics.gauge(
             &group,
             "tick_duration_seconds",
@@ -428,6 +467,8 @@ fn connect(settings: &Settings, deadline: Deadline) -> Result<Tick> {
         kube,
         prometheus,
         instance,
+        event_sequence: Default::default(),
+        events_rejected: Default::default(),
     })
 }
 

@@ -606,7 +606,7 @@ fn event_is_created_with_post() {
     server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}));
     let event = json!({
         "apiVersion": "events.k8s.io/v1", "kind": "Event",
-        "metadata": {"generateName": "node-1.", "namespace": "default"},
+        "metadata": {"name": "node-1.18d75b842b4ecd15", "namespace": "default"},
         "eventTime": "2026-01-01T00:00:00.000000Z",
         "reportingController": "kube-thermostat.io/taint-nodes", "reportingInstance": "hook",
         "action": "Taint", "reason": "ThermostatTainted", "note": "cpu 93% > 80%", "type": "Normal",
@@ -618,6 +618,25 @@ fn event_is_created_with_post() {
     assert_eq!(created["reason"], "ThermostatTainted");
     assert_eq!(server.events().len(), 1);
     assert_eq!(server.count("create", "events"), 1);
+
+    // events.k8s.io/v1 checks generateName as a DNS-1123 subdomain prefix: a trailing '.' is a 422.
+    let mut generated = event.clone();
+    generated["metadata"] = json!({"generateName": "node-1.", "namespace": "default"});
+    let error = client(&server)
+        .create::<Value>(
+            &ApiResource::EVENTS,
+            Some("default"),
+            &generated,
+            deadline(),
+        )
+        .unwrap_err();
+    assert!(error.is_invalid(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("metadata.generateName: Invalid value: \"node-1.\""),
+        "{error}"
+    );
 }
 
 #[test]

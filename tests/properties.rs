@@ -418,3 +418,116 @@ proptest! {
         }
     }
 }
+
+// ---- JSON Patch bodies spell strings as kube-apiserver stores them (issue 14 item 1) ---------------------
+
+/// A string as Go's `encoding/json` Encoder writes it (HTML escaping on), written here from Go's rules
+/// (`src/encoding/json/encode.go` `appendString`, `tables.go` `htmlSafeSet`), not from our encoder: bytes
+/// below 0x20, `"`, `\`, `<`, `>` and `&` are escaped (`\b \f \n \r \t` short, the rest `\u00xx` in lower-case
+/// hex), U+2028/U+2029 as `\u2028`/`\u2029`, everything else (DEL, other non-ASCII) raw.
+fn go_encoded(text: &str) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = vec![b'"'];
+    for character in text.chars() {
+        let code = character as u32;
+        if code < 0x80 {
+            let byte = code as u8;
+            let html_safe = byte >= 0x20 && !b"\"\\<>&".contains(&byte);
+            if html_safe {
+                out.push(byte);
+                continue;
+            }
+            match byte {
+                b'"' | b'\\' => out.extend([b'\\', byte]),
+                0x08 => out.extend(b"\\b"),
+                0x0c => out.extend(b"\\f"),
+                b'\n' => out.extend(b"\\n"),
+                b'\r' => out.extend(b"\\r"),
+                b'\t' => out.extend(b"\\t"),
+                _ => out.extend([
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(byte >> 4) as usize],
+                    HEX[(byte & 0xf) as usize],
+                ]),
+            }
+        } else if character == '\u{2028}' || character == '\u{2029}' {
+            out.extend([b'\\', b'u', b'2', b'0', b'2', HEX[(code & 0xf) as usize]]);
+        } else {
+            let mut buffer = [0; 4];
+            out.extend(character.encode_utf8(&mut buffer).as_bytes());
+        }
+    }
+    out.push(b'"');
+    out
+}
+
+#[test]
+fn go_encoded_follows_gos_documented_examples() {
+    assert_eq!(go_encoded("a>b"), br#""a\u003eb""#);
+    assert_eq!(go_encoded("\u{1}\u{7f}\u{2029}"), b"\"\\u0001\x7f\\u2029\"");
+}
+
+/// Text with the characters where encoders disagree, mixed with anything else.
+fn awkward_text() -> impl Strategy<Value = String> {
+    let character = prop_oneof![
+        4 => any::<char>(),
+        2 => prop::char::range('\u{0}', '\u{1f}'),
+        3 => prop::sample::select(vec!['<', '>', '&', '"', '\\', '%', '\u{7f}', '\u{2028}', '\u{2029}', 'é', '🌡']),
+        3 => prop::char::range('a', 'z'),
+    ];
+    prop::collection::vec(character, 0..40).prop_map(|chars| chars.into_iter().collect())
+}
+
+/// The compacted raw `value` of the patch's `test` op on `path`.
+fn test_value_of(body: &[u8], path: &str) -> Vec<u8> {
+    let ops: Vec<BTreeMap<String, Box<serde_json::value::RawValue>>> =
+        serde_json::from_slice(body).unwrap();
+    let op = ops
+        .iter()
+        .find(|op| {
+            op["op"].get() == r#""test""#
+                && op["path"].get() == serde_json::to_string(path).unwrap()
+        })
+        .unwrap_or_else(|| panic!("no test of {path} in {}", String::from_utf8_lossy(body)));
+    op["value"].get().as_bytes().to_vec()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Removing our taint: the `test`s of the annotation and of every foreign taint's strings carry exactly the
+    /// bytes the server holds for them, so the write applies whatever the reason or a foreign value says.
+    #[test]
+    fn node_patch_tests_carry_the_servers_bytes(
+        annotation in awkward_text(),
+        foreign_key in awkward_text(),
+        foreign_value in awkward_text(),
+    ) {
+        use k8s_openapi::api::core::v1::Taint;
+        use kube_thermostat::kube::{ApiResource, Patch, Request};
+        use kube_thermostat::taint::{NodeWrite, node_patch};
+
+        let foreign = Taint { key: foreign_key.clone(), value: Some(foreign_value.clone()), effect: "NoSchedule".into(), time_added: None };
+        let ours = Taint { key: "kube-thermostat.io/hot".into(), value: None, effect: "NoSchedule".into(), time_added: None };
+        let write = NodeWrite {
+            node: "n".into(),
+            taints_before: Some(vec![foreign.clone(), ours]),
+            taints_after: vec![foreign],
+            annotations_present: true,
+            annotation_before: Some(annotation.clone()),
+            annotation_after: None,
+            event: None,
+        };
+        let request = Request::patch(&ApiResource::NODES, None, "n", None, &Patch::Json(node_patch(&write))).unwrap();
+        let body = request.body.unwrap();
+
+        prop_assert_eq!(test_value_of(&body, "/metadata/annotations/kube-thermostat.io~1taint"), go_encoded(&annotation));
+        let taints: Vec<BTreeMap<String, Box<serde_json::value::RawValue>>> =
+            serde_json::from_slice(&test_value_of(&body, "/spec/taints")).unwrap();
+        prop_assert_eq!(taints[0]["key"].get().as_bytes().to_vec(), go_encoded(&foreign_key));
+        prop_assert_eq!(taints[0]["value"].get().as_bytes().to_vec(), go_encoded(&foreign_value));
+    }
+}

@@ -244,6 +244,56 @@ fn hot_container_is_scaled_up_through_the_resize_subresource_once() {
     );
 }
 
+/// issue 14 item 2: the resize Event passes the strict `events.k8s.io/v1` rules, even for a pod whose name has
+/// the longest length Kubernetes allows (the Event's name is cut to stay a valid 253-byte subdomain).
+#[test]
+fn resize_events_pass_the_strict_events_api_even_for_a_253_byte_pod_name() {
+    let cluster = one_node_cluster();
+    let long = format!("{}-{}", "web".repeat(80), "a".repeat(12));
+    assert_eq!(long.len(), 253);
+    for name in ["web-1", long.as_str()] {
+        put_running(
+            &cluster,
+            pod(
+                "shop",
+                name,
+                "node-1",
+                vec![container(
+                    "app",
+                    json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+                )],
+            ),
+        );
+        cpu_load(
+            &cluster,
+            &short_history(),
+            ("shop", name, "node-1"),
+            &[("app", Profile::Constant(0.48))],
+        );
+    }
+
+    let output = cluster.tick("resize-pods", &[]);
+    output.assert_success();
+    assert_eq!(resize_patches(&cluster), 2, "{}", output.stderr);
+    let events = events_with_reason(&cluster, "ThermostatResized");
+    let mut about: Vec<&str> = events
+        .iter()
+        .map(|e| e["regarding"]["name"].as_str().unwrap())
+        .collect();
+    about.sort();
+    assert_eq!(about, ["web-1", long.as_str()], "{}", output.stderr);
+    for event in &events {
+        let name = event["metadata"]["name"].as_str().unwrap();
+        assert!(name.len() <= 253, "{name}");
+        assert_eq!(event["metadata"]["namespace"], "shop");
+    }
+    assert!(
+        !output.stderr.contains("Event not posted"),
+        "{}",
+        output.stderr
+    );
+}
+
 #[test]
 fn idle_container_is_scaled_down_after_a_full_stabilization_window_below_the_low_mark() {
     let cluster = one_node_cluster();

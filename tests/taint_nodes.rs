@@ -50,9 +50,14 @@ fn world() -> Cluster {
 
 /// A node tainted by us on an earlier tick: `taints` (ours among them) and our annotation recording it.
 fn tainted_earlier(taints: Value) -> Value {
+    tainted_earlier_because(taints, "hot: cpu 95% > 80%, above for 3m")
+}
+
+/// [`tainted_earlier`] with the reason our annotation records.
+fn tainted_earlier_because(taints: Value, reason: &str) -> Value {
     let record = json!({
         "key": KEY, "value": "true", "effect": "NoSchedule",
-        "since": "2025-01-01T00:00:00Z", "reason": "hot: cpu 95% > 80%, above for 3m",
+        "since": "2025-01-01T00:00:00Z", "reason": reason,
     });
     json!({
         "metadata": {"annotations": {ANNOTATION: record.to_string()}},
@@ -212,6 +217,135 @@ fn tainted_node_is_untainted_only_after_the_cool_window() {
         output.metric(
             "kube_thermostat_taint_changes_total",
             &[("action", "untaint"), ("dry_run", "false")]
+        ),
+        Some(1.0)
+    );
+}
+
+/// issue 14 item 1: the API server `test`s our annotation against the node as Go encodes it (`>` as `\u003e`);
+/// a body spelling `>` literally never matched, so a node we tainted kept the taint forever.
+#[test]
+fn a_reason_holding_angle_brackets_and_ampersands_does_not_keep_our_taint_forever() {
+    let cluster = world();
+    cluster.add_node(
+        "cooled",
+        tainted_earlier_because(
+            json!([ours()]),
+            "hot: cpu 91% > 80% & <rising>, above for 3m\u{2028}",
+        ),
+    );
+    cluster.node_load("cooled", cooled_for(10));
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+
+    let output = cluster.tick("taint-nodes", &[]);
+    output.assert_success();
+    assert!(
+        cluster.taints("cooled").is_null(),
+        "cooled for 10m: our taint goes\n{}",
+        output.stderr
+    );
+    assert!(
+        cluster.node("cooled")["metadata"]["annotations"]
+            .get(ANNOTATION)
+            .is_none()
+    );
+    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    let written = cluster.node("hot-1")["metadata"]["annotations"][ANNOTATION].clone();
+    assert!(written.as_str().unwrap().contains('>'), "{written}");
+    assert_eq!(
+        cluster.api.count("patch", "nodes"),
+        2,
+        "one write per node, no failed test and re-read\n{}",
+        output.stderr
+    );
+
+    // Our own annotation (reason "cpu 95% > 80%...") must be removable too.
+    let removal = cluster.run_cli(&["taint-nodes", "--remove-all"], &[]);
+    removal.assert_success();
+    assert!(cluster.taints("hot-1").is_null(), "{}", removal.stderr);
+    assert!(
+        cluster.node("hot-1")["metadata"]["annotations"]
+            .get(ANNOTATION)
+            .is_none()
+    );
+}
+
+/// issue 14 item 2: `events.k8s.io/v1` validates `generateName` as a DNS-1123 subdomain prefix, so the
+/// `"worker-1."` we sent was a 422 and no Event ever reached a real cluster. Named as client-go names them, they
+/// pass the strict rules; one the server refuses anyway is logged with its message and counted.
+#[test]
+fn taint_and_untaint_events_pass_the_strict_events_api_and_a_refused_one_is_logged_and_counted() {
+    let cluster = world();
+    cluster.add_node("cooled", tainted_earlier(json!([ours()])));
+    cluster.node_load("cooled", cooled_for(10));
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+
+    let output = cluster.tick("taint-nodes", &[]);
+    output.assert_success();
+    let posts: Vec<_> = cluster
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "create" && r.resource == "events")
+        .collect();
+    assert_eq!(posts.len(), 2, "{}", output.stderr);
+    assert!(
+        posts.iter().all(|r| r.status == 201),
+        "every Event accepted: {:?}\n{}",
+        posts.iter().map(|r| r.status).collect::<Vec<_>>(),
+        output.stderr
+    );
+    assert_eq!(events_with_reason(&cluster, "ThermostatTainted"), ["hot-1"]);
+    assert_eq!(
+        events_with_reason(&cluster, "ThermostatUntainted"),
+        ["cooled"]
+    );
+    for event in cluster.api.events() {
+        let name = event["metadata"]["name"].as_str().unwrap();
+        let object = event["regarding"]["name"].as_str().unwrap();
+        assert!(name.starts_with(&format!("{object}.")), "{name}");
+        assert_eq!(event["metadata"]["namespace"], "default");
+    }
+    assert_eq!(
+        output.metric(
+            "kube_thermostat_events_rejected_total",
+            &[("controller", "taint-nodes"), ("code", "422")]
+        ),
+        None
+    );
+
+    // Without the events rule: the taint is made, the Event's refusal is named and counted.
+    let cluster = support::cluster_with(Options {
+        rbac: Some(vec![PolicyRule::new(
+            &[""],
+            &["nodes"],
+            &["get", "list", "watch", "patch"],
+        )]),
+        ..Options::default()
+    });
+    add_nodes(&cluster, &["hot-1"], HOT);
+    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let output = cluster.tick("taint-nodes", &[]);
+    output.assert_success();
+    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    let line = output
+        .stderr
+        .lines()
+        .find(|line| line.contains("Event not posted"))
+        .unwrap_or_else(|| panic!("a log line says why:\n{}", output.stderr));
+    for part in [
+        "ThermostatTainted",
+        "hot-1",
+        "cannot create resource \\\"events\\\" in API group \\\"events.k8s.io\\\"",
+    ] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    assert_eq!(
+        output.metric(
+            "kube_thermostat_events_rejected_total",
+            &[("controller", "taint-nodes"), ("code", "403")]
         ),
         Some(1.0)
     );
@@ -1220,7 +1354,7 @@ fn a_stale_snapshot_missing_our_last_write_makes_no_second_write_or_event() {
 fn taint_rbac(node_verbs: &[&str]) -> Vec<PolicyRule> {
     vec![
         PolicyRule::new(&[""], &["nodes"], node_verbs),
-        PolicyRule::new(&["events.k8s.io", ""], &["events"], &["create"]),
+        PolicyRule::new(&["events.k8s.io"], &["events"], &["create"]),
     ]
 }
 

@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod go_json;
 pub mod request;
 
 pub use client::{Client, ClientOptions, RequestStats, ServerVersion};

@@ -55,8 +55,6 @@ impl ApiResource {
     pub const NODES: ApiResource = ApiResource::core("nodes", false);
     pub const PODS: ApiResource = ApiResource::core("pods", true);
     pub const NAMESPACES: ApiResource = ApiResource::core("namespaces", false);
-    /// core/v1 Events (the old API; every server has it).
-    pub const CORE_EVENTS: ApiResource = ApiResource::core("events", true);
     pub const EVENTS: ApiResource = ApiResource {
         group: "events.k8s.io",
         version: "v1",
@@ -283,7 +281,13 @@ impl Request {
         Ok(Request {
             verb: Verb::Patch,
             path: resource.object_path(namespace, name, subresource)?,
-            body: Some(to_json(patch.body())?),
+            body: Some(match patch {
+                // A JSON Patch `test` compares strings byte-wise with the server's spelling (see go_json).
+                Patch::Json(ops) => super::go_json::to_vec(ops).map_err(|error| {
+                    invalid(format!("the body cannot be serialized as JSON: {error}"))
+                })?,
+                Patch::Merge(body) | Patch::Strategic(body) => to_json(body)?,
+            }),
             content_type: Some(patch.content_type()),
             resource: resource.counter_name(subresource),
         })
@@ -531,6 +535,18 @@ mod tests {
                 serde_json::from_slice(request.body.as_deref().unwrap()).unwrap();
             assert_eq!(&sent, patch.body());
         }
+    }
+
+    #[test]
+    fn json_patch_bodies_spell_strings_as_the_api_server_stores_them() {
+        let ops = json!([{"op": "test", "path": "/a", "value": "cpu 91% > 80% & <x>"}]);
+        let request =
+            Request::patch(&ApiResource::NODES, None, "n", None, &Patch::Json(ops)).unwrap();
+        let body = String::from_utf8(request.body.unwrap()).unwrap();
+        assert!(
+            body.contains(r#""cpu 91% \u003e 80% \u0026 \u003cx\u003e""#),
+            "{body}"
+        );
     }
 
     #[test]

@@ -12,9 +12,11 @@
 //!   itself must exist (`/spec` always does on a Node; `/metadata/annotations` may not, hence we test
 //!   `/metadata/annotations` for null before creating it).
 //! - Values are compared structurally for objects and arrays (same keys, any order) and byte-wise for leaves after
-//!   compacting, so strings must be spelled as the server spells them. Taint keys, values, effects (label-name
-//!   syntax) and `timeAdded` (RFC 3339, UTC, seconds) hold no character JSON encoders escape differently, and
-//!   the server omits an empty `value` and a missing `timeAdded`, as k8s-openapi does.
+//!   compacting, against the stored object as Go's `encoding/json` writes it (`<` `>` `&` as `\u003c`...). Our
+//!   annotation holds the reason text ("cpu 91% > 80%"), so the body is written with those escapes
+//!   (`kube::go_json`, used for every JSON Patch body by `kube::Request::patch`); otherwise the `test` never
+//!   passes and our taint is never removed. The server omits an empty taint `value` and a missing `timeAdded`,
+//!   as k8s-openapi does.
 //! - `add` on an existing object member replaces it; `remove` needs the member to exist.
 
 use super::decide::NodeWrite;

@@ -1019,7 +1019,7 @@ fn events_are_created_and_validated() {
     server.put(json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "default"}}));
     let event = json!({
         "apiVersion": "events.k8s.io/v1", "kind": "Event",
-        "metadata": {"generateName": "n1."},
+        "metadata": {"generateName": "n1-"},
         "regarding": {"kind": "Node", "name": "n1", "apiVersion": "v1"},
         "reason": "ThermostatTainted", "note": "cpu 93% > 80% for 3m", "type": "Normal",
         "action": "Taint", "reportingController": "kube-thermostat.io/taint-nodes",
@@ -1036,10 +1036,29 @@ fn events_are_created_and_validated() {
         answer.body["metadata"]["name"]
             .as_str()
             .unwrap()
-            .starts_with("n1.")
+            .starts_with("n1-")
     );
     assert_eq!(server.events().len(), 1);
     assert_eq!(server.count("create", "events"), 1);
+
+    // generateName is a DNS-1123 subdomain prefix with only a trailing '-' excused (apimachinery
+    // maskTrailingDash): a trailing '.' is a 422 naming the field.
+    let mut dotted = event.clone();
+    dotted["metadata"] = json!({"generateName": "n1."});
+    let answer = client.send(
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/default/events",
+        Some("application/json"),
+        Some(&dotted),
+    );
+    assert_status(&answer, 422, "Invalid");
+    assert!(
+        answer
+            .text
+            .contains("metadata.generateName: Invalid value: \\\"n1.\\\""),
+        "{}",
+        answer.text
+    );
 
     let mut incomplete = event.clone();
     incomplete.as_object_mut().unwrap().remove("reason");

@@ -465,9 +465,19 @@ fn dispatch(
                 .unwrap_or_default()
                 .trim()
                 .to_ascii_lowercase();
-            let patch_body = parse_body(request)?;
+            // A JSON Patch keeps its raw bytes: `test` compares them with the stored object's.
+            let patch_body = match content_type.as_str() {
+                "application/json-patch+json" => None,
+                _ => Some(parse_body(request)?),
+            };
             write(shared, resource, namespace, name, sub, |current| {
-                apply_patch(resource, &content_type, current, &patch_body)
+                apply_patch(
+                    resource,
+                    &content_type,
+                    current,
+                    &request.body,
+                    patch_body.as_ref(),
+                )
             })
         }
         ("PUT", Some(name), None | Some("resize") | Some("status")) => {
@@ -526,13 +536,15 @@ fn apply_patch(
     resource: &ResourceType,
     content_type: &str,
     current: &Value,
-    body: &Value,
+    raw_body: &[u8],
+    body: Option<&Value>,
 ) -> Result<Value, ApiError> {
+    let parsed = || body.cloned().unwrap_or(Value::Null);
     let result = match content_type {
-        "application/json-patch+json" => patch::json_patch(current, body),
-        "application/merge-patch+json" => Ok(patch::merge_patch(current, body)),
+        "application/json-patch+json" => patch::json_patch(current, raw_body),
+        "application/merge-patch+json" => Ok(patch::merge_patch(current, &parsed())),
         "application/strategic-merge-patch+json" if !resource.custom => {
-            patch::strategic_merge_patch(resource.kind, current, body)
+            patch::strategic_merge_patch(resource.kind, current, &parsed())
         }
         "application/strategic-merge-patch+json" => {
             // Custom resources have no Go struct to read merge keys from.
@@ -553,6 +565,7 @@ fn apply_patch(
             status::generic(422)
         }
         PatchError::Internal(message) => status::internal(&message),
+        PatchError::TooLarge(message) => status::request_entity_too_large(&message),
     })
 }
 
@@ -780,23 +793,147 @@ fn create(
     Ok(json_response(201, &stored))
 }
 
-/// `ValidateEventCreate`, loosely: what a client most often gets wrong.
+/// `ValidateEventCreate` (kubernetes `pkg/apis/core/validation/events.go`). core/v1 gets the legacy checks
+/// only; `events.k8s.io/v1` the strict ones as well, in the server's order: legacy (with `eventTime` set),
+/// then `ValidateObjectMeta(.., NameIsDNSSubdomain, ..)`, then `eventTime`, `type` and the deprecated fields.
+/// Field paths are the internal type's (`involvedObject`, `message`), as the server reports them.
 fn validate_event(resource: &ResourceType, event: &Value, namespace: &str) -> Vec<FieldError> {
+    if resource.group.is_empty() {
+        return validate_core_event(event, namespace);
+    }
     let mut errors = Vec::new();
-    let missing = |field: &str| {
-        event
-            .get(field)
-            .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
-    };
-    let (object_field, object) = if resource.group.is_empty() {
-        ("involvedObject", &event["involvedObject"])
-    } else {
-        ("regarding", &event["regarding"])
-    };
+    let text = |field: &str| event[field].as_str().unwrap_or_default();
+    let has_event_time = !text("eventTime").is_empty();
+    // legacyValidateEvent, eventTime set (unset: the strict check below names it).
+    if has_event_time {
+        let object_ns = event["regarding"]["namespace"].as_str().unwrap_or_default();
+        if object_ns.is_empty() && namespace != "default" && namespace != "kube-system" {
+            errors.push(FieldError::invalid(
+                "involvedObject.namespace",
+                object_ns,
+                "does not match event.namespace",
+            ));
+        }
+        let controller = text("reportingController");
+        if controller.is_empty() {
+            errors.push(FieldError::required("reportingController", ""));
+        }
+        for message in validate::qualified_name_errors(controller) {
+            errors.push(FieldError::invalid(
+                "reportingController",
+                controller,
+                message,
+            ));
+        }
+        for (field, reported_as) in [
+            ("reportingInstance", "reportingInstance"),
+            ("action", "action"),
+            ("reason", "reason"),
+        ] {
+            let value = text(field);
+            if value.is_empty() {
+                errors.push(FieldError::required(reported_as, ""));
+            }
+            if value.len() > 128 {
+                errors.push(FieldError::invalid(
+                    reported_as,
+                    "",
+                    "can have at most 128 characters",
+                ));
+            }
+        }
+        if text("note").len() > 1024 {
+            errors.push(FieldError::invalid(
+                "message",
+                "",
+                "can have at most 1024 characters",
+            ));
+        }
+    }
+    for message in validate::dns1123_subdomain_errors(namespace) {
+        errors.push(FieldError::invalid("namespace", namespace, message));
+    }
+    // ValidateObjectMeta with NameIsDNSSubdomain (apimachinery objectmeta.go, generic.go).
+    let metadata = &event["metadata"];
+    let generate_name = metadata["generateName"].as_str().unwrap_or_default();
+    if !generate_name.is_empty() {
+        for message in validate::dns1123_subdomain_errors(&mask_trailing_dash(generate_name)) {
+            errors.push(FieldError::invalid(
+                "metadata.generateName",
+                generate_name,
+                message,
+            ));
+        }
+    }
+    let name = metadata["name"].as_str().unwrap_or_default();
+    if !name.is_empty() {
+        for message in validate::dns1123_subdomain_errors(name) {
+            errors.push(FieldError::invalid("metadata.name", name, message));
+        }
+    }
+    if event["series"].is_object() {
+        if event["series"]["count"].as_i64().unwrap_or_default() < 2 {
+            errors.push(FieldError::invalid(
+                "series.count",
+                "",
+                "should be at least 2",
+            ));
+        }
+        if event["series"]["lastObservedTime"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
+            errors.push(FieldError::required("series.lastObservedTime", ""));
+        }
+    }
+    if !has_event_time {
+        errors.push(FieldError::required("eventTime", ""));
+    }
+    let kind = text("type");
+    if kind != "Normal" && kind != "Warning" {
+        errors.push(FieldError::invalid(
+            "type",
+            "",
+            format!("has invalid value: {kind}"),
+        ));
+    }
+    for (field, reported_as) in [
+        ("deprecatedFirstTimestamp", "firstTimestamp"),
+        ("deprecatedLastTimestamp", "lastTimestamp"),
+    ] {
+        if !text(field).is_empty() {
+            errors.push(FieldError::invalid(reported_as, "", "needs to be unset"));
+        }
+    }
+    if event["deprecatedCount"].as_i64().unwrap_or_default() != 0 {
+        errors.push(FieldError::invalid("count", "", "needs to be unset"));
+    }
+    if event["deprecatedSource"].as_object().is_some_and(|source| {
+        source
+            .values()
+            .any(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+    }) {
+        errors.push(FieldError::invalid("source", "", "needs to be unset"));
+    }
+    errors
+}
+
+/// apimachinery `maskTrailingDash`: a `generateName` may end in `-` (the server appends to it); nothing else
+/// is excused.
+fn mask_trailing_dash(name: &str) -> String {
+    match name.strip_suffix('-') {
+        Some(_) if name.len() >= 2 => format!("{}a", &name[..name.len() - 2]),
+        _ => name.to_owned(),
+    }
+}
+
+/// core/v1 Events: what a client most often gets wrong (the legacy rules, loosely).
+fn validate_core_event(event: &Value, namespace: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let object = &event["involvedObject"];
     if object.as_object().is_none_or(|o| o.is_empty()) {
-        errors.push(FieldError::required(object_field, ""));
+        errors.push(FieldError::required("involvedObject", ""));
     } else {
-        // An Event about a cluster-scoped object (a Node) lives in "default".
         let object_ns = object["namespace"].as_str().unwrap_or_default();
         let fine = if object_ns.is_empty() {
             namespace == "default" || namespace.is_empty()
@@ -805,41 +942,89 @@ fn validate_event(resource: &ResourceType, event: &Value, namespace: &str) -> Ve
         };
         if !fine {
             errors.push(FieldError::invalid(
-                format!("{object_field}.namespace"),
+                "involvedObject.namespace",
                 object_ns,
                 "does not match event.namespace",
             ));
         }
     }
-    if missing("reason") {
+    if event["reason"].as_str().is_none_or(str::is_empty) {
         errors.push(FieldError::required("reason", ""));
     }
-    if !resource.group.is_empty() {
-        for field in [
-            "eventTime",
-            "reportingController",
-            "reportingInstance",
-            "action",
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strict_event(metadata: Value) -> Value {
+        json!({
+            "metadata": metadata,
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "reportingController": "kube-thermostat.io/kube-thermostat",
+            "reportingInstance": "i",
+            "action": "Taint",
+            "reason": "ThermostatTainted",
+            "note": "n",
+            "type": "Normal",
+            "regarding": {"apiVersion": "v1", "kind": "Node", "name": "worker-1"},
+        })
+    }
+
+    fn messages(event: &Value, namespace: &str) -> Vec<String> {
+        let events = ResourceType::for_kind("Event", Some("events.k8s.io/v1")).unwrap();
+        validate_event(events, event, namespace)
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.body()))
+            .collect()
+    }
+
+    #[test]
+    fn a_generate_name_ending_in_a_dot_is_refused_one_ending_in_a_dash_is_not() {
+        let dotted = strict_event(json!({"name": "worker-1.abcde", "generateName": "worker-1."}));
+        let errors = messages(&dotted, "default");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(
+                "metadata.generateName: Invalid value: \"worker-1.\": a lowercase RFC 1123 subdomain"
+            ),
+            "{errors:?}"
+        );
+        let dashed = strict_event(json!({"name": "worker-1-abcde", "generateName": "worker-1-"}));
+        assert!(messages(&dashed, "default").is_empty());
+        let named = strict_event(json!({"name": "worker-1.18d75b842b4ecd15"}));
+        assert!(messages(&named, "default").is_empty());
+        assert!(messages(&named, "kube-system").is_empty());
+    }
+
+    #[test]
+    fn strict_rules_name_each_field_as_the_server_does() {
+        let mut event = strict_event(json!({"name": format!("{}.1", "a".repeat(253))}));
+        event["reason"] = json!("R".repeat(129));
+        event["note"] = json!("n".repeat(1025));
+        event["reportingController"] = json!("not a qualified name");
+        event["type"] = json!("Info");
+        event.as_object_mut().unwrap().remove("eventTime");
+        let errors = messages(&event, "shop").join("\n");
+        for expected in [
+            "metadata.name: Invalid value: ",
+            "must be no more than 253 characters",
+            "eventTime: Required value",
+            "type: Invalid value: \"\": has invalid value: Info",
         ] {
-            if missing(field) {
-                errors.push(FieldError::required(field, ""));
-            }
+            assert!(errors.contains(expected), "{expected} in\n{errors}");
         }
-        let kind = event["type"].as_str().unwrap_or_default();
-        if kind != "Normal" && kind != "Warning" {
-            errors.push(FieldError::invalid(
-                "type",
-                "",
-                format!("has invalid value: {kind}"),
-            ));
-        }
-        if event["note"].as_str().is_some_and(|n| n.len() > 1024) {
-            errors.push(FieldError::invalid(
-                "note",
-                "",
-                "can have at most 1024 characters",
-            ));
+        // With eventTime set, the legacy rules apply too: a Node's Event outside default/kube-system, lengths.
+        event["eventTime"] = json!("2026-01-01T00:00:00.000000Z");
+        let errors = messages(&event, "shop").join("\n");
+        for expected in [
+            "involvedObject.namespace: Invalid value: \"\": does not match event.namespace",
+            "reason: Invalid value: \"\": can have at most 128 characters",
+            "message: Invalid value: \"\": can have at most 1024 characters",
+            "reportingController: Invalid value: \"not a qualified name\"",
+        ] {
+            assert!(errors.contains(expected), "{expected} in\n{errors}");
         }
     }
-    errors
 }

@@ -151,6 +151,16 @@ pub(crate) fn page_not_found() -> ApiError {
     error
 }
 
+/// `apierrors.NewRequestEntityTooLargeError` (e.g. more than 10,000 JSON Patch ops).
+pub(crate) fn request_entity_too_large(message: &str) -> ApiError {
+    ApiError::new(
+        413,
+        "RequestEntityTooLarge",
+        format!("Request entity too large: {message}"),
+        None,
+    )
+}
+
 pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(400, "BadRequest", message.into(), None)
 }

@@ -215,6 +215,31 @@ fn is_dns1123_subdomain(s: &str) -> bool {
         })
 }
 
+/// `validation.IsDNS1123Subdomain`: the messages it would give, empty when valid.
+pub(crate) fn dns1123_subdomain_errors(value: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if value.len() > 253 {
+        errors.push("must be no more than 253 characters".into());
+    }
+    if !is_dns1123_subdomain_syntax(value) {
+        errors.push("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".into());
+    }
+    errors
+}
+
+fn is_dns1123_subdomain_syntax(s: &str) -> bool {
+    s.split('.').all(|label| {
+        let b = label.as_bytes();
+        !b.is_empty()
+            && b.first()
+                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && b.last()
+                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    })
+}
+
 /// `validation.IsQualifiedName`: the messages it would give, empty when valid.
 pub(crate) fn qualified_name_errors(value: &str) -> Vec<String> {
     let mut errors = Vec::new();

@@ -37,7 +37,7 @@ unit: deps peers
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-# The real kube-apiserver (one per Kubernetes minor under tests/peers/), etcd and shell-operator, built with Go from
+# The real kube-apiserver (one per Kubernetes minor under tests/peers/) and etcd, built with Go from
 # the pinned modules into ~/.cache/kube-thermostat/peers (reused while the pins are unchanged): the suite
 # tests/real_apiserver.rs runs the hook against them. Cold: minutes; warm: a second.
 peers:

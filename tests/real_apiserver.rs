@@ -109,6 +109,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         a_request_outside_the_shipped_role_is_a_real_403,
     ),
     (
+        "a_client_certificate_kubeconfig_works_with_the_shipped_role",
+        a_client_certificate_kubeconfig_works_with_the_shipped_role,
+    ),
+    (
         "list_pages_follow_real_continue_tokens",
         list_pages_follow_real_continue_tokens,
     ),
@@ -607,7 +611,8 @@ fn events_are_accepted_and_readable(world: &World) {
         output.stderr
     );
     assert_eq!(tainted[0]["regarding"]["kind"], "Node");
-    // What an SRE types.
+    // What an SRE types. kubectl reads core/v1 Events (the same objects, served in both versions), whose field
+    // is involvedObject.name.
     let table = world
         .cluster
         .kubectl(&[
@@ -615,7 +620,7 @@ fn events_are_accepted_and_readable(world: &World) {
             "events",
             "--all-namespaces",
             "--field-selector",
-            "regarding.name=eventful",
+            "involvedObject.name=eventful",
         ])
         .unwrap();
     assert!(table.contains("ThermostatTainted"), "{table}");
@@ -674,6 +679,58 @@ fn a_request_outside_the_shipped_role_is_a_real_403(world: &World) {
         "{}",
         delete.body
     );
+}
+
+fn a_client_certificate_kubeconfig_works_with_the_shipped_role(world: &World) {
+    world.add_node("hot-1", json!({}), Some(HOT));
+    world.add_cool_neighbours();
+    // A user authenticated by a client certificate (x509: CN is the user), bound to the shipped ClusterRole.
+    let user = "kube-thermostat-cert-user";
+    let binding = format!("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{user}");
+    if world.cluster.request("GET", &binding, None).unwrap().status == 404 {
+        world
+            .cluster
+            .request(
+                "POST",
+                "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                Some(&json!({
+                    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": user},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kube-thermostat"},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+                })),
+            )
+            .unwrap()
+            .ok()
+            .unwrap();
+    }
+    let cert = world.cluster.ca().issue_client(user).unwrap();
+    let cert_file = world.dir.path().join("client.crt");
+    let key_file = world.dir.path().join("client.key");
+    std::fs::write(&cert_file, &cert.cert_pem).unwrap();
+    std::fs::write(&key_file, &cert.key_pem).unwrap();
+    let kubeconfig = world.dir.path().join("cert.kubeconfig");
+    world
+        .cluster
+        .write_kubeconfig(
+            &kubeconfig,
+            json!({"client-certificate": cert_file.display().to_string(), "client-key": key_file.display().to_string()}),
+        )
+        .unwrap();
+    let kubeconfig = kubeconfig.display().to_string();
+    let output = world.run(
+        &["taint-nodes", "--dry-run", "--output", "json"],
+        &[("KUBECONFIG", &kubeconfig)],
+    );
+    output.assert_success();
+    let plan: Value = serde_json::from_str(&output.stdout).unwrap();
+    let hot = plan["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "hot-1")
+        .unwrap();
+    assert_eq!(hot["action"], "taint", "{hot}");
 }
 
 fn list_pages_follow_real_continue_tokens(world: &World) {

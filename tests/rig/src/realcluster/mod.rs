@@ -394,6 +394,12 @@ impl RealCluster {
         Ok(cluster)
     }
 
+    /// Writes a kubeconfig for this cluster (its URL and CA file) with `user` (e.g. `{"token": ...}` or
+    /// `{"client-certificate": path, "client-key": path}`).
+    pub fn write_kubeconfig(&self, path: &Path, user: Value) -> anyhow::Result<()> {
+        write_kubeconfig(path, &self.url, &self.ca_file, user)
+    }
+
     /// The cluster's files (certificates, kubeconfigs, etcd data).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -730,7 +730,7 @@ fn a_client_certificate_kubeconfig_works_with_the_shipped_role(world: &World) {
         .iter()
         .find(|d| d["name"] == "hot-1")
         .unwrap();
-    assert_eq!(hot["action"], "taint", "{hot}");
+    assert_eq!(hot["action"], "add", "{hot}");
 }
 
 fn list_pages_follow_real_continue_tokens(world: &World) {

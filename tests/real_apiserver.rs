@@ -905,6 +905,18 @@ fn resize_answers_match_the_stand_in(world: &World) {
     let namespace = "resize-differential";
     opted_in_namespace(world, namespace);
     world.add_node("node-1", json!({}), None);
+    // A node without the kubernetes.io/os label: PodResizeValidator lets it through (kubernetes:
+    // plugin/pkg/admission/podresize/admission.go, validateLinuxNode: `!ok || val == "linux"`).
+    world.add_node("node-no-os", json!({}), None);
+    world
+        .cluster
+        .update("/api/v1/nodes/node-no-os", |node| {
+            node["metadata"]["labels"]
+                .as_object_mut()
+                .unwrap()
+                .remove("kubernetes.io/os");
+        })
+        .unwrap();
     let minor: u32 = world
         .apiserver
         .minor()
@@ -918,14 +930,20 @@ fn resize_answers_match_the_stand_in(world: &World) {
         ..Options::default()
     })
     .unwrap();
-    stand_in.put(
-        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
-        "status": {"allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
-                   "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"}}}),
-    );
+    // The very Nodes the real server holds.
+    for name in ["node-1", "node-no-os"] {
+        let mut node = world.node(name);
+        node["metadata"] = json!({"name": name, "labels": node["metadata"]["labels"]});
+        stand_in.put(node);
+    }
     let guaranteed = json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}});
     let burstable = json!({"requests": {"cpu": "500m"}});
     let cases: &[(&str, &Value, Value)] = &[
+        (
+            "no-os-label",
+            &burstable,
+            json!({"requests": {"cpu": "600m"}}),
+        ),
         (
             "cpu-up",
             &guaranteed,
@@ -957,7 +975,12 @@ fn resize_answers_match_the_stand_in(world: &World) {
     let mut differences = Vec::new();
     for (case, resources, new) in cases {
         let name = format!("diff-{case}");
-        let pod = opted_in_pod(&name, "node-1", (*resources).clone());
+        let node = if *case == "no-os-label" {
+            "node-no-os"
+        } else {
+            "node-1"
+        };
+        let pod = opted_in_pod(&name, node, (*resources).clone());
         world.cluster.run_pod(namespace, pod.clone()).unwrap();
         let mut stand_in_pod = pod;
         stand_in_pod["metadata"]["namespace"] = json!(namespace);

@@ -109,6 +109,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         a_request_outside_the_shipped_role_is_a_real_403,
     ),
     (
+        "hardening_policies_refuse_foreign_changes_by_our_service_account",
+        hardening_policies_refuse_foreign_changes_by_our_service_account,
+    ),
+    (
         "a_client_certificate_kubeconfig_works_with_the_shipped_role",
         a_client_certificate_kubeconfig_works_with_the_shipped_role,
     ),
@@ -679,6 +683,68 @@ fn a_request_outside_the_shipped_role_is_a_real_403(world: &World) {
         "{}",
         delete.body
     );
+}
+
+fn hardening_policies_refuse_foreign_changes_by_our_service_account(world: &World) {
+    let dedicated = json!({"key": FOREIGN_TAINT, "value": "gpu", "effect": "NoSchedule"});
+    world.add_node("fenced", json!({"spec": {"taints": [dedicated]}}), None);
+    let path = "/api/v1/nodes/fenced";
+    let merge = "application/merge-patch+json";
+    // The policies are applied with the cluster; their admission takes a moment to load them. Until it does,
+    // a write goes through, so the node is set back before each try.
+    let started = Instant::now();
+    let refused = loop {
+        world
+            .cluster
+            .update(path, |node| node["spec"]["taints"] = json!([dedicated]))
+            .unwrap();
+        let answer = world
+            .cluster
+            .patch_as_hook(path, merge, &json!({"spec": {"taints": []}}))
+            .unwrap();
+        if answer.status != 200 || started.elapsed() > Duration::from_secs(30) {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let message = refused.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("ValidatingAdmissionPolicy 'kube-thermostat-nodes'")
+            && message.contains("kube-thermostat may add, change or remove only its own taint"),
+        "{message}"
+    );
+    assert_eq!(world.taints("fenced"), json!([dedicated]));
+
+    let annotation = world
+        .cluster
+        .patch_as_hook(
+            path,
+            merge,
+            &json!({"metadata": {"annotations": {"example.com/owner": "us"}}}),
+        )
+        .unwrap();
+    assert_eq!(annotation.status, 403, "{}", annotation.body);
+    assert!(
+        annotation.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("kube-thermostat may change only kube-thermostat.io/ annotations"),
+        "{}",
+        annotation.body
+    );
+
+    // Our own taint and annotation go through.
+    let ours = world
+        .cluster
+        .patch_as_hook(
+            path,
+            merge,
+            &json!({"metadata": {"annotations": {"kube-thermostat.io/probe": "x"}},
+                    "spec": {"taints": [dedicated, world.ours()]}}),
+        )
+        .unwrap();
+    assert_eq!(ours.status, 200, "{}", ours.body);
 }
 
 fn a_client_certificate_kubeconfig_works_with_the_shipped_role(world: &World) {

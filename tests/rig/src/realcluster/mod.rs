@@ -510,6 +510,24 @@ impl RealCluster {
         )
     }
 
+    /// A PATCH as our ServiceAccount with the given patch content type.
+    pub fn patch_as_hook(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> anyhow::Result<Answer> {
+        let agent = token_agent(&self.ca)?;
+        self.request_as(
+            &agent,
+            Some(&self.hook_token),
+            "PATCH",
+            path,
+            Some(body),
+            content_type,
+        )
+    }
+
     fn request_as(
         &self,
         agent: &ureq::Agent,

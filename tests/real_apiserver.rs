@@ -42,11 +42,17 @@ fn cooled_for(minutes: u64) -> Profile {
 }
 
 /// The minors with a test function below; `every_pinned_minor_has_a_test` keeps it equal to `tests/peers/`.
-const MINORS: &[&str] = &["1.33", "1.37"];
+const MINORS: &[&str] = &["1.33", "1.36", "1.37"];
 
 #[test]
 fn kubernetes_1_33() {
     run_suite("1.33");
+}
+
+/// The first minor with the `PodResizeValidator` admission plugin.
+#[test]
+fn kubernetes_1_36() {
+    run_suite("1.36");
 }
 
 #[test]

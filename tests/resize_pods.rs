@@ -2517,7 +2517,7 @@ fn resize_above_the_nodes_allocatable_is_refused_by_1_36_admission_and_backed_of
     let tick = cluster.run_hook(&context, &[]);
     admission_refusal(
         &tick,
-        "Node didn't have enough allocatable resources: cpu, requested: ",
+        "node didn't have enough allocatable resources: cpu, requested: ",
     );
     let refusal = cluster
         .api

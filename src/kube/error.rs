@@ -375,7 +375,7 @@ mod tests {
         let not_ready = forbidden(r#"pods "web-1" is forbidden: not yet ready to handle request"#);
         let no_node = forbidden(r#"pods "web-1" is forbidden: node "node-1" not found"#);
         let capacity = forbidden(
-            r#"pods "web-1" is forbidden: Node didn't have enough allocatable resources: cpu, requested: 5000, allocatable: 3920"#,
+            r#"pods "web-1" is forbidden: node didn't have enough allocatable resources: cpu, requested: 5000, allocatable: 3920"#,
         );
         let platform = forbidden(
             r#"pods "web-1" is forbidden: pod resize is only supported on linux nodes, node "w-1" is "windows""#,

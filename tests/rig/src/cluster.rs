@@ -266,7 +266,8 @@ impl Cluster {
     }
 }
 
-fn run_binary(
+/// Runs `binary` with a clean environment: PATH, `base`, then `env` (which wins).
+pub fn run_binary(
     binary: &Path,
     args: &[&str],
     base: &[(String, String)],

@@ -44,7 +44,7 @@ fn prometheus_binary() -> String {
 /// there: `Drop` stops Prometheus when a test or bench ends, but not when it is killed or interrupted (Ctrl-C on
 /// `thermostat-bench --hold`), which left a server of several GB running. The signal follows the *thread* that
 /// started it: a server shared between tests must be started by a thread that outlives them.
-fn dies_with_parent(program: &str) -> Command {
+pub(crate) fn dies_with_parent(program: &str) -> Command {
     const SETPRIV: &str = "/usr/bin/setpriv";
     if std::path::Path::new(SETPRIV).exists() {
         let mut command = Command::new(SETPRIV);

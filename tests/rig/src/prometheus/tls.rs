@@ -58,10 +58,34 @@ impl CertificateAuthority {
 
     /// A client certificate (for mutual TLS).
     pub fn issue_client(&self, common_name: &str) -> anyhow::Result<IssuedCert> {
+        self.issue_client_cert(common_name, None)
+    }
+
+    /// A client certificate whose subject's organization is `group`: kube-apiserver's x509 authenticator takes the
+    /// common name as the user and each organization as a group (`system:masters` is cluster-admin). rcgen keeps
+    /// one value per attribute type, hence one group.
+    pub fn issue_client_in_group(
+        &self,
+        common_name: &str,
+        group: &str,
+    ) -> anyhow::Result<IssuedCert> {
+        self.issue_client_cert(common_name, Some(group))
+    }
+
+    fn issue_client_cert(
+        &self,
+        common_name: &str,
+        group: Option<&str>,
+    ) -> anyhow::Result<IssuedCert> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
+        if let Some(group) = group {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, group);
+        }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.issue(params)
     }

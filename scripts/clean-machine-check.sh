@@ -22,6 +22,7 @@ if [ -z "${KEEP:-}" ]; then
   trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 fi
 git clone --quiet --no-local "$repo" "$work/repo"
+cloned="$(git -C "$work/repo" rev-parse --short HEAD)"
 mkdir -p "$work/cargo-home" "$work/venv" "$work/cache" "$work/proxies" "$work/gopath"
 
 # rustup's proxies dispatch on their own name: links named like the tools run the kept toolchain, while the
@@ -52,7 +53,7 @@ for target in "${targets[@]}"; do
   report+=("make $target: $result in $(( $(date +%s) - started ))s")
 done
 
-echo "clean-machine-check: $(git -C "$repo" rev-parse --short HEAD)" >&2
+echo "clean-machine-check: $cloned" >&2
 printf '  %s\n' "${report[@]}" >&2
 [ -n "${KEEP:-}" ] && echo "  kept: $work" >&2
 exit $status

@@ -1015,6 +1015,155 @@ fn stand_in_resize(api: &ApiServer, namespace: &str, name: &str, patch: &Value) 
     (status, body)
 }
 
+/// A pod of the differential check: `containers` (and `init`, `pod_resources`) as in its spec.
+struct DiffCase {
+    case: &'static str,
+    node: &'static str,
+    spec: Value,
+    patch: Value,
+    /// The patch carries the resourceVersion read before a foreign writer changed the pod.
+    stale: bool,
+}
+
+fn app(resources: Value) -> Value {
+    json!({"name": "app", "image": "app:1", "resources": resources})
+}
+
+fn containers_patch(resources: Value) -> Value {
+    json!({"spec": {"containers": [{"name": "app", "resources": resources}]}})
+}
+
+/// The resize requests of the differential check, each on a fresh pod. What each must get from the real
+/// server is not written here: the real server decides, the stand-in must agree (the printed table shows both).
+fn differential_cases() -> Vec<DiffCase> {
+    let guaranteed = json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}});
+    let burstable = json!({"requests": {"cpu": "500m"}});
+    let restart_memory = json!([
+        {"resourceName": "cpu", "restartPolicy": "NotRequired"},
+        {"resourceName": "memory", "restartPolicy": "RestartContainer"},
+    ]);
+    let sidecar = json!({"name": "proxy", "image": "proxy:1", "restartPolicy": "Always",
+                         "resources": {"requests": {"cpu": "100m"}}});
+    let init = json!({"name": "migrate", "image": "migrate:1", "resources": {"requests": {"cpu": "100m"}}});
+    let init_patch = |name: &str| json!({"spec": {"initContainers": [{"name": name, "resources": {"requests": {"cpu": "200m"}}}]}});
+    let plain = |resources: &Value| json!({"containers": [app(resources.clone())]});
+    let case = |case, spec, patch| DiffCase {
+        case,
+        node: "node-1",
+        spec,
+        patch,
+        stale: false,
+    };
+    let pod_level = json!({
+        "resources": {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "containers": [app(json!({"requests": {"cpu": "500m"}}))],
+    });
+    vec![
+        DiffCase {
+            node: "node-no-os",
+            ..case(
+                "no-os-label",
+                plain(&burstable),
+                containers_patch(json!({"requests": {"cpu": "600m"}})),
+            )
+        },
+        case(
+            "cpu-up",
+            plain(&guaranteed),
+            containers_patch(
+                json!({"requests": {"cpu": "800m", "memory": "256Mi"}, "limits": {"cpu": "800m", "memory": "256Mi"}}),
+            ),
+        ),
+        case(
+            "qos-change",
+            plain(&guaranteed),
+            containers_patch(
+                json!({"requests": {"cpu": "400m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}),
+            ),
+        ),
+        case(
+            "memory-down",
+            plain(&guaranteed),
+            containers_patch(
+                json!({"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}}),
+            ),
+        ),
+        case(
+            "memory-down-restart-container",
+            json!({"containers": [{"name": "app", "image": "app:1", "resources": guaranteed, "resizePolicy": restart_memory}]}),
+            containers_patch(
+                json!({"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}}),
+            ),
+        ),
+        case(
+            "memory-limit-added",
+            plain(&json!({"requests": {"cpu": "500m", "memory": "128Mi"}})),
+            containers_patch(
+                json!({"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}),
+            ),
+        ),
+        case(
+            "limit-added",
+            plain(&burstable),
+            containers_patch(json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "800m"}})),
+        ),
+        case(
+            "requests-removed",
+            plain(&burstable),
+            containers_patch(json!({"requests": null})),
+        ),
+        case(
+            "above-allocatable",
+            plain(&burstable),
+            containers_patch(json!({"requests": {"cpu": "8"}})),
+        ),
+        case(
+            "sidecar-cpu-up",
+            json!({"initContainers": [sidecar], "containers": [app(burstable.clone())]}),
+            init_patch("proxy"),
+        ),
+        case(
+            "init-container-cpu-up",
+            json!({"initContainers": [init], "containers": [app(burstable.clone())]}),
+            init_patch("migrate"),
+        ),
+        DiffCase {
+            node: "node-no-features",
+            ..case(
+                "init-container-cpu-up-undeclared",
+                json!({"initContainers": [init], "containers": [app(burstable.clone())]}),
+                init_patch("migrate"),
+            )
+        },
+        case(
+            "pod-level-container-cpu-up",
+            pod_level.clone(),
+            containers_patch(json!({"requests": {"cpu": "800m"}})),
+        ),
+        case(
+            "pod-level-cpu-up",
+            pod_level.clone(),
+            json!({"spec": {"resources": {"requests": {"cpu": "2", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}}}}),
+        ),
+        DiffCase {
+            node: "node-no-features",
+            ..case(
+                "pod-level-cpu-up-undeclared",
+                pod_level,
+                json!({"spec": {"resources": {"requests": {"cpu": "2", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}}}}),
+            )
+        },
+        DiffCase {
+            stale: true,
+            ..case(
+                "stale-resource-version",
+                plain(&burstable),
+                containers_patch(json!({"requests": {"cpu": "600m"}})),
+            )
+        },
+    ]
+}
+
 /// The same resize requests against the real server and the stand-in set to the same minor (or the newest it
 /// models): the same status codes and reasons, so that the stand-in the fault-injection tests rely on cannot
 /// drift from the real validation. Messages are printed side by side.
@@ -1034,86 +1183,85 @@ fn resize_answers_match_the_stand_in(world: &World) {
                 .remove("kubernetes.io/os");
         })
         .unwrap();
-    let minor: u32 = world
-        .apiserver
-        .minor()
-        .split('.')
-        .nth(1)
-        .unwrap()
-        .parse()
+    // A node whose kubelet declares no features (one older than 1.36, or with the gates off).
+    world.add_node("node-no-features", json!({}), None);
+    world
+        .cluster
+        .update("/api/v1/nodes/node-no-features/status", |node| {
+            node["status"]
+                .as_object_mut()
+                .unwrap()
+                .remove("declaredFeatures");
+        })
         .unwrap();
+    let minor = world.cluster.minor();
     let stand_in = ApiServer::start(Options {
         server_minor: minor.min(36),
         ..Options::default()
     })
     .unwrap();
     // The very Nodes the real server holds.
-    for name in ["node-1", "node-no-os"] {
+    for name in ["node-1", "node-no-os", "node-no-features"] {
         let mut node = world.node(name);
         node["metadata"] = json!({"name": name, "labels": node["metadata"]["labels"]});
         stand_in.put(node);
     }
-    let guaranteed = json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}});
-    let burstable = json!({"requests": {"cpu": "500m"}});
-    let cases: &[(&str, &Value, Value)] = &[
-        (
-            "no-os-label",
-            &burstable,
-            json!({"requests": {"cpu": "600m"}}),
-        ),
-        (
-            "cpu-up",
-            &guaranteed,
-            json!({"requests": {"cpu": "800m", "memory": "256Mi"}, "limits": {"cpu": "800m", "memory": "256Mi"}}),
-        ),
-        (
-            "qos-change",
-            &guaranteed,
-            json!({"requests": {"cpu": "400m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}),
-        ),
-        (
-            "memory-down",
-            &guaranteed,
-            json!({"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}}),
-        ),
-        (
-            "limit-added",
-            &burstable,
-            json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "800m"}}),
-        ),
-        ("requests-removed", &burstable, json!({"requests": null})),
-        (
-            "above-allocatable",
-            &burstable,
-            json!({"requests": {"cpu": "8"}}),
-        ),
-    ];
     let mut rows = Vec::new();
     let mut differences = Vec::new();
-    for (case, resources, new) in cases {
+    for DiffCase {
+        case,
+        node,
+        spec,
+        mut patch,
+        stale,
+    } in differential_cases()
+    {
         let name = format!("diff-{case}");
-        let node = if *case == "no-os-label" {
-            "node-no-os"
+        let mut pod = json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {RESIZE_LABEL: "true"}},
+            "spec": spec,
+        });
+        pod["spec"]["nodeName"] = json!(node);
+        let stored = world.cluster.run_pod(namespace, pod).unwrap();
+        // The very Pod the real server holds (its defaults, and what its feature gates dropped at creation).
+        let stand_in_pod = stand_in.put(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": stored["metadata"]["labels"]},
+            "spec": stored["spec"], "status": stored["status"],
+        }));
+        let path = format!("/api/v1/namespaces/{namespace}/pods/{name}");
+        let (real_patch, stand_in_patch) = if stale {
+            // Read, then another writer changes the pod, then the write with what was read.
+            let read = resource_version(&stored);
+            world
+                .cluster
+                .update(&path, |pod| {
+                    pod["metadata"]["labels"]["example.com/touched"] = json!("yes");
+                })
+                .unwrap();
+            let stand_in_read = resource_version(&stand_in_pod);
+            let mut touched = stand_in.get("Pod", Some(namespace), &name).unwrap();
+            touched["metadata"]["labels"]["example.com/touched"] = json!("yes");
+            stand_in.put(touched);
+            let mut stand_in_patch = patch.clone();
+            patch["metadata"] = json!({"resourceVersion": read});
+            stand_in_patch["metadata"] = json!({"resourceVersion": stand_in_read});
+            (patch, stand_in_patch)
         } else {
-            "node-1"
+            (patch.clone(), patch)
         };
-        let pod = opted_in_pod(&name, node, (*resources).clone());
-        world.cluster.run_pod(namespace, pod.clone()).unwrap();
-        let mut stand_in_pod = pod;
-        stand_in_pod["metadata"]["namespace"] = json!(namespace);
-        stand_in_pod["status"] = json!({"phase": "Running"});
-        stand_in.put(stand_in_pod);
-        stand_in.kubelet_actuate(namespace, &name);
-        let patch = json!({"spec": {"containers": [{"name": "app", "resources": new}]}});
         let real = world
             .cluster
             .patch(
-                &format!("/api/v1/namespaces/{namespace}/pods/{name}/resize"),
+                &format!("{path}/resize"),
                 "application/strategic-merge-patch+json",
-                &patch,
+                &real_patch,
             )
             .unwrap();
-        let (stand_in_status, stand_in_body) = stand_in_resize(&stand_in, namespace, &name, &patch);
+        let (stand_in_status, stand_in_body) =
+            stand_in_resize(&stand_in, namespace, &name, &stand_in_patch);
         let reason = |status: u16, body: &Value| {
             if status == 200 {
                 String::new()

@@ -135,6 +135,26 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         hot_container_is_resized_in_place_and_actuated,
     ),
     (
+        "a_sidecar_is_resized_like_a_container_and_an_init_container_is_left_alone",
+        a_sidecar_is_resized_like_a_container_and_an_init_container_is_left_alone,
+    ),
+    (
+        "memory_limits_are_lowered_where_the_minor_allows",
+        memory_limits_are_lowered_where_the_minor_allows,
+    ),
+    (
+        "a_pod_with_pod_level_resources_is_skipped_with_a_reason",
+        a_pod_with_pod_level_resources_is_skipped_with_a_reason,
+    ),
+    (
+        "pod_level_requests_of_a_neighbour_count_against_an_upsize",
+        pod_level_requests_of_a_neighbour_count_against_an_upsize,
+    ),
+    (
+        "a_foreign_writer_between_read_and_resize_gets_a_real_409_and_a_re_read",
+        a_foreign_writer_between_read_and_resize_gets_a_real_409_and_a_re_read,
+    ),
+    (
         "resize_answers_match_the_stand_in",
         resize_answers_match_the_stand_in,
     ),
@@ -972,11 +992,36 @@ fn hot_container_is_resized_in_place_and_actuated(world: &World) {
         .cluster
         .list(&format!("/apis/events.k8s.io/v1/namespaces/{namespace}/events?fieldSelector=regarding.name=web-1"))
         .unwrap();
-    assert!(
-        events.iter().any(|e| e["reason"] == "ThermostatResized"),
-        "a ThermostatResized Event, accepted by the real server: {events:?}\n{}",
+    let resized: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["reason"] == "ThermostatResized")
+        .collect();
+    assert_eq!(
+        resized.len(),
+        1,
+        "one ThermostatResized Event, accepted by the real server: {events:?}\n{}",
         first.stderr
     );
+    let event = resized[0];
+    assert_eq!(event["regarding"]["kind"], "Pod", "{event}");
+    assert_eq!(event["regarding"]["uid"], pod["metadata"]["uid"], "{event}");
+    assert_eq!(event["type"], "Normal", "{event}");
+    assert!(
+        event["note"].as_str().unwrap().contains("800m"),
+        "the note says the new size: {event}"
+    );
+    let table = world
+        .cluster
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            "involvedObject.name=web-1",
+        ])
+        .unwrap();
+    assert!(table.contains("ThermostatResized"), "{table}");
 }
 
 /// `namespace` opted in to resizing, created once per cluster (namespaces outlive scenarios: no namespace
@@ -1015,6 +1060,155 @@ fn stand_in_resize(api: &ApiServer, namespace: &str, name: &str, patch: &Value) 
     (status, body)
 }
 
+/// A pod of the differential check: `containers` (and `init`, `pod_resources`) as in its spec.
+struct DiffCase {
+    case: &'static str,
+    node: &'static str,
+    spec: Value,
+    patch: Value,
+    /// The patch carries the resourceVersion read before a foreign writer changed the pod.
+    stale: bool,
+}
+
+fn app(resources: Value) -> Value {
+    json!({"name": "app", "image": "app:1", "resources": resources})
+}
+
+fn containers_patch(resources: Value) -> Value {
+    json!({"spec": {"containers": [{"name": "app", "resources": resources}]}})
+}
+
+/// The resize requests of the differential check, each on a fresh pod. What each must get from the real
+/// server is not written here: the real server decides, the stand-in must agree (the printed table shows both).
+fn differential_cases() -> Vec<DiffCase> {
+    let guaranteed = json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}});
+    let burstable = json!({"requests": {"cpu": "500m"}});
+    let restart_memory = json!([
+        {"resourceName": "cpu", "restartPolicy": "NotRequired"},
+        {"resourceName": "memory", "restartPolicy": "RestartContainer"},
+    ]);
+    let sidecar = json!({"name": "proxy", "image": "proxy:1", "restartPolicy": "Always",
+                         "resources": {"requests": {"cpu": "100m"}}});
+    let init = json!({"name": "migrate", "image": "migrate:1", "resources": {"requests": {"cpu": "100m"}}});
+    let init_patch = |name: &str| json!({"spec": {"initContainers": [{"name": name, "resources": {"requests": {"cpu": "200m"}}}]}});
+    let plain = |resources: &Value| json!({"containers": [app(resources.clone())]});
+    let case = |case, spec, patch| DiffCase {
+        case,
+        node: "node-1",
+        spec,
+        patch,
+        stale: false,
+    };
+    let pod_level = json!({
+        "resources": {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "containers": [app(json!({"requests": {"cpu": "500m"}}))],
+    });
+    vec![
+        DiffCase {
+            node: "node-no-os",
+            ..case(
+                "no-os-label",
+                plain(&burstable),
+                containers_patch(json!({"requests": {"cpu": "600m"}})),
+            )
+        },
+        case(
+            "cpu-up",
+            plain(&guaranteed),
+            containers_patch(
+                json!({"requests": {"cpu": "800m", "memory": "256Mi"}, "limits": {"cpu": "800m", "memory": "256Mi"}}),
+            ),
+        ),
+        case(
+            "qos-change",
+            plain(&guaranteed),
+            containers_patch(
+                json!({"requests": {"cpu": "400m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}),
+            ),
+        ),
+        case(
+            "memory-down",
+            plain(&guaranteed),
+            containers_patch(
+                json!({"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}}),
+            ),
+        ),
+        case(
+            "memory-down-restart-container",
+            json!({"containers": [{"name": "app", "image": "app:1", "resources": guaranteed, "resizePolicy": restart_memory}]}),
+            containers_patch(
+                json!({"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}}),
+            ),
+        ),
+        case(
+            "memory-limit-added",
+            plain(&json!({"requests": {"cpu": "500m", "memory": "128Mi"}})),
+            containers_patch(
+                json!({"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}),
+            ),
+        ),
+        case(
+            "limit-added",
+            plain(&burstable),
+            containers_patch(json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "800m"}})),
+        ),
+        case(
+            "requests-removed",
+            plain(&burstable),
+            containers_patch(json!({"requests": null})),
+        ),
+        case(
+            "above-allocatable",
+            plain(&burstable),
+            containers_patch(json!({"requests": {"cpu": "8"}})),
+        ),
+        case(
+            "sidecar-cpu-up",
+            json!({"initContainers": [sidecar], "containers": [app(burstable.clone())]}),
+            init_patch("proxy"),
+        ),
+        case(
+            "init-container-cpu-up",
+            json!({"initContainers": [init], "containers": [app(burstable.clone())]}),
+            init_patch("migrate"),
+        ),
+        DiffCase {
+            node: "node-no-features",
+            ..case(
+                "init-container-cpu-up-undeclared",
+                json!({"initContainers": [init], "containers": [app(burstable.clone())]}),
+                init_patch("migrate"),
+            )
+        },
+        case(
+            "pod-level-container-cpu-up",
+            pod_level.clone(),
+            containers_patch(json!({"requests": {"cpu": "800m"}})),
+        ),
+        case(
+            "pod-level-cpu-up",
+            pod_level.clone(),
+            json!({"spec": {"resources": {"requests": {"cpu": "2", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}}}}),
+        ),
+        DiffCase {
+            node: "node-no-features",
+            ..case(
+                "pod-level-cpu-up-undeclared",
+                pod_level,
+                json!({"spec": {"resources": {"requests": {"cpu": "2", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}}}}),
+            )
+        },
+        DiffCase {
+            stale: true,
+            ..case(
+                "stale-resource-version",
+                plain(&burstable),
+                containers_patch(json!({"requests": {"cpu": "600m"}})),
+            )
+        },
+    ]
+}
+
 /// The same resize requests against the real server and the stand-in set to the same minor (or the newest it
 /// models): the same status codes and reasons, so that the stand-in the fault-injection tests rely on cannot
 /// drift from the real validation. Messages are printed side by side.
@@ -1034,86 +1228,85 @@ fn resize_answers_match_the_stand_in(world: &World) {
                 .remove("kubernetes.io/os");
         })
         .unwrap();
-    let minor: u32 = world
-        .apiserver
-        .minor()
-        .split('.')
-        .nth(1)
-        .unwrap()
-        .parse()
+    // A node whose kubelet declares no features (one older than 1.36, or with the gates off).
+    world.add_node("node-no-features", json!({}), None);
+    world
+        .cluster
+        .update("/api/v1/nodes/node-no-features/status", |node| {
+            node["status"]
+                .as_object_mut()
+                .unwrap()
+                .remove("declaredFeatures");
+        })
         .unwrap();
+    let minor = world.cluster.minor();
     let stand_in = ApiServer::start(Options {
         server_minor: minor.min(36),
         ..Options::default()
     })
     .unwrap();
     // The very Nodes the real server holds.
-    for name in ["node-1", "node-no-os"] {
+    for name in ["node-1", "node-no-os", "node-no-features"] {
         let mut node = world.node(name);
         node["metadata"] = json!({"name": name, "labels": node["metadata"]["labels"]});
         stand_in.put(node);
     }
-    let guaranteed = json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}});
-    let burstable = json!({"requests": {"cpu": "500m"}});
-    let cases: &[(&str, &Value, Value)] = &[
-        (
-            "no-os-label",
-            &burstable,
-            json!({"requests": {"cpu": "600m"}}),
-        ),
-        (
-            "cpu-up",
-            &guaranteed,
-            json!({"requests": {"cpu": "800m", "memory": "256Mi"}, "limits": {"cpu": "800m", "memory": "256Mi"}}),
-        ),
-        (
-            "qos-change",
-            &guaranteed,
-            json!({"requests": {"cpu": "400m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}),
-        ),
-        (
-            "memory-down",
-            &guaranteed,
-            json!({"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}}),
-        ),
-        (
-            "limit-added",
-            &burstable,
-            json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "800m"}}),
-        ),
-        ("requests-removed", &burstable, json!({"requests": null})),
-        (
-            "above-allocatable",
-            &burstable,
-            json!({"requests": {"cpu": "8"}}),
-        ),
-    ];
     let mut rows = Vec::new();
     let mut differences = Vec::new();
-    for (case, resources, new) in cases {
+    for DiffCase {
+        case,
+        node,
+        spec,
+        mut patch,
+        stale,
+    } in differential_cases()
+    {
         let name = format!("diff-{case}");
-        let node = if *case == "no-os-label" {
-            "node-no-os"
+        let mut pod = json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {RESIZE_LABEL: "true"}},
+            "spec": spec,
+        });
+        pod["spec"]["nodeName"] = json!(node);
+        let stored = world.cluster.run_pod(namespace, pod).unwrap();
+        // The very Pod the real server holds (its defaults, and what its feature gates dropped at creation).
+        let stand_in_pod = stand_in.put(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": stored["metadata"]["labels"]},
+            "spec": stored["spec"], "status": stored["status"],
+        }));
+        let path = format!("/api/v1/namespaces/{namespace}/pods/{name}");
+        let (real_patch, stand_in_patch) = if stale {
+            // Read, then another writer changes the pod, then the write with what was read.
+            let read = resource_version(&stored);
+            world
+                .cluster
+                .update(&path, |pod| {
+                    pod["metadata"]["labels"]["example.com/touched"] = json!("yes");
+                })
+                .unwrap();
+            let stand_in_read = resource_version(&stand_in_pod);
+            let mut touched = stand_in.get("Pod", Some(namespace), &name).unwrap();
+            touched["metadata"]["labels"]["example.com/touched"] = json!("yes");
+            stand_in.put(touched);
+            let mut stand_in_patch = patch.clone();
+            patch["metadata"] = json!({"resourceVersion": read});
+            stand_in_patch["metadata"] = json!({"resourceVersion": stand_in_read});
+            (patch, stand_in_patch)
         } else {
-            "node-1"
+            (patch.clone(), patch)
         };
-        let pod = opted_in_pod(&name, node, (*resources).clone());
-        world.cluster.run_pod(namespace, pod.clone()).unwrap();
-        let mut stand_in_pod = pod;
-        stand_in_pod["metadata"]["namespace"] = json!(namespace);
-        stand_in_pod["status"] = json!({"phase": "Running"});
-        stand_in.put(stand_in_pod);
-        stand_in.kubelet_actuate(namespace, &name);
-        let patch = json!({"spec": {"containers": [{"name": "app", "resources": new}]}});
         let real = world
             .cluster
             .patch(
-                &format!("/api/v1/namespaces/{namespace}/pods/{name}/resize"),
+                &format!("{path}/resize"),
                 "application/strategic-merge-patch+json",
-                &patch,
+                &real_patch,
             )
             .unwrap();
-        let (stand_in_status, stand_in_body) = stand_in_resize(&stand_in, namespace, &name, &patch);
+        let (stand_in_status, stand_in_body) =
+            stand_in_resize(&stand_in, namespace, &name, &stand_in_patch);
         let reason = |status: u16, body: &Value| {
             if status == 200 {
                 String::new()
@@ -1145,4 +1338,324 @@ fn resize_answers_match_the_stand_in(world: &World) {
         "the stand-in answers differently:\n{}",
         differences.join("\n")
     );
+}
+
+/// `kube-thermostat run resize-pods --dry-run --output json` as our ServiceAccount: the plan.
+fn resize_plan(world: &World, env: &[(&str, &str)]) -> Value {
+    let output = world.run(&["resize-pods", "--dry-run", "--output", "json"], env);
+    output.assert_success();
+    serde_json::from_str(output.stdout.trim()).unwrap_or_else(|error| {
+        panic!(
+            "plan is JSON ({error}): {}\n{}",
+            output.stdout, output.stderr
+        )
+    })
+}
+
+/// The plan's notes about `pod`, as `kind: reason` lines.
+fn notes_about(plan: &Value, pod: &str) -> Vec<String> {
+    plan["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|note| note["pod"] == pod)
+        .map(|note| {
+            format!(
+                "{}: {}",
+                note["kind"].as_str().unwrap_or_default(),
+                note["reason"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// `name` in `namespace` on `node` (created and Running), with a usage history per container.
+fn loaded_pod(
+    world: &World,
+    namespace: &str,
+    name: &str,
+    spec: Value,
+    loads: Vec<ContainerLoad>,
+) -> Value {
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {RESIZE_LABEL: "true"}},
+        "spec": spec,
+    });
+    pod["spec"]["nodeName"] = json!("node-1");
+    let stored = world.cluster.run_pod(namespace, pod).unwrap();
+    world
+        .prometheus
+        .push(&PodHistory::new(namespace, name, "node-1", loads).series(&world.timeline))
+        .unwrap();
+    stored
+}
+
+fn pod_path(namespace: &str, name: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/pods/{name}")
+}
+
+fn a_sidecar_is_resized_like_a_container_and_an_init_container_is_left_alone(world: &World) {
+    let namespace = "resize-sidecars";
+    opted_in_namespace(world, namespace);
+    world.add_node("node-1", json!({}), None);
+    let cpu = |millis: &str| json!({"requests": {"cpu": millis}, "limits": {"cpu": millis}});
+    let spec = json!({
+        "initContainers": [
+            {"name": "migrate", "image": "migrate:1", "resources": cpu("100m")},
+            {"name": "proxy", "image": "proxy:1", "restartPolicy": "Always", "resources": cpu("200m")},
+        ],
+        "containers": [app(cpu("500m"))],
+    });
+    let loads = vec![
+        // 95 % of its 200m: scaled up to 190m / 60 % = 320m (10m steps).
+        ContainerLoad::new("proxy", Profile::Constant(0.19), Profile::Constant(20e6)),
+        // 50 %: between the marks, kept.
+        ContainerLoad::new("app", Profile::Constant(0.25), Profile::Constant(100e6)),
+    ];
+    loaded_pod(world, namespace, "web-1", spec, loads);
+
+    let output = world.tick("resize-pods", &[]);
+    output.assert_success();
+    let pod = world.cluster.get(&pod_path(namespace, "web-1"));
+    assert_eq!(
+        pod["spec"]["initContainers"][1]["resources"],
+        cpu("320m"),
+        "the sidecar, resized through initContainers and accepted by the real server\n{}",
+        output.stderr
+    );
+    assert_eq!(
+        pod["spec"]["initContainers"][0]["resources"],
+        cpu("100m"),
+        "a completed init container is not ours to resize"
+    );
+    assert_eq!(pod["spec"]["containers"][0]["resources"], cpu("500m"));
+    assert_eq!(pod["status"]["qosClass"], "Burstable");
+    let actuated = world.cluster.actuate_resize(namespace, "web-1").unwrap();
+    assert_eq!(
+        actuated["status"]["initContainerStatuses"][1]["resources"],
+        cpu("320m")
+    );
+}
+
+fn memory_limits_are_lowered_where_the_minor_allows(world: &World) {
+    let namespace = "resize-memory";
+    opted_in_namespace(world, namespace);
+    world.add_node("node-1", json!({}), None);
+    let guaranteed = json!({"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}});
+    let loads = || {
+        // cpu 50 % (kept), memory 100 MB of 1 GiB for the whole window.
+        vec![ContainerLoad::new(
+            "app",
+            Profile::Constant(0.25),
+            Profile::Constant(100e6),
+        )]
+    };
+    loaded_pod(
+        world,
+        namespace,
+        "not-required",
+        json!({"containers": [app(guaranteed.clone())]}),
+        loads(),
+    );
+    let restart = json!({"name": "app", "image": "app:1", "resources": guaranteed,
+        "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"},
+                         {"resourceName": "memory", "restartPolicy": "RestartContainer"}]});
+    loaded_pod(
+        world,
+        namespace,
+        "restart-container",
+        json!({"containers": [restart]}),
+        loads(),
+    );
+    let env = [
+        ("RESIZE_MEMORY", "true"),
+        ("RESIZE_ALLOW_RESTART", "true"),
+        // Within the 15 minutes of history pushed.
+        ("RESIZE_STABILIZATION_WINDOW", "10m"),
+    ];
+    let plan = resize_plan(world, &env);
+    let output = world.tick("resize-pods", &env);
+    output.assert_success();
+    let memory = |name: &str| {
+        let pod = world.cluster.get(&pod_path(namespace, name));
+        let resources = pod["spec"]["containers"][0]["resources"].clone();
+        assert_eq!(
+            resources["requests"], resources["limits"],
+            "Guaranteed kept: {resources}"
+        );
+        resources["limits"]["memory"].as_str().unwrap().to_owned()
+    };
+    let lowered = memory("restart-container");
+    assert_ne!(
+        lowered, "1Gi",
+        "RestartContainer: lowered on every minor, accepted by the real server\n{}",
+        output.stderr
+    );
+    if world.cluster.minor() == 33 {
+        assert_eq!(
+            memory("not-required"),
+            "1Gi",
+            "1.33 forbids lowering a memory limit without RestartContainer: not asked\n{}",
+            output.stderr
+        );
+        let notes = notes_about(&plan, "not-required");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("1.33 forbids lowering a memory limit")),
+            "{notes:?}"
+        );
+    } else {
+        assert_eq!(
+            memory("not-required"),
+            lowered,
+            "from 1.34 a memory limit may be lowered with NotRequired\n{}",
+            output.stderr
+        );
+    }
+}
+
+fn a_pod_with_pod_level_resources_is_skipped_with_a_reason(world: &World) {
+    let namespace = "resize-pod-level";
+    opted_in_namespace(world, namespace);
+    world.add_node("node-1", json!({}), None);
+    let spec = json!({
+        "resources": {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "containers": [app(json!({"requests": {"cpu": "500m"}}))],
+    });
+    // 96 % of its request: hot.
+    let loads = vec![ContainerLoad::new(
+        "app",
+        Profile::Constant(0.48),
+        Profile::Constant(100e6),
+    )];
+    let stored = loaded_pod(world, namespace, "budgeted", spec, loads);
+    let plan = resize_plan(world, &[]);
+    let output = world.tick("resize-pods", &[]);
+    output.assert_success();
+    let pod = world.cluster.get(&pod_path(namespace, "budgeted"));
+    if world.cluster.minor() < 34 {
+        // The PodLevelResources gate is off before 1.34: the server drops spec.resources at creation, so this is
+        // a plain pod to the hook and to the resize validation.
+        assert!(
+            stored["spec"].get("resources").is_none(),
+            "{}",
+            stored["spec"]
+        );
+        assert_eq!(
+            pod["spec"]["containers"][0]["resources"]["requests"]["cpu"], "800m",
+            "{}",
+            output.stderr
+        );
+    } else {
+        assert!(
+            stored["spec"]["resources"].is_object(),
+            "{}",
+            stored["spec"]
+        );
+        assert_eq!(
+            resource_version(&pod),
+            resource_version(&stored),
+            "nothing written\n{}",
+            output.stderr
+        );
+        let notes = notes_about(&plan, "budgeted");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("skipped") && n.contains("pod-level resources")),
+            "{notes:?}"
+        );
+    }
+}
+
+fn a_foreign_writer_between_read_and_resize_gets_a_real_409_and_a_re_read(world: &World) {
+    let namespace = "resize-contended";
+    opted_in_namespace(world, namespace);
+    world.add_node("node-1", json!({}), None);
+    let loads = vec![ContainerLoad::new(
+        "app",
+        Profile::Constant(0.48),
+        Profile::Constant(100e6),
+    )];
+    let cpu = json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}});
+    loaded_pod(
+        world,
+        namespace,
+        "web-1",
+        json!({"containers": [app(cpu)]}),
+        loads,
+    );
+    let context = world.binding_context("resize-pods", &[]);
+    // Another controller labels the pod after shell-operator's snapshot and before our write.
+    let path = pod_path(namespace, "web-1");
+    world
+        .cluster
+        .update(&path, |pod| {
+            pod["metadata"]["labels"]["example.com/owner"] = json!("team-a");
+        })
+        .unwrap();
+    let output = world.run_hook(&context, &[]);
+    output.assert_success();
+    assert!(
+        output.stderr.contains("pod changed since read"),
+        "the resize built from the snapshot gets the real 409 and the pod is read again:\n{}",
+        output.stderr
+    );
+    let pod = world.cluster.get(&path);
+    assert_eq!(
+        pod["spec"]["containers"][0]["resources"],
+        json!({"requests": {"cpu": "800m"}, "limits": {"cpu": "800m"}}),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(pod["metadata"]["labels"]["example.com/owner"], "team-a");
+    assert!(pod["metadata"]["annotations"][LAST_RESIZE].is_string());
+}
+
+fn pod_level_requests_of_a_neighbour_count_against_an_upsize(world: &World) {
+    let namespace = "resize-neighbours";
+    opted_in_namespace(world, namespace);
+    world.add_node("node-1", json!({}), None);
+    // Not opted in; its containers request nothing, its pod-level request is what the scheduler reserves.
+    let neighbour = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "budgeted"},
+        "spec": {"nodeName": "node-1", "resources": {"requests": {"cpu": "3500m"}},
+                 "containers": [{"name": "batch", "image": "batch:1"}]},
+    });
+    let neighbour = world.cluster.run_pod(namespace, neighbour).unwrap();
+    let cpu = json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}});
+    let loads = vec![ContainerLoad::new(
+        "app",
+        Profile::Constant(0.48),
+        Profile::Constant(100e6),
+    )];
+    loaded_pod(
+        world,
+        namespace,
+        "web-1",
+        json!({"containers": [app(cpu.clone())]}),
+        loads,
+    );
+    let plan = resize_plan(world, &[]);
+    let output = world.tick("resize-pods", &[]);
+    output.assert_success();
+    let resources =
+        world.cluster.get(&pod_path(namespace, "web-1"))["spec"]["containers"][0]["resources"]
+            .clone();
+    if world.cluster.minor() < 34 {
+        // No pod-level resources before 1.34 (dropped at creation): the node has room.
+        assert!(neighbour["spec"].get("resources").is_none());
+        assert_eq!(resources["limits"]["cpu"], "800m", "{}", output.stderr);
+    } else {
+        // 4 CPUs, 3.5 reserved by the neighbour's pod-level request, 0.5 by web-1: no room.
+        assert_eq!(resources, cpu, "{}", output.stderr);
+        let notes = notes_about(&plan, "web-1");
+        assert!(
+            notes.iter().any(|n| n.contains("node node-1 is full")),
+            "{notes:?}"
+        );
+    }
 }

@@ -4,10 +4,11 @@
 //! container plus the sidecars started before it), plus `spec.overhead`. For every container the
 //! larger of the desired (`spec`) and the allocated / actual (`status`) request counts: during a
 //! resize, and while one is `Deferred`, the scheduler and kubelet reserve the larger one
-//! (kubernetes#135107). Pods that have finished (Succeeded / Failed) reserve nothing.
+//! (kubernetes#135107). Pod-level requests (`spec.resources`), where set, replace the containers'.
+//! Pods that have finished (Succeeded / Failed) reserve nothing.
 
 use super::pod::{Container, ContainerStatus, Pod, ResourceList};
-use crate::quantity::{cpu_millis, memory_bytes};
+use crate::quantity::{QuantityError, cpu_millis, memory_bytes};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Serialize;
@@ -129,10 +130,20 @@ pub fn pod_reserved(pod: &Pod) -> Reserved {
         .iter()
         .map(|c| container_requests(c, statuses))
         .fold(Reserved::default(), Reserved::add);
-    regular
-        .add(sidecars)
-        .max(init_peak)
-        .add(reserved_of(spec.overhead.as_deref()))
+    let containers = regular.add(sidecars).max(init_peak);
+    // Pod-level requests (KEP-2837, 1.34+), where set, are what the scheduler and kubelet reserve for that
+    // resource instead of the containers' (k8s.io/component-helpers resource/helpers.go, PodRequests).
+    let pod_level = spec.resources.as_ref().and_then(|r| r.requests.as_ref());
+    let pod_level_of = |name: &str, parse: fn(&str) -> Result<i64, QuantityError>| {
+        pod_level
+            .and_then(|requests| requests.quantity(name))
+            .and_then(|q| parse(q).ok())
+    };
+    let requests = Reserved {
+        cpu_millis: pod_level_of("cpu", cpu_millis).unwrap_or(containers.cpu_millis),
+        memory_bytes: pod_level_of("memory", memory_bytes).unwrap_or(containers.memory_bytes),
+    };
+    requests.add(reserved_of(spec.overhead.as_deref()))
 }
 
 /// What all pods bound to each node reserve, by node name; computed once per tick.
@@ -155,4 +166,39 @@ pub fn reserved_by_node(pods: &[Pod]) -> BTreeMap<String, Reserved> {
 /// Allocatable cpu/memory of a node.
 pub fn allocatable(node: &Node) -> Reserved {
     reserved_of(node.status.as_ref().and_then(|s| s.allocatable.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(spec: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": spec,
+            "status": {"phase": "Running"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pod_level_requests_replace_the_containers_sum() {
+        let budgeted = pod(json!({
+            "resources": {"requests": {"cpu": "3500m"}, "limits": {"cpu": "4"}},
+            "containers": [
+                {"name": "a", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}},
+                {"name": "b"},
+            ],
+            "overhead": {"cpu": "50m"},
+        }));
+        assert_eq!(
+            pod_reserved(&budgeted),
+            Reserved {
+                cpu_millis: 3_550,
+                memory_bytes: 64 << 20
+            },
+            "cpu from the pod-level request (plus overhead), memory from the containers (no pod-level request)"
+        );
+    }
 }

@@ -87,7 +87,7 @@ pub struct PodSpec {
     /// Boxed, as is `resources`: both are rare, and inline they would take 216 bytes of every pod.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overhead: Option<Box<ResourceList>>,
-    /// Pod-level resources (1.34+): only whether they are set matters (such pods are left alone).
+    /// Pod-level resources (1.34+): such pods are left alone; their requests count in what they reserve.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<Box<ResourceRequirements>>,
 }

@@ -110,5 +110,82 @@ fn pod_requests(pod: &Value, resource: &str) -> i128 {
             largest_init = largest_init.max(sum + value);
         }
     }
-    sum.max(largest_init) + quantity_in(&pod["spec"]["overhead"], resource).unwrap_or(0)
+    // Pod-level requests (KEP-2837), where set, replace the containers' (k8s.io/component-helpers
+    // resource/helpers.go, PodRequests).
+    let requests = quantity_in(&pod["spec"]["resources"]["requests"], resource)
+        .unwrap_or(sum.max(largest_init));
+    requests + quantity_in(&pod["spec"]["overhead"], resource).unwrap_or(0)
+}
+
+/// The `NodeDeclaredFeatureValidator` admission plugin of 1.36+ (kubernetes
+/// `plugin/pkg/admission/nodedeclaredfeatures/admission.go`; the features in k8s.io/component-helpers
+/// `nodedeclaredfeatures/features/inplacepodresize/`, in the registry's order): a resize that changes the
+/// pod-level resources or a non-sidecar init container's resources needs the node to declare the feature in
+/// `status.declaredFeatures`; 403 otherwise. It runs before `PodResizeValidator` (the server's plugin order).
+pub(crate) fn validate_declared_features(
+    new: &Value,
+    old: &Value,
+    name: &str,
+    node_of: impl FnOnce(&str) -> Option<Value>,
+) -> Result<(), ApiError> {
+    let node_name = new["spec"]["nodeName"].as_str().unwrap_or_default();
+    if node_name.is_empty() || new["spec"] == old["spec"] {
+        return Ok(());
+    }
+    let mut required = Vec::new();
+    let pod_level = |pod: &Value| {
+        pod["spec"]
+            .get("resources")
+            .filter(|r| !r.is_null())
+            .cloned()
+    };
+    if (pod_level(old).is_some() || pod_level(new).is_some()) && pod_level(old) != pod_level(new) {
+        required.push("InPlacePodLevelResourcesVerticalScaling");
+    }
+    let old_init = old["spec"]["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let new_init = new["spec"]["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if old_init
+        .iter()
+        .zip(&new_init)
+        .any(|(o, n)| o["restartPolicy"] != "Always" && o.get("resources") != n.get("resources"))
+    {
+        required.push("InPlacePodVerticalScalingInitContainers");
+    }
+    if required.is_empty() {
+        return Ok(());
+    }
+    let Some(node) = node_of(node_name) else {
+        return Err(forbidden(
+            name,
+            &format!("node {node_name:?} not found"),
+            None,
+        ));
+    };
+    let declared: Vec<&str> = node["status"]["declaredFeatures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let missing: Vec<&str> = required
+        .into_iter()
+        .filter(|feature| !declared.contains(feature))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(forbidden(
+        name,
+        &format!(
+            "pod update requires features {} which are not available on node {node_name:?}",
+            missing.join(", ")
+        ),
+        None,
+    ))
 }

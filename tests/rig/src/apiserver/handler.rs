@@ -661,7 +661,8 @@ fn write(
         }
         ("Pod", Some("resize")) => {
             validate::default_pod(&mut new);
-            let mut prepared = validate::prepare_resize(&new, &current);
+            let mut prepared =
+                validate::prepare_resize(&new, &current, shared.options.server_minor);
             for field in ["uid", "creationTimestamp", "generation"] {
                 if let Some(v) = current["metadata"].get(field) {
                     prepared["metadata"][field] = v.clone();
@@ -684,6 +685,9 @@ fn write(
                 }
                 let nodes =
                     ResourceType::for_kind("Node", Some("v1")).expect("the stand-in serves nodes");
+                admission::validate_declared_features(&prepared, &current, name, |node| {
+                    store.objects.get(&store::key(nodes, None, node)).cloned()
+                })?;
                 admission::validate(&prepared, &current, name, |node| {
                     store.objects.get(&store::key(nodes, None, node)).cloned()
                 })?;

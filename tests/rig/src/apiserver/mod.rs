@@ -9,7 +9,9 @@
 //! - JSON Patch (evanphx/json-patch v4 semantics; a failed `test` is a 422), merge patch and
 //!   strategic merge patch with the core/v1 merge keys (`spec.taints` has none: replaced);
 //! - Node taint validation; Pod spec immutability; the `pods/{name}/resize` rules per server
-//!   minor version (1.32 / 1.33 / 1.34+); `404` for `resize` before 1.32;
+//!   minor version (1.32 / 1.33 / 1.34+; from 1.36 non-sidecar init containers and pod-level
+//!   resources too, with the `PodResizeValidator` and `NodeDeclaredFeatureValidator` admissions);
+//!   `404` for `resize` before 1.32;
 //! - LIST with label/field selectors, `limit`/`continue` paging and expiring continue tokens;
 //! - bearer tokens (rotatable), optional TLS with client certificates, optional RBAC;
 //! - injectable faults and a record of every request.

@@ -146,9 +146,19 @@ pub(crate) fn compute_qos(pod: &Value) -> &'static str {
     let mut has_request = [false, false];
     let mut has_limit = [false, false];
     let mut guaranteed = true;
-    let containers = ["initContainers", "containers"]
-        .iter()
-        .flat_map(|list| pod["spec"][list].as_array().cloned().unwrap_or_default());
+    // Pod-level resources (KEP-2837), where set, decide the class instead of the containers' (kubernetes
+    // pkg/apis/core/helper/qos/qos.go, ComputePodQOS; a server before 1.34 drops them at creation).
+    let pod_level = pod["spec"]["resources"].as_object().filter(|r| {
+        r.values()
+            .any(|list| list.as_object().is_some_and(|l| !l.is_empty()))
+    });
+    let containers: Vec<Value> = match pod_level {
+        Some(resources) => vec![json!({"resources": resources})],
+        None => ["initContainers", "containers"]
+            .iter()
+            .flat_map(|list| pod["spec"][list].as_array().cloned().unwrap_or_default())
+            .collect(),
+    };
     for container in containers {
         let resources = &container["resources"];
         let mut limits_found = [false, false];
@@ -490,7 +500,7 @@ fn is_sidecar(container: &Value) -> bool {
 /// `podResizeStrategy.PrepareForUpdate` (`dropNonResizeUpdates`): keep the old pod and take only
 /// the containers' `resources` and `resizePolicy` from the patched one, unless containers were
 /// added, removed or renamed, in which case the patched pod goes to validation as is.
-pub(crate) fn prepare_resize(patched: &Value, old: &Value) -> Value {
+pub(crate) fn prepare_resize(patched: &Value, old: &Value, server_minor: u32) -> Value {
     let same_shape = ["containers", "initContainers"].iter().all(|list| {
         let new_list = patched["spec"][list]
             .as_array()
@@ -528,6 +538,15 @@ pub(crate) fn prepare_resize(patched: &Value, old: &Value) -> Value {
                 }
             }
         }
+    }
+    // From 1.36 the pod-level resources come from the patched pod too (InPlacePodLevelResourcesVerticalScaling).
+    if server_minor >= FIRST_MINOR_RESIZING_POD_LEVEL_AND_INIT
+        && let Some(spec) = result["spec"].as_object_mut()
+    {
+        match patched["spec"].get("resources") {
+            Some(resources) => spec.insert("resources".into(), resources.clone()),
+            None => spec.remove("resources"),
+        };
     }
     if let Some(rv) = patched.pointer("/metadata/resourceVersion") {
         result["metadata"]["resourceVersion"] = rv.clone();
@@ -624,8 +643,70 @@ fn validate_container_resize(
     errors
 }
 
+/// From 1.36 pods with pod-level resources and non-sidecar init containers can be resized in place: the
+/// `InPlacePodLevelResourcesVerticalScaling` and `InPlacePodVerticalScalingInitContainers` gates are beta and on
+/// (kubernetes 1.36 pkg/features/kube_features.go; before, `ValidatePodResize` forbids both).
+pub(crate) const FIRST_MINOR_RESIZING_POD_LEVEL_AND_INIT: u32 = 36;
+
+fn has_pod_level_resources(pod: &Value) -> bool {
+    ["requests", "limits"].iter().any(|list| {
+        pod["spec"]["resources"][list]
+            .as_object()
+            .is_some_and(|l| !l.is_empty())
+    })
+}
+
+/// `validatePodLevelResourcesResize` (1.36+); `comparable` is the new spec, whose pod-level cpu and memory are
+/// set back to the old ones so that what is left can be compared.
+fn validate_pod_level_resize(new: &Value, old: &Value, comparable: &mut Value) -> Vec<FieldError> {
+    let old_resources = old["spec"].get("resources").filter(|r| !r.is_null());
+    let new_resources = new["spec"].get("resources").filter(|r| !r.is_null());
+    let Some(new_resources) = new_resources else {
+        return match old_resources {
+            Some(_) => vec![FieldError::forbidden(
+                "spec.resources",
+                "pod-level resources cannot be removed",
+            )],
+            None => Vec::new(),
+        };
+    };
+    let mut errors = Vec::new();
+    if let Some(old_resources) = old_resources {
+        for (list, what) in [("requests", "requests"), ("limits", "limits")] {
+            let old_list = old_resources[list].as_object().cloned().unwrap_or_default();
+            let new_list = new_resources[list].as_object().cloned().unwrap_or_default();
+            if old_list.keys().any(|k| !new_list.contains_key(k)) {
+                errors.push(FieldError::forbidden(
+                    format!("spec.resources.{list}"),
+                    format!("pod-level resource {what} cannot be removed"),
+                ));
+            }
+        }
+    }
+    let old_holder = json!({"resources": old_resources.cloned().unwrap_or(Value::Null)});
+    let stripped = without_cpu_memory_changes(&json!({"resources": new_resources}), &old_holder);
+    let stripped = stripped.get("resources").cloned();
+    comparable["resources"] = stripped.clone().unwrap_or(Value::Null);
+    if stripped.as_ref() != old_resources {
+        errors.push(FieldError::forbidden(
+            "spec",
+            "only cpu and memory resources are mutable at pod-level",
+        ));
+    }
+    errors
+}
+
 /// `ValidatePodResize` for `server_minor`.
 pub(crate) fn validate_resize(new: &Value, old: &Value, server_minor: u32) -> Vec<FieldError> {
+    let resizes_pod_level_and_init = server_minor >= FIRST_MINOR_RESIZING_POD_LEVEL_AND_INIT;
+    // Before 1.36 the check comes first and is the only error (kubernetes 1.33 validation.go).
+    if !resizes_pod_level_and_init && (has_pod_level_resources(old) || has_pod_level_resources(new))
+    {
+        return vec![FieldError::forbidden(
+            "",
+            "pods with pod-level resources cannot be resized",
+        )];
+    }
     let mut errors = validate_pod_resources(new);
     if old
         .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
@@ -657,6 +738,16 @@ pub(crate) fn validate_resize(new: &Value, old: &Value, server_minor: u32) -> Ve
             "Pod running on node without support for resize",
         ));
     }
+    let mut comparable = new["spec"].clone();
+    if resizes_pod_level_and_init && (has_pod_level_resources(old) || has_pod_level_resources(new))
+    {
+        let pod_level = validate_pod_level_resize(new, old, &mut comparable);
+        let removed = pod_level.iter().any(|e| e.field == "spec.resources");
+        errors.extend(pod_level);
+        if removed {
+            return errors;
+        }
+    }
     let old_containers = old["spec"]["containers"]
         .as_array()
         .cloned()
@@ -681,7 +772,7 @@ pub(crate) fn validate_resize(new: &Value, old: &Value, server_minor: u32) -> Ve
         return errors;
     }
     for (i, (n, o)) in new_init.iter().zip(&old_init).enumerate() {
-        if is_sidecar(o) {
+        if is_sidecar(o) || resizes_pod_level_and_init {
             errors.extend(validate_container_resize(
                 n,
                 o,
@@ -698,7 +789,6 @@ pub(crate) fn validate_resize(new: &Value, old: &Value, server_minor: u32) -> Ve
             server_minor,
         ));
     }
-    let mut comparable = new["spec"].clone();
     let mut containers_changed = false;
     for (i, (n, o)) in new_containers.iter().zip(&old_containers).enumerate() {
         let stripped = without_cpu_memory_changes(n, o);
@@ -714,7 +804,30 @@ pub(crate) fn validate_resize(new: &Value, old: &Value, server_minor: u32) -> Ve
         ));
     }
     for (i, (n, o)) in new_init.iter().zip(&old_init).enumerate() {
-        if is_sidecar(o) {
+        if resizes_pod_level_and_init {
+            // 1.36+: every init container is resizable (kubernetes 1.36 validation.go, ValidatePodResize).
+            let stripped = without_cpu_memory_changes(n, o);
+            if stripped != *o {
+                errors.push(FieldError::forbidden(
+                    format!("spec.initContainers[{i}]"),
+                    "only cpu and memory resources for init or sidecar containers are mutable",
+                ));
+            }
+            let restart = n["resizePolicy"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["restartPolicy"] == "RestartContainer");
+            if !is_sidecar(n) && n != o {
+                for _ in restart {
+                    errors.push(FieldError::forbidden(
+                        format!("spec.initContainers[{i}]"),
+                        "non-sidecar init containers with a resize policy of RestartContainer cannot be resized",
+                    ));
+                }
+            }
+            comparable["initContainers"][i] = stripped;
+        } else if is_sidecar(o) {
             let stripped = without_cpu_memory_changes(n, o);
             if stripped != *o {
                 errors.push(FieldError::forbidden(

@@ -15,6 +15,12 @@ use crate::prometheus::{NodeHistory, Profile};
 /// controller removes it once the node reports Ready (kubernetes: plugin/pkg/admission/nodetaint/admission.go).
 pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 
+/// The resize features a 1.36+ kubelet declares in `status.declaredFeatures` at default feature gates.
+pub const RESIZE_DECLARED_FEATURES: [&str; 2] = [
+    "InPlacePodLevelResourcesVerticalScaling",
+    "InPlacePodVerticalScalingInitContainers",
+];
+
 /// An RFC 3339 time for condition timestamps (the server only checks the format).
 const A_TIME: &str = "2025-01-01T00:00:00Z";
 
@@ -48,6 +54,14 @@ impl RealCluster {
             "spec": {},
             "status": status,
         });
+        if self.minor() >= 36 {
+            // A kubelet declares the features its gates enable (KEP-5328, NodeDeclaredFeatures, beta and on in
+            // 1.36); the NodeDeclaredFeatureValidator admission refuses a resize of pod-level resources or of a
+            // non-sidecar init container on a node that does not declare them (kubernetes:
+            // plugin/pkg/admission/nodedeclaredfeatures/admission.go; k8s.io/component-helpers
+            // nodedeclaredfeatures/features/inplacepodresize/). Both gates are on by default from 1.36.
+            node["status"]["declaredFeatures"] = json!(RESIZE_DECLARED_FEATURES);
+        }
         merge(&mut node, extra);
         self.request("POST", "/api/v1/nodes", Some(&node))?
             .ok()
@@ -109,28 +123,38 @@ impl RealCluster {
         .with_context(|| format!("creating pod {namespace}/{name}"))?;
         let path = format!("/api/v1/namespaces/{namespace}/pods/{name}/status");
         self.update(&path, |stored| {
-            let containers = stored["spec"]["containers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let statuses: Vec<Value> = containers
-                .iter()
-                .enumerate()
-                .map(|(index, container)| {
-                    json!({
-                        "name": container["name"],
-                        "image": container["image"],
-                        "imageID": format!("docker.io/library/app@sha256:{index:064}"),
-                        "containerID": format!("containerd://{index:064}"),
-                        "ready": true,
-                        "started": true,
-                        "restartCount": 0,
-                        "state": {"running": {"startedAt": A_TIME}},
-                        "allocatedResources": container["resources"]["requests"],
-                        "resources": container["resources"],
+            let statuses = |list: &str, offset: usize| -> Vec<Value> {
+                let containers = stored["spec"][list].as_array().cloned().unwrap_or_default();
+                containers
+                    .iter()
+                    .enumerate()
+                    .map(|(index, container)| {
+                        let index = index + offset;
+                        // A sidecar (restartable init container) runs beside the app; any other init container
+                        // ran to completion before the app started.
+                        let running = list == "containers" || container["restartPolicy"] == "Always";
+                        let state = if running {
+                            json!({"running": {"startedAt": A_TIME}})
+                        } else {
+                            json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": A_TIME, "finishedAt": A_TIME}})
+                        };
+                        json!({
+                            "name": container["name"],
+                            "image": container["image"],
+                            "imageID": format!("docker.io/library/app@sha256:{index:064}"),
+                            "containerID": format!("containerd://{index:064}"),
+                            "ready": running,
+                            "started": running,
+                            "restartCount": 0,
+                            "state": state,
+                            "allocatedResources": container["resources"]["requests"],
+                            "resources": container["resources"],
+                        })
                     })
-                })
-                .collect();
+                    .collect()
+            };
+            let init_statuses = statuses("initContainers", 100);
+            let container_statuses = statuses("containers", 0);
             let generation = stored["metadata"]["generation"].clone();
             let status = &mut stored["status"];
             status["phase"] = json!("Running");
@@ -143,7 +167,10 @@ impl RealCluster {
                 {"type": "ContainersReady", "status": "True", "lastTransitionTime": A_TIME},
                 {"type": "Ready", "status": "True", "lastTransitionTime": A_TIME},
             ]);
-            status["containerStatuses"] = Value::Array(statuses);
+            status["containerStatuses"] = Value::Array(container_statuses);
+            if !init_statuses.is_empty() {
+                status["initContainerStatuses"] = Value::Array(init_statuses);
+            }
             status["observedGeneration"] = generation;
         })
         .with_context(|| format!("setting pod {namespace}/{name} Running"))
@@ -155,16 +182,20 @@ impl RealCluster {
     pub fn actuate_resize(&self, namespace: &str, name: &str) -> anyhow::Result<Value> {
         let path = format!("/api/v1/namespaces/{namespace}/pods/{name}/status");
         self.update(&path, |stored| {
-            let containers = stored["spec"]["containers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if let Some(statuses) = stored["status"]["containerStatuses"].as_array_mut() {
-                for status in statuses.iter_mut() {
-                    if let Some(container) = containers.iter().find(|c| c["name"] == status["name"])
-                    {
-                        status["allocatedResources"] = container["resources"]["requests"].clone();
-                        status["resources"] = container["resources"].clone();
+            for (list, statuses) in [
+                ("containers", "containerStatuses"),
+                ("initContainers", "initContainerStatuses"),
+            ] {
+                let containers = stored["spec"][list].as_array().cloned().unwrap_or_default();
+                if let Some(statuses) = stored["status"][statuses].as_array_mut() {
+                    for status in statuses.iter_mut() {
+                        if let Some(container) =
+                            containers.iter().find(|c| c["name"] == status["name"])
+                        {
+                            status["allocatedResources"] =
+                                container["resources"]["requests"].clone();
+                            status["resources"] = container["resources"].clone();
+                        }
                     }
                 }
             }

@@ -400,6 +400,16 @@ impl RealCluster {
         write_kubeconfig(path, &self.url, &self.ca_file, user)
     }
 
+    /// The served Kubernetes minor (`v1.36.3` → 36).
+    pub fn minor(&self) -> u32 {
+        self.apiserver_version
+            .trim_start_matches('v')
+            .split('.')
+            .nth(1)
+            .and_then(|minor| minor.parse().ok())
+            .unwrap_or_default()
+    }
+
     /// The cluster's files (certificates, kubeconfigs, etcd data).
     pub fn dir(&self) -> &Path {
         self.dir.path()

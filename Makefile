@@ -75,7 +75,7 @@ demo: demo-deps
 	@./target/release/thermostat-demo --binary ./target/release/kube-thermostat
 
 # What a tick costs at 10 to 5,000 nodes, ours against the seed approach, then without snapshots against the real
-# kube-apiserver and etcd at 1,000 and 5,000 nodes (BENCHMARKS.md; takes ~45-75 minutes and rewrites its tables).
+# kube-apiserver and etcd at 1,000 and 5,000 nodes (BENCHMARKS.md; takes ~35-45 minutes and rewrites its tables).
 # bench-quick: the same at 10 and 100 nodes (20 on the real API server), once: a CI smoke run.
 # The real API server needs `make peers` and kubectl (`make deps`); `make test` does not run any of this.
 bench: deps peers

@@ -660,9 +660,13 @@ impl SyntheticCluster {
                                  "labels": {"k8s-app": "kube-proxy", "controller-revision-hash": "6d4b5c8f7"},
                                  "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "kube-proxy",
                                                       "uid": "00000000-0000-4000-8000-00000000d5e7", "controller": true}]},
+                    // The volume its container mounts: kube-apiserver refuses a mount of no volume (422).
                     "spec": {"nodeName": plan.name, "priorityClassName": "system-node-critical", "hostNetwork": true,
                              "containers": [container_spec("kube-proxy", image, &resources, 10256)],
-                             "tolerations": [{"operator": "Exists"}]},
+                             "tolerations": [{"operator": "Exists"}],
+                             "volumes": [{"name": "kube-api-access", "projected": {"defaultMode": 420, "sources": [
+                                 {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                                 {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}]},
                     "status": {"phase": "Running", "startTime": CREATED, "hostIP": node_ip(&plan.name),
                                "containerStatuses": [container_status("kube-proxy", image, &resources, seq)]}
                 });

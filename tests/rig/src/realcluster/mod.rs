@@ -429,6 +429,34 @@ impl RealCluster {
         )
     }
 
+    /// The process ids of kube-apiserver and etcd (for reading their `/proc` accounting).
+    pub fn pids(&self) -> (u32, u32) {
+        (self.apiserver.child.id(), self.etcd.child.id())
+    }
+
+    /// GET as the admin, the body as raw bytes with no size limit (an unpaginated LIST of a large cluster is
+    /// hundreds of megabytes; [`RealCluster::request`] keeps ureq's default limit).
+    pub fn get_raw(&self, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+        let url = format!("{}{path}", self.url);
+        let mut response = self
+            .admin
+            .get(&url)
+            .header("Accept", "application/json")
+            .config()
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .with_context(|| format!("reading GET {url}"))?;
+        Ok((status, body))
+    }
+
     /// `kubectl kustomize config/hardening | kubectl apply -f -` as the admin: the base (namespace, ServiceAccount,
     /// ClusterRole, binding, Deployment, Service, ConfigMap) and the ValidatingAdmissionPolicies, as shipped.
     fn apply_shipped_manifests(&mut self) -> anyhow::Result<()> {

@@ -559,7 +559,13 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     std::fs::write(options.out.join("plot.tsv"), plot_data(&runs))?;
     println!("{report}");
     if let Some(path) = &options.markdown {
-        splice_markdown(path, &report, &machine())?;
+        thermostat_rig::report::splice_markdown(
+            path,
+            "bench",
+            "`make bench`",
+            &report,
+            &machine(),
+        )?;
     }
     let problems: Vec<String> = runs
         .iter()
@@ -995,22 +1001,6 @@ fn plot_data(runs: &[Run]) -> String {
         ));
     }
     out
-}
-
-/// Replaces what lies between `<!-- bench:begin -->` and `<!-- bench:end -->` in `path`.
-fn splice_markdown(path: &Path, tables: &str, machine: &str) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let (head, rest) = text
-        .split_once("<!-- bench:begin -->")
-        .with_context(|| format!("{}: no <!-- bench:begin --> marker", path.display()))?;
-    let (_, tail) = rest
-        .split_once("<!-- bench:end -->")
-        .with_context(|| format!("{}: no <!-- bench:end --> marker", path.display()))?;
-    let generated = format!(
-        "<!-- bench:begin -->\n<!-- Written by `make bench`; edit outside the markers. -->\n\nMachine: {machine}.\n{tables}\n<!-- bench:end -->"
-    );
-    std::fs::write(path, format!("{head}{generated}{tail}"))?;
-    Ok(())
 }
 
 // ---- The seed approach -----------------------------------------------------------------------------------------

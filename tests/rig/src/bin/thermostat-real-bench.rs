@@ -854,22 +854,6 @@ fn report(results: &[SizeResult]) -> String {
     out
 }
 
-/// Replaces what lies between `<!-- real-bench:begin -->` and `<!-- real-bench:end -->` in `path`.
-fn splice_markdown(path: &Path, tables: &str, machine: &str) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let (head, rest) = text
-        .split_once("<!-- real-bench:begin -->")
-        .with_context(|| format!("{}: no <!-- real-bench:begin --> marker", path.display()))?;
-    let (_, tail) = rest
-        .split_once("<!-- real-bench:end -->")
-        .with_context(|| format!("{}: no <!-- real-bench:end --> marker", path.display()))?;
-    let generated = format!(
-        "<!-- real-bench:begin -->\n<!-- Written by `make bench` (thermostat-real-bench); edit outside the markers. -->\n\nMachine: {machine}.\n{tables}\n<!-- real-bench:end -->"
-    );
-    std::fs::write(path, format!("{head}{generated}{tail}"))?;
-    Ok(())
-}
-
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
@@ -894,7 +878,13 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
         println!("{tables}");
         if let Some(markdown) = &options.markdown {
             let machine = saved["machine"].as_str().unwrap_or_default();
-            splice_markdown(markdown, &tables, machine)?;
+            thermostat_rig::report::splice_markdown(
+                markdown,
+                "real-bench",
+                "`make bench` (thermostat-real-bench)",
+                &tables,
+                machine,
+            )?;
         }
         return Ok(());
     }
@@ -915,7 +905,13 @@ fn bench(args: &[String]) -> anyhow::Result<()> {
     std::fs::write(options.out.join("tables.md"), &tables)?;
     println!("{tables}");
     if let Some(path) = &options.markdown {
-        splice_markdown(path, &tables, &machine())?;
+        thermostat_rig::report::splice_markdown(
+            path,
+            "real-bench",
+            "`make bench` (thermostat-real-bench)",
+            &tables,
+            &machine(),
+        )?;
     }
     let failed: Vec<String> = results
         .iter()

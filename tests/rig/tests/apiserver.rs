@@ -1233,3 +1233,44 @@ fn chunked_request_bodies_are_read() {
         "b"
     );
 }
+
+/// The real kube-apiserver refused the synthetic kube-proxy pods for this (a mount of a volume the pod does not
+/// declare) while the stand-in stored them (`ValidateVolumeMounts`, `field.NotFound`).
+#[test]
+fn a_pod_mounting_a_volume_it_does_not_declare_is_422_not_found() {
+    let (server, client) = start(Options::default());
+    server.put(json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "default"}}));
+    let pod = |volumes: Value| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "proxy"},
+            "spec": {
+                "containers": [{"name": "kube-proxy", "image": "k", "volumeMounts": [
+                    {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+                ]}],
+                "volumes": volumes
+            }
+        })
+    };
+    let refused = client.send(
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        Some("application/json"),
+        Some(&pod(json!([]))),
+    );
+    assert_status(&refused, 422, "Invalid");
+    assert_eq!(
+        refused.body["message"],
+        "Pod \"proxy\" is invalid: spec.containers[0].volumeMounts[0].name: Not found: \"kube-api-access\""
+    );
+    assert_eq!(
+        refused.body["details"]["causes"][0]["reason"],
+        "FieldValueNotFound"
+    );
+    let accepted = client.send(
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        Some("application/json"),
+        Some(&pod(json!([{"name": "kube-api-access", "emptyDir": {}}]))),
+    );
+    assert_eq!(accepted.status, 201, "{}", accepted.text);
+}

@@ -791,6 +791,9 @@ fn create(
     if resource.kind == "Node" {
         errors.extend(validate::validate_node(&object));
     }
+    if resource.kind == "Pod" {
+        errors.extend(validate::validate_pod_volume_mounts(&object));
+    }
     if !errors.is_empty() {
         return Err(status::invalid(
             resource.group,

@@ -316,6 +316,8 @@ pub(crate) enum FieldErrorKind {
     Invalid(String),
     NotSupported(String),
     Duplicate(String),
+    /// `field.NotFound`: the value, formatted as `%q` would show it.
+    NotFound(String),
 }
 
 impl FieldError {
@@ -348,6 +350,13 @@ impl FieldError {
             detail: format!("supported values: {}", allowed.join(", ")),
         }
     }
+    pub fn not_found(field: impl Into<String>, value: &str) -> FieldError {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::NotFound(format!("{value:?}")),
+            detail: String::new(),
+        }
+    }
     pub fn duplicate(
         field: impl Into<String>,
         value: String,
@@ -367,6 +376,7 @@ impl FieldError {
             FieldErrorKind::Invalid(_) => "FieldValueInvalid",
             FieldErrorKind::NotSupported(_) => "FieldValueNotSupported",
             FieldErrorKind::Duplicate(_) => "FieldValueDuplicate",
+            FieldErrorKind::NotFound(_) => "FieldValueNotFound",
         }
     }
 
@@ -378,6 +388,7 @@ impl FieldError {
             FieldErrorKind::Invalid(v) => format!("Invalid value: {v}"),
             FieldErrorKind::NotSupported(v) => format!("Unsupported value: {v}"),
             FieldErrorKind::Duplicate(v) => format!("Duplicate value: {v}"),
+            FieldErrorKind::NotFound(v) => format!("Not found: {v}"),
         };
         if !self.detail.is_empty() {
             body.push_str(": ");

@@ -401,6 +401,43 @@ pub(crate) fn validate_pod_resources(pod: &Value) -> Vec<FieldError> {
     errors
 }
 
+/// `ValidateVolumeMounts` (kubernetes `pkg/apis/core/validation/validation.go`): a container may mount only a
+/// volume the pod declares (`field.NotFound` on the mount's name). The real server refused the synthetic
+/// kube-proxy pods for this, where the stand-in had stored them.
+pub(crate) fn validate_pod_volume_mounts(pod: &Value) -> Vec<FieldError> {
+    let volumes: Vec<&str> = pod["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|volume| volume["name"].as_str())
+        .collect();
+    let mut errors = Vec::new();
+    for list in ["initContainers", "containers"] {
+        for (i, container) in pod["spec"][list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for (j, mount) in container["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let name = mount["name"].as_str().unwrap_or_default();
+                if !volumes.contains(&name) {
+                    errors.push(FieldError::not_found(
+                        format!("spec.{list}[{i}].volumeMounts[{j}].name"),
+                        name,
+                    ));
+                }
+            }
+        }
+    }
+    errors
+}
+
 const POD_UPDATE_FORBIDDEN: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
 /// An update of the Pod itself (not a subresource): the spec is immutable but for images,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use thermostat_rig::apiserver::{ApiServer, Options};
-use thermostat_rig::cluster::{HookOutput, gojq_each, run_binary};
+use thermostat_rig::cluster::{self, HookOutput, gojq_each, plan_notes_about, run_binary};
 use thermostat_rig::prometheus::{
     ContainerLoad, NodeHistory, PodHistory, Profile, Prometheus, Timeline,
 };
@@ -27,19 +27,7 @@ const LAST_RESIZE: &str = "kube-thermostat.io/last-resize";
 const RESIZE_LABEL: &str = "kube-thermostat.io/resize";
 const FOREIGN_TAINT: &str = "example.com/dedicated";
 const COOL_NEIGHBOURS: [&str; 3] = ["cool-1", "cool-2", "cool-3"];
-const HOT: Profile = Profile::Constant(0.95);
-const COOL: Profile = Profile::Constant(0.20);
-/// Between the untaint threshold (70 %) and the threshold (80 %).
-const IN_BAND: Profile = Profile::Constant(0.75);
-
-/// Hot until `minutes` ago, cool since.
-fn cooled_for(minutes: u64) -> Profile {
-    Profile::Step {
-        before: 0.95,
-        after: 0.20,
-        age: Duration::from_secs(minutes * 60),
-    }
-}
+use thermostat_rig::prometheus::node_load::{COOL, HOT, IN_BAND, cooled_for};
 
 /// The minors with a test function below; `every_pinned_minor_has_a_test` keeps it equal to `tests/peers/`.
 const MINORS: &[&str] = &["1.33", "1.36", "1.37"];
@@ -387,25 +375,7 @@ impl<'a> World<'a> {
 
     /// Runs the hook as shell-operator does, with `context` as its binding context.
     fn run_hook(&self, context: &Value, env: &[(&str, &str)]) -> HookOutput {
-        let context_path = self.dir.path().join("binding-context.json");
-        std::fs::write(&context_path, serde_json::to_vec(&context).unwrap()).unwrap();
-        let metrics_path = self.dir.path().join("metrics.json");
-        let _ = std::fs::remove_file(&metrics_path);
-        let mut all_env = self.env();
-        all_env.push((
-            "BINDING_CONTEXT_PATH".into(),
-            context_path.display().to_string(),
-        ));
-        all_env.push(("METRICS_PATH".into(), metrics_path.display().to_string()));
-        let output = run_binary(&self.binary, &[], &all_env, env);
-        let metrics = std::fs::read_to_string(&metrics_path)
-            .map(|text| {
-                text.lines()
-                    .map(|line| serde_json::from_str(line).unwrap())
-                    .collect()
-            })
-            .unwrap_or_default();
-        HookOutput { metrics, ..output }
+        cluster::run_hook_in(self.dir.path(), &self.binary, &self.env(), context, env)
     }
 }
 
@@ -1352,23 +1322,6 @@ fn resize_plan(world: &World, env: &[(&str, &str)]) -> Value {
     })
 }
 
-/// The plan's notes about `pod`, as `kind: reason` lines.
-fn notes_about(plan: &Value, pod: &str) -> Vec<String> {
-    plan["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|note| note["pod"] == pod)
-        .map(|note| {
-            format!(
-                "{}: {}",
-                note["kind"].as_str().unwrap_or_default(),
-                note["reason"].as_str().unwrap_or_default()
-            )
-        })
-        .collect()
-}
-
 /// `name` in `namespace` on `node` (created and Running), with a usage history per container.
 fn loaded_pod(
     world: &World,
@@ -1499,7 +1452,7 @@ fn memory_limits_are_lowered_where_the_minor_allows(world: &World) {
             "1.33 forbids lowering a memory limit without RestartContainer: not asked\n{}",
             output.stderr
         );
-        let notes = notes_about(&plan, "not-required");
+        let notes = plan_notes_about(&plan, "not-required");
         assert!(
             notes
                 .iter()
@@ -1560,7 +1513,7 @@ fn a_pod_with_pod_level_resources_is_skipped_with_a_reason(world: &World) {
             "nothing written\n{}",
             output.stderr
         );
-        let notes = notes_about(&plan, "budgeted");
+        let notes = plan_notes_about(&plan, "budgeted");
         assert!(
             notes
                 .iter()
@@ -1652,7 +1605,7 @@ fn pod_level_requests_of_a_neighbour_count_against_an_upsize(world: &World) {
     } else {
         // 4 CPUs, 3.5 reserved by the neighbour's pod-level request, 0.5 by web-1: no room.
         assert_eq!(resources, cpu, "{}", output.stderr);
-        let notes = notes_about(&plan, "web-1");
+        let notes = plan_notes_about(&plan, "web-1");
         assert!(
             notes.iter().any(|n| n.contains("node node-1 is full")),
             "{notes:?}"

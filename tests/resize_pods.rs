@@ -12,7 +12,7 @@ use support::{
     Cluster, ContainerLoad, Fault, FaultKind, FaultProxy, Options, PodHistory, Profile, Timeline,
 };
 use thermostat_rig::apiserver::PolicyRule;
-use thermostat_rig::cluster::merge;
+use thermostat_rig::cluster::{merge, plan_notes_about};
 
 const MI: f64 = 1024.0 * 1024.0;
 const LAST_RESIZE: &str = "kube-thermostat.io/last-resize";
@@ -134,23 +134,6 @@ fn dry_run_plan(cluster: &Cluster, env: &[(&str, &str)]) -> Value {
             output.stdout, output.stderr
         )
     })
-}
-
-/// The plan's notes about a pod, as `kind: reason` lines.
-fn notes_about(plan: &Value, pod: &str) -> Vec<String> {
-    plan["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["pod"] == pod)
-        .map(|n| {
-            format!(
-                "{}: {}",
-                n["kind"].as_str().unwrap(),
-                n["reason"].as_str().unwrap()
-            )
-        })
-        .collect()
 }
 
 /// A cluster at `1.{server_minor}` with one Linux node (as the kubelet labels it). A 1.32 cluster here has the
@@ -361,7 +344,7 @@ fn idle_container_with_history_shorter_than_the_window_is_not_scaled_down() {
     );
     let plan = dry_run_plan(&cluster, &[]);
     assert!(
-        notes_about(&plan, "web-1")
+        plan_notes_about(&plan, "web-1")
             .iter()
             .any(|n| n.contains("too short for a scale-down")),
         "{plan}"
@@ -389,7 +372,7 @@ fn container_hot_only_since_it_started_a_minute_ago_is_not_scaled_up() {
     assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "500m");
     let plan = dry_run_plan(&cluster, &[]);
     assert!(
-        notes_about(&plan, "web-1")
+        plan_notes_about(&plan, "web-1")
             .iter()
             .any(|n| n.contains("history shorter than the short window")),
         "{plan}"
@@ -828,7 +811,7 @@ fn container_whose_cpu_resize_restarts_it_is_skipped() {
     assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
     let plan = dry_run_plan(&cluster, &[]);
     assert!(
-        notes_about(&plan, "web-1")
+        plan_notes_about(&plan, "web-1")
             .iter()
             .any(|n| n.contains("RestartContainer")),
         "{plan}"
@@ -946,7 +929,7 @@ fn upsize_on_a_full_node_is_skipped_with_the_reason() {
     assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
     let plan = dry_run_plan(&cluster, &[]);
     assert!(
-        notes_about(&plan, "web-1")
+        plan_notes_about(&plan, "web-1")
             .iter()
             .any(|n| n.contains("node node-1 is full")),
         "{plan}"
@@ -1319,7 +1302,7 @@ fn still_hot_container_is_not_resized_again_within_the_cooldown() {
     assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
     let plan = dry_run_plan(&cluster, &[]);
     assert!(
-        notes_about(&plan, "web-1")
+        plan_notes_about(&plan, "web-1")
             .iter()
             .any(|n| n.contains("cooldown")),
         "{plan}"
@@ -1351,7 +1334,7 @@ fn pod_on_a_kubelet_without_in_place_resize_is_skipped_not_failed() {
     assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
     let plan = dry_run_plan(&cluster, &[]);
     assert!(
-        notes_about(&plan, "web-1")
+        plan_notes_about(&plan, "web-1")
             .iter()
             .any(|n| n.starts_with("skipped") && n.contains("kubelet")),
         "{plan}"
@@ -1446,7 +1429,7 @@ fn memory_limit_is_not_lowered_on_1_33() {
     assert_eq!(resources(&cluster, WEB, "app")["limits"]["memory"], "1Gi");
     let plan = dry_run_plan(&cluster, &[("RESIZE_MEMORY", "true")]);
     assert!(
-        notes_about(&plan, "web-1")
+        plan_notes_about(&plan, "web-1")
             .iter()
             .any(|n| n.contains("1.33")),
         "{plan}"
@@ -2114,7 +2097,7 @@ fn pods_scaled_by_an_hpa_on_cpu_are_left_alone() {
     );
     let plan = dry_run_plan(&cluster, &[]);
     assert!(
-        notes_about(&plan, at.1)
+        plan_notes_about(&plan, at.1)
             .iter()
             .any(|n| n.starts_with("skipped") && n.contains("HorizontalPodAutoscaler web")),
         "{plan}"
@@ -2137,7 +2120,7 @@ fn pods_resized_by_a_vpa_in_auto_mode_are_left_alone() {
     assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
     let plan = dry_run_plan(&cluster, &[]);
     assert!(
-        notes_about(&plan, at.1)
+        plan_notes_about(&plan, at.1)
             .iter()
             .any(|n| n.contains("VerticalPodAutoscaler web")),
         "{plan}"
@@ -2264,13 +2247,13 @@ fn pods_not_running_or_not_bound_are_left_alone() {
     assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
     let plan = dry_run_plan(&cluster, &[]);
     assert!(
-        notes_about(&plan, "starting")
+        plan_notes_about(&plan, "starting")
             .iter()
             .any(|n| n.contains("not Running")),
         "{plan}"
     );
     assert!(
-        notes_about(&plan, "unscheduled")
+        plan_notes_about(&plan, "unscheduled")
             .iter()
             .any(|n| n.contains("not bound")),
         "{plan}"

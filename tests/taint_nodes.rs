@@ -22,19 +22,7 @@ use thermostat_rig::prometheus::{Fault as PrometheusFault, Timeline};
 const KEY: &str = "kube-thermostat.io/hot";
 const ANNOTATION: &str = "kube-thermostat.io/taint";
 
-const HOT: Profile = Profile::Constant(0.95);
-const COOL: Profile = Profile::Constant(0.20);
-/// Between the untaint threshold (70 %) and the threshold (80 %).
-const IN_BAND: Profile = Profile::Constant(0.75);
-
-/// Hot until `minutes` ago, cool since.
-fn cooled_for(minutes: u64) -> Profile {
-    Profile::Step {
-        before: 0.95,
-        after: 0.20,
-        age: Duration::from_secs(minutes * 60),
-    }
-}
+use thermostat_rig::prometheus::node_load::{COOL, HOT, IN_BAND, cooled_for};
 
 /// Our taint as the API server stores it with the default settings.
 fn ours() -> Value {

@@ -228,27 +228,13 @@ impl Cluster {
 
     /// Runs the hook with an arbitrary binding context.
     pub fn run_hook(&self, context: &Value, env: &[(&str, &str)]) -> HookOutput {
-        let context_path = self.dir.path().join("binding-context.json");
-        std::fs::write(&context_path, serde_json::to_vec_pretty(context).unwrap()).unwrap();
-        let metrics_path = self.dir.path().join("metrics.json");
-        let _ = std::fs::remove_file(&metrics_path);
-        let mut all_env = self.base_env();
-        all_env.push((
-            "BINDING_CONTEXT_PATH".into(),
-            context_path.display().to_string(),
-        ));
-        all_env.push(("METRICS_PATH".into(), metrics_path.display().to_string()));
-        let output = run_binary(&self.binary, &[], &all_env, env);
-        let metrics_file = std::fs::read_to_string(&metrics_path).unwrap_or_default();
-        let metrics = metrics_file
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        HookOutput {
-            metrics,
-            metrics_file,
-            ..output
-        }
+        run_hook_in(
+            self.dir.path(),
+            &self.binary,
+            &self.base_env(),
+            context,
+            env,
+        )
     }
 
     /// `kube-thermostat run ARGS...` as a person runs it (no binding context, no snapshots).
@@ -263,6 +249,38 @@ impl Cluster {
         let output = run_binary(&self.binary, &["--config"], &self.base_env(), env);
         assert_eq!(output.code, 0, "--config: {}", output.stderr);
         serde_json::from_str(&output.stdout).unwrap()
+    }
+}
+
+/// Runs `binary` as shell-operator runs a hook: `context` written to `dir` as the binding context, `METRICS_PATH`
+/// in `dir` (read back into the output), `base` then `env` as its environment.
+pub fn run_hook_in(
+    dir: &Path,
+    binary: &Path,
+    base: &[(String, String)],
+    context: &Value,
+    env: &[(&str, &str)],
+) -> HookOutput {
+    let context_path = dir.join("binding-context.json");
+    std::fs::write(&context_path, serde_json::to_vec_pretty(context).unwrap()).unwrap();
+    let metrics_path = dir.join("metrics.json");
+    let _ = std::fs::remove_file(&metrics_path);
+    let mut all_env = base.to_vec();
+    all_env.push((
+        "BINDING_CONTEXT_PATH".into(),
+        context_path.display().to_string(),
+    ));
+    all_env.push(("METRICS_PATH".into(), metrics_path.display().to_string()));
+    let output = run_binary(binary, &[], &all_env, env);
+    let metrics_file = std::fs::read_to_string(&metrics_path).unwrap_or_default();
+    let metrics = metrics_file
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    HookOutput {
+        metrics,
+        metrics_file,
+        ..output
     }
 }
 
@@ -352,4 +370,21 @@ pub fn merge(base: &mut Value, extra: Value) {
         }
         (base, extra) => *base = extra,
     }
+}
+
+/// The notes of a resize plan (`run resize-pods --dry-run --output json`) about `pod`, as `kind: reason` lines.
+pub fn plan_notes_about(plan: &Value, pod: &str) -> Vec<String> {
+    plan["notes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a plan has notes: {plan}"))
+        .iter()
+        .filter(|note| note["pod"] == pod)
+        .map(|note| {
+            format!(
+                "{}: {}",
+                note["kind"].as_str().unwrap_or_default(),
+                note["reason"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
 }

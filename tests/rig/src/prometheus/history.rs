@@ -55,6 +55,27 @@ impl Timeline {
     }
 }
 
+/// Node CPU loads (busy fractions) that scenarios use against the default thresholds (taint above 80 %, untaint
+/// below 70 %), shared by the stand-in and the real-server suites so both judge the same histories.
+pub mod node_load {
+    use super::Profile;
+    use std::time::Duration;
+
+    pub const HOT: Profile = Profile::Constant(0.95);
+    pub const COOL: Profile = Profile::Constant(0.20);
+    /// Between the untaint threshold (70 %) and the threshold (80 %).
+    pub const IN_BAND: Profile = Profile::Constant(0.75);
+
+    /// Hot until `minutes` ago, cool since.
+    pub fn cooled_for(minutes: u64) -> Profile {
+        Profile::Step {
+            before: 0.95,
+            after: 0.20,
+            age: Duration::from_secs(minutes * 60),
+        }
+    }
+}
+
 /// A load as a function of time, in the unit of the signal (a busy fraction, cores, bytes).
 #[derive(Clone)]
 pub enum Profile {

@@ -11,7 +11,7 @@ mod proxy;
 mod remote_write;
 mod tls;
 
-pub use history::{ContainerLoad, NodeHistory, PodHistory, Profile, Timeline};
+pub use history::{ContainerLoad, NodeHistory, PodHistory, Profile, Timeline, node_load};
 pub use proxy::{Fault, FaultProxy, RecordedRequest};
 pub use remote_write::Series;
 pub use tls::{CertificateAuthority, IssuedCert};

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report
 //! `kube-thermostat --config`, as shell-operator runs it at start-up: byte-stable, accepted by shell-operator's
 //! v1 schema, independent of every setting but the schedules, and with jqFilters that gojq (the jq inside
 //! shell-operator) turns real objects into snapshots our decoder reads.

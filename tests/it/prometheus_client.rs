@@ -1,6 +1,5 @@
 //! The Prometheus client against a real Prometheus (started per test by the rig), sometimes behind the rig's
 //! recording/fault proxy. No answer here is mocked: faults replace an answer, they never imitate a good one.
-#![allow(clippy::unwrap_used)]
 
 use kube_thermostat::deadline::Deadline;
 use kube_thermostat::prometheus::{

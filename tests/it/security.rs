@@ -1,15 +1,16 @@
 //! Security properties of the real binary: secrets never reach logs or errors, TLS is verified unless asked
 //! otherwise, no shelling out, and the shipped ClusterRole is enough for every request the hook makes.
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
 use serde::Deserialize as _;
 
+use crate::support::{
+    Cluster, ContainerLoad, FaultProxy, Options, PodHistory, Profile, Prometheus,
+};
 use serde_json::{Value, json};
-use support::{Cluster, ContainerLoad, FaultProxy, Options, PodHistory, Profile, Prometheus};
 use thermostat_rig::apiserver::PolicyRule;
 use thermostat_rig::prometheus::Fault;
 
@@ -289,7 +290,7 @@ fn visit(dir: &Path, f: &mut dyn FnMut(&Path, &str)) {
 }
 
 /// The shipped ClusterRole (config/base/rbac.yaml) is enough for every request both controllers make, as a
-/// hook and by hand: not one 403. That it grants nothing more is tests/manifests.rs' check.
+/// hook and by hand: not one 403. That it grants nothing more is tests/it/manifests.rs' check.
 #[test]
 fn shipped_cluster_role_is_enough_for_both_controllers() {
     let path = Path::new(concat!(

@@ -1,6 +1,5 @@
 //! The Kubernetes client against the API stand-in: auth, TLS, paging, each error kind, retries, deadlines,
 //! patch content types, and kubeconfig variants end to end.
-#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -2,15 +2,14 @@
 //! the resize subresource's rules per server version. One scenario per test, asserting what an SRE checks after
 //! a tick: the pod's spec resources (exact strings), its QoS class, the writes made, our annotation, the Events,
 //! the exit code, the metrics and the `--dry-run` plan.
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
-use serde_json::{Value, json};
-use std::time::Duration;
-use support::{
+use crate::support::{
     Cluster, ContainerLoad, Fault, FaultKind, FaultProxy, Options, PodHistory, Profile, Timeline,
 };
+use serde_json::{Value, json};
+use std::time::Duration;
 use thermostat_rig::apiserver::PolicyRule;
 use thermostat_rig::cluster::{merge, plan_notes_about};
 

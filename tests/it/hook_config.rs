@@ -278,6 +278,10 @@ fn pod_filter_keeps_resources_policies_owners_and_resize_progress() {
             .keys()
             .all(|k| k.starts_with("kube-thermostat.io/"))
     );
+    assert!(
+        annotations.contains_key("kube-thermostat.io/cpu-max"),
+        "ours are kept: {annotations:?}"
+    );
 }
 
 #[test]

@@ -898,6 +898,7 @@ fn pushed_history_rates_to_the_intended_node_busy_fraction_and_container_usage()
         .result
         .into_vector()
         .unwrap();
+    assert!(!memory.is_empty(), "a memory sample per node");
     assert!(
         memory.iter().all(|s| (s.value - 0.3).abs() < 1e-9),
         "{memory:?}"

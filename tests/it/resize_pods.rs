@@ -2,16 +2,16 @@
 //! the resize subresource's rules per server version. One scenario per test, asserting what an SRE checks after
 //! a tick: the pod's spec resources (exact strings), its QoS class, the writes made, our annotation, the Events,
 //! the exit code, the metrics and the `--dry-run` plan.
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
-use serde_json::{Value, json};
-use std::time::Duration;
-use support::{
+use crate::support::{
     Cluster, ContainerLoad, Fault, FaultKind, FaultProxy, Options, PodHistory, Profile, Timeline,
 };
+use serde_json::{Value, json};
+use std::time::Duration;
 use thermostat_rig::apiserver::PolicyRule;
+use thermostat_rig::builders::{PodBuilder, container};
 use thermostat_rig::cluster::{merge, plan_notes_about};
 
 const MI: f64 = 1024.0 * 1024.0;
@@ -19,41 +19,35 @@ const LAST_RESIZE: &str = "kube-thermostat.io/last-resize";
 
 // ---- Given ---------------------------------------------------------------------------------------------
 
-/// A container `app`-style entry: name, image and resources.
-fn container(name: &str, resources: Value) -> Value {
-    json!({"name": name, "image": format!("{name}:1"), "resources": resources})
-}
-
 /// A pod opted in by its label, bound to `node`, running `containers`; tests merge extra fields into it.
 fn pod(namespace: &str, name: &str, node: &str, containers: Vec<Value>) -> Value {
-    let statuses: Vec<Value> = containers
-        .iter()
-        .map(|c| json!({"name": c["name"], "ready": true, "restartCount": 0, "image": c["image"],
-                        "imageID": "sha256:1", "state": {"running": {"startedAt": "2025-01-01T00:00:00Z"}}}))
-        .collect();
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": {"kube-thermostat.io/resize": "true"}},
-        "spec": {"nodeName": node, "containers": containers},
-        "status": {"phase": "Running", "containerStatuses": statuses}
-    })
+    containers
+        .into_iter()
+        .fold(
+            PodBuilder::new(namespace, name).on(node),
+            PodBuilder::with_container,
+        )
+        .build()
 }
 
 /// Stores the pod and lets the kubelet report its resources as running (as on a node supporting resize).
-fn put_running(cluster: &Cluster, pod: Value) -> Value {
-    let namespace = pod["metadata"]["namespace"].as_str().unwrap().to_owned();
-    let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
-    cluster.api.put(pod);
-    cluster.api.kubelet_actuate(&namespace, &name)
+fn put_running(cluster: &Cluster, pod: impl Into<Value>) -> Value {
+    cluster.put_running(pod)
+}
+
+/// The usual subject before its containers: `shop/web-1` on `node-1`.
+fn web() -> PodBuilder {
+    PodBuilder::new("shop", "web-1").on("node-1")
 }
 
 /// The usual subject: `shop/web-1` on `node-1` with one container `app`.
 fn web_pod(cluster: &Cluster, resources: Value) -> Value {
-    put_running(
-        cluster,
-        pod("shop", "web-1", "node-1", vec![container("app", resources)]),
-    )
+    cluster.put_running(web().container("app", resources))
+}
+
+/// Requests equal to limits: a Guaranteed CPU.
+fn guaranteed_cpu(cpu: &str) -> Value {
+    json!({"requests": {"cpu": cpu}, "limits": {"cpu": cpu}})
 }
 
 /// Enough history for an upsize (the short window and the rate window).
@@ -160,10 +154,7 @@ fn one_node_cluster() -> Cluster {
 #[test]
 fn hot_container_is_scaled_up_through_the_resize_subresource_once() {
     let cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     cpu_load(
         &cluster,
         &short_history(),
@@ -248,10 +239,7 @@ fn resize_events_pass_the_strict_events_api_even_for_a_253_byte_pod_name() {
                 "shop",
                 name,
                 "node-1",
-                vec![container(
-                    "app",
-                    json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-                )],
+                vec![container("app", guaranteed_cpu("500m"))],
             ),
         );
         cpu_load(
@@ -355,10 +343,7 @@ fn idle_container_with_history_shorter_than_the_window_is_not_scaled_down() {
 fn container_hot_only_since_it_started_a_minute_ago_is_not_scaled_up() {
     // Regression: a start-up burn over one or two points of the short window doubled the pod at once.
     let cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     cpu_load(
         &cluster,
         &Timeline::ending_now(Duration::from_secs(100)),
@@ -382,10 +367,7 @@ fn container_hot_only_since_it_started_a_minute_ago_is_not_scaled_up() {
 #[test]
 fn container_between_the_marks_is_left_alone() {
     let cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     // 50 % of the limit, between 30 % and 80 %, for the whole history.
     cpu_load(
         &cluster,
@@ -441,10 +423,7 @@ fn upsize_is_bounded_by_the_pods_cpu_max_annotation() {
         "shop",
         "web-1",
         "node-1",
-        vec![container(
-            "app",
-            json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-        )],
+        vec![container("app", guaranteed_cpu("500m"))],
     );
     merge(
         &mut web,
@@ -535,7 +514,7 @@ fn downsize_is_capped_at_half_the_size_per_step() {
     tick.assert_success();
     assert_eq!(
         resources(&cluster, WEB, "app"),
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+        guaranteed_cpu("500m"),
         "wanted 84m, one step is at most /2\n{}",
         tick.stderr
     );
@@ -626,7 +605,7 @@ fn container_with_only_a_limit_is_resized_with_the_request_the_server_defaulted(
     web_pod(&cluster, json!({"limits": {"cpu": "500m"}}));
     assert_eq!(
         resources(&cluster, WEB, "app"),
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+        guaranteed_cpu("500m"),
         "the API server defaults the request to the limit"
     );
     cpu_load(
@@ -668,7 +647,7 @@ fn container_without_requests_or_limits_is_not_given_any() {
 #[test]
 fn only_the_hot_container_of_two_is_resized() {
     let cluster = one_node_cluster();
-    let both = json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}});
+    let both = guaranteed_cpu("500m");
     put_running(
         &cluster,
         pod(
@@ -716,18 +695,10 @@ fn only_the_hot_container_of_two_is_resized() {
     assert!(record.get("proxy").is_none(), "{record}");
 }
 
-fn pod_with_init_container(init: Value) -> Value {
-    let mut web = pod(
-        "shop",
-        "web-1",
-        "node-1",
-        vec![container(
-            "app",
-            json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-        )],
-    );
-    web["spec"]["initContainers"] = json!([init]);
-    web
+fn pod_with_init_container(init: Value) -> PodBuilder {
+    web()
+        .container("app", guaranteed_cpu("500m"))
+        .init_container(init)
 }
 
 #[test]
@@ -786,13 +757,10 @@ fn plain_init_container_is_never_resized() {
     assert_eq!(resources(&cluster, WEB, "migrate"), init["resources"]);
 }
 
-fn restart_container_pod() -> Value {
-    let mut app = container(
-        "app",
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+fn restart_container_pod() -> PodBuilder {
+    let mut app = container("app", guaranteed_cpu("500m"));
     app["resizePolicy"] = json!([{"resourceName": "cpu", "restartPolicy": "RestartContainer"}]);
-    pod("shop", "web-1", "node-1", vec![app])
+    web().with_container(app)
 }
 
 #[test]
@@ -843,26 +811,18 @@ fn container_whose_cpu_resize_restarts_it_is_resized_when_restarts_are_allowed()
 
 /// Another workload's pod requesting `cpu` on node-1 (not opted in).
 fn neighbour(cluster: &Cluster, cpu: &str) {
-    let mut other = pod(
-        "batch",
-        "cruncher",
-        "node-1",
-        vec![container(
-            "main",
-            json!({"requests": {"cpu": cpu}, "limits": {"cpu": cpu}}),
-        )],
+    cluster.put_running(
+        PodBuilder::new("batch", "cruncher")
+            .on("node-1")
+            .no_labels()
+            .container("main", guaranteed_cpu(cpu)),
     );
-    other["metadata"]["labels"] = json!({});
-    put_running(cluster, other);
 }
 
 #[test]
 fn upsize_on_a_nearly_full_node_is_cut_to_what_fits() {
     let cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     // Allocatable 4: 3200m + 500m leave 300m free.
     neighbour(&cluster, "3200m");
     cpu_load(
@@ -882,10 +842,7 @@ fn upsize_on_a_nearly_full_node_is_cut_to_what_fits() {
     );
 
     let cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     // 200m free: 700m instead of 800m.
     neighbour(&cluster, "3300m");
     cpu_load(
@@ -912,10 +869,7 @@ fn upsize_on_a_nearly_full_node_is_cut_to_what_fits() {
 #[test]
 fn upsize_on_a_full_node_is_skipped_with_the_reason() {
     let cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     neighbour(&cluster, "3500m");
     cpu_load(
         &cluster,
@@ -946,10 +900,7 @@ fn two_hot_pods_competing_for_the_last_room_on_a_node_do_not_overcommit_it() {
                 "shop",
                 name,
                 "node-1",
-                vec![container(
-                    "app",
-                    json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-                )],
+                vec![container("app", guaranteed_cpu("500m"))],
             ),
         );
         cpu_load(
@@ -976,10 +927,7 @@ fn two_hot_pods_competing_for_the_last_room_on_a_node_do_not_overcommit_it() {
 
 /// A 500m Guaranteed `app` scaled up to 800m by a first tick, not yet applied by the kubelet.
 fn resized_once(cluster: &Cluster, env: &[(&str, &str)]) {
-    web_pod(
-        cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(cluster, guaranteed_cpu("500m"));
     cpu_load(
         cluster,
         &short_history(),
@@ -1047,7 +995,7 @@ fn resize_deferred_past_the_timeout_is_withdrawn_with_an_event_and_backed_off() 
     tick.assert_success();
     assert_eq!(
         resources(&cluster, WEB, "app"),
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+        guaranteed_cpu("500m"),
         "the spec is set back to what the kubelet allocated\n{}",
         tick.stderr
     );
@@ -1103,7 +1051,7 @@ fn infeasible_resize_is_withdrawn_and_backed_off() {
     tick.assert_success();
     assert_eq!(
         resources(&cluster, WEB, "app"),
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+        guaranteed_cpu("500m"),
         "{}",
         tick.stderr
     );
@@ -1189,7 +1137,7 @@ fn infeasible_resize_reported_the_1_32_way_is_withdrawn_by_run() {
     run.assert_success();
     assert_eq!(
         resources(&cluster, WEB, "app"),
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+        guaranteed_cpu("500m"),
         "{}",
         run.stderr
     );
@@ -1203,7 +1151,7 @@ fn infeasible_resize_reported_the_1_32_way_is_withdrawn_by_the_hook() {
     tick.assert_success();
     assert_eq!(
         resources(&cluster, WEB, "app"),
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+        guaranteed_cpu("500m"),
         "{}",
         tick.stderr
     );
@@ -1218,10 +1166,7 @@ fn transient_resize_error_is_not_withdrawn_and_retried_later() {
     let cluster = one_node_cluster();
     let env = [("RESIZE_COOLDOWN_UP", "2s")];
     // Far above any size: each step is x2 until the kubelet fails.
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     cpu_load(
         &cluster,
         &short_history(),
@@ -1282,10 +1227,7 @@ fn second_tick_after_the_kubelet_applied_the_resize_writes_nothing() {
 #[test]
 fn still_hot_container_is_not_resized_again_within_the_cooldown() {
     let cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     cpu_load(
         &cluster,
         &short_history(),
@@ -1317,10 +1259,7 @@ fn pod_on_a_kubelet_without_in_place_resize_is_skipped_not_failed() {
         "shop",
         "web-1",
         "node-1",
-        vec![container(
-            "app",
-            json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-        )],
+        vec![container("app", guaranteed_cpu("500m"))],
     ));
     cpu_load(
         &cluster,
@@ -1569,10 +1508,7 @@ fn memory_is_left_alone_unless_enabled() {
 #[test]
 fn server_without_the_resize_subresource_fails_the_tick_with_one_clear_error() {
     let cluster = cluster_at(31);
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     cpu_load(
         &cluster,
         &short_history(),
@@ -1607,10 +1543,7 @@ fn resize_subresource_answering_404_fails_the_tick_without_patching_the_pod() {
                 "shop",
                 name,
                 "node-1",
-                vec![container(
-                    "app",
-                    json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-                )],
+                vec![container("app", guaranteed_cpu("500m"))],
             ),
         );
         cpu_load(
@@ -1648,10 +1581,7 @@ fn resize_subresource_answering_404_fails_the_tick_without_patching_the_pod() {
 #[test]
 fn pod_changed_between_read_and_write_is_re_read_and_not_overwritten() {
     let cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     cpu_load(
         &cluster,
         &short_history(),
@@ -1698,10 +1628,7 @@ fn pod_changed_between_read_and_write_is_re_read_and_not_overwritten() {
 #[test]
 fn kubelet_status_update_between_the_resize_and_the_annotation_loses_neither() {
     let cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     // Far above the limit: a second step in the same tick would be visible (2 instead of 1).
     cpu_load(
         &cluster,
@@ -1718,8 +1645,8 @@ fn kubelet_status_update_between_the_resize_and_the_annotation_loses_neither() {
         2,
     ));
     let api = &cluster.api;
-    let tick = std::thread::scope(|scope| {
-        scope.spawn(|| {
+    let (tick, kubelet_updated) = std::thread::scope(|scope| {
+        let kubelet = scope.spawn(|| {
             let started = std::time::Instant::now();
             while started.elapsed() < Duration::from_secs(10) {
                 let pod = api.get("Pod", Some("shop"), "web-1").unwrap();
@@ -1731,14 +1658,29 @@ fn kubelet_status_update_between_the_resize_and_the_annotation_loses_neither() {
                         "",
                         "",
                     );
-                    return;
+                    return true;
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
+            false
         });
-        cluster.tick("resize-pods", &[])
+        let tick = cluster.tick("resize-pods", &[]);
+        (tick, kubelet.join().unwrap())
     });
     tick.assert_success();
+    // Without the kubelet's update in between, this test would pass without testing the race.
+    assert!(
+        kubelet_updated,
+        "the kubelet saw the new spec and updated the status mid-tick:\n{}",
+        tick.stderr
+    );
+    let conditions = read_pod(&cluster, "shop", "web-1")["status"]["conditions"].clone();
+    assert!(
+        conditions
+            .as_array()
+            .is_some_and(|all| all.iter().any(|c| c["type"] == "PodResizeInProgress")),
+        "the kubelet's condition is kept: {conditions}"
+    );
     assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "1");
     assert_eq!(resize_patches(&cluster), 1, "one step: {}", tick.stderr);
     let record = last_resize(&cluster, WEB);
@@ -1767,10 +1709,7 @@ fn pod_deleted_after_the_snapshot_is_passed_over_without_failing_the_tick() {
                 "shop",
                 name,
                 "node-1",
-                vec![container(
-                    "app",
-                    json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-                )],
+                vec![container("app", guaranteed_cpu("500m"))],
             ),
         );
         cpu_load(
@@ -1799,10 +1738,7 @@ fn pod_deleted_after_the_snapshot_is_passed_over_without_failing_the_tick() {
 #[test]
 fn prometheus_down_means_no_writes_and_a_failed_tick() {
     let mut cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
     cpu_load(
         &cluster,
         &short_history(),
@@ -1831,10 +1767,7 @@ fn prometheus_without_any_container_series_is_a_failed_tick_not_an_idle_cluster(
     // A wrong tenant header or relabelled cAdvisor series answer nothing: deciding on that would be deciding
     // blind, so the tick refuses and names the query.
     let cluster = one_node_cluster();
-    web_pod(
-        &cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(&cluster, guaranteed_cpu("500m"));
 
     let tick = cluster.tick("resize-pods", &[]);
     assert_eq!(tick.code, 1, "{}", tick.stderr);
@@ -1850,10 +1783,7 @@ fn prometheus_without_any_container_series_is_a_failed_tick_not_an_idle_cluster(
 // ---- Dry run -----------------------------------------------------------------------------------------------
 
 fn hot_web(cluster: &Cluster) {
-    web_pod(
-        cluster,
-        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-    );
+    web_pod(cluster, guaranteed_cpu("500m"));
     cpu_load(
         cluster,
         &short_history(),
@@ -2009,7 +1939,7 @@ fn pods_in_a_namespace_labelled_for_resizing_are_resized() {
         .api
         .put(json!({"apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": "shop", "labels": {"kube-thermostat.io/resize": "true"}}}));
-    let resources_500m = json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}});
+    let resources_500m = guaranteed_cpu("500m");
     for (namespace, name) in [("shop", "web-1"), ("other", "web-2")] {
         let mut unlabelled = pod(
             namespace,
@@ -2050,10 +1980,7 @@ fn deployment_pod(cluster: &Cluster) -> (&'static str, &'static str, &'static st
         at.0,
         at.1,
         at.2,
-        vec![container(
-            "app",
-            json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-        )],
+        vec![container("app", guaranteed_cpu("500m"))],
     );
     merge(
         &mut web,
@@ -2163,10 +2090,7 @@ fn malformed_record_annotation_is_reported_and_rewritten() {
         "shop",
         "web-1",
         "node-1",
-        vec![container(
-            "app",
-            json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
-        )],
+        vec![container("app", guaranteed_cpu("500m"))],
     );
     merge(
         &mut web,
@@ -2215,7 +2139,7 @@ fn cluster_without_the_vpa_crd_is_not_an_error() {
 #[test]
 fn pods_not_running_or_not_bound_are_left_alone() {
     let cluster = one_node_cluster();
-    let resources_500m = json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}});
+    let resources_500m = guaranteed_cpu("500m");
     let mut pending = pod(
         "shop",
         "starting",

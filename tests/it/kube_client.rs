@@ -1,6 +1,5 @@
 //! The Kubernetes client against the API stand-in: auth, TLS, paging, each error kind, retries, deadlines,
 //! patch content types, and kubeconfig variants end to end.
-#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -689,11 +688,17 @@ fn kubeconfig_with_token() {
     let server = tls_server();
     server.put(node("node-1"));
     let dir = tempfile::tempdir().unwrap();
-    get_node(
+    let node = get_node(
         &kubeconfig_client(&server, dir.path(), "    token: test-token"),
         "node-1",
     )
     .unwrap();
+    assert_eq!(node["metadata"]["name"], "node-1");
+    assert_eq!(
+        server.requests()[0].authorization.as_deref(),
+        Some("Bearer test-token"),
+        "the kubeconfig's token is what the server sees, over TLS verified with the kubeconfig's CA"
+    );
 }
 
 #[test]
@@ -702,11 +707,17 @@ fn kubeconfig_with_token_file_relative_to_it() {
     server.put(node("node-1"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), TOKEN).unwrap();
-    get_node(
+    let node = get_node(
         &kubeconfig_client(&server, dir.path(), "    tokenFile: token"),
         "node-1",
     )
     .unwrap();
+    assert_eq!(node["metadata"]["name"], "node-1");
+    assert_eq!(
+        server.requests()[0].authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str()),
+        "the token file is found beside the kubeconfig, not in the working directory"
+    );
 }
 
 #[test]

@@ -6,7 +6,6 @@
 //!
 //! The decision cores' properties (foreign taints kept, cap, hysteresis, QoS, bounds, idempotence) live beside
 //! them in src/taint/tests.rs and src/resize/scenarios.rs.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -3,14 +3,13 @@
 //! What users need: transient faults (429, 503, a dropped connection, a race with another writer) cost a retry or a
 //! tick, never a lost or doubled change; permanent ones (403, 404, a wrong CA, a dead token) stop with a message
 //! naming what failed, and the next tick after the fix converges.
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::{Cluster, ContainerLoad, Fault, FaultKind, Options, PodHistory, Profile};
 use serde_json::{Value, json};
-use support::{Cluster, ContainerLoad, Fault, FaultKind, Options, PodHistory, Profile};
 use thermostat_rig::apiserver::{FOREIGN_ANNOTATION_KEY, FOREIGN_TAINT_KEY, PolicyRule};
 
 const OUR_KEY: &str = "kube-thermostat.io/hot";

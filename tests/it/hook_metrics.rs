@@ -2,15 +2,16 @@
 //! tick's METRICS_PATH file (the real binary, the API stand-in, a real Prometheus for the signals) is fed to the
 //! rig's model of shell-operator's metric storage, and the exposition is checked after every run, failed runs
 //! included (shell-operator ignores their file).
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::{
+    Cluster, ContainerLoad, Fault, FaultKind, Options, PodHistory, Profile, Series,
+};
 use serde_json::json;
-use support::{Cluster, ContainerLoad, Fault, FaultKind, Options, PodHistory, Profile, Series};
 use thermostat_rig::cluster::HOOK_NAME;
 use thermostat_rig::metric_storage::{HookMetricStorage, Kind, Sample};
 use thermostat_rig::prometheus::Timeline;

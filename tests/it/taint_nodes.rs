@@ -5,16 +5,15 @@
 //! ticks exactly as shell-operator would (or `kube-thermostat run` as a person would), and checks what an SRE
 //! looks at afterwards: the taints on each node, the requests made, the exit code, Events, annotations and
 //! metrics.
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{
+use crate::support::{
     Cluster, Fault, FaultKind, FaultProxy, HookOutput, NodeHistory, Options, Profile, Series,
 };
+use serde_json::{Value, json};
 use thermostat_rig::apiserver::FOREIGN_TAINT_KEY;
 use thermostat_rig::apiserver::PolicyRule;
 use thermostat_rig::prometheus::{Fault as PrometheusFault, Timeline};

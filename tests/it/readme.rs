@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The README is the operator's reference: every setting the binary accepts is documented there.
 
 use std::process::Command;

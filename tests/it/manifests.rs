@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns; a panic is the failure report
+#![allow(clippy::expect_used)] // test helpers outside #[test] fns; a panic is the failure report
 //! What ships beside the binary, checked with the tools a cluster operator would use, offline:
 //! the kustomize layout under `config/` renders (`kubectl kustomize`) and validates against the Kubernetes 1.33
 //! schema (`kubernetes-validate --strict`); the ClusterRole grants exactly the requests the code makes; the

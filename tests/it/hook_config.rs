@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns; a panic is the failure report
 //! `kube-thermostat --config`, as shell-operator runs it at start-up: byte-stable, accepted by shell-operator's
 //! v1 schema, independent of every setting but the schedules, and with jqFilters that gojq (the jq inside
 //! shell-operator) turns real objects into snapshots our decoder reads.
@@ -278,6 +277,10 @@ fn pod_filter_keeps_resources_policies_owners_and_resize_progress() {
         annotations
             .keys()
             .all(|k| k.starts_with("kube-thermostat.io/"))
+    );
+    assert!(
+        annotations.contains_key("kube-thermostat.io/cpu-max"),
+        "ours are kept: {annotations:?}"
     );
 }
 

@@ -1,6 +1,5 @@
 //! The Prometheus client against a real Prometheus (started per test by the rig), sometimes behind the rig's
 //! recording/fault proxy. No answer here is mocked: faults replace an answer, they never imitate a good one.
-#![allow(clippy::unwrap_used)]
 
 use kube_thermostat::deadline::Deadline;
 use kube_thermostat::prometheus::{
@@ -899,6 +898,7 @@ fn pushed_history_rates_to_the_intended_node_busy_fraction_and_container_usage()
         .result
         .into_vector()
         .unwrap();
+    assert!(!memory.is_empty(), "a memory sample per node");
     assert!(
         memory.iter().all(|s| (s.value - 0.3).abs() < 1e-9),
         "{memory:?}"

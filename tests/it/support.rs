@@ -1,7 +1,7 @@
-//! Shared by the integration tests: the rig's [`Cluster`] running this crate's `kube-thermostat` binary.
-#![allow(dead_code, unused_imports)] // each test crate uses a part
+//! Shared by the integration tests: the rig's [`Cluster`] running this crate's `kube-thermostat` binary, and
+//! the rig's types the scenarios name. Imports the rig only.
 
-pub use thermostat_rig::apiserver::{ApiServer, Fault, FaultKind, Options};
+pub use thermostat_rig::apiserver::{Fault, FaultKind, Options};
 pub use thermostat_rig::cluster::{Cluster, HookOutput};
 pub use thermostat_rig::prometheus::{
     ContainerLoad, FaultProxy, NodeHistory, PodHistory, Profile, Prometheus, Series, Timeline,

@@ -1,8 +1,7 @@
 //! The synthetic cluster the demo and the benchmarks run on: its Rust-made snapshots equal gojq's through the
 //! real jqFilters, and a tick of each controller on it gives the outcome its generated truth says.
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use thermostat_rig::synthetic::{self, Spec, SyntheticCluster};
 

@@ -6,7 +6,6 @@
 //! A missing binary fails the test with "run `make peers`"; nothing here is skipped. Set `REAL_SCENARIO=text` to
 //! run only the scenarios whose name contains `text`. The suite writes to the terminal (not captured) which
 //! versions run and how many scenarios passed against each.
-#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

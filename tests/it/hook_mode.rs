@@ -1,11 +1,10 @@
-#![allow(clippy::unwrap_used)]
 //! The hook as shell-operator runs it, beyond one controller: binding contexts of every shape, merged runs,
 //! both controllers in one run, bad input, logs and metrics.
 
-mod support;
+use crate::support;
 
+use crate::support::Profile;
 use serde_json::{Value, json};
-use support::Profile;
 
 fn hot_cluster() -> support::Cluster {
     let cluster = support::cluster();

@@ -1,12 +1,11 @@
 //! Two instances at once: shell-operator's tick and a person's `kube-thermostat run` on the same cluster, while
 //! other writers change the same objects. No lost update (their changes survive ours), no double change (our taint
 //! once, each container resized at most once per cooldown).
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
+use crate::support::{Cluster, ContainerLoad, PodHistory, Profile};
 use serde_json::{Value, json};
-use support::{Cluster, ContainerLoad, PodHistory, Profile};
 
 const OUR_KEY: &str = "kube-thermostat.io/hot";
 const ENV: &[(&str, &str)] = &[("MAX_TAINTED_FRACTION", "0.5")];

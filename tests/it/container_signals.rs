@@ -1,7 +1,6 @@
 //! resize-pods' two ways of asking for a container signal, against a real Prometheus: the range query read as it
 //! arrives (the default) and the instant query of four statistics (for answers above RESIZE_QUERY_MAX_POINTS)
 //! must give every container the same statistics, or switching between them would change decisions.
-#![allow(clippy::unwrap_used)]
 
 use kube_thermostat::deadline::Deadline;
 use kube_thermostat::prometheus::{PrometheusClient, PrometheusConfig, RangeSpan};

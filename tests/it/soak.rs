@@ -6,15 +6,14 @@
 //! The hook has no fake clock (it queries at wall-clock now), so the windows are short: QUERY_STEP 5s,
 //! HOT_WINDOW 20s, COOL_WINDOW 30s, and the load is a custom gauge signal (CUSTOM_QUERY) so that it is seen at
 //! once, without the CPU query's 2m rate window.
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::{Fault, FaultKind, NodeHistory, Profile, Series};
 use serde_json::{Value, json};
-use support::{Fault, FaultKind, NodeHistory, Profile, Series};
 use thermostat_rig::apiserver::FOREIGN_TAINT_KEY;
 
 const OUR_KEY: &str = "kube-thermostat.io/hot";

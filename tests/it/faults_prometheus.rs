@@ -3,14 +3,15 @@
 //! Each scenario has one decision ready to be written (a hot node to taint, a hot container to scale up) and then
 //! breaks Prometheus. What users need: no write unless the data behind that decision is sound, an error naming what
 //! failed, exit code 1 (shell-operator drops the metrics and retries), and the tick over within TICK_TIMEOUT.
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::{
+    Cluster, ContainerLoad, FaultProxy, NodeHistory, PodHistory, Profile, Timeline,
+};
 use serde_json::{Value, json};
-use support::{Cluster, ContainerLoad, FaultProxy, NodeHistory, PodHistory, Profile, Timeline};
 use thermostat_rig::prometheus::Fault;
 
 const TICK_TIMEOUT: Duration = Duration::from_secs(3);

@@ -2,16 +2,15 @@
 //! with the write in flight either landing on the server anyway or lost. The next tick must converge to the right
 //! state, and no foreign taint, annotation or resource value may be lost or duplicated. shell-operator kills a tick
 //! this way when its 30 s shutdown budget on SIGTERM runs out; the defaults keep a tick inside it.
-#![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{Cluster, ContainerLoad, Fault, FaultKind, FaultProxy, PodHistory, Profile};
 use serde_json::{Value, json};
-use support::{Cluster, ContainerLoad, Fault, FaultKind, FaultProxy, PodHistory, Profile};
 use thermostat_rig::prometheus::Fault as PrometheusFault;
 
 const OUR_KEY: &str = "kube-thermostat.io/hot";

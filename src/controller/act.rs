@@ -173,3 +173,126 @@ impl Tick {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// A controller whose writes and re-reads answer as scripted; writes are numbers.
+    #[derive(Default)]
+    struct Scripted {
+        attempts: VecDeque<Attempt<Scripted>>,
+        rereads: VecDeque<Reread<Scripted>>,
+        tried: Vec<u32>,
+    }
+
+    impl Rewrite for Scripted {
+        type Write = u32;
+        type Written = u32;
+        type NotNeeded = &'static str;
+        type Fatal = &'static str;
+
+        const KIND: &'static str = "thing";
+
+        fn subject(write: &u32) -> String {
+            format!("t{write}")
+        }
+
+        fn try_write(&mut self, write: &u32) -> Attempt<Self> {
+            self.tried.push(*write);
+            self.attempts.pop_front().expect("a scripted attempt")
+        }
+
+        fn reread(&mut self, _write: &u32) -> Reread<Self> {
+            self.rereads.pop_front().expect("a scripted re-read")
+        }
+    }
+
+    fn error(message: &str) -> KubeError {
+        KubeError::InvalidRequest {
+            message: message.to_owned(),
+        }
+    }
+
+    fn script(attempts: Vec<Attempt<Scripted>>, rereads: Vec<Reread<Scripted>>) -> Scripted {
+        Scripted {
+            attempts: attempts.into(),
+            rereads: rereads.into(),
+            tried: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_conflict_rereads_decides_again_and_writes_the_new_decision() {
+        let mut rewrite = script(
+            vec![Attempt::Conflict(error("changed")), Attempt::Written(2)],
+            vec![Reread::Decided(2)],
+        );
+        let mut outcome = Outcome::default();
+        let end = write_with_rereads(&mut rewrite, 1, 3, &mut outcome);
+        assert_eq!(end, Ok(WriteEnd::Written(2)));
+        assert_eq!(rewrite.tried, [1, 2]);
+        assert_eq!((outcome.changed, outcome.conflicts), (1, 1));
+        assert!(outcome.failures.is_empty());
+    }
+
+    #[test]
+    fn conflicts_past_the_bound_are_a_failure_naming_the_object() {
+        let mut rewrite = script(
+            vec![
+                Attempt::Conflict(error("one")),
+                Attempt::Conflict(error("two")),
+                Attempt::Conflict(error("three")),
+            ],
+            vec![Reread::Decided(2), Reread::Decided(3)],
+        );
+        let mut outcome = Outcome::default();
+        let end = write_with_rereads(&mut rewrite, 1, 2, &mut outcome);
+        assert_eq!(end, Ok(WriteEnd::Failed));
+        assert_eq!(rewrite.tried, [1, 2, 3]);
+        assert_eq!((outcome.changed, outcome.conflicts), (0, 2));
+        assert_eq!(outcome.failures.len(), 1);
+        assert!(
+            outcome.failures[0].starts_with("thing t3: ") && outcome.failures[0].contains("three"),
+            "{:?}",
+            outcome.failures
+        );
+    }
+
+    #[test]
+    fn a_reread_ends_the_write_when_not_needed_gone_or_failed() {
+        let cases: [(Reread<Scripted>, WriteEnd<u32, &str>, usize); 3] = [
+            (Reread::NotNeeded("done"), WriteEnd::NotNeeded("done"), 0),
+            (Reread::Gone, WriteEnd::Gone, 0),
+            (Reread::Failed(error("unreadable")), WriteEnd::Failed, 1),
+        ];
+        for (reread, expected, failures) in cases {
+            let mut rewrite = script(vec![Attempt::Conflict(error("changed"))], vec![reread]);
+            let mut outcome = Outcome::default();
+            let end = write_with_rereads(&mut rewrite, 1, 3, &mut outcome);
+            assert_eq!(end, Ok(expected));
+            assert_eq!(rewrite.tried, [1]);
+            assert_eq!((outcome.changed, outcome.conflicts), (0, 1));
+            assert_eq!(outcome.failures.len(), failures);
+        }
+    }
+
+    #[test]
+    fn gone_failed_and_fatal_tries_are_not_retried() {
+        for (attempt, expected, failures) in [
+            (Attempt::Gone, Ok(WriteEnd::Gone), 0),
+            (Attempt::Failed(error("refused")), Ok(WriteEnd::Failed), 1),
+            (Attempt::Fatal("stop"), Err("stop"), 0),
+        ] {
+            let mut rewrite = script(vec![attempt], Vec::new());
+            let mut outcome = Outcome::default();
+            let end = write_with_rereads(&mut rewrite, 1, 3, &mut outcome);
+            assert_eq!(end, expected);
+            assert_eq!(rewrite.tried, [1]);
+            assert_eq!((outcome.changed, outcome.conflicts), (0, 0));
+            assert_eq!(outcome.failures.len(), failures);
+        }
+    }
+}

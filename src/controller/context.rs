@@ -95,8 +95,8 @@ impl Tick {
     }
 }
 
-/// The Prometheus client's configuration from the settings; a password file is read now, once per tick
-/// (also without PROMETHEUS_URL, as before: an unreadable file is an error either way).
+/// The Prometheus client's configuration from the settings. A password file is read now, once per tick, even
+/// without PROMETHEUS_URL: a file set but unreadable is an error whatever the work.
 fn prometheus_config(settings: &Settings) -> Result<PrometheusConfig> {
     let p = &settings.prometheus;
     let mut config = PrometheusConfig::new(p.url.clone());

@@ -2,7 +2,7 @@
 //! controller: run it ([`crate::controller`]), then its metrics and logs → one exit code. It only sequences and
 //! reports; what a controller reads, decides and writes is [`crate::controller`]'s.
 //!
-//! Imported by [`crate::app`] alone; imports the command line, the settings, the controllers and the hook's
+//! Imported by `app.rs` alone; imports the command line, the settings, the controllers and the hook's
 //! files (binding context, metrics, counters).
 
 use std::collections::BTreeMap;
@@ -209,22 +209,19 @@ fn hook_work(settings: &Settings) -> Result<Vec<(Controller, Snapshots)>, ExitCo
         );
     }
     let mut work = Vec::new();
-    if let Some(snapshots) = run.taint_nodes {
-        if settings.taint_enabled {
-            work.push((Controller::TaintNodes, snapshots));
+    for (controller, snapshots, setting) in [
+        (Controller::TaintNodes, run.taint_nodes, "TAINT_ENABLED"),
+        (Controller::ResizePods, run.resize_pods, "RESIZE_ENABLED"),
+    ] {
+        let Some(snapshots) = snapshots else { continue };
+        if controller.enabled(settings) {
+            work.push((controller, snapshots));
         } else {
             log::warn(
-                "taint-nodes is disabled (TAINT_ENABLED=false): skipped",
-                &[],
-            );
-        }
-    }
-    if let Some(snapshots) = run.resize_pods {
-        if settings.resize_enabled {
-            work.push((Controller::ResizePods, snapshots));
-        } else {
-            log::warn(
-                "resize-pods is disabled (RESIZE_ENABLED=false): skipped",
+                &format!(
+                    "{} is disabled ({setting}=false): skipped",
+                    controller.binding()
+                ),
                 &[],
             );
         }

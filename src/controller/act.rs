@@ -7,7 +7,8 @@
 
 use serde_json::json;
 
-use super::{Outcome, Tick, context::wall_clock};
+use super::context::{Tick, wall_clock};
+use super::outcome::Outcome;
 use crate::events::{self, EventSpec};
 use crate::kube::{ApiResource, KubeError};
 use crate::log;

@@ -1,12 +1,11 @@
 //! Which controller: the one name of each, as typed on the command line (`run taint-nodes|resize-pods`), as
 //! shell-operator's binding, and as the metrics group and counter annotation are derived from it.
 //!
-//! A leaf: it imports only clap and the binding names of the hook configuration, so the command line can name
-//! controllers without importing what runs them.
+//! A leaf: it imports only clap, so the command line can name controllers without importing what runs them
+//! (and without a cycle through the hook configuration, which the settings render). The tests hold the names
+//! equal to clap's and to the hook configuration's binding names.
 
 use clap::ValueEnum;
-
-use crate::hook::config::binding;
 
 /// A controller of kube-thermostat. The order is the order a tick runs them in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
@@ -23,8 +22,8 @@ impl Controller {
     /// in metrics labels.
     pub fn binding(self) -> &'static str {
         match self {
-            Controller::TaintNodes => binding::TAINT_NODES,
-            Controller::ResizePods => binding::RESIZE_PODS,
+            Controller::TaintNodes => "taint-nodes",
+            Controller::ResizePods => "resize-pods",
         }
     }
 }
@@ -41,8 +40,9 @@ mod tests {
                 .expect("every controller can be typed");
             assert_eq!(typed.get_name(), controller.binding());
         }
-        assert_eq!(Controller::TaintNodes.binding(), "taint-nodes");
-        assert_eq!(Controller::ResizePods.binding(), "resize-pods");
+        use crate::hook::config::binding;
+        assert_eq!(Controller::TaintNodes.binding(), binding::TAINT_NODES);
+        assert_eq!(Controller::ResizePods.binding(), binding::RESIZE_PODS);
     }
 
     #[test]

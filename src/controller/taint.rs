@@ -11,8 +11,10 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 
 use super::act::{self, Attempt, Reread, Rewrite, WriteEnd};
+use super::context::Tick;
 use super::observe::{log_prometheus_warnings, require_series};
-use super::{Observation, Outcome, Reconcile, RunOptions, Tick};
+use super::outcome::{Outcome, RunOptions};
+use super::reconcile::{Observation, Reconcile};
 use crate::events::{EventSpec, Regarding};
 use crate::hook::binding_context::Snapshots;
 use crate::hook::metrics::Metrics;

@@ -7,14 +7,16 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde_json::json;
 
+use super::observe::opted_in_pods;
+use super::observed::{Observed, decide_for};
 use super::report::count_resizes;
-use super::{CONFLICT_REREADS, Observed, ResizePods, opted_in_pods};
-use crate::controller::Tick;
 use crate::controller::act::{Attempt, Reread, Rewrite};
+use crate::controller::context::Tick;
 use crate::events::{EventSpec, Regarding};
 use crate::hook::metrics::Metrics;
 use crate::kube::{ApiResource, KubeError, Patch};
 use crate::log;
+use crate::resize::apply::ResizeSettings;
 use crate::resize::decide::{PodAction, PodPlan};
 use crate::resize::patch;
 use crate::resize::pod::Pod;
@@ -25,16 +27,18 @@ use crate::resize::record::LAST_RESIZE_ANNOTATION;
 /// `admission/handler.go`, `timeToWaitForReady`), so a try can take that long: two more, within the deadline.
 const ADMISSION_NOT_READY_RETRIES: usize = 2;
 const ADMISSION_NOT_READY_PAUSE: Duration = Duration::from_secs(1);
+/// A pod whose resize keeps meeting concurrent changes is left for the next tick after this many re-reads.
+pub(super) const CONFLICT_REREADS: usize = 2;
 
 /// Resizes pods for [`write_with_rereads`](crate::controller::act::write_with_rereads).
-pub(super) struct PodRewrite<'a, 'c> {
-    pub controller: &'a ResizePods<'c>,
+pub(super) struct PodRewrite<'a> {
+    pub settings: &'a ResizeSettings,
     pub tick: &'a Tick,
     pub observed: &'a mut Observed,
     pub metrics: &'a mut Metrics,
 }
 
-impl Rewrite for PodRewrite<'_, '_> {
+impl Rewrite for PodRewrite<'_> {
     type Write = PodPlan;
     type Written = ();
     type NotNeeded = ();
@@ -89,12 +93,12 @@ impl Rewrite for PodRewrite<'_, '_> {
         let neighbours: Vec<&Pod> = opted_in_pods(
             &observed.all_pods,
             &observed.namespace_labels,
-            self.controller.settings,
+            self.settings,
         )
         .into_iter()
         .filter(|pod| pod.spec.as_ref().and_then(|s| s.node_name.as_ref()) == node.as_ref())
         .collect();
-        let replan = self.controller.decide_for(observed, &neighbours, tick.now);
+        let replan = decide_for(self.settings, observed, &neighbours, tick.now);
         match replan
             .pods
             .into_iter()

@@ -1,29 +1,30 @@
 //! resize-pods, the imperative shell: observe ([`observe`]: pods, nodes, namespaces, autoscalers, the server
-//! version, one Prometheus query per signal), decide (pure, [`crate::resize`]), act ([`act`]: per pod a guarded
-//! resize through `pods/{name}/resize`, our annotation, and an Event), report ([`report`]: metrics, notes).
+//! version, one Prometheus query per signal, into `observed::Observed`), decide (pure, [`crate::resize`]), act
+//! ([`act`]: per pod a guarded resize through `pods/{name}/resize`, our annotation, and an Event), report
+//! ([`report`]: metrics, notes).
 
 mod act;
 mod observe;
+mod observed;
 mod report;
 
 use anyhow::Result;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 
-use self::act::PodRewrite;
-use self::observe::{Cluster, NamespaceLabels, opted_in_pods};
+use self::act::{CONFLICT_REREADS, PodRewrite};
+use self::observe::opted_in_pods;
+use self::observed::{Observed, decide_for};
 use self::report::{log_notes, report_plan, report_resize_progress};
-use super::{Observation, Outcome, Reconcile, RunOptions, Tick, act::write_with_rereads};
+use crate::controller::act::write_with_rereads;
+use crate::controller::context::Tick;
+use crate::controller::outcome::{Outcome, RunOptions};
+use crate::controller::reconcile::{Observation, Reconcile};
 use crate::hook::binding_context::Snapshots;
 use crate::hook::metrics::Metrics;
 use crate::log;
+use crate::resize::ResizePlan;
 use crate::resize::apply::ResizeSettings;
-use crate::resize::pod::Pod;
-use crate::resize::signals::SignalTable;
-use crate::resize::{ResizeInput, ResizePlan, decide_resizes};
-
-/// A pod whose resize keeps meeting concurrent changes is left for the next tick after this many re-reads.
-const CONFLICT_REREADS: usize = 2;
 
 /// The resize-pods controller, configured for one run.
 pub(crate) struct ResizePods<'a> {
@@ -31,38 +32,9 @@ pub(crate) struct ResizePods<'a> {
     options: RunOptions,
 }
 
-/// What a resize plan is decided from.
-pub(crate) struct Observed {
-    /// Every pod bound to a node, updated as conflicts are re-read; the opted-in ones are borrowed from it.
-    all_pods: Vec<Pod>,
-    namespace_labels: NamespaceLabels,
-    cluster: Cluster,
-    cpu: SignalTable,
-    memory: SignalTable,
-    /// "Kept" notes are shown only in a printed plan, shadow mode's log and debug logs.
-    explain_unchanged: bool,
-}
-
 impl<'a> ResizePods<'a> {
     pub(crate) fn new(settings: &'a ResizeSettings, options: RunOptions) -> ResizePods<'a> {
         ResizePods { settings, options }
-    }
-
-    /// The plan for `pods` (opted-in pods, borrowed from `observed`), with the rest of what was observed.
-    fn decide_for(&self, observed: &Observed, pods: &[&Pod], now: Timestamp) -> ResizePlan {
-        let cluster = &observed.cluster;
-        let input = ResizeInput {
-            pods,
-            nodes: &cluster.nodes,
-            all_pods: &observed.all_pods,
-            hpas: &cluster.hpas,
-            vpas: &cluster.vpas,
-            server_minor: cluster.server_minor,
-            cpu: &observed.cpu,
-            memory: &observed.memory,
-            explain_unchanged: observed.explain_unchanged,
-        };
-        decide_resizes(&input, &self.settings.policy, now)
     }
 
     /// What a tick reports when no pod opted in: nothing else is read.
@@ -119,7 +91,7 @@ impl Reconcile for ResizePods<'_> {
             &observed.namespace_labels,
             self.settings,
         );
-        self.decide_for(observed, &opted_in, now)
+        decide_for(self.settings, observed, &opted_in, now)
     }
 
     fn act(
@@ -137,7 +109,7 @@ impl Reconcile for ResizePods<'_> {
         }
         log_notes(&plan);
         let mut rewrite = PodRewrite {
-            controller: self,
+            settings: self.settings,
             tick,
             observed: &mut observed,
             metrics,

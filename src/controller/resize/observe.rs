@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::controller::Tick;
+use crate::controller::context::Tick;
 use crate::controller::observe::{log_prometheus_warnings, require_series};
 use crate::kube::{ApiResource, ListParams};
 use crate::log;

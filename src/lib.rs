@@ -3,10 +3,14 @@
 //! Layout (functional core, imperative shell):
 //! - pure decisions: [`taint::decide`], [`resize::decide`], [`quantity`]
 //! - edges: [`hook`] (shell-operator files), [`prometheus`] (queries), [`kube`] (API client)
-//! - glue: [`settings`] (validated configuration), [`tick`] (gather → decide → apply → report)
+//! - shells: [`controller`] (each controller's observe → decide → act, the [`controller::Controller`] names,
+//!   the tick context and the act step they share)
+//! - glue: [`settings`] (validated configuration), [`tick`] (settings → work → connect → run each controller →
+//!   report → exit code)
 
 pub mod app;
 pub mod cli;
+pub mod controller;
 pub mod deadline;
 pub mod events;
 pub mod exit;

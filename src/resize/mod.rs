@@ -1,5 +1,6 @@
 //! resize-pods: right-size hot and idle containers in place through the `pods/{name}/resize`
-//! subresource. Everything here is pure; the I/O layer gathers the inputs and applies the plan.
+//! subresource. Everything here is pure; the shell, `controller::resize`, gathers the inputs and applies the
+//! plan.
 //!
 //! - [`signals`]: the two PromQL queries and their answers per container
 //! - [`decide`]: which pods, which containers, which new sizes ([`decide_resizes`])
@@ -8,6 +9,7 @@
 //! - [`record`]: our `kube-thermostat.io/last-resize` annotation (cooldown, back-off)
 //! - [`pod`]: the slim Pod model the controller reads
 //! - [`patch`]: request bodies for the resize, the annotation and the Event
+//! - [`apply`]: [`apply::ResizeSettings`], which pods are ours to resize
 
 pub mod apply;
 pub mod decide;

@@ -13,6 +13,7 @@ pub mod exit;
 pub mod hook;
 pub mod kube;
 pub mod log;
+pub mod model;
 pub mod prometheus;
 pub mod quantity;
 pub mod resize;

@@ -2,12 +2,12 @@
 
 use super::fit::{Reserved, allocatable, is_sidecar, reserved_by_node};
 use super::owners::{owner_of, steering_hpa, steering_vpa};
-use super::pod::{Container, ContainerStatus, Pod, ResourceList};
 use super::policy::ResizePolicy;
 use super::record::{
     ContainerRecord, Direction, PodRecord, ResourceTexts, read_record, render_record,
 };
 use super::signals::{ContainerKey, ContainerStats, SignalTable};
+use crate::model::pod::{Container, ContainerStatus, Pod, ResourceList};
 use crate::quantity::{cpu_millis, format_cpu_millis, format_memory_bytes, memory_bytes};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Node, PodCondition};

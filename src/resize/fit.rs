@@ -7,7 +7,7 @@
 //! (kubernetes#135107). Pod-level requests (`spec.resources`), where set, replace the containers'.
 //! Pods that have finished (Succeeded / Failed) reserve nothing.
 
-use super::pod::{Container, ContainerStatus, Pod, ResourceList};
+use crate::model::pod::{Container, ContainerStatus, Pod, ResourceList};
 use crate::quantity::{QuantityError, cpu_millis, memory_bytes};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -171,7 +171,38 @@ pub fn allocatable(node: &Node) -> Reserved {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::node::{ListedNode, fit_only};
     use serde_json::json;
+
+    #[test]
+    fn nodes_keep_only_what_the_fit_check_reads_and_fit_the_same() {
+        let item = json!({
+            "metadata": {"name": "node-1", "labels": {"zone": "a"}, "annotations": {"x": "y"}},
+            "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]},
+            "status": {
+                "allocatable": {"cpu": "3920m", "memory": "15Gi", "pods": "110"},
+                "capacity": {"cpu": "4", "memory": "16Gi"},
+                "images": [{"names": ["example.com/app:1.0"], "sizeBytes": 1}],
+                "conditions": [{"type": "Ready", "status": "True"}]
+            }
+        });
+        let full: Node = serde_json::from_value(item.clone()).expect("node");
+        let listed: Node = serde_json::from_value::<ListedNode>(item)
+            .expect("listed")
+            .into();
+        let from_snapshot = fit_only(full.clone());
+        for slim in [&listed, &from_snapshot] {
+            assert_eq!(slim.metadata.name.as_deref(), Some("node-1"));
+            assert_eq!(allocatable(slim), allocatable(&full));
+            assert!(slim.spec.is_none() && slim.metadata.labels.is_none());
+            assert!(
+                slim.status
+                    .as_ref()
+                    .is_some_and(|s| s.images.is_none() && s.capacity.is_none())
+            );
+        }
+        assert_eq!(listed, from_snapshot);
+    }
 
     fn pod(spec: serde_json::Value) -> Pod {
         serde_json::from_value(json!({

@@ -6,7 +6,6 @@
 //! - [`fit`]: what pods reserve on their node
 //! - [`owners`]: owner heuristic, HPA / VPA steering
 //! - [`record`]: our `kube-thermostat.io/last-resize` annotation (cooldown, back-off)
-//! - [`pod`]: the slim Pod model the controller reads
 //! - [`patch`]: request bodies for the resize, the annotation and the Event
 
 pub mod apply;
@@ -14,7 +13,6 @@ pub mod decide;
 pub mod fit;
 pub mod owners;
 pub mod patch;
-pub mod pod;
 pub mod policy;
 pub mod record;
 pub mod signals;

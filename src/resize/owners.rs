@@ -10,7 +10,7 @@
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde::Serialize;
 
-use super::pod::Pod;
+use crate::model::pod::Pod;
 
 /// A workload, as a `scaleTargetRef` / `targetRef` names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -4,7 +4,7 @@
 use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::pod::Pod;
+use crate::model::pod::Pod;
 use std::collections::BTreeMap;
 
 pub const LAST_RESIZE_ANNOTATION: &str = "kube-thermostat.io/last-resize";

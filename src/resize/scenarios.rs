@@ -3,10 +3,10 @@
 use super::decide::*;
 use super::owners::owner_of;
 use super::patch::{annotation_patch, resize_patch};
-use super::pod::Pod;
 use super::record::{Direction, LAST_RESIZE_ANNOTATION, PodRecord};
 use super::signals::{ContainerKey, ContainerStats, SignalTable};
 use super::{ResizePolicy, decide_resizes};
+use crate::model::pod::Pod;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::jiff::Timestamp;

@@ -499,12 +499,8 @@ fn post_event(tick: &Tick, plan: &PodPlan, uid: Option<String>) {
             },
             reason: event.reason.clone(),
             note: event.note.clone(),
-            type_: if event.type_ == "Warning" {
-                "Warning"
-            } else {
-                "Normal"
-            },
-            action: "Resize",
+            type_: event.type_,
+            action: event.action,
         };
         tick.post_event(&spec);
     }

@@ -7,6 +7,7 @@ use super::record::{
     ContainerRecord, Direction, PodRecord, ResourceTexts, read_record, render_record,
 };
 use super::signals::{ContainerKey, ContainerStats, SignalTable};
+use crate::events::{EventAction, EventType};
 use crate::model::pod::{Container, ContainerStatus, Pod, ResourceList};
 use crate::quantity::{cpu_millis, format_cpu_millis, format_memory_bytes, memory_bytes};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -192,8 +193,10 @@ pub enum PodAction {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventFields {
     pub reason: String,
-    /// `Normal` or `Warning`.
-    pub type_: String,
+    pub type_: EventType,
+    /// Not in the printed plan, which never showed it.
+    #[serde(skip)]
+    pub action: EventAction,
     pub note: String,
 }
 
@@ -761,7 +764,8 @@ fn decide_pod(
                     record: render_record(&record),
                     event: Some(EventFields {
                         reason: EVENT_REASON_RESIZED.to_string(),
-                        type_: "Warning".to_string(),
+                        type_: EventType::Warning,
+                        action: EventAction::Resize,
                         note: format!("{reason}; next try after {until}"),
                     }),
                     ..base
@@ -1042,7 +1046,8 @@ fn decide_pod(
         record_if_refused: Some(render_record(&refused)),
         event: Some(EventFields {
             reason: EVENT_REASON_RESIZED.to_string(),
-            type_: "Normal".to_string(),
+            type_: EventType::Normal,
+            action: EventAction::Resize,
             note: notes.join("; "),
         }),
         ..base
@@ -1259,7 +1264,8 @@ fn withdraw(
         record: render_record(&record),
         event: Some(EventFields {
             reason: EVENT_REASON_WITHDRAWN.to_string(),
-            type_: "Warning".to_string(),
+            type_: EventType::Warning,
+            action: EventAction::Resize,
             note: format!("{why}; no new resize before {until}"),
         }),
         ..base

@@ -24,6 +24,7 @@
 use super::ownership::{Ownership, our_taint};
 use super::policy::{SignalPolicy, TaintEffect, TaintPolicy, human_duration};
 use super::signals::{NodeReading, SignalKind, SignalReadings, UnmatchedSeries};
+use crate::events::{EventAction, EventType};
 use k8s_openapi::api::core::v1::{Node, Taint};
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
@@ -170,10 +171,10 @@ pub struct NodeEvent {
     /// `ThermostatTainted` or `ThermostatUntainted`.
     pub reason: String,
     /// `Taint` or `Untaint`.
-    pub action: String,
+    pub action: EventAction,
     /// `Normal`.
     #[serde(rename = "type")]
-    pub type_: String,
+    pub type_: EventType,
     /// At most 1 kB.
     pub note: String,
 }
@@ -746,25 +747,25 @@ fn event_for(action: Action, policy: &TaintPolicy, reason: &str) -> Option<NodeE
     let (event_reason, event_action, note) = match action {
         Action::Add => (
             "ThermostatTainted",
-            "Taint",
+            EventAction::Taint,
             format!("tainted {taint}: {reason}"),
         ),
         Action::Update => (
             "ThermostatTainted",
-            "Taint",
+            EventAction::Taint,
             format!("taint updated to {taint}: {reason}"),
         ),
         Action::Remove => (
             "ThermostatUntainted",
-            "Untaint",
+            EventAction::Untaint,
             format!("untainted: {reason}"),
         ),
         Action::Keep | Action::None => return None,
     };
     Some(NodeEvent {
         reason: event_reason.to_string(),
-        action: event_action.to_string(),
-        type_: "Normal".to_string(),
+        action: event_action,
+        type_: EventType::Normal,
         note,
     })
 }

@@ -10,7 +10,8 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use serde_json::{Value, json};
 
-use super::decide::{NoteKind, PodAction, PodPlan, ResizeInput, ResizePlan};
+use super::decide::ResizeInput;
+use super::plan::{NoteKind, PodAction, PodPlan, ResizePlan};
 use super::record::LAST_RESIZE_ANNOTATION;
 use super::signals::{
     ContainerQuery, Signal, SignalTable, container_query, query_namespaces, record_sample,

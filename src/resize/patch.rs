@@ -4,8 +4,9 @@
 //! (containers merge by `name`; a JSON merge patch would replace the whole list), the annotation
 //! as a merge patch; `kube::Patch` carries the content types.
 
-use super::decide::{PodPlan, Values};
+use super::plan::PodPlan;
 use super::record::LAST_RESIZE_ANNOTATION;
+use super::values::Values;
 use serde_json::{Map, Value, json};
 
 fn metadata(plan: &PodPlan) -> Map<String, Value> {

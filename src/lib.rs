@@ -1,7 +1,8 @@
 //! kube-thermostat: a shell-operator hook that taints hot nodes and resizes hot and idle pods in place.
 //!
 //! Layout (functional core, imperative shell):
-//! - pure decisions: [`taint::decide`], [`resize::decide`], [`quantity`]
+//! - pure decisions: [`taint::decide`], [`resize::decide`], [`quantity`], [`events`]
+//! - object models: [`model`] (slim Pod and Node, imported downward by the hook contract and controllers)
 //! - edges: [`hook`] (shell-operator files), [`prometheus`] (queries), [`kube`] (API client)
 //! - glue: [`settings`] (validated configuration), [`tick`] (gather → decide → apply → report)
 

@@ -3,6 +3,8 @@
 //! read it answers 409 instead of being overwritten. The resize goes as a strategic merge patch
 //! (containers merge by `name`; a JSON merge patch would replace the whole list), the annotation
 //! as a merge patch; `kube::Patch` carries the content types.
+//!
+//! Pure: bodies only; the shell sends them.
 
 use super::plan::PodPlan;
 use super::record::LAST_RESIZE_ANNOTATION;

@@ -156,3 +156,23 @@ impl fmt::Display for ResizePlan {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_event_in_the_json_plan_keeps_its_spelling() {
+        let event = EventFields {
+            reason: EVENT_REASON_WITHDRAWN.to_string(),
+            type_: EventType::Warning,
+            action: EventAction::Resize,
+            note: "resize Infeasible: withdrawn".to_string(),
+        };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            json!({"reason": "ThermostatResizeWithdrawn", "type_": "Warning", "note": "resize Infeasible: withdrawn"})
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! kube-thermostat: a shell-operator hook that taints hot nodes and resizes hot and idle pods in place.
 //!
 //! Layout (functional core, imperative shell):
-//! - pure decisions: [`taint::decide`], [`resize::decide`], [`quantity`]
+//! - pure decisions: [`taint::decide`], [`resize::decide`], [`quantity`], [`events`]
+//! - object models: [`model`] (slim Pod and Node, imported downward by the hook contract and controllers)
 //! - edges: [`hook`] (shell-operator files), [`prometheus`] (queries), [`kube`] (API client)
 //! - shells: [`controller`] (each controller's observe → decide → act, the [`controller::Controller`] names,
 //!   the tick context and the act step they share)
@@ -17,6 +18,7 @@ pub mod exit;
 pub mod hook;
 pub mod kube;
 pub mod log;
+pub mod model;
 pub mod prometheus;
 pub mod quantity;
 pub mod resize;

@@ -303,7 +303,7 @@ fn replace_node(nodes: &mut [Node], node: Node) {
 
 fn log_change(write: &NodeWrite) {
     let what = match &write.event {
-        Some(event) => event.action.to_lowercase(),
+        Some(event) => event.action.as_str().to_lowercase(),
         None => "annotation".to_owned(),
     };
     let note = write
@@ -330,16 +330,8 @@ fn post_event(tick: &Tick, write: &NodeWrite, node: &Node) {
         },
         reason: event.reason.clone(),
         note: event.note.clone(),
-        type_: if event.type_ == "Warning" {
-            "Warning"
-        } else {
-            "Normal"
-        },
-        action: if event.action == "Untaint" {
-            "Untaint"
-        } else {
-            "Taint"
-        },
+        type_: event.type_,
+        action: event.action,
     };
     tick.post_event(&spec);
 }

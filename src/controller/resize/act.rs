@@ -17,9 +17,9 @@ use crate::hook::metrics::Metrics;
 use crate::kube::{ApiResource, KubeError, Patch};
 use crate::log;
 use crate::resize::apply::ResizeSettings;
-use crate::resize::decide::{PodAction, PodPlan};
+use crate::resize::plan::{PodAction, PodPlan};
 use crate::resize::patch;
-use crate::resize::pod::Pod;
+use crate::model::pod::Pod;
 use crate::resize::record::LAST_RESIZE_ANNOTATION;
 
 /// Further tries of a resize the 1.36+ `PodResizeValidator` answered "not yet ready" (its node informer syncing
@@ -328,12 +328,8 @@ fn post_event(tick: &Tick, plan: &PodPlan, uid: Option<String>) {
             },
             reason: event.reason.clone(),
             note: event.note.clone(),
-            type_: if event.type_ == "Warning" {
-                "Warning"
-            } else {
-                "Normal"
-            },
-            action: "Resize",
+            type_: event.type_,
+            action: event.action,
         };
         tick.post_event(&spec);
     }

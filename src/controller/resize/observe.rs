@@ -6,10 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Namespace, Node, NodeStatus};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Deserialize;
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use serde_json::{Value, json};
 
 use crate::controller::context::Tick;
@@ -18,7 +15,8 @@ use crate::kube::{ApiResource, ListParams};
 use crate::log;
 use crate::prometheus::{AnswerTooLarge, RangeSpan};
 use crate::resize::apply::ResizeSettings;
-use crate::resize::pod::Pod;
+use crate::model::node::{ListedNode, fit_only};
+use crate::model::pod::Pod;
 use crate::resize::signals::{
     ContainerQuery, Signal, SignalTable, container_query, query_namespaces, record_sample,
     record_series,
@@ -184,55 +182,6 @@ pub(super) fn read_signals(
     Ok((cpu, memory))
 }
 
-/// A Node as the fit check reads it: its name and allocatable resources. Snapshot nodes also carry what
-/// taint-nodes reads, LIST items images, conditions and more (~10 KB a node): 5,000 of them held through the
-/// decision cost more than its plan.
-fn fit_only(node: Node) -> Node {
-    fit_node(node.metadata.name, node.status.map(|s| s.allocatable))
-}
-
-/// A Node of only a name and, with a status, its allocatable resources.
-fn fit_node(name: Option<String>, allocatable: Option<Option<BTreeMap<String, Quantity>>>) -> Node {
-    Node {
-        metadata: ObjectMeta {
-            name,
-            ..ObjectMeta::default()
-        },
-        status: allocatable.map(|allocatable| NodeStatus {
-            allocatable,
-            ..NodeStatus::default()
-        }),
-        ..Node::default()
-    }
-}
-
-/// A LIST item decoded into what [`fit_only`] keeps, and nothing else.
-#[derive(Deserialize)]
-struct ListedNode {
-    #[serde(default)]
-    metadata: ListedNodeMeta,
-    #[serde(default)]
-    status: Option<ListedNodeStatus>,
-}
-
-#[derive(Default, Deserialize)]
-struct ListedNodeMeta {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ListedNodeStatus {
-    #[serde(default)]
-    allocatable: Option<BTreeMap<String, Quantity>>,
-}
-
-impl From<ListedNode> for Node {
-    fn from(listed: ListedNode) -> Node {
-        fit_node(listed.metadata.name, listed.status.map(|s| s.allocatable))
-    }
-}
-
 /// Containers of a pod that have a series of their own (sidecars included).
 fn container_count(pod: &Pod) -> usize {
     pod.spec.as_ref().map_or(0, |spec| {
@@ -328,39 +277,6 @@ pub(super) fn opted_in_pods<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nodes_keep_only_what_the_fit_check_reads_and_fit_the_same() {
-        let item = json!({
-            "metadata": {"name": "node-1", "labels": {"zone": "a"}, "annotations": {"x": "y"}},
-            "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]},
-            "status": {
-                "allocatable": {"cpu": "3920m", "memory": "15Gi", "pods": "110"},
-                "capacity": {"cpu": "4", "memory": "16Gi"},
-                "images": [{"names": ["example.com/app:1.0"], "sizeBytes": 1}],
-                "conditions": [{"type": "Ready", "status": "True"}]
-            }
-        });
-        let full: Node = serde_json::from_value(item.clone()).expect("node");
-        let listed: Node = serde_json::from_value::<ListedNode>(item)
-            .expect("listed")
-            .into();
-        let from_snapshot = fit_only(full.clone());
-        for slim in [&listed, &from_snapshot] {
-            assert_eq!(slim.metadata.name.as_deref(), Some("node-1"));
-            assert_eq!(
-                crate::resize::fit::allocatable(slim),
-                crate::resize::fit::allocatable(&full)
-            );
-            assert!(slim.spec.is_none() && slim.metadata.labels.is_none());
-            assert!(
-                slim.status
-                    .as_ref()
-                    .is_some_and(|s| s.images.is_none() && s.capacity.is_none())
-            );
-        }
-        assert_eq!(listed, from_snapshot);
-    }
 
     #[test]
     fn opted_in_pods_are_borrowed_not_copied() {

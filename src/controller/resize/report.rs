@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use crate::hook::metrics::Metrics;
 use crate::log;
 use crate::resize::ResizePlan;
-use crate::resize::decide::{NoteKind, PodAction, PodPlan};
-use crate::resize::pod::Pod;
+use crate::resize::plan::{NoteKind, PodAction, PodPlan};
+use crate::model::pod::Pod;
 use serde_json::json;
 
 /// Resizes the kubelet has not finished, by condition, from the pods as read (before this tick's writes).

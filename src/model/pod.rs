@@ -5,7 +5,7 @@
 //! 2,120, a `ContainerStatus` 752), about 10 KB a pod once decoded. Holding every non-terminal pod of a
 //! 50,000-container cluster (the fit check needs the requests of all pods on a node) cost ~360 MB that way.
 //! These types keep the field names and optionality of k8s-openapi for exactly the fields read by
-//! `resize::{decide, fit, owners, record, apply}` and kept by `POD_JQ_FILTER`, so snapshot items, LIST and
+//! resize-pods (its decision and its shell) and kept by `POD_JQ_FILTER`, so snapshot items, LIST and
 //! GET/PATCH answers and test fixtures decode the same; unknown fields are ignored. Only `PodCondition` is
 //! k8s-openapi's own.
 //!
@@ -19,6 +19,8 @@
 //! Like k8s-openapi, a required field that is missing or null decodes as its default, and an `apiVersion` or
 //! `kind` other than `v1` / `Pod` is refused. Unlike it, a key repeated inside one object is refused (the API
 //! server never writes one).
+//!
+//! Pure data: imports nothing of the crate; the hook contract and resize-pods import it.
 
 use std::fmt;
 

@@ -11,6 +11,7 @@ pub mod deadline;
 pub mod events;
 pub mod exit;
 pub mod hook;
+pub mod http;
 pub mod kube;
 pub mod log;
 pub mod prometheus;

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod deadline;
+pub mod error_chain;
 pub mod events;
 pub mod exit;
 pub mod hook;

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::cli::{Cli, Command, ControllerName, OutputFormat};
 use crate::deadline::Deadline;
+use crate::error_chain;
 use crate::events::{self, EventSpec};
 use crate::exit::ExitCode;
 use crate::hook::binding_context::{self, Snapshots};
@@ -97,12 +98,6 @@ impl Tick {
     /// Queries sent so far (0 without a client).
     fn prometheus_queries(&self) -> u64 {
         self.prometheus.as_ref().map_or(0, |p| p.stats().queries)
-    }
-
-    /// `now` as the `SystemTime` the Prometheus client takes.
-    pub fn now_system_time(&self) -> SystemTime {
-        let millis = u64::try_from(self.now.as_millisecond()).unwrap_or(0);
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(millis)
     }
 }
 
@@ -243,7 +238,10 @@ pub fn run(cli: Cli) -> ExitCode {
     let tick = match connect(&settings, deadline) {
         Ok(tick) => tick,
         Err(error) => {
-            log::error(&format!("{error:#}"), &[("phase", json!("connect"))]);
+            log::error(
+                &error_chain::render_anyhow(&error),
+                &[("phase", json!("connect"))],
+            );
             return ExitCode::TickFailed;
         }
     };
@@ -349,7 +347,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Err(error) => {
                 failed = true;
                 log::error(
-                    &format!("{error:#}"),
+                    &error_chain::render_anyhow(&error),
                     &[("controller", json!(name)), ("phase", json!("tick"))],
                 );
             }

@@ -15,9 +15,18 @@ pub struct AgentOptions<'a> {
     /// One request, body included.
     pub request_timeout: Duration,
     pub tls: TlsPem<'a>,
-    pub proxy: Option<ureq::Proxy>,
+    pub proxy: ProxyChoice,
     /// The `Accept` header; `None` leaves ureq's.
     pub accept: Option<&'static str>,
+}
+
+/// Which proxy requests go through.
+#[derive(Debug)]
+pub enum ProxyChoice {
+    /// ureq's default: the proxy environment variables (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`...).
+    Environment,
+    /// This proxy, or none; the environment is ignored.
+    Exactly(Option<ureq::Proxy>),
 }
 
 /// PEM bytes and what they are, for messages (`certificate authority`, `Prometheus CA file /etc/ca.pem`).
@@ -95,8 +104,10 @@ pub fn build_agent(options: AgentOptions<'_>) -> Result<ureq::Agent, TlsError> {
         .timeout_global(Some(options.request_timeout))
         .max_redirects(0)
         .max_redirects_will_error(false)
-        .proxy(options.proxy)
         .tls_config(tls);
+    if let ProxyChoice::Exactly(proxy) = options.proxy {
+        config = config.proxy(proxy);
+    }
     if let Some(accept) = options.accept {
         config = config.accept(accept);
     }
@@ -155,7 +166,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
             tls,
-            proxy: None,
+            proxy: ProxyChoice::Exactly(None),
             accept: None,
         }
     }

@@ -9,7 +9,9 @@ mod agent;
 mod retry;
 mod token;
 
-pub use agent::{AgentOptions, ClientPem, MalformedPem, Pem, TlsError, TlsPem, build_agent};
+pub use agent::{
+    AgentOptions, ClientPem, MalformedPem, Pem, ProxyChoice, TlsError, TlsPem, build_agent,
+};
 pub use retry::{Backoff, GiveUp, RetryAfter, RetryPolicy, Step, retry_after_header, with_retries};
 pub use token::{TokenFileError, read_token_file};
 

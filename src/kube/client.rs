@@ -663,7 +663,9 @@ fn build_agent(
         connect_timeout: options.connect_timeout,
         request_timeout: options.request_timeout,
         tls,
-        proxy,
+        // Proxy environment variables are not used: in-cluster traffic must not leave through a proxy meant
+        // for the internet.
+        proxy: http::ProxyChoice::Exactly(proxy),
         accept: Some("application/json"),
     })
     .map_err(|error| match error {

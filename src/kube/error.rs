@@ -308,6 +308,17 @@ impl KubeError {
         self.status_matches("NotFound", 404)
     }
 
+    /// A 404 about this very object (`resource` as its lower-case plural, e.g. `pods`), from the Status details
+    /// the server fills in (apimachinery `NewNotFound`: `kind` is the resource, `name` the object's name). A 404
+    /// on a path the server does not serve (an old server without a subresource) names no object.
+    pub fn is_not_found_for(&self, resource: &str, name: &str) -> bool {
+        self.is_not_found()
+            && self
+                .status()
+                .and_then(|status| status.details.as_ref())
+                .is_some_and(|details| details.kind == resource && details.name == name)
+    }
+
     pub fn is_forbidden(&self) -> bool {
         self.status_matches("Forbidden", 403)
     }
@@ -452,6 +463,23 @@ mod tests {
         for error in [&not_ready, &no_node] {
             assert!(!error.is_denied_by_rbac());
         }
+    }
+
+    #[test]
+    fn not_found_for_an_object_reads_the_status_details() {
+        let pod_gone = api_error(
+            404,
+            r#"{"reason":"NotFound","message":"pods \"web-1\" not found","details":{"name":"web-1","kind":"pods"},"code":404}"#,
+        );
+        assert!(pod_gone.is_not_found_for("pods", "web-1"));
+        assert!(!pod_gone.is_not_found_for("pods", "web-2"));
+        assert!(!pod_gone.is_not_found_for("nodes", "web-1"));
+        let no_path = api_error(
+            404,
+            r#"{"reason":"NotFound","message":"the server could not find the requested resource","details":{},"code":404}"#,
+        );
+        assert!(no_path.is_not_found() && !no_path.is_not_found_for("pods", "web-1"));
+        assert!(!api_error(404, "404 page not found").is_not_found_for("pods", "web-1"));
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //!
 //! ```no_run
 //! # use kube_thermostat::{deadline::Deadline, prometheus::*};
-//! # use std::time::{Duration, SystemTime};
+//! # use k8s_openapi::jiff::Timestamp;
+//! # use std::time::Duration;
 //! # fn main() -> anyhow::Result<()> {
 //! let client = PrometheusClient::new(PrometheusConfig::new("http://prometheus:9090"))?;
 //! let expr = format!(r#"up{{node="{}"}}"#, escape_label_value("node-1"));
-//! let answer = client.query(&expr, SystemTime::now(), &Deadline::after(Duration::from_secs(10)))?;
+//! let answer = client.query(&expr, Timestamp::now(), &Deadline::after(Duration::from_secs(10)))?;
 //! for warning in &answer.warnings {
 //!     eprintln!("Prometheus warns: {warning}");
 //! }
@@ -19,15 +20,17 @@ mod answer;
 mod client;
 mod config;
 mod duration;
+mod error;
 mod escape;
 mod sample;
 mod stats;
 mod streamed;
 
 pub use answer::{QueryAnswer, QueryResult, RangeSeries, VectorResult};
-pub use client::{AnswerTooLarge, PrometheusClient, PrometheusStats, RangeSpan};
+pub use client::{PrometheusClient, PrometheusStats, RangeSpan};
 pub use config::PrometheusConfig;
 pub use duration::promql_duration;
+pub use error::{Cause, PrometheusError, QueryFailure};
 pub use escape::escape_label_value;
 pub use sample::Sample;
 pub use stats::{STAT_LABEL, tag_stat};

@@ -10,6 +10,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Node, NodeStatus};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -21,12 +22,13 @@ use super::signals::{
     record_series,
 };
 use super::{ResizePolicy, decide_resizes, is_opted_in, patch};
+use crate::error_chain;
 use crate::events::{EventSpec, Regarding};
 use crate::hook::binding_context::Snapshots;
 use crate::hook::metrics::Metrics;
 use crate::kube::{ApiResource, KubeError, ListParams, Patch};
 use crate::log;
-use crate::prometheus::{AnswerTooLarge, RangeSpan};
+use crate::prometheus::RangeSpan;
 use crate::tick::{ControllerOutcome, RunOptions, Tick};
 
 /// A pod whose resize keeps meeting concurrent changes is left for the next tick after this many re-reads.
@@ -161,21 +163,21 @@ pub fn run(
     let table = |signal: Signal| {
         let first = query(signal, policy.query_max_points);
         match query_table(tick, signal, &first, policy) {
-            Err(error)
-                if matches!(first, ContainerQuery::Range(_))
-                    && error.chain().any(|cause| cause.is::<AnswerTooLarge>()) =>
-            {
+            Err(TableError {
+                error,
+                answer_too_large: true,
+            }) if matches!(first, ContainerQuery::Range(_)) => {
                 log::warn(
                     "the range answer is over PROMETHEUS_MAX_RESPONSE_BYTES (x4): asking for the four statistics \
                      instead; lower RESIZE_QUERY_MAX_POINTS to skip the range query",
                     &[
                         ("signal", json!(signal.name())),
-                        ("error", json!(format!("{error:#}"))),
+                        ("error", json!(error_chain::render_anyhow(&error))),
                     ],
                 );
-                query_table(tick, signal, &query(signal, 0), policy)
+                query_table(tick, signal, &query(signal, 0), policy).map_err(|e| e.error)
             }
-            result => result,
+            result => result.map_err(|e| e.error),
         }
     };
     let cpu = table(Signal::Cpu)?;
@@ -318,12 +320,7 @@ enum ApplyError {
 /// then the Event. Both writes carry a resourceVersion precondition. A conflict on the resize leaves nothing
 /// written (the caller re-reads and decides again); once the resize is made it must not be decided again.
 fn apply_pod(tick: &Tick, plan: &PodPlan, metrics: &mut Metrics) -> Result<(), ApplyError> {
-    let pod_gone = |error: &KubeError| {
-        error.is_not_found()
-            && error
-                .to_string()
-                .contains(&format!("pods \"{}\" not found", plan.name))
-    };
+    let pod_gone = |error: &KubeError| error.is_not_found_for(ApiResource::PODS.plural, &plan.name);
     let classify = |error: KubeError| {
         if error.is_conflict() {
             ApplyError::Conflict(error)
@@ -568,18 +565,34 @@ fn container_count(pod: &Pod) -> usize {
     })
 }
 
+/// Why a signal's table was not read; an answer over the size limit is told apart, so the caller can ask for less.
+struct TableError {
+    error: anyhow::Error,
+    answer_too_large: bool,
+}
+
+impl From<anyhow::Error> for TableError {
+    fn from(error: anyhow::Error) -> Self {
+        TableError {
+            error,
+            answer_too_large: false,
+        }
+    }
+}
+
 fn query_table(
     tick: &Tick,
     signal: Signal,
     query: &ContainerQuery,
     policy: &ResizePolicy,
-) -> Result<SignalTable> {
+) -> Result<SignalTable, TableError> {
     let name = signal.name();
     let prometheus = tick.prometheus()?;
     let context = || format!("querying Prometheus for container {name}");
     let (table, series, warnings) = match query {
         ContainerQuery::Range(range) => {
-            let end = std::time::UNIX_EPOCH + Duration::from_millis(range.end_ms.max(0) as u64);
+            let end =
+                Timestamp::from_millisecond(range.end_ms.max(0)).unwrap_or(Timestamp::UNIX_EPOCH);
             let span = RangeSpan {
                 start: end - range.range,
                 end,
@@ -595,12 +608,15 @@ fn query_table(
                         record_series(table, labels, points, range.end_ms, &policy.windows)
                     },
                 )
-                .with_context(context)?;
+                .map_err(|error| TableError {
+                    answer_too_large: error.is_answer_too_large(),
+                    error: anyhow::Error::new(error).context(context()),
+                })?;
             (table, answer.series, answer.warnings)
         }
         ContainerQuery::Statistics(expression) => {
             let answer = prometheus
-                .query(expression, tick.now_system_time(), &tick.deadline)
+                .query(expression, tick.now, &tick.deadline)
                 .with_context(context)?;
             let mut table = SignalTable::new();
             let samples = answer
@@ -622,12 +638,13 @@ fn query_table(
     // Only called with opted-in pods running: an empty answer means the data is missing (cAdvisor not scraped,
     // relabelled, wrong tenant), not that every container is idle. Deciding on it would be deciding blind.
     if series == 0 {
-        bail!(
+        return Err(anyhow!(
             "the container {name} query returned no series at all (no writes made): check that cAdvisor's \
              container metrics are scraped with namespace, pod and container labels (and the tenant header, if \
              any); query: {}",
             query.expression()
-        );
+        )
+        .into());
     }
     Ok(table)
 }

@@ -3,13 +3,14 @@
 //! must give every container the same statistics, or switching between them would change decisions.
 #![allow(clippy::unwrap_used)]
 
+use k8s_openapi::jiff::Timestamp;
 use kube_thermostat::deadline::Deadline;
 use kube_thermostat::prometheus::{PrometheusClient, PrometheusConfig, RangeSpan};
 use kube_thermostat::resize::signals::{
     ContainerKey, ContainerQuery, Signal, SignalTable, SignalWindows, container_query,
     query_namespaces, record_sample, record_series,
 };
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 use thermostat_rig::prometheus::{ContainerLoad, PodHistory, Profile, Prometheus, Timeline};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -39,7 +40,7 @@ fn table(
     let mut table = SignalTable::new();
     match &query {
         ContainerQuery::Range(range) => {
-            let end = UNIX_EPOCH + Duration::from_millis(range.end_ms as u64);
+            let end = Timestamp::from_millisecond(range.end_ms).unwrap();
             let (folded, answer) = client
                 .query_range_fold(
                     &range.expression,
@@ -59,7 +60,7 @@ fn table(
             table = folded;
         }
         ContainerQuery::Statistics(expression) => {
-            let at = UNIX_EPOCH + Duration::from_millis(now_ms as u64);
+            let at = Timestamp::from_millisecond(now_ms).unwrap();
             let answer = client.query(expression, at, &deadline()).unwrap();
             answer
                 .result

@@ -8,7 +8,8 @@
 //! # fn main() -> anyhow::Result<()> {
 //! let client = PrometheusClient::new(PrometheusConfig::new("http://prometheus:9090"))?;
 //! let expr = format!(r#"up{{node="{}"}}"#, escape_label_value("node-1"));
-//! let answer = client.query(&expr, Timestamp::now(), &Deadline::after(Duration::from_secs(10)))?;
+//! let at = Timestamp::from_second(1_700_000_000)?;
+//! let answer = client.query(&expr, at, &Deadline::after(Duration::from_secs(10)))?;
 //! for warning in &answer.warnings {
 //!     eprintln!("Prometheus warns: {warning}");
 //! }

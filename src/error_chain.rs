@@ -1,8 +1,8 @@
 //! An error and its causes on one line, as logs show them: `outer: cause: root cause`.
 //!
 //! Errors here follow one of two habits: a layer that adds context and leaves the detail to its `source()`
-//! (anyhow's contexts, [`crate::prometheus::PrometheusError`]), or a whole message that quotes its underlying
-//! error while `source()` still returns it for callers that inspect it ([`crate::kube::KubeError`], as
+//! (anyhow's contexts, the Prometheus client's query error), or a whole message that quotes its underlying error
+//! while `source()` still returns it for callers that inspect it (the Kubernetes client's errors, as
 //! `std::io::Error` quotes what it wraps). A cause whose text the layer above already contains is therefore not
 //! repeated. Imports nothing of the crate.
 

@@ -2,7 +2,8 @@
 //!
 //! Layout (functional core, imperative shell):
 //! - pure decisions: [`taint::decide`], [`resize::decide`], [`quantity`]
-//! - edges: [`hook`] (shell-operator files), [`prometheus`] (queries), [`kube`] (API client)
+//! - edges: [`hook`] (shell-operator files), [`prometheus`] (queries), [`kube`] (API client), both clients on
+//!   [`http`] (agent, TLS from PEM, deadline-bounded retries, token files); [`error_chain`] prints their errors
 //! - glue: [`settings`] (validated configuration), [`tick`] (gather → decide → apply → report)
 
 pub mod app;

@@ -1,4 +1,5 @@
-//! Credentials at request time: token files re-read (rotation), exec plugins run and cached until they expire.
+//! Credentials at request time: token files re-read (rotation, through [`crate::http::read_token_file`]), exec
+//! plugins run and cached until they expire.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -52,14 +53,9 @@ impl Credentials {
             Auth::Token(token) => Ok(bearer(token.expose())),
             Auth::TokenFile(path) => crate::http::read_token_file(path)
                 .map(|token| bearer(&token))
-                .map_err(|error| {
-                    let source = std::error::Error::source(&error)
-                        .map(|io| format!(": {io}"))
-                        .unwrap_or_default();
-                    KubeError::Credentials {
-                        message: format!("{error}{source}"),
-                        source: Some(Box::new(error)),
-                    }
+                .map_err(|error| KubeError::Credentials {
+                    message: crate::error_chain::render(&error),
+                    source: Some(Box::new(error)),
                 }),
             Auth::Basic { username, password } => {
                 use base64::Engine;

@@ -1,5 +1,10 @@
 //! Prometheus HTTP API client: instant and range queries, answer decoding (a large range answer while it
-//! arrives), PromQL escaping.
+//! arrives), PromQL escaping, and [`PrometheusError`], whose [`QueryFailure`] says how a query failed.
+//!
+//! Built on the shared [`crate::http`] layer; imports nothing above it but [`crate::deadline`] and
+//! [`crate::error_chain`]. Instants at its API are [`Timestamp`](k8s_openapi::jiff::Timestamp)s, spans
+//! `Duration`s; inside the answer decoders times stay Prometheus' own f64 unix seconds, the wire format the
+//! callers' series arithmetic is written in (`RangeSeries::points`, the fold's `(f64, f64)` points).
 //!
 //! ```no_run
 //! # use kube_thermostat::{deadline::Deadline, prometheus::*};

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::cli::{Cli, Command, OutputFormat, RunArgs};
 use crate::controller::{Controller, Outcome, RunOptions, Tick};
 use crate::deadline::Deadline;
+use crate::error_chain;
 use crate::exit::ExitCode;
 use crate::hook::binding_context::{self, Snapshots};
 use crate::hook::counters::{self, OwnPod, Saving};
@@ -104,7 +105,10 @@ pub fn run(cli: Cli) -> ExitCode {
     let tick = match Tick::connect(&settings, deadline) {
         Ok(tick) => tick,
         Err(error) => {
-            log::error(&format!("{error:#}"), &[("phase", json!("connect"))]);
+            log::error(
+                &error_chain::render_anyhow(&error),
+                &[("phase", json!("connect"))],
+            );
             return ExitCode::TickFailed;
         }
     };
@@ -319,7 +323,7 @@ fn run_controller(
         }
         Err(error) => {
             log::error(
-                &format!("{error:#}"),
+                &error_chain::render_anyhow(&error),
                 &[("controller", json!(name)), ("phase", json!("tick"))],
             );
             false

@@ -212,9 +212,9 @@ mod tests {
     }
 
     fn error(message: &str) -> KubeError {
-        KubeError::InvalidRequest {
-            message: message.to_owned(),
-        }
+        KubeError::InvalidRequest(crate::kube::request::RequestError::Invalid(
+            message.to_owned(),
+        ))
     }
 
     fn script(attempts: Vec<Attempt<Scripted>>, rereads: Vec<Reread<Scripted>>) -> Scripted {

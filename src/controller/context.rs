@@ -87,12 +87,6 @@ impl Tick {
     pub fn prometheus_queries(&self) -> u64 {
         self.prometheus.as_ref().map_or(0, |p| p.stats().queries)
     }
-
-    /// `now` as the `SystemTime` the Prometheus client takes.
-    pub fn now_system_time(&self) -> SystemTime {
-        let millis = u64::try_from(self.now.as_millisecond()).unwrap_or(0);
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(millis)
-    }
 }
 
 /// The Prometheus client's configuration from the settings. A password file is read now, once per tick, even

@@ -134,7 +134,7 @@ impl Reconcile for TaintNodes<'_> {
 fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec<SignalReadings>> {
     let mut readings = Vec::new();
     // The tick's time, whole milliseconds as the API takes it, so point times compare exactly with it.
-    let end = tick.now_system_time();
+    let end = tick.now;
     let end_secs = tick.now.as_millisecond() as f64 / 1000.0;
     for query in taint::signal_queries(policy) {
         let signal = query.signal;

@@ -2,13 +2,14 @@
 //! arrives (the default) and the instant query of four statistics (for answers above RESIZE_QUERY_MAX_POINTS)
 //! must give every container the same statistics, or switching between them would change decisions.
 
+use k8s_openapi::jiff::Timestamp;
 use kube_thermostat::deadline::Deadline;
 use kube_thermostat::prometheus::{PrometheusClient, PrometheusConfig, RangeSpan};
 use kube_thermostat::resize::signals::{
     ContainerKey, ContainerQuery, Signal, SignalTable, SignalWindows, container_query,
     query_namespaces, record_sample, record_series,
 };
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 use thermostat_rig::prometheus::{ContainerLoad, PodHistory, Profile, Prometheus, Timeline};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -38,7 +39,7 @@ fn table(
     let mut table = SignalTable::new();
     match &query {
         ContainerQuery::Range(range) => {
-            let end = UNIX_EPOCH + Duration::from_millis(range.end_ms as u64);
+            let end = Timestamp::from_millisecond(range.end_ms).unwrap();
             let (folded, answer) = client
                 .query_range_fold(
                     &range.expression,
@@ -58,7 +59,7 @@ fn table(
             table = folded;
         }
         ContainerQuery::Statistics(expression) => {
-            let at = UNIX_EPOCH + Duration::from_millis(now_ms as u64);
+            let at = Timestamp::from_millisecond(now_ms).unwrap();
             let answer = client.query(expression, at, &deadline()).unwrap();
             answer
                 .result

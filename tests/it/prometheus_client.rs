@@ -1,12 +1,14 @@
 //! The Prometheus client against a real Prometheus (started per test by the rig), sometimes behind the rig's
 //! recording/fault proxy. No answer here is mocked: faults replace an answer, they never imitate a good one.
 
+use k8s_openapi::jiff::Timestamp;
 use kube_thermostat::deadline::Deadline;
 use kube_thermostat::prometheus::{
-    PrometheusClient, PrometheusConfig, QueryAnswer, QueryResult, RangeSpan, escape_label_value,
+    PrometheusClient, PrometheusConfig, PrometheusError, QueryAnswer, QueryResult, RangeSpan,
+    escape_label_value,
 };
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use thermostat_rig::prometheus::{
     BASIC_AUTH_PASSWORD, BASIC_AUTH_USER, CertificateAuthority, ContainerLoad, Fault, FaultProxy,
     NodeHistory, PodHistory, Profile, Prometheus, Series, Timeline,
@@ -26,12 +28,19 @@ fn ten_seconds() -> Deadline {
     Deadline::after(Duration::from_secs(10))
 }
 
-fn at(timeline: &Timeline) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(timeline.end_ms as u64)
+fn at(timeline: &Timeline) -> Timestamp {
+    Timestamp::from_millisecond(timeline.end_ms).unwrap()
 }
 
-fn query(client: &PrometheusClient, expr: &str) -> anyhow::Result<QueryAnswer> {
-    client.query(expr, SystemTime::now(), &ten_seconds())
+fn now() -> Timestamp {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    Timestamp::from_millisecond(since.as_millis() as i64).unwrap()
+}
+
+fn query(client: &PrometheusClient, expr: &str) -> Result<QueryAnswer, PrometheusError> {
+    client.query(expr, now(), &ten_seconds())
 }
 
 fn single_value(client: &PrometheusClient, expr: &str) -> f64 {
@@ -151,7 +160,7 @@ fn fold_range(
     client: &PrometheusClient,
     expr: &str,
     timeline: &Timeline,
-) -> anyhow::Result<(JobsAndPoints, usize)> {
+) -> Result<(JobsAndPoints, usize), PrometheusError> {
     #[derive(Debug, Default, serde::Deserialize)]
     struct JobOnly {
         job: Option<String>,
@@ -242,7 +251,7 @@ fn folded_range_answer_cut_mid_way_is_retried_from_scratch() {
     };
     // The whole answer's length, fetched without the client under test, then a cut in its middle: after the
     // first of its three series, before the last.
-    let seconds = |at: SystemTime| at.duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
+    let seconds = |at: Timestamp| at.as_second().to_string();
     let whole = ureq::post(format!("{}/api/v1/query_range", server.url()))
         .send_form([
             ("query", "up"),
@@ -534,11 +543,7 @@ fn hung_server_fails_within_the_deadline() {
     let started = Instant::now();
 
     let error = client
-        .query(
-            "up",
-            SystemTime::now(),
-            &Deadline::after(Duration::from_millis(800)),
-        )
+        .query("up", now(), &Deadline::after(Duration::from_millis(800)))
         .unwrap_err();
 
     let elapsed = started.elapsed();
@@ -561,7 +566,7 @@ fn server_side_timeout_and_time_are_sent_bounded_by_the_deadline() {
     let server = Prometheus::start().unwrap();
     let proxy = FaultProxy::start(&server).unwrap();
     let client = client_with(&proxy.url(), |c| c.query_timeout = Duration::from_secs(60));
-    let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+    let at = Timestamp::from_millisecond(1_700_000_000_250).unwrap();
 
     client
         .query("vector(1)", at, &Deadline::after(Duration::from_secs(4)))

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use kube_thermostat::cli::Cli;
@@ -334,7 +334,7 @@ proptest! {
             for body in [serde_json::to_vec(&value).unwrap(), serde_json::to_vec(&other).unwrap(), raw.clone()] {
                 server.answer(status, body);
                 let deadline = Deadline::after(Duration::from_secs(5));
-                if let Err(error) = prometheus.query("up", SystemTime::now(), &deadline) {
+                if let Err(error) = prometheus.query("up", k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).unwrap(), &deadline) {
                     let message = format!("{error:#}");
                     assert!(message.contains(&server.url), "the error names the URL: {message}");
                 }
@@ -350,7 +350,7 @@ fn the_real_shaped_answer_decodes() {
     let answer = client(&server.url)
         .query(
             "up",
-            SystemTime::now(),
+            k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).unwrap(),
             &Deadline::after(Duration::from_secs(5)),
         )
         .unwrap();

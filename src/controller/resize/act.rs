@@ -16,10 +16,10 @@ use crate::events::{EventSpec, Regarding};
 use crate::hook::metrics::Metrics;
 use crate::kube::{ApiResource, KubeError, Patch};
 use crate::log;
-use crate::resize::apply::ResizeSettings;
-use crate::resize::plan::{PodAction, PodPlan};
-use crate::resize::patch;
 use crate::model::pod::Pod;
+use crate::resize::apply::ResizeSettings;
+use crate::resize::patch;
+use crate::resize::plan::{PodAction, PodPlan};
 use crate::resize::record::LAST_RESIZE_ANNOTATION;
 
 /// Further tries of a resize the 1.36+ `PodResizeValidator` answered "not yet ready" (its node informer syncing
@@ -122,10 +122,7 @@ enum ApplyError {
 
 /// Whether `error` says the pod itself is not found (rather than its subresource).
 fn pod_gone(plan: &PodPlan, error: &KubeError) -> bool {
-    error.is_not_found()
-        && error
-            .to_string()
-            .contains(&format!("pods \"{}\" not found", plan.name))
+    error.is_not_found_for(ApiResource::PODS.plural, &plan.name)
 }
 
 fn classify(plan: &PodPlan, error: KubeError) -> ApplyError {

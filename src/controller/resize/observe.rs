@@ -2,21 +2,22 @@
 //! LIST each), the server version, and one Prometheus query per signal, read into [`SignalTable`]s.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::controller::context::Tick;
 use crate::controller::observe::{log_prometheus_warnings, require_series};
+use crate::error_chain;
 use crate::kube::{ApiResource, ListParams};
 use crate::log;
-use crate::prometheus::{AnswerTooLarge, RangeSpan};
-use crate::resize::apply::ResizeSettings;
 use crate::model::node::{ListedNode, fit_only};
 use crate::model::pod::Pod;
+use crate::prometheus::RangeSpan;
+use crate::resize::apply::ResizeSettings;
 use crate::resize::signals::{
     ContainerQuery, Signal, SignalTable, container_query, query_namespaces, record_sample,
     record_series,
@@ -156,21 +157,21 @@ pub(super) fn read_signals(
     let table = |signal: Signal| {
         let first = query(signal, policy.query_max_points);
         match query_table(tick, signal, &first, policy) {
-            Err(error)
-                if matches!(first, ContainerQuery::Range(_))
-                    && error.chain().any(|cause| cause.is::<AnswerTooLarge>()) =>
-            {
+            Err(TableError {
+                error,
+                answer_too_large: true,
+            }) if matches!(first, ContainerQuery::Range(_)) => {
                 log::warn(
                     "the range answer is over PROMETHEUS_MAX_RESPONSE_BYTES (x4): asking for the four statistics \
                      instead; lower RESIZE_QUERY_MAX_POINTS to skip the range query",
                     &[
                         ("signal", json!(signal.name())),
-                        ("error", json!(format!("{error:#}"))),
+                        ("error", json!(error_chain::render_anyhow(&error))),
                     ],
                 );
-                query_table(tick, signal, &query(signal, 0), policy)
+                query_table(tick, signal, &query(signal, 0), policy).map_err(|e| e.error)
             }
-            result => result,
+            result => result.map_err(|e| e.error),
         }
     };
     let cpu = table(Signal::Cpu)?;
@@ -189,18 +190,34 @@ fn container_count(pod: &Pod) -> usize {
     })
 }
 
+/// Why a signal's table was not read; an answer over the size limit is told apart, so the caller can ask for less.
+struct TableError {
+    error: anyhow::Error,
+    answer_too_large: bool,
+}
+
+impl From<anyhow::Error> for TableError {
+    fn from(error: anyhow::Error) -> Self {
+        TableError {
+            error,
+            answer_too_large: false,
+        }
+    }
+}
+
 fn query_table(
     tick: &Tick,
     signal: Signal,
     query: &ContainerQuery,
     policy: &ResizePolicy,
-) -> Result<SignalTable> {
+) -> Result<SignalTable, TableError> {
     let name = signal.name();
     let prometheus = tick.prometheus()?;
     let context = || format!("querying Prometheus for container {name}");
     let (table, series, warnings) = match query {
         ContainerQuery::Range(range) => {
-            let end = std::time::UNIX_EPOCH + Duration::from_millis(range.end_ms.max(0) as u64);
+            let end =
+                Timestamp::from_millisecond(range.end_ms.max(0)).unwrap_or(Timestamp::UNIX_EPOCH);
             let span = RangeSpan {
                 start: end - range.range,
                 end,
@@ -216,12 +233,15 @@ fn query_table(
                         record_series(table, labels, points, range.end_ms, &policy.windows)
                     },
                 )
-                .with_context(context)?;
+                .map_err(|error| TableError {
+                    answer_too_large: error.is_answer_too_large(),
+                    error: anyhow::Error::new(error).context(context()),
+                })?;
             (table, answer.series, answer.warnings)
         }
         ContainerQuery::Statistics(expression) => {
             let answer = prometheus
-                .query(expression, tick.now_system_time(), &tick.deadline)
+                .query(expression, tick.now, &tick.deadline)
                 .with_context(context)?;
             let mut table = SignalTable::new();
             let samples = answer

@@ -4,8 +4,8 @@
 use k8s_openapi::jiff::Timestamp;
 
 use super::observe::{Cluster, NamespaceLabels};
-use crate::resize::apply::ResizeSettings;
 use crate::model::pod::Pod;
+use crate::resize::apply::ResizeSettings;
 use crate::resize::signals::SignalTable;
 use crate::resize::{ResizeInput, ResizePlan, decide_resizes};
 

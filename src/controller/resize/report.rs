@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::hook::metrics::Metrics;
 use crate::log;
+use crate::model::pod::Pod;
 use crate::resize::ResizePlan;
 use crate::resize::plan::{NoteKind, PodAction, PodPlan};
-use crate::model::pod::Pod;
 use serde_json::json;
 
 /// Resizes the kubelet has not finished, by condition, from the pods as read (before this tick's writes).

@@ -17,7 +17,7 @@ RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin kube
 # Stage 2: shell-operator v1.20.3 (Alpine; tini -> /shell-operator start; SHELL_OPERATOR_HOOKS_DIR=/hooks and
 # LOG_TYPE=json are set by it). Its digest is not recorded here because it could not be looked up where this file
 # was written: pin it at release, `FROM ghcr.io/flant/shell-operator:v1.20.3@sha256:<digest>`
-# (`docker buildx imagetools inspect ghcr.io/flant/shell-operator:v1.20.3`). tests/manifests.rs checks the tag is
+# (`docker buildx imagetools inspect ghcr.io/flant/shell-operator:v1.20.3`). tests/it/manifests.rs checks the tag is
 # an exact release, never `latest`.
 FROM ghcr.io/flant/shell-operator:v1.20.3
 # shell-operator runs every executable under /hooks; the binary is the only one (hooks/README.md). Its hook name, the

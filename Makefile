@@ -40,7 +40,7 @@ unit: deps peers
 
 # The real kube-apiserver (one per Kubernetes minor under tests/peers/) and etcd, built with Go from
 # the pinned modules into ~/.cache/kube-thermostat/peers (reused while the pins are unchanged): the suite
-# tests/real_apiserver.rs runs the hook against them. Cold: minutes; warm: a second.
+# tests/it/real_apiserver.rs runs the hook against them. Cold: minutes; warm: a second.
 peers:
 	@bash scripts/build-peers.sh
 
@@ -57,7 +57,7 @@ deny:
 # Hundreds of real-time ticks against the rig with moving load and API faults (SOAK_TICKS, default 300):
 # minutes, so not part of `make test`. Prints its figures.
 soak: deps
-	$(CARGO) test --test soak -- --ignored --nocapture
+	$(CARGO) test --test it soak:: -- --ignored --nocapture
 
 # The image's pieces without a container runtime: static musl build from the .dockerignore context, --config from
 # the image's hooks path. A debug build by default (a release musl build takes minutes): PROFILE=release for the real one.
@@ -66,7 +66,7 @@ static: deps
 
 # Manifests, alerts, dashboard and Dockerfile alone (also part of `unit`): kustomize, schemas, RBAC, promtool, hadolint.
 manifests: deps
-	$(CARGO) test --test manifests
+	$(CARGO) test --test it manifests::
 
 test: deps lint deny peers unit static
 

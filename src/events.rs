@@ -1,5 +1,8 @@
 //! Kubernetes Events on the objects we change (`kubectl describe node/pod` shows them).
 //!
+//! Pure: the decisions name an Event's [`EventType`] and [`EventAction`], and the bodies are built here without
+//! I/O; only serde and the time type are imported. The controllers post them.
+//!
 //! Bodies are built without I/O; posting is best effort: an Event that cannot be written (RBAC, API trouble,
 //! validation) is logged with the server's message and counted (`events_rejected_total`), and never undoes or
 //! fails the change it describes.
@@ -16,6 +19,7 @@
 //!   client-go puts it in `default`.
 
 use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// The events API's limits (`events.go`: `ReasonLengthLimit`, `ActionLengthLimit`,
@@ -26,6 +30,40 @@ pub const NAME_MAX_BYTES: usize = 253;
 
 /// `reportingController` of every Event: a qualified name, as the events API asks.
 pub const REPORTING_CONTROLLER: &str = "kube-thermostat.io/kube-thermostat";
+
+/// An Event's `type`, serialized as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// An Event's `action`: what we did to the object, serialized as the Event carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventAction {
+    Taint,
+    Untaint,
+    Resize,
+}
+
+impl EventAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventAction::Taint => "Taint",
+            EventAction::Untaint => "Untaint",
+            EventAction::Resize => "Resize",
+        }
+    }
+}
 
 /// What an Event is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,10 +83,8 @@ pub struct EventSpec {
     pub reason: String,
     /// What a person reads: values, thresholds, from and to.
     pub note: String,
-    /// `Normal` or `Warning`.
-    pub type_: &'static str,
-    /// What we did, e.g. `Taint`, `Untaint`, `Resize`.
-    pub action: &'static str,
+    pub type_: EventType,
+    pub action: EventAction,
 }
 
 /// The namespace an Event lives in: the object's own, or `default` for cluster-scoped objects such as Nodes
@@ -124,10 +160,10 @@ pub fn event_body(event: &EventSpec, name: &str, now: Timestamp, instance: &str)
         "eventTime": event_time,
         "reportingController": REPORTING_CONTROLLER,
         "reportingInstance": truncate(instance, REASON_MAX_BYTES),
-        "action": truncate(event.action, REASON_MAX_BYTES),
+        "action": truncate(event.action.as_str(), REASON_MAX_BYTES),
         "reason": truncate(&event.reason, REASON_MAX_BYTES),
         "note": truncate(&event.note, NOTE_MAX_BYTES),
-        "type": event.type_,
+        "type": event.type_.as_str(),
         "regarding": object,
     })
 }
@@ -155,8 +191,8 @@ mod tests {
             },
             reason: "ThermostatTainted".into(),
             note: "cpu 91.2% above 80% for 3m".into(),
-            type_: "Normal",
-            action: "Taint",
+            type_: EventType::Normal,
+            action: EventAction::Taint,
         }
     }
 
@@ -176,6 +212,29 @@ mod tests {
         );
         assert_eq!(body["eventTime"], "2026-09-21T14:13:20.000000Z");
         assert_eq!(body["reportingController"], REPORTING_CONTROLLER);
+        assert_eq!(
+            (&body["type"], &body["action"]),
+            (&json!("Normal"), &json!("Taint"))
+        );
+    }
+
+    #[test]
+    fn types_and_actions_serialize_as_the_api_spells_them() {
+        for (type_, text) in [
+            (EventType::Normal, "Normal"),
+            (EventType::Warning, "Warning"),
+        ] {
+            assert_eq!(serde_json::to_value(type_).unwrap(), json!(text));
+            assert_eq!(type_.as_str(), text);
+        }
+        for (action, text) in [
+            (EventAction::Taint, "Taint"),
+            (EventAction::Untaint, "Untaint"),
+            (EventAction::Resize, "Resize"),
+        ] {
+            assert_eq!(serde_json::to_value(action).unwrap(), json!(text));
+            assert_eq!(action.as_str(), text);
+        }
     }
 
     #[test]

@@ -1,18 +1,27 @@
 //! kube-thermostat: a shell-operator hook that taints hot nodes and resizes hot and idle pods in place.
 //!
 //! Layout (functional core, imperative shell):
-//! - pure decisions: [`taint::decide`], [`resize::decide`], [`quantity`]
-//! - edges: [`hook`] (shell-operator files), [`prometheus`] (queries), [`kube`] (API client)
-//! - glue: [`settings`] (validated configuration), [`tick`] (gather → decide → apply → report)
+//! - pure decisions: [`taint::decide`], [`resize::decide`], [`quantity`], [`events`]
+//! - object models: [`model`] (slim Pod and Node, imported downward by the hook contract and controllers)
+//! - edges: [`hook`] (shell-operator files), [`prometheus`] (queries), [`kube`] (API client), both clients on
+//!   [`http`] (agent, TLS from PEM, deadline-bounded retries, token files); [`error_chain`] prints their errors
+//! - shells: [`controller`] (each controller's observe → decide → act, the [`controller::Controller`] names,
+//!   the tick context and the act step they share)
+//! - glue: [`settings`] (validated configuration), [`tick`] (settings → work → connect → run each controller →
+//!   report → exit code)
 
 pub mod app;
 pub mod cli;
+pub mod controller;
 pub mod deadline;
+pub mod error_chain;
 pub mod events;
 pub mod exit;
 pub mod hook;
+pub mod http;
 pub mod kube;
 pub mod log;
+pub mod model;
 pub mod prometheus;
 pub mod quantity;
 pub mod resize;

@@ -9,6 +9,8 @@
 //! - a number needs at least one digit (Go reads `"+"`, `"-"` and `"."` as zero);
 //! - more than 29 significant digits (20 with a binary suffix) is an error, not an arbitrary-precision value;
 //! - decimal values above 2^63-1 are capped like binary ones (Go keeps them exact).
+//!
+//! Pure: imports nothing of the crate.
 
 use std::fmt;
 use std::str::FromStr;

@@ -34,7 +34,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::config::binding;
-use crate::resize::pod::Pod;
+use crate::model::pod::Pod;
 
 /// What one hook run has to do.
 #[derive(Debug, Default)]

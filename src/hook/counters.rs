@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::cli::ControllerName;
 use crate::deadline::Deadline;
 use crate::kube::{self, ApiResource, Patch};
 use crate::taint::patch::escape_pointer_token;
@@ -154,9 +153,9 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The annotation holding a controller's totals.
-pub fn annotation_key(controller: ControllerName) -> String {
-    format!("kube-thermostat.io/counters-{}", controller.binding())
+/// The annotation holding a controller's totals (the controller by its binding name).
+pub fn annotation_key(controller: &str) -> String {
+    format!("kube-thermostat.io/counters-{controller}")
 }
 
 /// The hook's own Pod, from the downward API environment.
@@ -192,7 +191,7 @@ pub struct Saving {
 /// handles as a reset), still guarded by a `test` of what was there.
 pub fn plan_save(
     annotations: Option<&BTreeMap<String, String>>,
-    controller: ControllerName,
+    controller: &str,
     increments: &CounterTotals,
 ) -> (CounterTotals, Option<Value>, Option<String>) {
     let key = annotation_key(controller);
@@ -243,7 +242,7 @@ struct Meta {
 pub fn save(
     kube: &kube::Client,
     pod: &OwnPod,
-    controller: ControllerName,
+    controller: &str,
     increments: &CounterTotals,
     deadline: Deadline,
 ) -> Saving {
@@ -309,7 +308,7 @@ pub fn save(
 
 fn saved_totals(
     annotations: Option<&BTreeMap<String, String>>,
-    controller: ControllerName,
+    controller: &str,
 ) -> Option<CounterTotals> {
     match annotations.and_then(|a| a.get(&annotation_key(controller))) {
         None => Some(CounterTotals::default()),
@@ -363,7 +362,7 @@ mod tests {
     #[test]
     fn a_first_save_creates_the_annotations_guarded_and_later_ones_test_the_old_value() {
         let tick = counted(&[("taint_changes_total", &[("action", "taint")], 1)]);
-        let (after, patch, problem) = plan_save(None, ControllerName::TaintNodes, &tick);
+        let (after, patch, problem) = plan_save(None, "taint-nodes", &tick);
         assert_eq!(problem, None);
         let value = after.to_annotation();
         assert_eq!(value, r#"{"taint_changes_total{action=taint}":1}"#);
@@ -378,7 +377,7 @@ mod tests {
             "kube-thermostat.io/counters-taint-nodes".to_owned(),
             value.clone(),
         )]);
-        let (after, patch, _) = plan_save(Some(&annotations), ControllerName::TaintNodes, &tick);
+        let (after, patch, _) = plan_save(Some(&annotations), "taint-nodes", &tick);
         assert_eq!(after.get("taint_changes_total", &[("action", "taint")]), 2);
         let path = "/metadata/annotations/kube-thermostat.io~1counters-taint-nodes";
         assert_eq!(
@@ -389,35 +388,25 @@ mod tests {
             ])
         );
         // The other controller's totals are another annotation: absent, so tested as null.
-        let (_, patch, _) = plan_save(Some(&annotations), ControllerName::ResizePods, &tick);
+        let (_, patch, _) = plan_save(Some(&annotations), "resize-pods", &tick);
         assert_eq!(patch.unwrap()[0]["value"], Value::Null);
     }
 
     #[test]
     fn nothing_counted_means_no_write_but_the_totals_are_exported() {
         let saved = counted(&[("taint_changes_total", &[("action", "taint")], 4)]);
-        let annotations = BTreeMap::from([(
-            annotation_key(ControllerName::TaintNodes),
-            saved.to_annotation(),
-        )]);
+        let annotations = BTreeMap::from([(annotation_key("taint-nodes"), saved.to_annotation())]);
         let declared = counted(&[("taint_changes_total", &[("action", "untaint")], 0)]);
-        let (after, patch, _) =
-            plan_save(Some(&annotations), ControllerName::TaintNodes, &declared);
+        let (after, patch, _) = plan_save(Some(&annotations), "taint-nodes", &declared);
         assert_eq!(patch, None);
         assert_eq!(after, saved.plus(&declared));
     }
 
     #[test]
     fn an_unreadable_annotation_is_replaced_and_said() {
-        let annotations = BTreeMap::from([(
-            annotation_key(ControllerName::TaintNodes),
-            "not json".to_owned(),
-        )]);
-        let (after, patch, problem) = plan_save(
-            Some(&annotations),
-            ControllerName::TaintNodes,
-            &CounterTotals::default(),
-        );
+        let annotations = BTreeMap::from([(annotation_key("taint-nodes"), "not json".to_owned())]);
+        let (after, patch, problem) =
+            plan_save(Some(&annotations), "taint-nodes", &CounterTotals::default());
         assert_eq!(after, CounterTotals::default());
         assert_eq!(patch.unwrap()[0]["value"], "not json");
         assert!(problem.unwrap().contains("counters restart"));

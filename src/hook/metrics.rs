@@ -38,7 +38,6 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::counters::CounterTotals;
-use crate::cli::ControllerName;
 
 /// Prefix of every metric we export.
 pub const PREFIX: &str = "kube_thermostat_";
@@ -53,31 +52,32 @@ pub struct MetricOp {
 }
 
 /// Collects metric operations during a tick; written once at the end. Every call is attributed to the
-/// controller running now ([`Metrics::now_running`]): its group and its `controller` label.
+/// controller running now ([`Metrics::now_running`]): its group and its `controller` label. Controllers are
+/// named by their binding name (`taint-nodes`).
 #[derive(Debug)]
 pub struct Metrics {
     ops: Vec<MetricOp>,
-    running: ControllerName,
-    increments: BTreeMap<ControllerName, CounterTotals>,
+    running: String,
+    increments: BTreeMap<String, CounterTotals>,
 }
 
-/// The metrics group of a controller's series.
-pub fn group(controller: ControllerName) -> String {
-    format!("{PREFIX}{}", controller.binding().replace('-', "_"))
+/// The metrics group of a controller's series, from its binding name.
+pub fn group(controller: &str) -> String {
+    format!("{PREFIX}{}", controller.replace('-', "_"))
 }
 
 impl Metrics {
-    pub fn new(running: ControllerName) -> Metrics {
+    pub fn new(running: &str) -> Metrics {
         Metrics {
             ops: Vec::new(),
-            running,
+            running: running.to_owned(),
             increments: BTreeMap::new(),
         }
     }
 
-    /// What follows is about `controller`.
-    pub fn now_running(&mut self, controller: ControllerName) {
-        self.running = controller;
+    /// What follows is about `controller` (its binding name).
+    pub fn now_running(&mut self, controller: &str) {
+        controller.clone_into(&mut self.running);
     }
 
     /// A gauge describing this tick (its group is replaced as a whole every tick).
@@ -95,17 +95,14 @@ impl Metrics {
             0
         };
         self.increments
-            .entry(self.running)
+            .entry(self.running.clone())
             .or_default()
             .add(name, labels, count);
     }
 
     /// What the controller counted this tick, not yet saved.
-    pub fn increments(&self, controller: ControllerName) -> CounterTotals {
-        self.increments
-            .get(&controller)
-            .cloned()
-            .unwrap_or_default()
+    pub fn increments(&self, controller: &str) -> CounterTotals {
+        self.increments.get(controller).cloned().unwrap_or_default()
     }
 
     /// The controller's counter totals, as `add` into its group: after shell-operator empties the group, each
@@ -126,9 +123,9 @@ impl Metrics {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        labels.insert("controller".into(), self.running.binding().into());
+        labels.insert("controller".into(), self.running.clone());
         self.ops.push(MetricOp {
-            group: group(self.running),
+            group: group(&self.running),
             name: format!("{PREFIX}{name}"),
             action,
             value,
@@ -170,9 +167,9 @@ mod tests {
 
     #[test]
     fn every_op_names_its_controllers_group_and_label() {
-        let mut metrics = Metrics::new(ControllerName::TaintNodes);
+        let mut metrics = Metrics::new("taint-nodes");
         metrics.gauge("nodes", 3.0, &[("state", "hot")]);
-        metrics.now_running(ControllerName::ResizePods);
+        metrics.now_running("resize-pods");
         metrics.gauge("containers", 2.0, &[("controller", "spoofed")]);
         assert_eq!(
             metrics.to_json_lines(),
@@ -187,15 +184,15 @@ mod tests {
 
     #[test]
     fn counters_are_kept_per_controller_and_exported_as_totals() {
-        let mut metrics = Metrics::new(ControllerName::TaintNodes);
+        let mut metrics = Metrics::new("taint-nodes");
         metrics.counter("taint_changes_total", 1.0, &[("action", "taint")]);
         metrics.counter("taint_changes_total", 2.0, &[("action", "taint")]);
         metrics.counter("taint_changes_total", 0.0, &[("action", "untaint")]);
         metrics.counter("taint_changes_total", -1.0, &[("action", "untaint")]);
-        metrics.now_running(ControllerName::ResizePods);
+        metrics.now_running("resize-pods");
         metrics.counter("events_rejected_total", 1.0, &[]);
         assert!(metrics.ops().is_empty(), "nothing exported before saving");
-        let taint = metrics.increments(ControllerName::TaintNodes);
+        let taint = metrics.increments("taint-nodes");
         assert_eq!(taint.get("taint_changes_total", &[("action", "taint")]), 3);
         assert_eq!(
             taint.get("taint_changes_total", &[("action", "untaint")]),
@@ -203,7 +200,7 @@ mod tests {
         );
         let mut saved = CounterTotals::default();
         saved.add("taint_changes_total", &[("action", "taint")], 7);
-        metrics.now_running(ControllerName::TaintNodes);
+        metrics.now_running("taint-nodes");
         metrics.export_counters(&saved.plus(&taint));
         let exported: Vec<_> = metrics
             .ops()
@@ -241,7 +238,7 @@ mod tests {
             "{\"name\":\"other\",\"action\":\"set\",\"value\":1}\n",
         )
         .unwrap();
-        let mut metrics = Metrics::new(ControllerName::TaintNodes);
+        let mut metrics = Metrics::new("taint-nodes");
         metrics.gauge("x", 1.0, &[]);
         metrics.write_to(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

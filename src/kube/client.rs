@@ -1,4 +1,5 @@
-//! All API I/O: one ureq agent with explicit timeouts, credentials per request, paging, bounded retries.
+//! All API I/O: one agent from the shared [`crate::http`] layer, credentials per request, paging, retries
+//! bounded by the deadline (which answers are retried is decided here), the client-side rate limit.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,14 +9,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ureq::RequestExt;
-use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
 use super::config::{ClusterEndpoint, SecretBytes, TlsSettings};
 use super::credentials::{Credentials, CurrentCredentials};
-use super::error::{KubeError, Status};
+use super::error::{Cause, KubeError, Status};
 use super::rate_limit::{RateLimit, TokenBucket};
 use super::request::{ApiResource, ListParams, Patch, Request, Verb};
 use crate::deadline::Deadline;
+use crate::http::{self, Backoff, GiveUp, RetryAfter, RetryPolicy, Step};
 
 /// Knobs with defaults that suit a hook ticking every minute.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,16 +182,6 @@ impl fmt::Debug for Client {
     }
 }
 
-/// Failure classes the retry loop tells apart.
-enum Attempt {
-    Done(Vec<u8>),
-    /// Worth another attempt, after at least this long (a server's `Retry-After`), or the backoff.
-    Retry(KubeError, Option<Duration>),
-    /// A 401 with credentials that may have changed (rotated token file, expired exec credential).
-    Unauthorized(KubeError),
-    Fail(KubeError),
-}
-
 impl Client {
     pub fn new(endpoint: ClusterEndpoint, options: ClientOptions) -> Result<Client, KubeError> {
         let agent = build_agent(&endpoint.tls, None, endpoint.proxy_url.as_deref(), &options)?;
@@ -273,6 +264,7 @@ impl Client {
                             url: self.url(&request),
                             expected: "list page",
                             message: "the server returned the same continue token again".to_owned(),
+                            source: None,
                         });
                     }
                     Some(next) => continue_token = Some(next),
@@ -336,6 +328,7 @@ impl Client {
                     "major {:?}, minor {:?}, gitVersion {:?} hold no version number",
                     info.major, info.minor, info.git_version
                 ),
+                source: None,
             }
         })
     }
@@ -355,57 +348,69 @@ impl Client {
                 .next()
                 .unwrap_or("object"),
             message: why.to_string(),
+            source: Some(why),
         })
     }
 
     /// Sends a request, retrying what is worth retrying within the deadline, and returns a 2xx answer's body.
+    /// A 401 is tried once more with fresh credentials when they may have changed; that try does not count
+    /// against `max_attempts`.
     pub fn send(&self, request: &Request, deadline: Deadline) -> Result<Vec<u8>, KubeError> {
         let url = self.url(request);
-        let mut attempts = 0;
         let mut credentials_refreshed = false;
-        loop {
-            if deadline.expired() {
-                return Err(KubeError::DeadlineExceeded {
-                    verb: request.verb,
-                    url,
-                    attempts,
-                });
+        let result = http::with_retries(&self.retry_policy(), &deadline, |sends| {
+            if sends > 1 {
+                lock(&self.stats).retries += 1;
             }
-            self.wait_for_rate_limit(request, &url, deadline)?;
-            attempts += 1;
-            let outcome = self.attempt(request, &url, deadline);
-            let (error, wait) = match outcome {
-                Attempt::Done(body) => return Ok(body),
-                Attempt::Fail(error) => return Err(error),
-                Attempt::Unauthorized(error) => {
-                    // One more try with fresh credentials; it does not count against max_attempts.
+            if let Err(error) = self.wait_for_rate_limit(request, &url, deadline) {
+                return Step::Fail(error);
+            }
+            match self.attempt(request, &url, deadline) {
+                Step::Again(error) => {
                     if credentials_refreshed || !self.credentials.invalidate() {
-                        return Err(error);
+                        return Step::Fail(error);
                     }
                     credentials_refreshed = true;
-                    attempts -= 1;
-                    (error, Duration::ZERO)
+                    Step::Again(error)
                 }
-                Attempt::Retry(error, retry_after) => {
-                    if attempts >= self.options.max_attempts.max(1) {
-                        return Err(error);
+                step => step,
+            }
+        });
+        result.map_err(|give_up| match give_up {
+            GiveUp::Failed(error) | GiveUp::Exhausted { error, .. } => error,
+            GiveUp::OutOfTime {
+                error, attempts, ..
+            } => {
+                // A transport failure at the deadline is the deadline's doing; any other error says more.
+                if deadline.expired() && matches!(error, KubeError::Transport { .. }) {
+                    KubeError::DeadlineExceeded {
+                        verb: request.verb,
+                        url: url.clone(),
+                        attempts,
                     }
-                    (error, retry_wait(&self.options, attempts, retry_after))
+                } else {
+                    error
                 }
-            };
-            if deadline.expired() && matches!(error, KubeError::Transport { .. }) {
-                return Err(KubeError::DeadlineExceeded {
-                    verb: request.verb,
-                    url,
-                    attempts,
-                });
             }
-            if wait >= deadline.remaining() {
-                // Waiting would pass the deadline: the last error says more than "deadline exceeded".
-                return Err(error);
-            }
-            lock(&self.stats).retries += 1;
-            std::thread::sleep(wait);
+            GiveUp::NoTime { attempts } => KubeError::DeadlineExceeded {
+                verb: request.verb,
+                url: url.clone(),
+                attempts,
+            },
+        })
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.options.max_attempts,
+            backoff: Backoff {
+                initial: self.options.backoff_initial,
+                max: self.options.backoff_max,
+            },
+            retry_after: RetryAfter::Instead {
+                max: self.options.retry_after_max,
+            },
+            min_attempt_time: Duration::ZERO,
         }
     }
 
@@ -444,19 +449,26 @@ impl Client {
         format!("{}{}", self.server, request.path)
     }
 
-    fn attempt(&self, request: &Request, url: &str, deadline: Deadline) -> Attempt {
+    /// One send: [`Step::Again`] is a 401 (credentials may have changed), [`Step::Retry`] what may heal.
+    fn attempt(
+        &self,
+        request: &Request,
+        url: &str,
+        deadline: Deadline,
+    ) -> Step<Vec<u8>, KubeError> {
         let credentials = match self.credentials.current(deadline) {
             Ok(credentials) => credentials,
-            Err(error) => return Attempt::Fail(error),
+            Err(error) => return Step::Fail(error),
         };
         let agent = match self.agent_for(&credentials) {
             Ok(agent) => agent,
-            Err(error) => return Attempt::Fail(error),
+            Err(error) => return Step::Fail(error),
         };
-        let transport = |message: String| KubeError::Transport {
+        let transport = |message: String, source: Option<Cause>| KubeError::Transport {
             verb: request.verb,
             url: url.to_owned(),
             message,
+            source,
         };
         let mut builder = ureq::http::Request::builder()
             .method(request.verb.http_method())
@@ -497,18 +509,14 @@ impl Client {
         };
         let mut response = match result {
             Err(why) => {
-                return Attempt::Fail(transport(format!("cannot build the request: {why}")));
+                let message = format!("cannot build the request: {why}");
+                return Step::Fail(transport(message, Some(Box::new(why))));
             }
             Ok(Err(error)) => return classify_transport_error(error, transport),
             Ok(Ok(response)) => response,
         };
         let code = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("Retry-After")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = http::retry_after_header(response.headers());
         let body = match response
             .body_mut()
             .with_config()
@@ -520,7 +528,7 @@ impl Client {
         };
         lock(&self.stats).bytes_received += body.len() as u64;
         if (200..300).contains(&code) {
-            return Attempt::Done(body);
+            return Step::Done(body);
         }
         let status = Status::from_response(code, &body);
         let retry_after = retry_after.or_else(|| {
@@ -536,13 +544,13 @@ impl Client {
             url: url.to_owned(),
         };
         match code {
-            401 => Attempt::Unauthorized(error),
+            401 => Step::Again(error),
             // Priority and fairness, overloaded or restarting servers: kube-rs and client-go retry these.
             // A plain 500 is not retried: it is usually deterministic (e.g. a strategic merge on a type
             // without merge keys), and retrying a write that failed half-way is not ours to decide.
-            429 | 503 | 504 => Attempt::Retry(error, retry_after),
-            500..=599 if retry_after.is_some() => Attempt::Retry(error, retry_after),
-            _ => Attempt::Fail(error),
+            429 | 503 | 504 => Step::Retry { error, retry_after },
+            500..=599 if retry_after.is_some() => Step::Retry { error, retry_after },
+            _ => Step::Fail(error),
         }
     }
 
@@ -562,77 +570,56 @@ impl Client {
     }
 }
 
-/// How long to wait before attempt `attempts + 1`: the server's `Retry-After` (capped), else exponential
-/// backoff (capped). No jitter: one hook process per cluster does not make a thundering herd.
-fn retry_wait(options: &ClientOptions, attempts: u32, retry_after: Option<Duration>) -> Duration {
-    match retry_after {
-        Some(after) => after.min(options.retry_after_max),
-        None => options
-            .backoff_initial
-            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
-            .min(options.backoff_max),
-    }
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Which transport failures may heal. Each keeps the underlying error as its source where the message quotes it.
 fn classify_transport_error(
     error: ureq::Error,
-    transport: impl Fn(String) -> KubeError,
-) -> Attempt {
+    transport: impl Fn(String, Option<Cause>) -> KubeError,
+) -> Step<Vec<u8>, KubeError> {
+    let retry = |error| Step::Retry {
+        error,
+        retry_after: None,
+    };
     match error {
-        // A timeout cut short by the deadline is reported as such by the retry loop.
-        ureq::Error::Timeout(which) => {
-            Attempt::Retry(transport(format!("timed out ({which:?})")), None)
-        }
+        // A timeout cut short by the deadline is reported as such by the retry loop. The message says all
+        // ureq's error does.
+        ureq::Error::Timeout(which) => retry(transport(format!("timed out ({which:?})"), None)),
         // Refused, reset or dropped connections: the server may be restarting, or a pooled connection went stale.
         // rustls reports certificate and handshake failures as InvalidData: retrying cannot fix a wrong CA.
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-            let why = io
-                .get_ref()
-                .map_or_else(|| io.to_string(), ToString::to_string);
-            Attempt::Fail(transport(format!("TLS: {why}")))
+            let why: Cause = match io.into_inner() {
+                Some(inner) => inner,
+                None => Box::new(std::io::Error::from(std::io::ErrorKind::InvalidData)),
+            };
+            Step::Fail(transport(format!("TLS: {why}"), Some(why)))
         }
         ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_) => {
-            Attempt::Retry(transport(error.to_string()), None)
+            retry(transport(error.to_string(), Some(Box::new(error))))
         }
-        ureq::Error::BodyExceedsLimit(limit) => Attempt::Fail(transport(format!(
-            "the answer is larger than the {limit}-byte limit (use paging)"
-        ))),
-        ureq::Error::Rustls(why) => Attempt::Fail(transport(format!("TLS: {why}"))),
-        other => Attempt::Fail(transport(other.to_string())),
+        ureq::Error::BodyExceedsLimit(limit) => Step::Fail(transport(
+            format!("the answer is larger than the {limit}-byte limit (use paging)"),
+            None,
+        )),
+        ureq::Error::Rustls(why) => {
+            Step::Fail(transport(format!("TLS: {why}"), Some(Box::new(why))))
+        }
+        other => Step::Fail(transport(other.to_string(), Some(Box::new(other)))),
     }
 }
 
-fn config_error(message: String) -> KubeError {
-    KubeError::Config { message }
-}
-
+/// The agent for these TLS settings, with the exec plugin's client certificate instead of the kubeconfig's when
+/// there is one.
 fn build_agent(
     tls: &TlsSettings,
     exec_cert: Option<&(Vec<u8>, SecretBytes)>,
     proxy_url: Option<&str>,
     options: &ClientOptions,
 ) -> Result<ureq::Agent, KubeError> {
-    let mut tls_config = TlsConfig::builder().disable_verification(tls.insecure_skip_tls_verify);
-    if let Some(ca_pem) = &tls.ca_pem {
-        let roots: Vec<Certificate<'static>> = ureq::tls::parse_pem(ca_pem)
-            .filter_map(|item| match item {
-                Ok(PemItem::Certificate(cert)) => Some(cert),
-                _ => None,
-            })
-            .collect();
-        if roots.is_empty() {
-            return Err(config_error(
-                "the certificate authority holds no PEM certificate".to_owned(),
-            ));
-        }
-        tls_config = tls_config.root_certs(RootCerts::new_with_certs(&roots));
-    }
     let client_pair = exec_cert
         .map(|(cert, key)| (cert.as_slice(), key.expose(), "exec plugin"))
         .or_else(|| {
@@ -641,46 +628,53 @@ fn build_agent(
                 .zip(tls.client_key_pem.as_ref().map(SecretBytes::expose))
                 .map(|(cert, key)| (cert, key, "kubeconfig"))
         });
-    if let Some((cert_pem, key_pem, source)) = client_pair {
-        let chain: Vec<Certificate<'static>> = ureq::tls::parse_pem(cert_pem)
-            .filter_map(|item| match item {
-                Ok(PemItem::Certificate(cert)) => Some(cert),
-                _ => None,
-            })
-            .collect();
-        if chain.is_empty() {
-            return Err(config_error(format!(
-                "the client certificate from the {source} holds no PEM certificate"
-            )));
-        }
-        // Never quote the key material in the message.
-        let key = PrivateKey::from_pem(key_pem).map_err(|_| {
-            config_error(format!(
-                "the client key from the {source} is not a PEM private key"
-            ))
-        })?;
-        tls_config = tls_config.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
-    }
+    let chain_what =
+        client_pair.map(|(_, _, source)| format!("client certificate from the {source}"));
+    let key_what = client_pair.map(|(_, _, source)| format!("client key from the {source}"));
+    let client = client_pair
+        .zip(chain_what.as_deref().zip(key_what.as_deref()))
+        .map(|((cert, key, _), (chain_what, key_what))| http::ClientPem {
+            chain: http::Pem {
+                bytes: cert,
+                what: chain_what,
+            },
+            key: http::Pem {
+                bytes: key,
+                what: key_what,
+            },
+        });
+    let tls = http::TlsPem {
+        ca: tls.ca_pem.as_deref().map(|bytes| http::Pem {
+            bytes,
+            what: "certificate authority",
+        }),
+        client,
+        insecure_skip_verify: tls.insecure_skip_tls_verify,
+        malformed: http::MalformedPem::Skip,
+    };
     let proxy = match proxy_url {
-        Some(url) => Some(
-            ureq::Proxy::new(url)
-                .map_err(|why| config_error(format!("proxy-url {url:?} is not usable: {why}")))?,
-        ),
+        Some(url) => Some(ureq::Proxy::new(url).map_err(|why| KubeError::Config {
+            message: format!("proxy-url {url:?} is not usable: {why}"),
+            source: Some(Box::new(why)),
+        })?),
         None => None,
     };
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .user_agent(format!("kube-thermostat/{}", env!("CARGO_PKG_VERSION")))
-        .accept("application/json")
-        .timeout_connect(Some(options.connect_timeout))
-        .timeout_global(Some(options.request_timeout))
-        // The API does not redirect; a redirect must never carry our token elsewhere.
-        .max_redirects(0)
-        .max_redirects_will_error(false)
-        .proxy(proxy)
-        .tls_config(tls_config.build())
-        .build();
-    Ok(ureq::Agent::new_with_config(config))
+    http::build_agent(http::AgentOptions {
+        connect_timeout: options.connect_timeout,
+        request_timeout: options.request_timeout,
+        tls,
+        // Proxy environment variables are not used: in-cluster traffic must not leave through a proxy meant
+        // for the internet.
+        proxy: http::ProxyChoice::Exactly(proxy),
+        accept: Some("application/json"),
+    })
+    .map_err(|error| match error {
+        // Never quote the key material, nor a parse error about it.
+        http::TlsError::BadKey { what, .. } => {
+            KubeError::config(format!("the {what} is not a PEM private key"))
+        }
+        other => KubeError::config(other.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -690,24 +684,23 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_its_cap_and_retry_after_is_capped() {
         let options = ClientOptions::default();
-        let waits: Vec<Duration> = (1..=6)
-            .map(|attempt| retry_wait(&options, attempt, None))
+        let client = Client::new(endpoint(), options.clone()).unwrap();
+        let policy = client.retry_policy();
+        let millis: Vec<u128> = (1..=6)
+            .map(|attempt| policy.backoff.after(attempt).as_millis())
             .collect();
-        let millis: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
         assert_eq!(millis, [200, 400, 800, 1600, 3000, 3000]);
         assert_eq!(
-            retry_wait(&options, 1, Some(Duration::from_secs(2))),
-            Duration::from_secs(2)
+            policy.retry_after,
+            RetryAfter::Instead {
+                max: options.retry_after_max
+            }
         );
-        assert_eq!(
-            retry_wait(&options, 1, Some(Duration::from_secs(3600))),
-            options.retry_after_max
-        );
+        assert_eq!(policy.max_attempts, 5);
     }
 
-    #[test]
-    fn client_debug_shows_no_credentials() {
-        let endpoint = ClusterEndpoint {
+    fn endpoint() -> ClusterEndpoint {
+        ClusterEndpoint {
             server: "https://k8s:6443".to_owned(),
             tls: TlsSettings::default(),
             auth: crate::kube::config::Auth::Basic {
@@ -717,8 +710,12 @@ mod tests {
             proxy_url: None,
             origin: "test".to_owned(),
             notes: Vec::new(),
-        };
-        let client = Client::new(endpoint, ClientOptions::default()).unwrap();
+        }
+    }
+
+    #[test]
+    fn client_debug_shows_no_credentials() {
+        let client = Client::new(endpoint(), ClientOptions::default()).unwrap();
         let debug = format!("{client:?}");
         assert!(
             debug.contains("https://k8s:6443") && !debug.contains("hunter2"),

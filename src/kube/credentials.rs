@@ -1,7 +1,7 @@
-//! Credentials at request time: token files re-read (rotation), exec plugins run and cached until they expire.
+//! Credentials at request time: token files re-read (rotation, through [`crate::http::read_token_file`]), exec
+//! plugins run and cached until they expire.
 
 use std::io::Read;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -51,7 +51,12 @@ impl Credentials {
         match &self.auth {
             Auth::None => Ok(CurrentCredentials::default()),
             Auth::Token(token) => Ok(bearer(token.expose())),
-            Auth::TokenFile(path) => read_token_file(path).map(|token| bearer(token.expose())),
+            Auth::TokenFile(path) => crate::http::read_token_file(path)
+                .map(|token| bearer(&token))
+                .map_err(|error| KubeError::Credentials {
+                    message: crate::error_chain::render(&error),
+                    source: Some(Box::new(error)),
+                }),
             Auth::Basic { username, password } => {
                 use base64::Engine;
                 let pair = format!("{username}:{}", password.expose());
@@ -101,19 +106,6 @@ fn bearer(token: &str) -> CurrentCredentials {
     }
 }
 
-fn read_token_file(path: &Path) -> Result<Secret, KubeError> {
-    let text = std::fs::read_to_string(path).map_err(|why| KubeError::Credentials {
-        message: format!("token file {}: {why}", path.display()),
-    })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(KubeError::Credentials {
-            message: format!("token file {} is empty", path.display()),
-        });
-    }
-    Ok(Secret::new(token))
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ExecCredential {
@@ -137,6 +129,7 @@ fn run_exec_plugin(exec: &ExecConfig, deadline: Deadline) -> Result<CachedExec, 
     );
     let fail = |message: String| KubeError::Credentials {
         message: format!("{what}: {message}"),
+        source: None,
     };
     let mut spec = serde_json::json!({ "interactive": false });
     if let Some(cluster) = &exec.cluster_info {
@@ -162,7 +155,10 @@ fn run_exec_plugin(exec: &ExecConfig, deadline: Deadline) -> Result<CachedExec, 
                 .as_deref()
                 .map(|hint| format!(" ({})", hint.trim()))
                 .unwrap_or_default();
-            fail(format!("cannot run it: {why}{hint}"))
+            KubeError::Credentials {
+                message: format!("{what}: cannot run it: {why}{hint}"),
+                source: Some(Box::new(why)),
+            }
         })?;
     // Drain both pipes on threads so a chatty plugin cannot block on a full pipe while we wait.
     let stdout_reader = child.stdout.take().map(|mut pipe| {

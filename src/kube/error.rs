@@ -1,11 +1,18 @@
 //! API errors: `Status` decoding, the typed error returned to callers, and client-go's predicates.
+//!
+//! Imports [`super::request`] for what a request is ([`Verb`], [`RequestError`]); request building never imports
+//! this file.
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::request::Verb;
+use super::request::{RequestError, Verb};
+
+/// The error beneath one of ours: what a transport, decoder or credential source reported.
+pub type Cause = Box<dyn StdError + Send + Sync>;
 
 /// A `meta/v1` `Status` as kube-apiserver sends it with every 4xx/5xx answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +119,10 @@ impl Status {
 }
 
 /// Why a request failed. Secrets never appear in it (tokens travel only in headers, which are not kept).
+///
+/// The message (`Display`) is whole, quoting the underlying error's text where there is one, as users have always
+/// read it; `source()` gives that underlying error for callers that inspect it (a chain printer should not repeat
+/// a cause its parent already quotes).
 #[derive(Debug)]
 pub enum KubeError {
     /// The server answered with an error status (4xx/5xx), decoded as [`Status`].
@@ -125,6 +136,7 @@ pub enum KubeError {
         verb: Verb,
         url: String,
         message: String,
+        source: Option<Cause>,
     },
     /// The answer was not the JSON we expected.
     Decode {
@@ -132,6 +144,7 @@ pub enum KubeError {
         url: String,
         expected: &'static str,
         message: String,
+        source: Option<serde_json::Error>,
     },
     /// The tick's deadline passed before an answer came (including retries).
     DeadlineExceeded {
@@ -148,11 +161,33 @@ pub enum KubeError {
         burst: u32,
     },
     /// Getting credentials failed: token file unreadable, exec plugin failed.
-    Credentials { message: String },
+    Credentials {
+        message: String,
+        source: Option<Cause>,
+    },
     /// A request that must not be sent (empty name, bad namespace...): a bug in the caller.
-    InvalidRequest { message: String },
-    /// The connection settings are unusable (bad CA PEM, bad client key...).
-    Config { message: String },
+    InvalidRequest(RequestError),
+    /// The connection settings are unusable (bad CA PEM, bad client key, a proxy URL ureq refuses...).
+    Config {
+        message: String,
+        source: Option<Cause>,
+    },
+}
+
+impl KubeError {
+    /// A [`KubeError::Config`] that stands alone.
+    pub(crate) fn config(message: impl Into<String>) -> KubeError {
+        KubeError::Config {
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+impl From<RequestError> for KubeError {
+    fn from(error: RequestError) -> Self {
+        KubeError::InvalidRequest(error)
+    }
 }
 
 impl fmt::Display for KubeError {
@@ -170,12 +205,15 @@ impl fmt::Display for KubeError {
                     status.code, status.message
                 )
             }
-            KubeError::Transport { verb, url, message } => write!(f, "{verb} {url}: {message}"),
+            KubeError::Transport {
+                verb, url, message, ..
+            } => write!(f, "{verb} {url}: {message}"),
             KubeError::Decode {
                 verb,
                 url,
                 expected,
                 message,
+                ..
             } => write!(
                 f,
                 "{verb} {url}: the answer is not a valid {expected}: {message}"
@@ -201,16 +239,41 @@ impl fmt::Display for KubeError {
                 "{verb} {url}: no answer before the tick's deadline ({attempts} attempt{})",
                 if *attempts == 1 { "" } else { "s" }
             ),
-            KubeError::Credentials { message } => write!(f, "Kubernetes credentials: {message}"),
-            KubeError::InvalidRequest { message } => {
-                write!(f, "invalid Kubernetes request (this is a bug): {message}")
+            KubeError::Credentials { message, .. } => {
+                write!(f, "Kubernetes credentials: {message}")
             }
-            KubeError::Config { message } => write!(f, "Kubernetes connection settings: {message}"),
+            KubeError::InvalidRequest(error) => {
+                write!(f, "invalid Kubernetes request (this is a bug): {error}")?;
+                if let Some(cause) = error.source() {
+                    write!(f, ": {cause}")?;
+                }
+                Ok(())
+            }
+            KubeError::Config { message, .. } => {
+                write!(f, "Kubernetes connection settings: {message}")
+            }
         }
     }
 }
 
-impl std::error::Error for KubeError {}
+impl StdError for KubeError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            KubeError::Transport { source, .. }
+            | KubeError::Credentials { source, .. }
+            | KubeError::Config { source, .. } => source
+                .as_deref()
+                .map(|cause| cause as &(dyn StdError + 'static)),
+            KubeError::Decode { source, .. } => source
+                .as_ref()
+                .map(|cause| cause as &(dyn StdError + 'static)),
+            KubeError::InvalidRequest(error) => Some(error),
+            KubeError::Api { .. }
+            | KubeError::DeadlineExceeded { .. }
+            | KubeError::RateLimited { .. } => None,
+        }
+    }
+}
 
 impl KubeError {
     /// The server's `Status`, when the server answered.
@@ -243,6 +306,17 @@ impl KubeError {
 
     pub fn is_not_found(&self) -> bool {
         self.status_matches("NotFound", 404)
+    }
+
+    /// A 404 about this very object (`resource` as its lower-case plural, e.g. `pods`), from the Status details
+    /// the server fills in (apimachinery `NewNotFound`: `kind` is the resource, `name` the object's name). A 404
+    /// on a path the server does not serve (an old server without a subresource) names no object.
+    pub fn is_not_found_for(&self, resource: &str, name: &str) -> bool {
+        self.is_not_found()
+            && self
+                .status()
+                .and_then(|status| status.details.as_ref())
+                .is_some_and(|details| details.kind == resource && details.name == name)
     }
 
     pub fn is_forbidden(&self) -> bool {
@@ -392,6 +466,23 @@ mod tests {
     }
 
     #[test]
+    fn not_found_for_an_object_reads_the_status_details() {
+        let pod_gone = api_error(
+            404,
+            r#"{"reason":"NotFound","message":"pods \"web-1\" not found","details":{"name":"web-1","kind":"pods"},"code":404}"#,
+        );
+        assert!(pod_gone.is_not_found_for("pods", "web-1"));
+        assert!(!pod_gone.is_not_found_for("pods", "web-2"));
+        assert!(!pod_gone.is_not_found_for("nodes", "web-1"));
+        let no_path = api_error(
+            404,
+            r#"{"reason":"NotFound","message":"the server could not find the requested resource","details":{},"code":404}"#,
+        );
+        assert!(no_path.is_not_found() && !no_path.is_not_found_for("pods", "web-1"));
+        assert!(!api_error(404, "404 page not found").is_not_found_for("pods", "web-1"));
+    }
+
+    #[test]
     fn non_status_body_becomes_synthetic_status_with_code_and_text() {
         let status = Status::from_response(502, b"<html>Bad Gateway</html>\n");
         assert_eq!(status.code, 502);
@@ -480,6 +571,7 @@ mod tests {
             verb: Verb::Get,
             url: "u".to_owned(),
             message: "connection refused".to_owned(),
+            source: None,
         };
         assert!(!error.is_not_found() && !error.is_conflict() && !error.is_too_many_requests());
     }

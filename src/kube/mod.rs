@@ -1,6 +1,9 @@
 //! Kubernetes REST client: kubectl-compatible configuration, requests built without I/O, one synchronous
 //! client with timeouts, paging and bounded retries, and typed errors.
 //!
+//! Built on the shared [`crate::http`] layer (agent, TLS from PEM, retry loop, token files); imports nothing
+//! above it but [`crate::deadline`] and [`crate::error_chain`]. Inside: `request` (no I/O) ← `error` ← `client`.
+//!
 //! ```text
 //! config::resolve(&ConfigOptions, &ConfigSources::from_process()) -> ClusterEndpoint
 //! Client::new(endpoint, ClientOptions::default()) -> Client
@@ -19,4 +22,4 @@ pub use client::{Client, ClientOptions, RequestStats, ServerVersion};
 pub use config::{Auth, ClusterEndpoint, ConfigError, ConfigOptions, ConfigSources, resolve};
 pub use error::{KubeError, Status};
 pub use rate_limit::RateLimit;
-pub use request::{ApiResource, ListParams, Patch, Request, Verb};
+pub use request::{ApiResource, ListParams, Patch, Request, RequestError, Verb};

@@ -1,10 +1,10 @@
-//! Requests built without I/O: paths, query strings, bodies and content types.
+//! Requests built without I/O: paths, query strings, bodies and content types, and why a request cannot be
+//! built ([`RequestError`]). Imports nothing of the client or its errors (as kube-core builds requests apart from
+//! kube-client's I/O).
 
 use std::fmt;
 
 use serde::Serialize;
-
-use super::error::KubeError;
 
 /// What a request does, named as RBAC and kubectl name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -92,7 +92,7 @@ impl ApiResource {
     }
 
     /// The collection path; `namespace: None` on a namespaced resource lists across all namespaces.
-    fn collection_path(&self, namespace: Option<&str>) -> Result<String, KubeError> {
+    fn collection_path(&self, namespace: Option<&str>) -> Result<String, RequestError> {
         let prefix = self.prefix();
         match (self.namespaced, namespace) {
             (true, Some(namespace)) => Ok(format!(
@@ -114,7 +114,7 @@ impl ApiResource {
         namespace: Option<&str>,
         name: &str,
         subresource: Option<&str>,
-    ) -> Result<String, KubeError> {
+    ) -> Result<String, RequestError> {
         if self.namespaced && namespace.is_none() {
             return Err(invalid(format!(
                 "{} {name:?}: a namespace is required",
@@ -222,7 +222,7 @@ impl Request {
         resource: &ApiResource,
         namespace: Option<&str>,
         name: &str,
-    ) -> Result<Request, KubeError> {
+    ) -> Result<Request, RequestError> {
         Ok(Request {
             verb: Verb::Get,
             path: resource.object_path(namespace, name, None)?,
@@ -238,7 +238,7 @@ impl Request {
         namespace: Option<&str>,
         params: &ListParams,
         continue_token: Option<&str>,
-    ) -> Result<Request, KubeError> {
+    ) -> Result<Request, RequestError> {
         let mut query = Vec::new();
         if let Some(selector) = &params.label_selector {
             query.push(("labelSelector", selector.clone()));
@@ -277,15 +277,13 @@ impl Request {
         name: &str,
         subresource: Option<&str>,
         patch: &Patch,
-    ) -> Result<Request, KubeError> {
+    ) -> Result<Request, RequestError> {
         Ok(Request {
             verb: Verb::Patch,
             path: resource.object_path(namespace, name, subresource)?,
             body: Some(match patch {
                 // A JSON Patch `test` compares strings byte-wise with the server's spelling (see go_json).
-                Patch::Json(ops) => super::go_json::to_vec(ops).map_err(|error| {
-                    invalid(format!("the body cannot be serialized as JSON: {error}"))
-                })?,
+                Patch::Json(ops) => super::go_json::to_vec(ops).map_err(RequestError::Body)?,
                 Patch::Merge(body) | Patch::Strategic(body) => to_json(body)?,
             }),
             content_type: Some(patch.content_type()),
@@ -298,7 +296,7 @@ impl Request {
         resource: &ApiResource,
         namespace: Option<&str>,
         body: &impl Serialize,
-    ) -> Result<Request, KubeError> {
+    ) -> Result<Request, RequestError> {
         Ok(Request {
             verb: Verb::Create,
             path: resource.collection_path(namespace)?,
@@ -315,7 +313,7 @@ impl Request {
         name: &str,
         subresource: &str,
         body: &impl Serialize,
-    ) -> Result<Request, KubeError> {
+    ) -> Result<Request, RequestError> {
         Ok(Request {
             verb: Verb::Create,
             path: resource.object_path(namespace, name, Some(subresource))?,
@@ -337,18 +335,44 @@ impl Request {
     }
 }
 
-fn invalid(message: String) -> KubeError {
-    KubeError::InvalidRequest { message }
+/// Why a request must not be sent: a bug in the caller, never the server's doing.
+#[derive(Debug)]
+pub enum RequestError {
+    /// A name, namespace or parameter that would address the wrong thing.
+    Invalid(String),
+    /// The body cannot be written as JSON.
+    Body(serde_json::Error),
 }
 
-fn to_json(body: &(impl Serialize + ?Sized)) -> Result<Vec<u8>, KubeError> {
-    serde_json::to_vec(body)
-        .map_err(|error| invalid(format!("the body cannot be serialized as JSON: {error}")))
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Invalid(message) => f.write_str(message),
+            RequestError::Body(_) => f.write_str("the body cannot be serialized as JSON"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RequestError::Invalid(_) => None,
+            RequestError::Body(error) => Some(error),
+        }
+    }
+}
+
+fn invalid(message: String) -> RequestError {
+    RequestError::Invalid(message)
+}
+
+fn to_json(body: &(impl Serialize + ?Sized)) -> Result<Vec<u8>, RequestError> {
+    serde_json::to_vec(body).map_err(RequestError::Body)
 }
 
 /// One path segment. An empty name would turn a GET of one object into a LIST of all (kube-rs refuses it for
 /// the same reason); `/`, `.` and `..` would address another path.
-fn segment(what: &str, value: &str) -> Result<String, KubeError> {
+fn segment(what: &str, value: &str) -> Result<String, RequestError> {
     if value.is_empty() {
         return Err(invalid(format!("empty {what}")));
     }
@@ -416,7 +440,7 @@ mod tests {
     #[test]
     fn empty_name_is_refused_since_it_would_list_everything() {
         let error = Request::get(&ApiResource::NODES, None, "").unwrap_err();
-        assert!(matches!(error, KubeError::InvalidRequest { .. }));
+        assert!(matches!(error, RequestError::Invalid(_)));
         assert!(error.to_string().contains("empty name"), "{error}");
         let patch = Patch::Merge(json!({}));
         assert!(

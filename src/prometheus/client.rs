@@ -1,18 +1,20 @@
-//! The HTTP side: one ureq agent, instant and range queries with retries inside the tick's deadline.
+//! The HTTP side: one agent from the shared [`crate::http`] layer, instant and range queries with retries inside
+//! the tick's deadline (which failures are retried is decided here), answers decoded whole or as they arrive.
 
 use super::answer::{self, Decoded, QueryAnswer};
 use super::config::{PrometheusConfig, is_secret_header, redact_url};
+use super::error::{PrometheusError, QueryFailure};
 use super::streamed::{self, StreamedAnswer};
 use crate::deadline::Deadline;
-use anyhow::{Context, anyhow, bail};
+use crate::http::{self, Backoff, GiveUp, RetryAfter, RetryPolicy, Step};
 use base64::Engine;
+use k8s_openapi::jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::io::{BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+use std::time::{Duration, Instant};
 
 /// TCP connect limit (a dead host should fail fast, leaving time for a retry).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,11 +27,19 @@ const STREAMED_LIMIT_FACTOR: u64 = 4;
 /// Read size for a streamed answer: few reads, little memory.
 const STREAM_BUFFER_BYTES: usize = 256 * 1024;
 
+/// Backoff between attempts: 200 ms, doubled each time, at most 1.6 s.
+const BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(200),
+    max: Duration::from_millis(1600),
+};
+/// The longest `Retry-After` taken: beyond any tick's deadline anyway; bounded so arithmetic on it cannot overflow.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(86_400);
+
 /// The evaluations of a range query: `start`, `start + step`, ... up to `end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RangeSpan {
-    pub start: SystemTime,
-    pub end: SystemTime,
+    pub start: Timestamp,
+    pub end: Timestamp,
     pub step: Duration,
 }
 
@@ -37,7 +47,7 @@ pub struct RangeSpan {
 struct RangeParams([String; 3]);
 
 impl RangeSpan {
-    fn params(&self) -> anyhow::Result<RangeParams> {
+    fn params(&self) -> Result<RangeParams, PrometheusError> {
         Ok(RangeParams([
             unix_seconds(self.start)?,
             unix_seconds(self.end)?,
@@ -87,54 +97,49 @@ impl fmt::Debug for PrometheusClient {
 /// Why one attempt failed, and whether another may help.
 enum AttemptError {
     /// 5xx, 429, timeout, connection trouble.
-    Transient(anyhow::Error),
+    Transient(QueryFailure),
     /// 429 or 503 with `Retry-After` (seconds): retry no sooner than that.
-    Throttled(anyhow::Error, Duration),
+    Throttled(QueryFailure, Duration),
     /// The same request would fail again: bad query, auth, TLS, malformed answer, settings.
-    Permanent(anyhow::Error),
+    Permanent(QueryFailure),
+}
+
+impl AttemptError {
+    fn into_step<T>(self) -> Step<T, QueryFailure> {
+        match self {
+            AttemptError::Transient(error) => Step::Retry {
+                error,
+                retry_after: None,
+            },
+            AttemptError::Throttled(error, after) => Step::Retry {
+                error,
+                retry_after: Some(after),
+            },
+            AttemptError::Permanent(error) => Step::Fail(error),
+        }
+    }
 }
 
 impl PrometheusClient {
     /// Checks the settings and reads the TLS files; talks to no server.
-    pub fn new(config: PrometheusConfig) -> anyhow::Result<Self> {
+    pub fn new(config: PrometheusConfig) -> Result<Self, PrometheusError> {
         let base = validate_url(&config.url)?;
         if config.bearer_token.is_some() && config.bearer_token_file.is_some() {
-            bail!("Prometheus bearer token and bearer token file are both set: choose one");
+            return Err(PrometheusError::config(
+                "Prometheus bearer token and bearer token file are both set: choose one",
+            ));
         }
         if config.basic_auth.is_some()
             && (config.bearer_token.is_some() || config.bearer_token_file.is_some())
         {
-            bail!("Prometheus basic auth and bearer token are both set: choose one");
+            return Err(PrometheusError::config(
+                "Prometheus basic auth and bearer token are both set: choose one",
+            ));
         }
-        for (name, value) in &config.headers {
-            ureq::http::HeaderName::from_bytes(name.as_bytes()).with_context(|| {
-                format!("Prometheus extra header name {name:?} is not a valid HTTP header name")
-            })?;
-            if ureq::http::HeaderValue::from_str(value).is_err() {
-                let shown = if is_secret_header(name) {
-                    "<redacted>"
-                } else {
-                    value.as_str()
-                };
-                bail!(
-                    "Prometheus extra header {name}: value {shown:?} is not a valid HTTP header value"
-                );
-            }
-        }
-        let mut agent_config = ureq::Agent::config_builder()
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_global(Some(config.query_timeout))
-            // Read 4xx/5xx bodies: Prometheus explains the failure there.
-            .http_status_as_error(false)
-            // A redirect from the query endpoint is a login page or a wrong URL; following it hides that.
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .user_agent(concat!("kube-thermostat/", env!("CARGO_PKG_VERSION")));
-        if let Some(tls) = tls_config(&config)? {
-            agent_config = agent_config.tls_config(tls);
-        }
+        check_headers(&config.headers)?;
+        let agent = build_agent(&config)?;
         Ok(Self {
-            agent: agent_config.build().into(),
+            agent,
             query_url: format!("{base}/api/v1/query"),
             query_range_url: format!("{base}/api/v1/query_range"),
             config,
@@ -156,9 +161,9 @@ impl PrometheusClient {
     pub fn query(
         &self,
         expr: &str,
-        at: SystemTime,
+        at: Timestamp,
         deadline: &Deadline,
-    ) -> anyhow::Result<QueryAnswer> {
+    ) -> Result<QueryAnswer, PrometheusError> {
         let time = unix_seconds(at)?;
         self.fetch(&self.query_url, expr, &[("time", &time)], deadline)
     }
@@ -169,11 +174,11 @@ impl PrometheusClient {
     pub fn query_range(
         &self,
         expr: &str,
-        start: SystemTime,
-        end: SystemTime,
+        start: Timestamp,
+        end: Timestamp,
         step: Duration,
         deadline: &Deadline,
-    ) -> anyhow::Result<QueryAnswer> {
+    ) -> Result<QueryAnswer, PrometheusError> {
         let params = RangeSpan { start, end, step }.params()?;
         self.fetch(&self.query_range_url, expr, &params.as_form(), deadline)
     }
@@ -189,7 +194,7 @@ impl PrometheusClient {
         deadline: &Deadline,
         init: impl Fn() -> T,
         mut fold: impl FnMut(&mut T, L, &[(f64, f64)]),
-    ) -> anyhow::Result<(T, StreamedAnswer)>
+    ) -> Result<(T, StreamedAnswer), PrometheusError>
     where
         L: DeserializeOwned + Default + fmt::Debug,
     {
@@ -208,7 +213,7 @@ impl PrometheusClient {
         expr: &str,
         deadline: &Deadline,
         attempt: impl FnMut(Duration) -> Result<T, AttemptError>,
-    ) -> anyhow::Result<T> {
+    ) -> Result<T, PrometheusError> {
         let started = Instant::now();
         let result = self.with_retries(deadline, attempt);
         let mut stats = self.lock_stats();
@@ -216,7 +221,11 @@ impl PrometheusClient {
         stats.failed_queries += u64::from(result.is_err());
         stats.query_time += started.elapsed();
         drop(stats);
-        result.with_context(|| format!("Prometheus query to {url} failed (query: {expr})"))
+        result.map_err(|failure| PrometheusError::Query {
+            url: url.to_owned(),
+            query: expr.to_owned(),
+            failure: Box::new(failure),
+        })
     }
 
     /// Sends and reads an answer as a whole (instant queries, small range answers).
@@ -226,46 +235,56 @@ impl PrometheusClient {
         expr: &str,
         params: &[(&str, &str)],
         deadline: &Deadline,
-    ) -> anyhow::Result<QueryAnswer> {
+    ) -> Result<QueryAnswer, PrometheusError> {
         self.measured(url, expr, deadline, |budget| {
             let (status, response) = self.send(url, expr, params, budget)?;
             self.read_whole(status, response, budget)
         })
     }
 
+    /// Attempts within the deadline, each with at most `query_timeout`; the failure says why it gave up.
     fn with_retries<T>(
         &self,
         deadline: &Deadline,
         mut attempt: impl FnMut(Duration) -> Result<T, AttemptError>,
-    ) -> anyhow::Result<T> {
-        let attempts_allowed = self.config.retries.saturating_add(1);
-        let mut tries = 0;
-        loop {
-            tries += 1;
+    ) -> Result<T, QueryFailure> {
+        let policy = RetryPolicy {
+            max_attempts: self.config.retries.saturating_add(1),
+            backoff: BACKOFF,
+            retry_after: RetryAfter::AtLeastBackoff,
+            min_attempt_time: MIN_ATTEMPT_TIME,
+        };
+        let result = http::with_retries(&policy, deadline, |sends| {
             let budget = deadline.cap(self.config.query_timeout);
             if budget < MIN_ATTEMPT_TIME {
-                bail!("the tick's deadline left no time to send it");
+                return Step::Fail(QueryFailure::NoTime);
             }
-            self.lock_stats().attempts += 1;
-            let backoff = Duration::from_millis(100 * (1 << tries.min(4)));
-            let (error, wait) = match attempt(budget) {
-                Ok(answer) => return Ok(answer),
-                Err(AttemptError::Permanent(error)) => return Err(error),
-                Err(AttemptError::Transient(error)) => (error, backoff),
-                Err(AttemptError::Throttled(error, after)) => (error, after.max(backoff)),
-            };
-            if tries >= attempts_allowed {
-                return Err(error.context(format!("gave up after {tries} attempts")));
+            let mut stats = self.lock_stats();
+            stats.attempts += 1;
+            stats.retries += u64::from(sends > 1);
+            drop(stats);
+            match attempt(budget) {
+                Ok(answer) => Step::Done(answer),
+                Err(error) => error.into_step(),
             }
-            if deadline.remaining() < wait + MIN_ATTEMPT_TIME {
-                return Err(error.context(format!(
-                    "no time left before the tick's deadline for another attempt {wait:?} from now, after \
-                     {tries} attempts"
-                )));
-            }
-            std::thread::sleep(wait);
-            self.lock_stats().retries += 1;
-        }
+        });
+        result.map_err(|give_up| match give_up {
+            GiveUp::Failed(failure) => failure,
+            GiveUp::NoTime { .. } => QueryFailure::NoTime,
+            GiveUp::Exhausted { error, attempts } => QueryFailure::Exhausted {
+                attempts,
+                last: Box::new(error),
+            },
+            GiveUp::OutOfTime {
+                error,
+                wait,
+                attempts,
+            } => QueryFailure::OutOfTime {
+                wait,
+                attempts,
+                last: Box::new(error),
+            },
+        })
     }
 
     /// Sends one query; a redirect is refused here, any other status is the caller's to read.
@@ -303,10 +322,10 @@ impl PrometheusClient {
                 .get("location")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("?");
-            return Err(AttemptError::Permanent(anyhow!(
-                "HTTP {status} redirect to {}: check the URL and its path prefix (a login page?)",
-                redact_url(location)
-            )));
+            return Err(AttemptError::Permanent(QueryFailure::Redirect {
+                status,
+                location: redact_url(location),
+            }));
         }
         Ok((status, response))
     }
@@ -317,14 +336,11 @@ impl PrometheusClient {
         mut response: ureq::http::Response<ureq::Body>,
         budget: Duration,
     ) -> Result<QueryAnswer, AttemptError> {
-        // Query frontends (Thanos, Mimir, Cortex) say when to come back; HTTP dates are not worth parsing here.
+        // Query frontends (Thanos, Mimir, Cortex) say when to come back.
         let retry_after = matches!(status, 429 | 503)
-            .then(|| response.headers().get("Retry-After"))
+            .then(|| http::retry_after_header(response.headers()))
             .flatten()
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            // Beyond any tick's deadline anyway; bounded so the arithmetic on it cannot overflow.
-            .map(|seconds| Duration::from_secs(seconds.min(86_400)));
+            .map(|after| after.min(RETRY_AFTER_MAX));
         let body = response
             .body_mut()
             .with_config()
@@ -338,7 +354,10 @@ impl PrometheusClient {
         if !(200..300).contains(&status) {
             return Err(match (failed_answer(status, body), retry_after) {
                 (AttemptError::Transient(error), Some(after)) => AttemptError::Throttled(
-                    error.context(format!("Retry-After: {}", after.as_secs())),
+                    QueryFailure::Throttled {
+                        retry_after: after,
+                        failure: Box::new(error),
+                    },
                     after,
                 ),
                 (other, _) => other,
@@ -352,12 +371,12 @@ impl PrometheusClient {
                 warnings,
             }) => Err(wrap(
                 transient,
-                api_error(status, error_type, error, &warnings),
+                api_error(status, error_type, error, warnings),
             )),
-            Err((problem, body)) => Err(AttemptError::Permanent(anyhow!(
-                "HTTP {status}: {problem}; body: {}",
-                excerpt(&body)
-            ))),
+            Err((problem, body)) => Err(AttemptError::Permanent(QueryFailure::Decode {
+                message: format!("HTTP {status}: {problem}; body: {}", excerpt(&body)),
+                source: None,
+            })),
         }
     }
 
@@ -399,7 +418,7 @@ impl PrometheusClient {
                 error,
                 warnings,
             }) => Err(AttemptError::Permanent(api_error(
-                status, error_type, error, &warnings,
+                status, error_type, error, warnings,
             ))),
             Err(error) => Err(classify_stream_error(
                 status,
@@ -412,7 +431,7 @@ impl PrometheusClient {
     }
 
     /// The `Authorization` header value, reading the token file now so a rotated token is used.
-    fn authorization(&self) -> anyhow::Result<Option<String>> {
+    fn authorization(&self) -> Result<Option<String>, QueryFailure> {
         if let Some(path) = &self.config.bearer_token_file {
             return Ok(Some(format!("Bearer {}", read_token(path)?)));
         }
@@ -434,29 +453,8 @@ impl PrometheusClient {
     }
 }
 
-/// An answer stopped at the byte limit: the caller may ask for less instead (find it in the error's chain).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnswerTooLarge {
-    pub limit: u64,
-}
-
-impl fmt::Display for AnswerTooLarge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "answer larger than the {} byte limit (PROMETHEUS_MAX_RESPONSE_BYTES, 4 times that for a range answer \
-             read as it arrives): ask for less (aggregate more, a shorter window, a coarser step) or raise it",
-            self.limit
-        )
-    }
-}
-
-impl std::error::Error for AnswerTooLarge {}
-
 fn too_large(status: u16, limit: u64) -> AttemptError {
-    AttemptError::Permanent(
-        anyhow::Error::new(AnswerTooLarge { limit }).context(format!("HTTP {status}")),
-    )
+    AttemptError::Permanent(QueryFailure::AnswerTooLarge { status, limit })
 }
 
 /// A non-2xx answer: Prometheus' own explanation when the body has one, else the body.
@@ -468,30 +466,36 @@ fn failed_answer(status: u16, body: String) -> AttemptError {
             error_type,
             error,
             warnings,
-        }) => wrap(transient, api_error(status, error_type, error, &warnings)),
-        _ => wrap(transient, anyhow!("HTTP {status}: {shown}")),
+        }) => wrap(transient, api_error(status, error_type, error, warnings)),
+        _ => wrap(
+            transient,
+            QueryFailure::Status {
+                status,
+                excerpt: shown,
+            },
+        ),
     }
 }
 
 fn unexpected_success(status: u16) -> AttemptError {
-    AttemptError::Permanent(anyhow!("HTTP {status} with a successful answer"))
+    AttemptError::Permanent(QueryFailure::Decode {
+        message: format!("HTTP {status} with a successful answer"),
+        source: None,
+    })
 }
 
 fn api_error(
     status: u16,
     error_type: Option<String>,
     error: Option<String>,
-    warnings: &[String],
-) -> anyhow::Error {
-    let mut message = format!(
-        "HTTP {status}, errorType {}: {}",
-        error_type.as_deref().unwrap_or("(none)"),
-        error.as_deref().unwrap_or("(no error message)")
-    );
-    if !warnings.is_empty() {
-        message.push_str(&format!(" (warnings: {})", warnings.join("; ")));
+    warnings: Vec<String>,
+) -> QueryFailure {
+    QueryFailure::Api {
+        status,
+        error_type,
+        error,
+        warnings,
     }
-    anyhow!(message)
 }
 
 /// A streamed answer that failed part-way: the connection (worth a retry, unless the size limit stopped it) or
@@ -511,16 +515,21 @@ fn classify_stream_error(
             .and_then(|inner| inner.downcast_ref::<ureq::Error>());
         return match ureq_error {
             Some(ureq::Error::BodyExceedsLimit(_)) => too_large(status, limit),
-            Some(ureq::Error::Timeout(_)) => AttemptError::Transient(anyhow!(
-                "HTTP {status}: answer not complete within {budget:?} ({error})"
-            )),
-            _ => AttemptError::Transient(anyhow!(
-                "HTTP {status}: reading the answer failed: {error}"
-            )),
+            Some(ureq::Error::Timeout(_)) => AttemptError::Transient(QueryFailure::Transport {
+                message: format!("HTTP {status}: answer not complete within {budget:?} ({error})"),
+                source: None,
+            }),
+            _ => AttemptError::Transient(QueryFailure::Transport {
+                message: format!("HTTP {status}: reading the answer failed: {error}"),
+                source: Some(Box::new(error)),
+            }),
         };
     }
     if error.is_eof() {
-        return AttemptError::Transient(anyhow!("HTTP {status}: the answer ended early: {error}"));
+        return AttemptError::Transient(QueryFailure::Transport {
+            message: format!("HTTP {status}: the answer ended early: {error}"),
+            source: Some(Box::new(error)),
+        });
     }
     // Only an error inside the kept head is about the answer as a whole (a login page, a proxy's error page);
     // further on, the head is a valid start and quoting it would mislead.
@@ -530,11 +539,17 @@ fn classify_stream_error(
         if shown.len() < head.trim().len() {
             shown.push('…');
         }
-        return AttemptError::Permanent(anyhow!(
-            "HTTP {status}: answer is not a Prometheus API response: {error}; body starts: {shown}"
-        ));
+        return AttemptError::Permanent(QueryFailure::Decode {
+            message: format!(
+                "HTTP {status}: answer is not a Prometheus API response: {error}; body starts: {shown}"
+            ),
+            source: Some(Box::new(error)),
+        });
     }
-    AttemptError::Permanent(anyhow!("HTTP {status}: malformed answer: {error}"))
+    AttemptError::Permanent(QueryFailure::Decode {
+        message: format!("HTTP {status}: malformed answer: {error}"),
+        source: Some(Box::new(error)),
+    })
 }
 
 /// A reader that keeps the first bytes it reads, so that an answer decoded as it arrives can still be quoted
@@ -566,7 +581,7 @@ impl<R: Read> Read for KeepingHead<R> {
     }
 }
 
-fn wrap(transient: bool, error: anyhow::Error) -> AttemptError {
+fn wrap(transient: bool, error: QueryFailure) -> AttemptError {
     if transient {
         AttemptError::Transient(error)
     } else {
@@ -575,129 +590,181 @@ fn wrap(transient: bool, error: anyhow::Error) -> AttemptError {
 }
 
 fn classify(error: ureq::Error, budget: Duration) -> AttemptError {
+    let transport = |message: String, source: Option<ureq::Error>| QueryFailure::Transport {
+        message,
+        source: source.map(|error| Box::new(error) as super::error::Cause),
+    };
     match error {
-        ureq::Error::Timeout(_) => {
-            AttemptError::Transient(anyhow!("no answer within {budget:?} ({error})"))
-        }
+        // The message says all ureq's error does.
+        ureq::Error::Timeout(_) => AttemptError::Transient(transport(
+            format!("no answer within {budget:?} ({error})"),
+            None,
+        )),
         // rustls reports a refused certificate as InvalidData ("invalid peer certificate: UnknownIssuer").
         ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::InvalidData => {
-            AttemptError::Permanent(anyhow!(
-                "TLS handshake failed (check the CA and client certificate settings): {error}"
+            AttemptError::Permanent(transport(
+                format!(
+                    "TLS handshake failed (check the CA and client certificate settings): {error}"
+                ),
+                Some(error),
             ))
         }
         ureq::Error::Io(_)
         | ureq::Error::ConnectionFailed
         | ureq::Error::HostNotFound
-        | ureq::Error::Protocol(_) => {
-            AttemptError::Transient(anyhow!("connection failed: {error}"))
-        }
+        | ureq::Error::Protocol(_) => AttemptError::Transient(transport(
+            format!("connection failed: {error}"),
+            Some(error),
+        )),
         // TLS (untrusted certificate, bad client certificate) and everything else will not heal by retrying.
-        other => AttemptError::Permanent(anyhow!(other)),
+        other => AttemptError::Permanent(transport(other.to_string(), Some(other))),
     }
 }
 
-fn read_token(path: &Path) -> anyhow::Result<String> {
-    let token = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "reading the Prometheus bearer token file {}",
-            path.display()
-        )
-    })?;
-    let token = token.trim();
-    if token.is_empty() {
-        bail!(
-            "the Prometheus bearer token file {} is empty",
-            path.display()
-        );
-    }
-    Ok(token.to_owned())
+fn read_token(path: &Path) -> Result<String, QueryFailure> {
+    http::read_token_file(path).map_err(|error| match error {
+        http::TokenFileError::Unreadable { path, source } => QueryFailure::Credentials {
+            message: format!(
+                "reading the Prometheus bearer token file {}: {source}",
+                path.display()
+            ),
+            source: Some(Box::new(source)),
+        },
+        http::TokenFileError::Empty { path } => QueryFailure::Credentials {
+            message: format!(
+                "the Prometheus bearer token file {} is empty",
+                path.display()
+            ),
+            source: None,
+        },
+    })
 }
 
 /// Checks the base URL and returns it without a trailing slash.
-fn validate_url(url: &str) -> anyhow::Result<String> {
+fn validate_url(url: &str) -> Result<String, PrometheusError> {
     let shown = redact_url(url);
+    let refuse = |why: &str| PrometheusError::config(format!("Prometheus URL {shown:?} {why}"));
     let trimmed = url.trim().trim_end_matches('/');
     let Some((scheme, rest)) = trimmed.split_once("://") else {
-        bail!("Prometheus URL {shown:?} must start with http:// or https://");
+        return Err(refuse("must start with http:// or https://"));
     };
     if scheme != "http" && scheme != "https" {
-        bail!("Prometheus URL {shown:?} must start with http:// or https://");
+        return Err(refuse("must start with http:// or https://"));
     }
     let authority = rest.split('/').next().unwrap_or("");
     if authority.contains('@') {
-        bail!(
-            "Prometheus URL {shown:?} contains credentials: use the basic auth or bearer token settings"
-        );
+        return Err(refuse(
+            "contains credentials: use the basic auth or bearer token settings",
+        ));
     }
     if authority.is_empty() {
-        bail!("Prometheus URL {shown:?} has no host");
+        return Err(refuse("has no host"));
     }
     if rest.contains(['?', '#']) {
-        bail!("Prometheus URL {shown:?} must not have a query or fragment");
+        return Err(refuse("must not have a query or fragment"));
     }
-    ureq::http::Uri::try_from(trimmed)
-        .with_context(|| format!("Prometheus URL {shown:?} is not a valid URL"))?;
+    ureq::http::Uri::try_from(trimmed).map_err(|why| PrometheusError::Config {
+        message: format!("Prometheus URL {shown:?} is not a valid URL"),
+        source: Some(Box::new(why)),
+    })?;
     Ok(trimmed.to_owned())
 }
 
-fn tls_config(config: &PrometheusConfig) -> anyhow::Result<Option<TlsConfig>> {
-    if config.ca_file.is_none()
-        && config.client_cert_file.is_none()
-        && config.client_key_file.is_none()
-        && !config.insecure_skip_verify
-    {
-        return Ok(None);
+/// Extra headers must be sendable; a secret value is never shown.
+fn check_headers(headers: &[(String, String)]) -> Result<(), PrometheusError> {
+    for (name, value) in headers {
+        ureq::http::HeaderName::from_bytes(name.as_bytes()).map_err(|why| {
+            PrometheusError::Config {
+                message: format!(
+                    "Prometheus extra header name {name:?} is not a valid HTTP header name"
+                ),
+                source: Some(Box::new(why)),
+            }
+        })?;
+        if ureq::http::HeaderValue::from_str(value).is_err() {
+            let shown = if is_secret_header(name) {
+                "<redacted>"
+            } else {
+                value.as_str()
+            };
+            return Err(PrometheusError::config(format!(
+                "Prometheus extra header {name}: value {shown:?} is not a valid HTTP header value"
+            )));
+        }
     }
-    let mut tls = TlsConfig::builder().disable_verification(config.insecure_skip_verify);
-    if let Some(path) = &config.ca_file {
-        let certs = read_certificates(path, "Prometheus CA file")?;
-        tls = tls.root_certs(RootCerts::new_with_certs(&certs));
-    }
-    match (&config.client_cert_file, &config.client_key_file) {
+    Ok(())
+}
+
+/// The PEM files read now, at start-up: a missing file is a settings error, not a failed query.
+fn build_agent(config: &PrometheusConfig) -> Result<ureq::Agent, PrometheusError> {
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read(path).map_err(|why| PrometheusError::Config {
+            message: format!("reading the {what} {}", path.display()),
+            source: Some(Box::new(why)),
+        })
+    };
+    let named = |path: &PathBuf, what: &str| format!("{what} {}", path.display());
+    let ca = match &config.ca_file {
+        Some(path) => Some((
+            read(path, "Prometheus CA file")?,
+            named(path, "Prometheus CA file"),
+        )),
+        None => None,
+    };
+    let client = match (&config.client_cert_file, &config.client_key_file) {
         (Some(cert_path), Some(key_path)) => {
-            let chain = read_certificates(cert_path, "Prometheus client certificate file")?;
-            let key_pem = std::fs::read(key_path).with_context(|| {
-                format!(
-                    "reading the Prometheus client key file {}",
-                    key_path.display()
-                )
-            })?;
-            let key = PrivateKey::from_pem(&key_pem).map_err(|e| {
-                anyhow!(
-                    "the Prometheus client key file {} has no usable private key: {e}",
-                    key_path.display()
-                )
-            })?;
-            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+            let chain = read(cert_path, "Prometheus client certificate file")?;
+            let key = read(key_path, "Prometheus client key file")?;
+            Some((
+                (
+                    chain,
+                    named(cert_path, "Prometheus client certificate file"),
+                ),
+                (key, named(key_path, "Prometheus client key file")),
+            ))
         }
-        (None, None) => {}
-        _ => bail!("Prometheus client certificate and key files must be set together"),
-    }
-    Ok(Some(tls.build()))
+        (None, None) => None,
+        _ => {
+            return Err(PrometheusError::config(
+                "Prometheus client certificate and key files must be set together",
+            ));
+        }
+    };
+    let tls = http::TlsPem {
+        ca: ca.as_ref().map(pem),
+        client: client.as_ref().map(|(chain, key)| http::ClientPem {
+            chain: pem(chain),
+            key: pem(key),
+        }),
+        insecure_skip_verify: config.insecure_skip_verify,
+        malformed: http::MalformedPem::Refuse,
+    };
+    http::build_agent(http::AgentOptions {
+        connect_timeout: CONNECT_TIMEOUT,
+        request_timeout: config.query_timeout,
+        tls,
+        proxy: http::ProxyChoice::Environment,
+        accept: None,
+    })
+    .map_err(|error| PrometheusError::Config {
+        message: error.to_string(),
+        source: Some(Box::new(error)),
+    })
 }
 
-fn read_certificates(path: &Path, what: &str) -> anyhow::Result<Vec<Certificate<'static>>> {
-    let pem =
-        std::fs::read(path).with_context(|| format!("reading the {what} {}", path.display()))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item.map_err(|e| anyhow!("the {what} {} is not valid PEM: {e}", path.display()))? {
-            PemItem::Certificate(cert) => certs.push(cert),
-            _ => continue,
-        }
-    }
-    if certs.is_empty() {
-        bail!("the {what} {} holds no PEM certificate", path.display());
-    }
-    Ok(certs)
+fn pem((bytes, what): &(Vec<u8>, String)) -> http::Pem<'_> {
+    http::Pem { bytes, what }
 }
 
-/// `time=`, `start=`, `end=` as unix seconds with milliseconds.
-fn unix_seconds(at: SystemTime) -> anyhow::Result<String> {
-    let since = at
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| anyhow!("query time {at:?} is before 1970"))?;
-    Ok(format!("{}.{:03}", since.as_secs(), since.subsec_millis()))
+/// `time=`, `start=`, `end=` as unix seconds with milliseconds: the API's own wire format.
+fn unix_seconds(at: Timestamp) -> Result<String, PrometheusError> {
+    let millis = at.as_millisecond();
+    if millis < 0 {
+        return Err(PrometheusError::config(format!(
+            "query time {at} is before 1970"
+        )));
+    }
+    Ok(format!("{}.{:03}", millis / 1000, millis % 1000))
 }
 
 /// The start of a body for an error message.
@@ -742,7 +809,7 @@ mod tests {
 
     #[test]
     fn query_time_has_millisecond_precision() {
-        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let at = Timestamp::from_millisecond(1_700_000_000_123).unwrap();
         assert_eq!(unix_seconds(at).unwrap(), "1700000000.123");
     }
 

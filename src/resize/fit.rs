@@ -6,13 +6,19 @@
 //! resize, and while one is `Deferred`, the scheduler and kubelet reserve the larger one
 //! (kubernetes#135107). Pod-level requests (`spec.resources`), where set, replace the containers'.
 //! Pods that have finished (Succeeded / Failed) reserve nothing.
+//!
+//! `fit_on_node` holds a tick's upsizes to that: growth is cut to what is left on the node, in the order
+//! pods are decided. Pure.
 
-use super::pod::{Container, ContainerStatus, Pod, ResourceList};
+use super::draft::Draft;
+use super::plan::{ContainerChange, NoteKind, ResourceChange};
+use super::values::{Resource, Values, granularity, round_down};
+use crate::model::pod::{Container, ContainerStatus, Pod, ResourceList};
 use crate::quantity::{QuantityError, cpu_millis, memory_bytes};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Requests of cpu (millicores) and memory (bytes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -168,10 +174,174 @@ pub fn allocatable(node: &Node) -> Reserved {
     reserved_of(node.status.as_ref().and_then(|s| s.allocatable.as_ref()))
 }
 
+/// Requests that grow must fit the node: allocatable minus what every pod there reserves.
+/// Growth beyond that is cut to what fits (rounded down), or dropped when too small to matter.
+pub(super) fn fit_on_node(
+    draft: &mut Draft,
+    pod: (&str, &str),
+    node: &str,
+    nodes: &HashMap<&str, Reserved>,
+    node_reserved: &mut BTreeMap<String, Reserved>,
+    changes: &mut Vec<ContainerChange>,
+) {
+    let reserved = node_reserved.get(node).copied().unwrap_or_default();
+    let mut headroom = nodes
+        .get(node)
+        .map(|allocatable| allocatable.saturating_sub(reserved));
+    for container in changes.iter_mut() {
+        let subject = Subject {
+            ns: pod.0,
+            pod: pod.1,
+            container: &container.name,
+            node,
+        };
+        container
+            .changes
+            .retain_mut(|change| fit_change(draft, &subject, headroom.as_mut(), change));
+    }
+    changes.retain(|c| !c.changes.is_empty());
+    if let Some(allocatable) = nodes.get(node)
+        && let Some(room) = headroom
+    {
+        // Later pods on the same node see this pod's growth.
+        node_reserved.insert(node.to_string(), allocatable.saturating_sub(room));
+    }
+}
+
+/// Whose change `fit_change` checks, for its notes.
+struct Subject<'a> {
+    ns: &'a str,
+    pod: &'a str,
+    container: &'a str,
+    node: &'a str,
+}
+
+/// Keeps a change that fits `room` (taking what it grows from it), cuts an upsize to what fits, or drops it
+/// with a note (false) when the node is unknown or too full for a meaningful upsize.
+fn fit_change(
+    draft: &mut Draft,
+    subject: &Subject,
+    room: Option<&mut Reserved>,
+    change: &mut ResourceChange,
+) -> bool {
+    let Subject {
+        ns,
+        pod,
+        container,
+        node,
+    } = *subject;
+    let old_request = change.from.request.unwrap_or(0);
+    let new_request = change.to.request.unwrap_or(0);
+    let growth = new_request - old_request;
+    if growth <= 0 {
+        return true;
+    }
+    let Some(room) = room else {
+        draft.note(
+            NoteKind::Unchanged,
+            ns,
+            pod,
+            Some(container),
+            Some(change.resource),
+            format!("node {node} is unknown, so an upsize cannot be checked to fit"),
+        );
+        return false;
+    };
+    let free = match change.resource {
+        Resource::Cpu => &mut room.cpu_millis,
+        Resource::Memory => &mut room.memory_bytes,
+    };
+    if growth <= *free {
+        *free -= growth;
+        return true;
+    }
+    let granularity = granularity(draft.policy, change.resource);
+    let basis = change.from.basis().unwrap_or(0);
+    let (candidate, to) = largest_fitting(change.from, *free, granularity);
+    let available = draft.policy.tolerance * basis as f64;
+    if candidate <= basis || ((candidate - basis) as f64) <= available {
+        draft.note(
+            NoteKind::Unchanged,
+            ns,
+            pod,
+            Some(container),
+            Some(change.resource),
+            format!(
+                "node {node} is full: {} free, the upsize to {} needs {} more",
+                change.resource.format((*free).max(0)),
+                change.to.describe(change.resource),
+                change.resource.format(growth)
+            ),
+        );
+        return false;
+    }
+    *free -= to.request.unwrap_or(0) - old_request;
+    change.why.push_str(&format!(
+        ", cut from {} to what fits on node {node}",
+        change.to.describe(change.resource)
+    ));
+    change.to = to;
+    true
+}
+
+/// The largest basis (and the values it scales `from` to) whose request grows by at most `free`; not above
+/// `from`'s basis when nothing fits.
+fn largest_fitting(from: Values, free: i64, granularity: i64) -> (i64, Values) {
+    let old_request = from.request.unwrap_or(0);
+    let basis = from.basis().unwrap_or(0);
+    let mut candidate = round_down(
+        match (from.request, from.limit) {
+            (Some(r), Some(l)) if r > 0 && r < l => {
+                i64::try_from(i128::from(old_request + free) * i128::from(l) / i128::from(r))
+                    .unwrap_or(i64::MAX)
+            }
+            _ => old_request + free.max(0),
+        },
+        granularity,
+    );
+    let mut to = from.scaled_to(candidate, granularity);
+    while candidate > basis && to.request.unwrap_or(0) - old_request > free {
+        candidate -= granularity;
+        to = from.scaled_to(candidate, granularity);
+    }
+    (candidate, to)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::node::{ListedNode, fit_only};
     use serde_json::json;
+
+    #[test]
+    fn nodes_keep_only_what_the_fit_check_reads_and_fit_the_same() {
+        let item = json!({
+            "metadata": {"name": "node-1", "labels": {"zone": "a"}, "annotations": {"x": "y"}},
+            "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]},
+            "status": {
+                "allocatable": {"cpu": "3920m", "memory": "15Gi", "pods": "110"},
+                "capacity": {"cpu": "4", "memory": "16Gi"},
+                "images": [{"names": ["example.com/app:1.0"], "sizeBytes": 1}],
+                "conditions": [{"type": "Ready", "status": "True"}]
+            }
+        });
+        let full: Node = serde_json::from_value(item.clone()).expect("node");
+        let listed: Node = serde_json::from_value::<ListedNode>(item)
+            .expect("listed")
+            .into();
+        let from_snapshot = fit_only(full.clone());
+        for slim in [&listed, &from_snapshot] {
+            assert_eq!(slim.metadata.name.as_deref(), Some("node-1"));
+            assert_eq!(allocatable(slim), allocatable(&full));
+            assert!(slim.spec.is_none() && slim.metadata.labels.is_none());
+            assert!(
+                slim.status
+                    .as_ref()
+                    .is_some_and(|s| s.images.is_none() && s.capacity.is_none())
+            );
+        }
+        assert_eq!(listed, from_snapshot);
+    }
 
     fn pod(spec: serde_json::Value) -> Pod {
         serde_json::from_value(json!({

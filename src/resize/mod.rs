@@ -1,25 +1,41 @@
 //! resize-pods: right-size hot and idle containers in place through the `pods/{name}/resize`
-//! subresource. Everything here is pure; the I/O layer gathers the inputs and applies the plan.
+//! subresource. Everything here is pure; the shell, `controller::resize`, gathers the inputs and applies the
+//! plan.
 //!
-//! - [`signals`]: the two PromQL queries and their answers per container
-//! - [`decide`]: which pods, which containers, which new sizes ([`decide_resizes`])
-//! - [`fit`]: what pods reserve on their node
-//! - [`owners`]: owner heuristic, HPA / VPA steering
+//! The decision, by concern (each imports only what is listed before it, and the Pod model):
+//! - [`policy`]: the knobs; [`signals`]: the two PromQL queries and their answers per container
+//! - [`values`]: a container's cpu and memory as request and limit, read, scaled and rounded
+//! - [`plan`]: what a decision produces ([`ResizePlan`]) and how it prints
 //! - [`record`]: our `kube-thermostat.io/last-resize` annotation (cooldown, back-off)
-//! - [`pod`]: the slim Pod model the controller reads
-//! - [`patch`]: request bodies for the resize, the annotation and the Event
+//! - [`apply`]: [`apply::ResizeSettings`], which pods are ours to resize
+//! - [`owners`]: owner heuristic, HPA / VPA steering
+//! - [`eligibility`]: opted-in pods ([`is_opted_in`]), pods not considered, the resizable containers
+//! - `overrides`: per-pod `kube-thermostat.io/*` annotations over the policy
+//! - `sizing`: one resource's new size from its usage, or why it stays
+//! - `in_flight`: resizes the kubelet has not finished: wait, back off, withdraw
+//! - [`fit`]: what pods reserve on their node, and upsizes cut to what is left
+//! - [`decide`]: the orchestration ([`decide_resizes`]): per pod the steps above, then the per-tick cap
+//! - [`patch`]: request bodies for the resize and the annotation
 
 pub mod apply;
 pub mod decide;
+mod draft;
+pub mod eligibility;
 pub mod fit;
+mod in_flight;
+mod overrides;
 pub mod owners;
 pub mod patch;
-pub mod pod;
+pub mod plan;
 pub mod policy;
 pub mod record;
 pub mod signals;
+mod sizing;
+pub mod values;
 
-pub use decide::{ResizeInput, ResizePlan, decide_resizes, is_opted_in};
+pub use decide::{ResizeInput, decide_resizes};
+pub use eligibility::is_opted_in;
+pub use plan::ResizePlan;
 pub use policy::ResizePolicy;
 
 #[cfg(test)]

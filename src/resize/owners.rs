@@ -6,11 +6,13 @@
 //! Deployment controller names its ReplicaSets exactly so. A ReplicaSet without that shape (created
 //! by hand or by another controller) stays a ReplicaSet. StatefulSet, DaemonSet, Job and any other
 //! kind are taken as they are. A pod without a controller has no owner and no autoscaler can target it.
+//!
+//! Pure: reads the pod and the listed autoscalers as given.
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde::Serialize;
 
-use super::pod::Pod;
+use crate::model::pod::Pod;
 
 /// A workload, as a `scaleTargetRef` / `targetRef` names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -3,9 +3,12 @@
 //! read it answers 409 instead of being overwritten. The resize goes as a strategic merge patch
 //! (containers merge by `name`; a JSON merge patch would replace the whole list), the annotation
 //! as a merge patch; `kube::Patch` carries the content types.
+//!
+//! Pure: bodies only; the shell sends them.
 
-use super::decide::{PodPlan, Values};
+use super::plan::PodPlan;
 use super::record::LAST_RESIZE_ANNOTATION;
+use super::values::Values;
 use serde_json::{Map, Value, json};
 
 fn metadata(plan: &PodPlan) -> Map<String, Value> {

@@ -1,10 +1,12 @@
 //! Our pod annotation `kube-thermostat.io/last-resize`: per container, the last resize we made
 //! (time, direction, from, to, why) and any back-off, so cooldowns survive hook restarts.
+//!
+//! Pure: reads and renders the annotation's text.
 
 use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::pod::Pod;
+use crate::model::pod::Pod;
 use std::collections::BTreeMap;
 
 pub const LAST_RESIZE_ANNOTATION: &str = "kube-thermostat.io/last-resize";

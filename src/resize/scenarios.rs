@@ -1,12 +1,15 @@
 //! Scenario tests of the pure resize core: given pods, nodes and load, when deciding, then the plan.
 
-use super::decide::*;
+use super::decide::ResizeInput;
+use super::eligibility::is_opted_in;
 use super::owners::owner_of;
 use super::patch::{annotation_patch, resize_patch};
-use super::pod::Pod;
+use super::plan::{Note, NoteKind, PodAction, ResizePlan, ResourceChange};
 use super::record::{Direction, LAST_RESIZE_ANNOTATION, PodRecord};
 use super::signals::{ContainerKey, ContainerStats, SignalTable};
+use super::values::Values;
 use super::{ResizePolicy, decide_resizes};
+use crate::model::pod::Pod;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::jiff::Timestamp;

@@ -16,6 +16,9 @@
 //! Duplicate scrapes of a container (kubelet and a second job) are merged, hottest wins: the largest statistic
 //! over the container's series, as `max by (namespace, pod, container)` does *after* each `*_over_time` in the
 //! statistics query (inside, it would aggregate at every step: 8 times the cost, BENCHMARKS.md).
+//!
+//! Pure: builds query text and matches answers already fetched; imports Prometheus' answer helpers, never
+//! its client.
 
 use crate::prometheus::{promql_duration, tag_stat};
 use serde::{Deserialize, Serialize};

@@ -24,6 +24,7 @@
 use super::ownership::{Ownership, our_taint};
 use super::policy::{SignalPolicy, TaintEffect, TaintPolicy, human_duration};
 use super::signals::{NodeReading, SignalKind, SignalReadings, UnmatchedSeries};
+use crate::events::{EventAction, EventType};
 use k8s_openapi::api::core::v1::{Node, Taint};
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
@@ -170,10 +171,10 @@ pub struct NodeEvent {
     /// `ThermostatTainted` or `ThermostatUntainted`.
     pub reason: String,
     /// `Taint` or `Untaint`.
-    pub action: String,
+    pub action: EventAction,
     /// `Normal`.
     #[serde(rename = "type")]
-    pub type_: String,
+    pub type_: EventType,
     /// At most 1 kB.
     pub note: String,
 }
@@ -260,113 +261,30 @@ pub fn decide_taints(
 ) -> TaintPlan {
     let since = timestamp_text(now);
     let mut candidates: Vec<Candidate> = named_nodes(nodes)
-        .map(|(name, node)| {
-            let ownership = Ownership::read(node, policy);
-            let signals: Vec<SignalVerdict> = policy
-                .signals()
-                .into_iter()
-                .map(|(kind, signal)| {
-                    let answer = readings.iter().find(|r| r.signal == kind);
-                    judge_signal(kind, signal, answer, name)
-                })
-                .collect();
-            let state = combine(&signals);
-            let heat = signals
-                .iter()
-                .filter_map(|v| Some(v.current? - policy.signal(v.signal)?.threshold_percent))
-                .fold(f64::NEG_INFINITY, f64::max);
-            let blocked_by_others = ownership
-                .foreign()
-                .iter()
-                .any(|t| TaintEffect::blocks_scheduling(&t.effect));
-            Candidate {
-                name: name.to_string(),
-                exclusion: exclusion(node, policy),
-                ownership,
-                signals,
-                state,
-                heat,
-                blocked_by_others,
-            }
-        })
+        .map(|(name, node)| candidate(name, node, readings, policy))
         .collect();
     candidates.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let total = candidates.len();
-    let unknown = candidates
-        .iter()
-        .filter(|c| c.state == NodeState::Unknown)
-        .count();
-    let fail_safe = (total > 0 && unknown as f64 > policy.max_unknown_fraction * total as f64).then(|| {
-        format!(
-            "fail-safe: {unknown} of {total} nodes are unknown (more than {}%): no taint changes this tick",
-            percent_text(policy.max_unknown_fraction * 100.0)
-        )
-    });
-
+    let fail_safe = fail_safe(&candidates, policy);
     let eligible = candidates.iter().filter(|c| c.exclusion.is_none()).count();
     let cap = ((policy.max_tainted_fraction * eligible as f64) + 1e-9).floor() as usize;
     let limits = apply_limits(&candidates, policy, cap);
 
-    let mut decisions = Vec::with_capacity(total);
+    let mut decisions = Vec::with_capacity(candidates.len());
     let mut writes = Vec::new();
     for (candidate, limit) in candidates.iter().zip(&limits) {
-        let had = candidate.ownership.has_our_taint();
-        let (mut reason, want) = explain(candidate, *limit, eligible, cap, policy);
-        let (taints_after, annotation_after) = if want {
-            let taints = candidate.ownership.taints_with_ours(policy);
-            let ours = our_taint(policy);
-            let annotation = candidate.ownership.annotation_for(&ours, &since, &reason);
-            (taints, Some(annotation))
-        } else {
-            (candidate.ownership.foreign(), None)
-        };
-        let write = NodeWrite {
-            node: candidate.name.clone(),
-            taints_before: candidate.ownership.taints.clone(),
-            taints_after,
-            annotations_present: candidate.ownership.annotations_present,
-            annotation_before: candidate.ownership.annotation.clone(),
-            annotation_after,
-            event: None,
-        };
-        let changes = write.taints_change() || write.annotation_changes();
-        let mut action = match (had, want) {
-            (false, true) => Action::Add,
-            (true, false) => Action::Remove,
-            (true, true) if changes => Action::Update,
-            (true, true) => Action::Keep,
-            (false, false) => Action::None,
-        };
-        let mut will_write = changes;
-        if let Some(why) = &fail_safe {
-            if changes {
-                reason = format!("{why}; would {action}: {reason}");
-            }
-            action = if had { Action::Keep } else { Action::None };
-            will_write = false;
-        }
-        if will_write {
-            // Adopting or cleaning up the annotation alone is bookkeeping, not news.
-            let event = if write.taints_change() {
-                event_for(action, policy, &reason)
-            } else {
-                None
-            };
-            writes.push(NodeWrite { event, ..write });
-        }
-        decisions.push(NodeDecision {
-            name: candidate.name.clone(),
-            state: candidate.state,
-            signals: candidate.signals.clone(),
-            eligible: candidate.exclusion.is_none(),
-            exclusion: candidate.exclusion.clone(),
-            has_our_taint: had,
-            capped: matches!(limit, Limit::Cap | Limit::LastSchedulable),
-            action,
+        let (reason, want) = explain(candidate, *limit, eligible, cap, policy);
+        let (decision, write) = decide_node(
+            candidate,
+            *limit,
             reason,
-            write: will_write,
-        });
+            want,
+            policy,
+            &since,
+            fail_safe.as_deref(),
+        );
+        decisions.push(decision);
+        writes.extend(write);
     }
 
     let unmatched = readings
@@ -384,6 +302,141 @@ pub fn decide_taints(
     }
 }
 
+/// A node's facts before the cap: ownership, eligibility, each signal's verdict, the state they combine to
+/// and how hot it is.
+fn candidate(
+    name: &str,
+    node: &Node,
+    readings: &[SignalReadings],
+    policy: &TaintPolicy,
+) -> Candidate {
+    let ownership = Ownership::read(node, policy);
+    let signals: Vec<SignalVerdict> = policy
+        .signals()
+        .into_iter()
+        .map(|(kind, signal)| {
+            let answer = readings.iter().find(|r| r.signal == kind);
+            judge_signal(kind, signal, answer, name)
+        })
+        .collect();
+    let state = combine(&signals);
+    let heat = signals
+        .iter()
+        .filter_map(|v| Some(v.current? - policy.signal(v.signal)?.threshold_percent))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let blocked_by_others = ownership
+        .foreign()
+        .iter()
+        .any(|t| TaintEffect::blocks_scheduling(&t.effect));
+    Candidate {
+        name: name.to_string(),
+        exclusion: exclusion(node, policy),
+        ownership,
+        signals,
+        state,
+        heat,
+        blocked_by_others,
+    }
+}
+
+/// Rule 4 of the module docs: why no writes are made, when too many nodes are unknown.
+fn fail_safe(candidates: &[Candidate], policy: &TaintPolicy) -> Option<String> {
+    let total = candidates.len();
+    let unknown = candidates
+        .iter()
+        .filter(|c| c.state == NodeState::Unknown)
+        .count();
+    (total > 0 && unknown as f64 > policy.max_unknown_fraction * total as f64).then(|| {
+        format!(
+            "fail-safe: {unknown} of {total} nodes are unknown (more than {}%): no taint changes this tick",
+            percent_text(policy.max_unknown_fraction * 100.0)
+        )
+    })
+}
+
+/// One node's decision, and its write unless nothing changes or the fail-safe holds writes back. `want`:
+/// whether the node carries our taint after the plan, `reason` why.
+fn decide_node(
+    candidate: &Candidate,
+    limit: Limit,
+    mut reason: String,
+    want: bool,
+    policy: &TaintPolicy,
+    since: &str,
+    fail_safe: Option<&str>,
+) -> (NodeDecision, Option<NodeWrite>) {
+    let ownership = &candidate.ownership;
+    let had = ownership.has_our_taint();
+    let write = if want {
+        let taints = ownership.taints_with_ours(policy);
+        let ours = our_taint(policy);
+        let annotation = ownership.annotation_for(&ours, since, &reason);
+        node_write(&candidate.name, ownership, taints, Some(annotation))
+    } else {
+        node_write(&candidate.name, ownership, ownership.foreign(), None)
+    };
+    let changes = write.taints_change() || write.annotation_changes();
+    let mut action = match (had, want) {
+        (false, true) => Action::Add,
+        (true, false) => Action::Remove,
+        (true, true) if changes => Action::Update,
+        (true, true) => Action::Keep,
+        (false, false) => Action::None,
+    };
+    let mut will_write = changes;
+    if let Some(why) = fail_safe {
+        if changes {
+            reason = format!("{why}; would {action}: {reason}");
+        }
+        action = if had { Action::Keep } else { Action::None };
+        will_write = false;
+    }
+    let write = will_write.then(|| with_event(write, action, policy, &reason));
+    let decision = NodeDecision {
+        name: candidate.name.clone(),
+        state: candidate.state,
+        signals: candidate.signals.clone(),
+        eligible: candidate.exclusion.is_none(),
+        exclusion: candidate.exclusion.clone(),
+        has_our_taint: had,
+        capped: matches!(limit, Limit::Cap | Limit::LastSchedulable),
+        action,
+        reason,
+        write: will_write,
+    };
+    (decision, write)
+}
+
+/// The write turning the node's taints and our annotation as read into `taints_after` and
+/// `annotation_after`, without an Event yet.
+fn node_write(
+    name: &str,
+    ownership: &Ownership,
+    taints_after: Vec<Taint>,
+    annotation_after: Option<String>,
+) -> NodeWrite {
+    NodeWrite {
+        node: name.to_string(),
+        taints_before: ownership.taints.clone(),
+        taints_after,
+        annotations_present: ownership.annotations_present,
+        annotation_before: ownership.annotation.clone(),
+        annotation_after,
+        event: None,
+    }
+}
+
+/// The write with its Event, when its taints change: adopting or cleaning up the annotation alone is
+/// bookkeeping, not news.
+fn with_event(write: NodeWrite, action: Action, policy: &TaintPolicy, reason: &str) -> NodeWrite {
+    let event = if write.taints_change() {
+        event_for(action, policy, reason)
+    } else {
+        None
+    };
+    NodeWrite { event, ..write }
+}
+
 /// Removes our taints (current and recorded form) and our annotation from every node, and nothing else.
 pub fn plan_remove_all(nodes: &[Node], policy: &TaintPolicy) -> TaintPlan {
     let mut decisions = Vec::new();
@@ -393,15 +446,7 @@ pub fn plan_remove_all(nodes: &[Node], policy: &TaintPolicy) -> TaintPlan {
     for (name, node) in sorted {
         let ownership = Ownership::read(node, policy);
         let had = ownership.has_our_taint();
-        let write = NodeWrite {
-            node: name.to_string(),
-            taints_before: ownership.taints.clone(),
-            taints_after: ownership.foreign(),
-            annotations_present: ownership.annotations_present,
-            annotation_before: ownership.annotation.clone(),
-            annotation_after: None,
-            event: None,
-        };
+        let write = node_write(name, &ownership, ownership.foreign(), None);
         let changes = write.taints_change() || write.annotation_changes();
         let reason = if had {
             "remove-all: removing our taint".to_string()
@@ -412,12 +457,7 @@ pub fn plan_remove_all(nodes: &[Node], policy: &TaintPolicy) -> TaintPlan {
         };
         let action = if had { Action::Remove } else { Action::None };
         if changes {
-            let event = if write.taints_change() {
-                event_for(action, policy, &reason)
-            } else {
-                None
-            };
-            writes.push(NodeWrite { event, ..write });
+            writes.push(with_event(write, action, policy, &reason));
         }
         decisions.push(NodeDecision {
             name: name.to_string(),
@@ -493,16 +533,14 @@ fn exclusion(node: &Node, policy: &TaintPolicy) -> Option<Exclusion> {
     None
 }
 
+/// One signal's verdict on one node: unknown without an answer, a matching series or a current value; else
+/// as [`classify`] finds the reading.
 fn judge_signal(
     kind: SignalKind,
     signal: &SignalPolicy,
     answer: Option<&SignalReadings>,
     node: &str,
 ) -> SignalVerdict {
-    let threshold = signal.threshold_percent;
-    let untaint = signal.untaint_threshold_percent;
-    let hot_window = human_duration(signal.hot_window);
-    let cool_window = human_duration(signal.cool_window);
     let verdict = |state, reading: &NodeReading, note: String| SignalVerdict {
         signal: kind,
         state,
@@ -535,60 +573,70 @@ fn judge_signal(
             format!("{kind}: no current value (missing or NaN)"),
         );
     };
+    let (state, note) = classify(kind, signal, answer, reading, current);
+    verdict(state, reading, note)
+}
+
+/// A reading's state against the signal's thresholds (hot, cool, band, or unknown while the deciding window
+/// is not full) and the note saying why.
+fn classify(
+    kind: SignalKind,
+    signal: &SignalPolicy,
+    answer: &SignalReadings,
+    reading: &NodeReading,
+    current: f64,
+) -> (NodeState, String) {
+    let threshold = signal.threshold_percent;
+    let untaint = signal.untaint_threshold_percent;
+    let hot_window = human_duration(signal.hot_window);
+    let cool_window = human_duration(signal.cool_window);
     let now = pct(current);
     let (t, u) = (pct(threshold), pct(untaint));
     match (reading.hot_min, reading.cool_max) {
-        (Some(low), _) if current > threshold && low > threshold => verdict(
+        (Some(low), _) if current > threshold && low > threshold => (
             NodeState::Hot,
-            reading,
             format!(
                 "{kind} {now} > {t}, above for {hot_window} (lowest {})",
                 pct(low)
             ),
         ),
-        (_, Some(high)) if current < untaint && high < untaint => verdict(
+        (_, Some(high)) if current < untaint && high < untaint => (
             NodeState::Cool,
-            reading,
             format!(
                 "{kind} {now} < {u}, below for {cool_window} (highest {})",
                 pct(high)
             ),
         ),
-        (None, _) if current > threshold => verdict(
+        (None, _) if current > threshold => (
             NodeState::Unknown,
-            reading,
             format!(
                 "{kind} {now} > {t} but the {hot_window} window is not full ({} of {} evaluations)",
                 reading.hot_samples, answer.hot_samples_needed
             ),
         ),
-        (_, None) if current < untaint => verdict(
+        (_, None) if current < untaint => (
             NodeState::Unknown,
-            reading,
             format!(
                 "{kind} {now} < {u} but the {cool_window} window is not full ({} of {} evaluations)",
                 reading.cool_samples, answer.cool_samples_needed
             ),
         ),
-        (Some(low), _) if current > threshold => verdict(
+        (Some(low), _) if current > threshold => (
             NodeState::Band,
-            reading,
             format!(
                 "{kind} {now} > {t} for less than {hot_window} (lowest {})",
                 pct(low)
             ),
         ),
-        (_, Some(high)) if current < untaint => verdict(
+        (_, Some(high)) if current < untaint => (
             NodeState::Band,
-            reading,
             format!(
                 "{kind} {now} < {u} for less than {cool_window} (highest {})",
                 pct(high)
             ),
         ),
-        _ => verdict(
+        _ => (
             NodeState::Band,
-            reading,
             format!("{kind} {now} inside the band {u}..{t}"),
         ),
     }
@@ -746,25 +794,25 @@ fn event_for(action: Action, policy: &TaintPolicy, reason: &str) -> Option<NodeE
     let (event_reason, event_action, note) = match action {
         Action::Add => (
             "ThermostatTainted",
-            "Taint",
+            EventAction::Taint,
             format!("tainted {taint}: {reason}"),
         ),
         Action::Update => (
             "ThermostatTainted",
-            "Taint",
+            EventAction::Taint,
             format!("taint updated to {taint}: {reason}"),
         ),
         Action::Remove => (
             "ThermostatUntainted",
-            "Untaint",
+            EventAction::Untaint,
             format!("untainted: {reason}"),
         ),
         Action::Keep | Action::None => return None,
     };
     Some(NodeEvent {
         reason: event_reason.to_string(),
-        action: event_action.to_string(),
-        type_: "Normal".to_string(),
+        action: event_action,
+        type_: EventType::Normal,
         note,
     })
 }

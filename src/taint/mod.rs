@@ -8,7 +8,6 @@
 //!
 //! Time is `k8s_openapi::jiff::Timestamp`. Nothing here reads a clock, the environment, files or the network.
 
-pub mod apply;
 pub mod decide;
 pub mod ownership;
 pub mod patch;

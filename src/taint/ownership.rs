@@ -5,6 +5,8 @@
 //! orphaned), and taints of an exact key + effect listed in `ADOPT_TAINTS` (the seed script's
 //! `node.kubernetes.io/pressure`): those are only ever removed or replaced by ours. Every other taint is foreign
 //! and is carried over untouched, in order, `timeAdded` included.
+//!
+//! Pure: reads the node as given; imports only the policy.
 
 use super::policy::{TAINT_ANNOTATION, TaintPolicy};
 use k8s_openapi::api::core::v1::{Node, Taint};

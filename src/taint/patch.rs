@@ -18,6 +18,8 @@
 //!   passes and our taint is never removed. The server omits an empty taint `value` and a missing `timeAdded`,
 //!   as k8s-openapi does.
 //! - `add` on an existing object member replaces it; `remove` needs the member to exist.
+//!
+//! Pure: builds the patch without I/O; the shell sends it.
 
 use super::decide::NodeWrite;
 use super::policy::TAINT_ANNOTATION;

@@ -23,6 +23,9 @@
 //! Why a range query and not five subqueries in one instant query: Prometheus selects a query's series once per
 //! place a selector appears, and at 5,000 nodes selecting is most of the cost; a range query selects them once
 //! for every step (measured in BENCHMARKS.md).
+//!
+//! Pure: builds query text and matches answers already fetched; imports Prometheus' answer types, never its
+//! client.
 
 use super::policy::{TaintPolicy, promql_duration};
 use crate::prometheus::RangeSeries;

@@ -1337,6 +1337,30 @@ mod writes {
             "{text}"
         );
     }
+
+    #[test]
+    fn events_in_the_json_plan_keep_the_api_spelling() {
+        let nodes = [node("a").build(), node("b").tainted().build()];
+        let plan = plan_among_peers(&nodes, &[at("a", 99.0), at("b", 5.0)].concat());
+        let value = serde_json::to_value(&plan).unwrap();
+        let events: Vec<&Value> = value["writes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| &w["event"])
+            .collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            (&events[0]["action"], &events[0]["type"]),
+            (&json!("Taint"), &json!("Normal"))
+        );
+        assert_eq!(events[0]["reason"], "ThermostatTainted");
+        assert_eq!(
+            (&events[1]["action"], &events[1]["type"]),
+            (&json!("Untaint"), &json!("Normal"))
+        );
+        assert!(events[1].get("type_").is_none());
+    }
 }
 
 mod properties {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::apiserver::{ApiServer, Options};
+use crate::builders::NodeBuilder;
 use crate::prometheus::{NodeHistory, Profile, Prometheus, Series, Timeline};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -106,20 +107,16 @@ impl Cluster {
 
     /// A ready worker node with an InternalIP and allocatable capacity; `extra` is merged into it.
     pub fn add_node(&self, name: &str, extra: Value) -> Value {
-        let mut node = json!({
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-            "spec": {},
-            "status": {
-                "addresses": [{"type": "InternalIP", "address": NodeHistory::new(name, Profile::Constant(0.0)).instance.trim_end_matches(":9100")},
-                              {"type": "Hostname", "address": name}],
-                "allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
-                "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"}
-            }
-        });
-        merge(&mut node, extra);
-        self.api.put(node)
+        self.api.put(NodeBuilder::new(name).merge(extra).build())
+    }
+
+    /// Stores the pod and lets the kubelet report its resources as running (as on a node supporting resize).
+    pub fn put_running(&self, pod: impl Into<Value>) -> Value {
+        let pod = pod.into();
+        let namespace = pod["metadata"]["namespace"].as_str().unwrap().to_owned();
+        let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
+        self.api.put(pod);
+        self.api.kubelet_actuate(&namespace, &name)
     }
 
     pub fn node(&self, name: &str) -> Value {

@@ -2,12 +2,14 @@
 //!
 //! - [`prometheus`]: starts a real Prometheus on 127.0.0.1 and feeds it deterministic history by remote write.
 //! - [`apiserver`]: a Kubernetes API stand-in that behaves like kube-apiserver where kube-thermostat depends on it.
+//! - [`builders`]: nodes and pods for scenarios, built from what a test cares about.
 //! - [`metric_storage`]: shell-operator's hook metric storage, to see what a sequence of ticks exposes.
 //! - [`report`]: benchmark tables spliced into Markdown between markers.
 //! - [`realcluster`]: the real etcd and kube-apiserver that `make peers` builds, started for a test.
 //! - [`synthetic`]: a deterministic cluster of any size with its load history and the truth to check outcomes.
 
 pub mod apiserver;
+pub mod builders;
 pub mod cluster;
 pub mod metric_storage;
 pub mod prometheus;

@@ -42,7 +42,7 @@ pub(crate) fn validate(
         ));
     };
     // The platform first, then capacity; a node without the label passes (`validateLinuxNode`: `!ok || val ==
-    // "linux"`, 1.36.3 and 1.37.2; the real servers agree in tests/real_apiserver.rs).
+    // "linux"`, 1.36.3 and 1.37.2; the real servers agree in tests/it/real_apiserver.rs).
     if let Some(os) = node["metadata"]["labels"]["kubernetes.io/os"].as_str()
         && os != "linux"
     {

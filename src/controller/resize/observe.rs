@@ -1,0 +1,323 @@
+//! resize-pods, observing: pods, nodes and namespaces (snapshots or one paged LIST each), HPAs and VPAs (one
+//! LIST each), the server version, and one Prometheus query per signal, read into [`SignalTable`]s.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context, Result, anyhow, bail};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::controller::context::Tick;
+use crate::controller::observe::{log_prometheus_warnings, require_series};
+use crate::error_chain;
+use crate::kube::{ApiResource, ListParams};
+use crate::log;
+use crate::model::node::{ListedNode, fit_only};
+use crate::model::pod::Pod;
+use crate::prometheus::RangeSpan;
+use crate::resize::apply::ResizeSettings;
+use crate::resize::signals::{
+    ContainerQuery, Signal, SignalTable, container_query, query_namespaces, record_sample,
+    record_series,
+};
+use crate::resize::{ResizePolicy, is_opted_in};
+
+/// The first release with the `resize` subresource.
+const RESIZE_SUBRESOURCE_MINOR: u32 = 32;
+
+/// Labels of each namespace, by name: which namespaces opt their pods in.
+pub(super) type NamespaceLabels = HashMap<String, BTreeMap<String, String>>;
+
+/// Every pod bound to a node, from the snapshot or one paged LIST.
+pub(super) fn read_pods(tick: &Tick, snapshot: Option<Vec<Pod>>) -> Result<Vec<Pod>> {
+    match snapshot {
+        Some(pods) => Ok(pods),
+        None => {
+            // Finished pods hold no node resources, as in the pods binding's field selector.
+            let params =
+                ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed");
+            tick.kube
+                .list_all::<Pod>(&ApiResource::PODS, None, &params, tick.deadline)
+                .context("listing pods")
+        }
+    }
+}
+
+/// The labels of the opted-in namespaces (of every namespace, from a snapshot).
+pub(super) fn read_namespace_labels(
+    tick: &Tick,
+    settings: &ResizeSettings,
+    snapshot: Option<Vec<Namespace>>,
+) -> Result<NamespaceLabels> {
+    let namespaces = match snapshot {
+        Some(namespaces) => namespaces,
+        None => {
+            let (key, value) = &settings.namespace_selector;
+            let params = ListParams::default().labels(format!("{key}={value}"));
+            tick.kube
+                .list_all::<Namespace>(&ApiResource::NAMESPACES, None, &params, tick.deadline)
+                .context("listing opted-in namespaces")?
+        }
+    };
+    Ok(namespaces
+        .into_iter()
+        .filter_map(|ns| Some((ns.metadata.name?, ns.metadata.labels.unwrap_or_default())))
+        .collect())
+}
+
+/// Nodes, HPAs, VPAs and the server's minor version: what decides whether and where pods may grow.
+pub(super) struct Cluster {
+    pub nodes: Vec<Node>,
+    pub server_minor: u32,
+    pub hpas: Vec<HorizontalPodAutoscaler>,
+    pub vpas: Vec<Value>,
+}
+
+/// Reads the [`Cluster`]; an error when the server has no `resize` subresource.
+pub(super) fn read_cluster(tick: &Tick, snapshot_nodes: Option<Vec<Node>>) -> Result<Cluster> {
+    let deadline = tick.deadline;
+    let nodes: Vec<Node> = match snapshot_nodes {
+        Some(nodes) => nodes.into_iter().map(fit_only).collect(),
+        None => tick
+            .kube
+            .list_all::<ListedNode>(&ApiResource::NODES, None, &ListParams::default(), deadline)
+            .context("listing nodes")?
+            .into_iter()
+            .map(Node::from)
+            .collect(),
+    };
+    let server = tick
+        .kube
+        .version(deadline)
+        .context("reading the API server version")?;
+    if server.minor < RESIZE_SUBRESOURCE_MINOR {
+        bail!(
+            "the API server is {server}: in-place resize needs the pods/resize subresource of Kubernetes \
+             1.{RESIZE_SUBRESOURCE_MINOR}+ (no fallback to patching pods, which would restart nothing and fail)"
+        );
+    }
+    let hpas = tick
+        .kube
+        .list_all::<HorizontalPodAutoscaler>(
+            &ApiResource::HORIZONTAL_POD_AUTOSCALERS,
+            None,
+            &ListParams::default(),
+            deadline,
+        )
+        .context("listing HorizontalPodAutoscalers (pods they steer are left alone)")?;
+    let vpas = match tick.kube.list_all::<Value>(
+        &ApiResource::VERTICAL_POD_AUTOSCALERS,
+        None,
+        &ListParams::default(),
+        deadline,
+    ) {
+        Ok(vpas) => vpas,
+        // No VPA CRD installed: nothing can steer pods that way.
+        Err(error) if error.is_not_found() => Vec::new(),
+        Err(error) => {
+            return Err(error)
+                .context("listing VerticalPodAutoscalers (pods they steer are left alone)");
+        }
+    };
+    Ok(Cluster {
+        nodes,
+        server_minor: server.minor,
+        hpas,
+        vpas,
+    })
+}
+
+/// The CPU and memory tables of the opted-in pods' containers (memory empty when its signal is off).
+pub(super) fn read_signals(
+    tick: &Tick,
+    policy: &ResizePolicy,
+    opted_in: &[&Pod],
+) -> Result<(SignalTable, SignalTable)> {
+    let namespaces = query_namespaces(
+        opted_in
+            .iter()
+            .filter_map(|pod| pod.metadata.namespace.as_deref()),
+    );
+    let containers: usize = opted_in.iter().map(|pod| container_count(pod)).sum();
+    let query = |signal: Signal, max_points: u64| {
+        container_query(
+            signal,
+            &policy.windows,
+            namespaces.as_ref(),
+            containers,
+            max_points,
+            tick.now.as_millisecond(),
+        )
+    };
+    // The point budget is an estimate from the opted-in containers: the answer holds every container series
+    // of their namespaces, duplicate scrapes included. A range answer over the size limit is asked again as
+    // statistics rather than failing every tick.
+    let table = |signal: Signal| {
+        let first = query(signal, policy.query_max_points);
+        match query_table(tick, signal, &first, policy) {
+            Err(TableError {
+                error,
+                answer_too_large: true,
+            }) if matches!(first, ContainerQuery::Range(_)) => {
+                log::warn(
+                    "the range answer is over PROMETHEUS_MAX_RESPONSE_BYTES (x4): asking for the four statistics \
+                     instead; lower RESIZE_QUERY_MAX_POINTS to skip the range query",
+                    &[
+                        ("signal", json!(signal.name())),
+                        ("error", json!(error_chain::render_anyhow(&error))),
+                    ],
+                );
+                query_table(tick, signal, &query(signal, 0), policy).map_err(|e| e.error)
+            }
+            result => result.map_err(|e| e.error),
+        }
+    };
+    let cpu = table(Signal::Cpu)?;
+    let memory = if policy.memory_enabled {
+        table(Signal::Memory)?
+    } else {
+        SignalTable::new()
+    };
+    Ok((cpu, memory))
+}
+
+/// Containers of a pod that have a series of their own (sidecars included).
+fn container_count(pod: &Pod) -> usize {
+    pod.spec.as_ref().map_or(0, |spec| {
+        spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len)
+    })
+}
+
+/// Why a signal's table was not read; an answer over the size limit is told apart, so the caller can ask for less.
+struct TableError {
+    error: anyhow::Error,
+    answer_too_large: bool,
+}
+
+impl From<anyhow::Error> for TableError {
+    fn from(error: anyhow::Error) -> Self {
+        TableError {
+            error,
+            answer_too_large: false,
+        }
+    }
+}
+
+fn query_table(
+    tick: &Tick,
+    signal: Signal,
+    query: &ContainerQuery,
+    policy: &ResizePolicy,
+) -> Result<SignalTable, TableError> {
+    let name = signal.name();
+    let prometheus = tick.prometheus()?;
+    let context = || format!("querying Prometheus for container {name}");
+    let (table, series, warnings) = match query {
+        ContainerQuery::Range(range) => {
+            let end =
+                Timestamp::from_millisecond(range.end_ms.max(0)).unwrap_or(Timestamp::UNIX_EPOCH);
+            let span = RangeSpan {
+                start: end - range.range,
+                end,
+                step: range.step,
+            };
+            let (table, answer) = prometheus
+                .query_range_fold(
+                    &range.expression,
+                    span,
+                    &tick.deadline,
+                    SignalTable::new,
+                    |table, labels, points| {
+                        record_series(table, labels, points, range.end_ms, &policy.windows)
+                    },
+                )
+                .map_err(|error| TableError {
+                    answer_too_large: error.is_answer_too_large(),
+                    error: anyhow::Error::new(error).context(context()),
+                })?;
+            (table, answer.series, answer.warnings)
+        }
+        ContainerQuery::Statistics(expression) => {
+            let answer = prometheus
+                .query(expression, tick.now, &tick.deadline)
+                .with_context(context)?;
+            let mut table = SignalTable::new();
+            let samples = answer
+                .result
+                .vector()
+                .and_then(|vector| {
+                    vector.for_each(|labels, value| record_sample(&mut table, labels, value))
+                })
+                .map_err(|error| anyhow!("the container {name} query answered {error}"))?;
+            (table, samples, answer.warnings)
+        }
+    };
+    log_prometheus_warnings(name, &warnings);
+    // Only called with opted-in pods running: an empty answer means the data is missing (cAdvisor not scraped,
+    // relabelled, wrong tenant), not that every container is idle. Deciding on it would be deciding blind.
+    require_series(
+        series,
+        &format!("the container {name}"),
+        "check that cAdvisor's container metrics are scraped with namespace, pod and container labels (and the \
+         tenant header, if any)",
+        query.expression(),
+    )?;
+    Ok(table)
+}
+
+/// Pods carrying the pod selector label, or living in a namespace carrying the namespace selector label.
+pub(super) fn opted_in_pods<'a>(
+    all_pods: &'a [Pod],
+    namespace_labels: &NamespaceLabels,
+    settings: &ResizeSettings,
+) -> Vec<&'a Pod> {
+    let pod_selector = (
+        settings.pod_selector.0.as_str(),
+        settings.pod_selector.1.as_str(),
+    );
+    let namespace_selector = (
+        settings.namespace_selector.0.as_str(),
+        settings.namespace_selector.1.as_str(),
+    );
+    all_pods
+        .iter()
+        .filter(|pod| {
+            let namespace = pod
+                .metadata
+                .namespace
+                .as_ref()
+                .and_then(|ns| namespace_labels.get(ns.as_str()));
+            is_opted_in(pod, namespace, pod_selector, namespace_selector)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opted_in_pods_are_borrowed_not_copied() {
+        // Regression (BENCHMARKS.md, memory at scale): the opted-in pods were cloned out of all pods.
+        let pod = |name: &str, labels: Value| -> Pod {
+            serde_json::from_value(
+                json!({"metadata": {"name": name, "namespace": "shop", "labels": labels}}),
+            )
+            .expect("pod json")
+        };
+        let all_pods = vec![
+            pod("web-1", json!({"kube-thermostat.io/resize": "true"})),
+            pod("db-1", json!({})),
+        ];
+        let settings = ResizeSettings {
+            policy: ResizePolicy::default(),
+            pod_selector: ("kube-thermostat.io/resize".into(), "true".into()),
+            namespace_selector: ("kube-thermostat.io/resize".into(), "true".into()),
+        };
+        let opted_in = opted_in_pods(&all_pods, &HashMap::new(), &settings);
+        assert_eq!(opted_in.len(), 1);
+        assert!(std::ptr::eq(opted_in[0], &all_pods[0]));
+    }
+}

@@ -1,0 +1,44 @@
+//! What a resize plan is decided from ([`Observed`]), and the decision for some of its pods ([`decide_for`]),
+//! shared by the first decision and the decisions again after a conflict.
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::observe::{Cluster, NamespaceLabels};
+use crate::model::pod::Pod;
+use crate::resize::apply::ResizeSettings;
+use crate::resize::signals::SignalTable;
+use crate::resize::{ResizeInput, ResizePlan, decide_resizes};
+
+/// What a resize plan is decided from.
+pub(crate) struct Observed {
+    /// Every pod bound to a node, updated as conflicts are re-read; the opted-in ones are borrowed from it.
+    pub(super) all_pods: Vec<Pod>,
+    pub(super) namespace_labels: NamespaceLabels,
+    pub(super) cluster: Cluster,
+    pub(super) cpu: SignalTable,
+    pub(super) memory: SignalTable,
+    /// "Kept" notes are shown only in a printed plan, shadow mode's log and debug logs.
+    pub(super) explain_unchanged: bool,
+}
+
+/// The plan for `pods` (opted-in pods, borrowed from `observed`), with the rest of what was observed.
+pub(super) fn decide_for(
+    settings: &ResizeSettings,
+    observed: &Observed,
+    pods: &[&Pod],
+    now: Timestamp,
+) -> ResizePlan {
+    let cluster = &observed.cluster;
+    let input = ResizeInput {
+        pods,
+        nodes: &cluster.nodes,
+        all_pods: &observed.all_pods,
+        hpas: &cluster.hpas,
+        vpas: &cluster.vpas,
+        server_minor: cluster.server_minor,
+        cpu: &observed.cpu,
+        memory: &observed.memory,
+        explain_unchanged: observed.explain_unchanged,
+    };
+    decide_resizes(&input, &settings.policy, now)
+}

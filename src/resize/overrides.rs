@@ -1,0 +1,77 @@
+//! Per-pod overrides of the policy from `kube-thermostat.io/*` annotations (bounds, cpu target, cpu and
+//! memory on or off), checked as they are read. Pure.
+
+use super::values::Resource;
+use crate::model::pod::Pod;
+
+pub const ANNOTATION_PREFIX: &str = "kube-thermostat.io/";
+
+/// Per-pod overrides from `kube-thermostat.io/*` annotations.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Overrides {
+    pub(super) cpu_min: Option<i64>,
+    pub(super) cpu_max: Option<i64>,
+    pub(super) memory_min: Option<i64>,
+    pub(super) memory_max: Option<i64>,
+    pub(super) cpu_target: Option<f64>,
+    pub(super) cpu: Option<bool>,
+    pub(super) memory: Option<bool>,
+}
+
+/// The pod's overrides, or why they cannot be read (the pod is then skipped).
+pub(super) fn read_overrides(pod: &Pod) -> Result<Overrides, String> {
+    let mut overrides = Overrides::default();
+    let Some(annotations) = pod.metadata.annotations.as_ref() else {
+        return Ok(overrides);
+    };
+    for (key, value) in annotations.iter() {
+        let Some(name) = key.strip_prefix(ANNOTATION_PREFIX) else {
+            continue;
+        };
+        let bad = |allowed: &str| format!("annotation {key} = {value:?}: {allowed}");
+        let quantity = |resource: Resource| {
+            resource
+                .parse(value)
+                .map_err(|err| bad(&format!("must be a {} quantity ({err})", resource.name())))
+        };
+        let switch = || match value {
+            "on" => Ok(true),
+            "off" => Ok(false),
+            _ => Err(bad("must be \"on\" or \"off\"")),
+        };
+        match name {
+            "cpu-min" => overrides.cpu_min = Some(quantity(Resource::Cpu)?),
+            "cpu-max" => overrides.cpu_max = Some(quantity(Resource::Cpu)?),
+            "memory-min" => overrides.memory_min = Some(quantity(Resource::Memory)?),
+            "memory-max" => overrides.memory_max = Some(quantity(Resource::Memory)?),
+            "cpu-target" => {
+                let target = value
+                    .trim_end_matches('%')
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|t| *t > 0.0 && *t <= 100.0)
+                    .ok_or_else(|| bad("must be a percentage in (0, 100]"))?;
+                overrides.cpu_target = Some(target);
+            }
+            "cpu" => overrides.cpu = Some(switch()?),
+            "memory" => overrides.memory = Some(switch()?),
+            _ => {}
+        }
+    }
+    for (resource, min, max) in [
+        (Resource::Cpu, overrides.cpu_min, overrides.cpu_max),
+        (Resource::Memory, overrides.memory_min, overrides.memory_max),
+    ] {
+        if let (Some(min), Some(max)) = (min, max)
+            && min > max
+        {
+            return Err(format!(
+                "annotations {ANNOTATION_PREFIX}{0}-min = {1} and {ANNOTATION_PREFIX}{0}-max = {2}: min is above max",
+                resource.name(),
+                resource.format(min),
+                resource.format(max)
+            ));
+        }
+    }
+    Ok(overrides)
+}

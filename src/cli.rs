@@ -359,7 +359,8 @@ pub struct RawSettings {
     )]
     pub cpu_threshold: String,
 
-    /// Node CPU busy % below which a tainted node is cool (for COOL_WINDOW). Default: CPU_THRESHOLD - 10.
+    /// Node CPU busy % below which a tainted node is cool (for COOL_WINDOW). Default: CPU_THRESHOLD - 10 (half of
+    /// it below 20).
     #[arg(
         long,
         env = "CPU_UNTAINT_THRESHOLD",
@@ -377,7 +378,7 @@ pub struct RawSettings {
     )]
     pub memory_threshold: Option<String>,
 
-    /// Node memory used % below which a node is cool. Default: MEMORY_THRESHOLD - 10.
+    /// Node memory used % below which a node is cool. Default: MEMORY_THRESHOLD - 10 (half of it below 20).
     #[arg(
         long,
         env = "MEMORY_UNTAINT_THRESHOLD",
@@ -404,7 +405,7 @@ pub struct RawSettings {
     )]
     pub custom_threshold: Option<String>,
 
-    /// Untaint threshold of CUSTOM_QUERY. Default: CUSTOM_THRESHOLD - 10.
+    /// Untaint threshold of CUSTOM_QUERY. Default: CUSTOM_THRESHOLD - 10 (half of it below 20).
     #[arg(
         long,
         env = "CUSTOM_UNTAINT_THRESHOLD",

@@ -6,8 +6,6 @@
 
 use serde::Serialize;
 
-use crate::settings::HookSettings;
-
 /// Binding names, shared by the configuration, the binding-context dispatcher and the snapshot reader.
 pub mod binding {
     pub const TAINT_NODES: &str = "taint-nodes";
@@ -55,12 +53,23 @@ pub const POD_JQ_FILTER: &str = concat!(
 pub const NAMESPACE_JQ_FILTER: &str =
     "{metadata: {name: .metadata.name, labels: .metadata.labels}}";
 
+/// What `--config` renders, as plain data: the settings code builds it from the checked schedules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookConfig {
+    /// The taint-nodes crontab; `None` when the controller is disabled (no binding).
+    pub taint_schedule: Option<String>,
+    /// The resize-pods crontab; `None` when the controller is disabled.
+    pub resize_schedule: Option<String>,
+    /// Let shell-operator pass cached objects (snapshots) to the schedules.
+    pub snapshots: bool,
+}
+
 // The structs below mirror shell-operator's v1 schema: field order is output order, and no field is ever null
 // (the schema rejects nulls), hence `skip_serializing_if` on every optional one.
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct HookConfig {
+struct ConfigDocument {
     config_version: &'static str,
     /// Only when no controller is enabled: a config of `configVersion` alone is invalid, so the hook runs once
     /// at start-up and says that it has nothing to do.
@@ -117,7 +126,7 @@ fn queue_of(binding: &'static str) -> &'static str {
 }
 
 /// The hook configuration, pretty-printed JSON with a trailing newline.
-pub fn render(settings: &HookSettings) -> String {
+pub fn render(settings: &HookConfig) -> String {
     let snapshots = settings.snapshots;
     let mut schedule = Vec::new();
     if let Some(crontab) = &settings.taint_schedule {
@@ -199,7 +208,7 @@ pub fn render(settings: &HookSettings) -> String {
     }
 
     let on_startup = schedule.is_empty().then_some(1);
-    let config = HookConfig {
+    let config = ConfigDocument {
         config_version: "v1",
         on_startup,
         schedule,
@@ -216,8 +225,8 @@ pub fn render(settings: &HookSettings) -> String {
 mod tests {
     use super::*;
 
-    fn defaults() -> HookSettings {
-        HookSettings {
+    fn defaults() -> HookConfig {
+        HookConfig {
             taint_schedule: Some("* * * * *".into()),
             resize_schedule: Some("*/2 * * * *".into()),
             snapshots: true,
@@ -236,7 +245,7 @@ mod tests {
 
     #[test]
     fn without_snapshots_there_are_no_kubernetes_bindings() {
-        let settings = HookSettings {
+        let settings = HookConfig {
             snapshots: false,
             ..defaults()
         };
@@ -247,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_disabled_controller_has_no_binding() {
-        let settings = HookSettings {
+        let settings = HookConfig {
             resize_schedule: None,
             ..defaults()
         };

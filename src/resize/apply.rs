@@ -20,7 +20,7 @@ use super::signals::{
     ContainerQuery, Signal, SignalTable, container_query, query_namespaces, record_sample,
     record_series,
 };
-use super::{ResizePolicy, decide_resizes, is_opted_in, patch};
+use super::{ResizePolicy, ResizeSettings, decide_resizes, is_opted_in, patch};
 use crate::events::{EventSpec, Regarding};
 use crate::hook::binding_context::Snapshots;
 use crate::hook::metrics::Metrics;
@@ -38,14 +38,6 @@ const RESIZE_SUBRESOURCE_MINOR: u32 = 32;
 /// `admission/handler.go`, `timeToWaitForReady`), so a try can take that long: two more, within the deadline.
 const ADMISSION_NOT_READY_RETRIES: usize = 2;
 const ADMISSION_NOT_READY_PAUSE: Duration = Duration::from_secs(1);
-
-/// Which pods are ours to resize: a pod label, or a label on their namespace (`key=value` each).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResizeSettings {
-    pub policy: ResizePolicy,
-    pub pod_selector: (String, String),
-    pub namespace_selector: (String, String),
-}
 
 /// One resize-pods tick. Errors mean nothing was written.
 pub fn run(

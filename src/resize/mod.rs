@@ -20,7 +20,7 @@ pub mod record;
 pub mod signals;
 
 pub use decide::{ResizeInput, ResizePlan, decide_resizes, is_opted_in};
-pub use policy::ResizePolicy;
+pub use policy::{ResizePolicy, ResizeSettings};
 
 #[cfg(test)]
 mod scenarios;

@@ -23,7 +23,7 @@ pub use ownership::TaintRecord;
 pub use patch::node_patch;
 pub use policy::{
     AdoptedTaint, CPU_THRESHOLD, CustomSignal, DEFAULT_TAINT_KEY, SignalPolicy, TAINT_ANNOTATION,
-    TaintEffect, TaintPolicy,
+    TaintEffect, TaintPolicy, default_untaint_threshold,
 };
 #[cfg(test)]
 pub(crate) use signals::match_samples;

@@ -77,7 +77,8 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Settings as typed. Defaults are shown by `--help` and applied here, checked in `settings.rs`.
+/// Settings as typed. Each setting's env variable, flag, default and help are defined here and nowhere else;
+/// [`crate::settings`] checks the values (and reads the names from here).
 #[derive(Debug, Clone, Default, Args)]
 pub struct RawSettings {
     // ---- Hook and tick -------------------------------------------------------------------------------

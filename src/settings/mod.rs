@@ -2,7 +2,7 @@
 //! controllers, the client settings and the hook configuration. Every rule about a setting's value lives here.
 //!
 //! A setting's env variable, flag, default and help are defined once, in clap (`src/cli.rs`); the rules here
-//! name a setting by its field ([`names::name!`]), so the names in messages are clap's. All problems are
+//! name a setting by its field (`name!(hot_window)`), so the names in messages are clap's. All problems are
 //! collected and reported together, each naming the env variable and flag, the value and what is allowed, so one
 //! failed start-up shows everything to fix; each bad value is reported once, and no rule is judged on a value
 //! already refused.

@@ -20,7 +20,7 @@ pub(super) fn definition() -> &'static Command {
     DEFINITION.get_or_init(|| RawSettings::augment_args(Command::new("kube-thermostat")))
 }
 
-/// The name of the [`RawSettings`] field `id`. Use [`name!`], which checks that the field exists.
+/// The name of the [`RawSettings`] field `id`. Use `name!`, which checks that the field exists.
 pub fn of(id: &str) -> Name {
     let arg = definition()
         .get_arguments()

@@ -4,7 +4,7 @@
 //!   nodes ([`match_range`]).
 //! - [`decide`]: [`decide_taints`] (nodes + readings + policy + now → [`TaintPlan`]) and [`plan_remove_all`].
 //! - [`patch`]: the guarded JSON Patch for one node's write ([`node_patch`]).
-//! - [`policy`]: [`TaintPolicy`], its defaults and [`TaintPolicy::validate`].
+//! - [`policy`]: [`TaintPolicy`] and its defaults.
 //!
 //! Time is `k8s_openapi::jiff::Timestamp`. Nothing here reads a clock, the environment, files or the network.
 

@@ -10,7 +10,7 @@ use crate::cli::Cli;
 use crate::exit::ExitCode;
 use crate::hook;
 use crate::log;
-use crate::settings::HookSettings;
+use crate::settings::hook_config;
 
 /// Runs the program with `args` (the first one is the program name) and the process environment.
 pub fn run<I, T>(args: I) -> ExitCode
@@ -42,7 +42,7 @@ where
 }
 
 fn print_config(cli: &Cli) -> ExitCode {
-    match HookSettings::from_raw(&cli.settings) {
+    match hook_config(&cli.settings) {
         Ok(settings) => {
             print!("{}", hook::config::render(&settings));
             ExitCode::Done

@@ -63,7 +63,8 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Settings as typed. Defaults are shown by `--help` and applied here, checked in `settings.rs`.
+/// Settings as typed. Each setting's env variable, flag, default and help are defined here and nowhere else;
+/// [`crate::settings`] checks the values (and reads the names from here).
 #[derive(Debug, Clone, Default, Args)]
 pub struct RawSettings {
     // ---- Hook and tick -------------------------------------------------------------------------------
@@ -345,7 +346,8 @@ pub struct RawSettings {
     )]
     pub cpu_threshold: String,
 
-    /// Node CPU busy % below which a tainted node is cool (for COOL_WINDOW). Default: CPU_THRESHOLD - 10.
+    /// Node CPU busy % below which a tainted node is cool (for COOL_WINDOW). Default: CPU_THRESHOLD - 10 (half of
+    /// it below 20).
     #[arg(
         long,
         env = "CPU_UNTAINT_THRESHOLD",
@@ -363,7 +365,7 @@ pub struct RawSettings {
     )]
     pub memory_threshold: Option<String>,
 
-    /// Node memory used % below which a node is cool. Default: MEMORY_THRESHOLD - 10.
+    /// Node memory used % below which a node is cool. Default: MEMORY_THRESHOLD - 10 (half of it below 20).
     #[arg(
         long,
         env = "MEMORY_UNTAINT_THRESHOLD",
@@ -390,7 +392,7 @@ pub struct RawSettings {
     )]
     pub custom_threshold: Option<String>,
 
-    /// Untaint threshold of CUSTOM_QUERY. Default: CUSTOM_THRESHOLD - 10.
+    /// Untaint threshold of CUSTOM_QUERY. Default: CUSTOM_THRESHOLD - 10 (half of it below 20).
     #[arg(
         long,
         env = "CUSTOM_UNTAINT_THRESHOLD",

@@ -6,8 +6,6 @@
 
 use serde::Serialize;
 
-use crate::settings::HookSettings;
-
 /// Binding names, shared by the configuration, the binding-context dispatcher and the snapshot reader.
 pub mod binding {
     pub const TAINT_NODES: &str = "taint-nodes";
@@ -55,12 +53,23 @@ pub const POD_JQ_FILTER: &str = concat!(
 pub const NAMESPACE_JQ_FILTER: &str =
     "{metadata: {name: .metadata.name, labels: .metadata.labels}}";
 
+/// What `--config` renders, as plain data: the settings code builds it from the checked schedules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookConfig {
+    /// The taint-nodes crontab; `None` when the controller is disabled (no binding).
+    pub taint_schedule: Option<String>,
+    /// The resize-pods crontab; `None` when the controller is disabled.
+    pub resize_schedule: Option<String>,
+    /// Let shell-operator pass cached objects (snapshots) to the schedules.
+    pub snapshots: bool,
+}
+
 // The structs below mirror shell-operator's v1 schema: field order is output order, and no field is ever null
 // (the schema rejects nulls), hence `skip_serializing_if` on every optional one.
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct HookConfig {
+struct ConfigDocument {
     config_version: &'static str,
     /// Only when no controller is enabled: a config of `configVersion` alone is invalid, so the hook runs once
     /// at start-up and says that it has nothing to do.
@@ -117,7 +126,29 @@ fn queue_of(binding: &'static str) -> &'static str {
 }
 
 /// The hook configuration, pretty-printed JSON with a trailing newline.
-pub fn render(settings: &HookSettings) -> String {
+pub fn render(settings: &HookConfig) -> String {
+    let schedule = schedule_bindings(settings);
+    let kubernetes = if settings.snapshots {
+        watch_bindings(settings)
+    } else {
+        Vec::new()
+    };
+    let on_startup = schedule.is_empty().then_some(1);
+    let config = ConfigDocument {
+        config_version: "v1",
+        on_startup,
+        schedule,
+        kubernetes,
+    };
+    // Serializing plain structs of strings, bools and vectors cannot fail.
+    let mut text = serde_json::to_string_pretty(&config)
+        .unwrap_or_else(|_| unreachable!("plain data serializes"));
+    text.push('\n');
+    text
+}
+
+/// One schedule per enabled controller, with the snapshots it reads.
+fn schedule_bindings(settings: &HookConfig) -> Vec<ScheduleBinding> {
     let snapshots = settings.snapshots;
     let mut schedule = Vec::new();
     if let Some(crontab) = &settings.taint_schedule {
@@ -146,78 +177,68 @@ pub fn render(settings: &HookSettings) -> String {
             },
         });
     }
+    schedule
+}
 
+/// The watches that keep shell-operator's cache of the objects the enabled controllers read.
+fn watch_bindings(settings: &HookConfig) -> Vec<KubernetesBinding> {
     let mut kubernetes = Vec::new();
-    if snapshots {
-        // `executeHookOnEvent: []` and no synchronization run: these bindings only keep shell-operator's cache
-        // current for the schedules; the hook never runs for a watch event. They sit on a queue of their own
-        // so that, should shell-operator ever queue anything for them, no controller waits behind it.
-        let watch = |name, kind, field_selector, jq_filter| KubernetesBinding {
-            name,
-            api_version: "v1",
-            kind,
-            field_selector,
-            jq_filter,
-            keep_full_objects_in_memory: false,
-            execute_hook_on_event: vec![],
-            execute_hook_on_synchronization: false,
-            queue: "kube-thermostat-cache",
-        };
-        let resize = settings.resize_schedule.is_some();
-        if settings.taint_schedule.is_some() || resize {
-            kubernetes.push(watch(binding::NODES, "Node", None, NODE_JQ_FILTER));
-        }
-        if resize {
-            // Finished pods hold no node resources: leave them out of the cache.
-            let non_terminal = FieldSelector {
-                match_expressions: vec![
-                    FieldExpression {
-                        field: "status.phase",
-                        operator: "NotEquals",
-                        value: "Succeeded",
-                    },
-                    FieldExpression {
-                        field: "status.phase",
-                        operator: "NotEquals",
-                        value: "Failed",
-                    },
-                ],
-            };
-            kubernetes.push(watch(
-                binding::PODS,
-                "Pod",
-                Some(non_terminal),
-                POD_JQ_FILTER,
-            ));
-            kubernetes.push(watch(
-                binding::NAMESPACES,
-                "Namespace",
-                None,
-                NAMESPACE_JQ_FILTER,
-            ));
-        }
-    }
-
-    let on_startup = schedule.is_empty().then_some(1);
-    let config = HookConfig {
-        config_version: "v1",
-        on_startup,
-        schedule,
-        kubernetes,
+    // `executeHookOnEvent: []` and no synchronization run: these bindings only keep shell-operator's cache
+    // current for the schedules; the hook never runs for a watch event. They sit on a queue of their own
+    // so that, should shell-operator ever queue anything for them, no controller waits behind it.
+    let watch = |name, kind, field_selector, jq_filter| KubernetesBinding {
+        name,
+        api_version: "v1",
+        kind,
+        field_selector,
+        jq_filter,
+        keep_full_objects_in_memory: false,
+        execute_hook_on_event: vec![],
+        execute_hook_on_synchronization: false,
+        queue: "kube-thermostat-cache",
     };
-    // Serializing plain structs of strings, bools and vectors cannot fail.
-    let mut text = serde_json::to_string_pretty(&config)
-        .unwrap_or_else(|_| unreachable!("plain data serializes"));
-    text.push('\n');
-    text
+    let resize = settings.resize_schedule.is_some();
+    if settings.taint_schedule.is_some() || resize {
+        kubernetes.push(watch(binding::NODES, "Node", None, NODE_JQ_FILTER));
+    }
+    if resize {
+        // Finished pods hold no node resources: leave them out of the cache.
+        let non_terminal = FieldSelector {
+            match_expressions: vec![
+                FieldExpression {
+                    field: "status.phase",
+                    operator: "NotEquals",
+                    value: "Succeeded",
+                },
+                FieldExpression {
+                    field: "status.phase",
+                    operator: "NotEquals",
+                    value: "Failed",
+                },
+            ],
+        };
+        kubernetes.push(watch(
+            binding::PODS,
+            "Pod",
+            Some(non_terminal),
+            POD_JQ_FILTER,
+        ));
+        kubernetes.push(watch(
+            binding::NAMESPACES,
+            "Namespace",
+            None,
+            NAMESPACE_JQ_FILTER,
+        ));
+    }
+    kubernetes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn defaults() -> HookSettings {
-        HookSettings {
+    fn defaults() -> HookConfig {
+        HookConfig {
             taint_schedule: Some("* * * * *".into()),
             resize_schedule: Some("*/2 * * * *".into()),
             snapshots: true,
@@ -236,7 +257,7 @@ mod tests {
 
     #[test]
     fn without_snapshots_there_are_no_kubernetes_bindings() {
-        let settings = HookSettings {
+        let settings = HookConfig {
             snapshots: false,
             ..defaults()
         };
@@ -247,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_disabled_controller_has_no_binding() {
-        let settings = HookSettings {
+        let settings = HookConfig {
             resize_schedule: None,
             ..defaults()
         };

@@ -45,7 +45,8 @@ impl PrometheusConfig {
             client_key_file: None,
             insecure_skip_verify: false,
             headers: Vec::new(),
-            query_timeout: Duration::from_secs(20),
+            // PROMETHEUS_TIMEOUT's default: the history subqueries of a cluster-wide query take seconds.
+            query_timeout: Duration::from_secs(30),
             retries: 2,
             // A cluster-wide per-container vector on 5,000 nodes is tens of MB; leave room, but not unbounded.
             max_response_bytes: 256 * 1024 * 1024,

@@ -3,11 +3,10 @@
 //! plan.
 //!
 //! The decision, by concern (each imports only what is listed before it, and the Pod model):
-//! - [`policy`]: the knobs; [`signals`]: the two PromQL queries and their answers per container
+//! - [`policy`]: the knobs and [`ResizeSettings`] (which pods are ours); [`signals`]: the two PromQL queries and their answers per container
 //! - [`values`]: a container's cpu and memory as request and limit, read, scaled and rounded
 //! - [`plan`]: what a decision produces ([`ResizePlan`]) and how it prints
 //! - [`record`]: our `kube-thermostat.io/last-resize` annotation (cooldown, back-off)
-//! - [`apply`]: [`apply::ResizeSettings`], which pods are ours to resize
 //! - [`owners`]: owner heuristic, HPA / VPA steering
 //! - [`eligibility`]: opted-in pods ([`is_opted_in`]), pods not considered, the resizable containers
 //! - `overrides`: per-pod `kube-thermostat.io/*` annotations over the policy
@@ -17,7 +16,6 @@
 //! - [`decide`]: the orchestration ([`decide_resizes`]): per pod the steps above, then the per-tick cap
 //! - [`patch`]: request bodies for the resize and the annotation
 
-pub mod apply;
 pub mod decide;
 mod draft;
 pub mod eligibility;
@@ -36,7 +34,7 @@ pub mod values;
 pub use decide::{ResizeInput, decide_resizes};
 pub use eligibility::is_opted_in;
 pub use plan::ResizePlan;
-pub use policy::ResizePolicy;
+pub use policy::{ResizePolicy, ResizeSettings};
 
 #[cfg(test)]
 mod scenarios;

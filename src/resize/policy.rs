@@ -4,6 +4,14 @@ use super::signals::SignalWindows;
 use serde::Serialize;
 use std::time::Duration;
 
+/// Which pods are ours to resize (a pod label, or a label on their namespace, `key=value` each) and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResizeSettings {
+    pub policy: ResizePolicy,
+    pub pod_selector: (String, String),
+    pub namespace_selector: (String, String),
+}
+
 /// Resize rules. Percentages are of the container's limit, or of its request when it has no limit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResizePolicy {

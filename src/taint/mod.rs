@@ -4,7 +4,7 @@
 //!   nodes ([`match_range`]).
 //! - [`decide`]: [`decide_taints`] (nodes + readings + policy + now → [`TaintPlan`]) and [`plan_remove_all`].
 //! - [`patch`]: the guarded JSON Patch for one node's write ([`node_patch`]).
-//! - [`policy`]: [`TaintPolicy`], its defaults and [`TaintPolicy::validate`].
+//! - [`policy`]: [`TaintPolicy`] and its defaults.
 //!
 //! Time is `k8s_openapi::jiff::Timestamp`. Nothing here reads a clock, the environment, files or the network.
 
@@ -22,7 +22,7 @@ pub use ownership::TaintRecord;
 pub use patch::node_patch;
 pub use policy::{
     AdoptedTaint, CPU_THRESHOLD, CustomSignal, DEFAULT_TAINT_KEY, SignalPolicy, TAINT_ANNOTATION,
-    TaintEffect, TaintPolicy,
+    TaintEffect, TaintPolicy, default_untaint_threshold,
 };
 #[cfg(test)]
 pub(crate) use signals::match_samples;

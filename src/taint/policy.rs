@@ -1,8 +1,8 @@
 //! What the taint controller is told to do: plain data, built and range-checked by the settings code.
 //!
-//! [`TaintPolicy::default`] holds the defaults a cautious SRE would accept; [`TaintPolicy::validate`] is the one
-//! check every policy must pass before [`super::decide_taints`] sees it (the settings code calls it and adds the
-//! env names of its own).
+//! [`TaintPolicy::default`] holds the defaults a cautious SRE would accept, the same the binary runs with (the
+//! settings code proves it). The rules a policy's values must follow are checked once, by the settings code,
+//! which names the setting a person has to fix. Imports nothing above the pure core.
 
 use serde::Serialize;
 use std::fmt;
@@ -12,6 +12,12 @@ use std::time::Duration;
 pub const CPU_THRESHOLD: f64 = 80.0;
 /// The untaint threshold sits this far below the taint threshold unless set (hysteresis band).
 pub const DEFAULT_HYSTERESIS: f64 = 10.0;
+
+/// The untaint threshold of a signal whose own is not set: [`DEFAULT_HYSTERESIS`] points of hysteresis, but
+/// never below zero for a low threshold (half the threshold below 20).
+pub fn default_untaint_threshold(threshold_percent: f64) -> f64 {
+    (threshold_percent - DEFAULT_HYSTERESIS).max(threshold_percent / 2.0)
+}
 /// Our taint's default key. Of our own domain: `node.kubernetes.io/` and every other `kubernetes.io`/`k8s.io`
 /// prefix is reserved for Kubernetes components (the seed script's `node.kubernetes.io/pressure` sat there;
 /// `ADOPT_TAINTS` takes its taints over).
@@ -86,7 +92,7 @@ pub struct SignalPolicy {
     /// A node is hot for this signal when every evaluation in the last `hot_window` was strictly above this.
     pub threshold_percent: f64,
     /// A node is cool for this signal when every evaluation in the last `cool_window` was strictly below this.
-    /// Between the two (the hysteresis band) nothing changes. Default: `threshold_percent - 10`.
+    /// Between the two (the hysteresis band) nothing changes. Default: [`default_untaint_threshold`].
     pub untaint_threshold_percent: f64,
     /// How long the signal must stay above the threshold before the node is hot (default 3 min).
     #[serde(serialize_with = "serialize_seconds")]
@@ -97,11 +103,11 @@ pub struct SignalPolicy {
 }
 
 impl SignalPolicy {
-    /// A signal with the default windows and an untaint threshold `DEFAULT_HYSTERESIS` below `threshold_percent`.
+    /// A signal with the default windows and the default untaint threshold ([`default_untaint_threshold`]).
     pub fn with_threshold(threshold_percent: f64) -> SignalPolicy {
         SignalPolicy {
             threshold_percent,
-            untaint_threshold_percent: threshold_percent - DEFAULT_HYSTERESIS,
+            untaint_threshold_percent: default_untaint_threshold(threshold_percent),
             hot_window: Duration::from_secs(180),
             cool_window: Duration::from_secs(300),
         }
@@ -146,7 +152,7 @@ pub struct TaintPolicy {
     pub taint_key: String,
     /// Taints another tool left that we take over (`ADOPT_TAINTS`, default none): each exact key + effect named
     /// here is ours to remove (when the node is cool, by `--remove-all`, or replaced by our own taint on a hot
-    /// node), never to add. Never a system taint (see [`TaintPolicy::validate`]).
+    /// node), never to add. Never a system taint (the settings code refuses one).
     pub adopted_taints: Vec<AdoptedTaint>,
     /// Our taint's value (`TAINT_VALUE`, default `true`). An empty value means "no value".
     pub taint_value: String,
@@ -196,75 +202,6 @@ impl Default for TaintPolicy {
 }
 
 impl TaintPolicy {
-    /// Checks the rules no setting combination may break. The message names the setting (by its env name where
-    /// the seed fixed one) and the value.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.taint_effect == TaintEffect::NoExecute && !self.allow_no_execute {
-            return Err("TAINT_EFFECT = \"NoExecute\" evicts running pods from hot nodes: it is refused unless \
-                        the explicit allow-NoExecute setting is true"
-                .to_string());
-        }
-        if self.taint_key.trim().is_empty() {
-            return Err("TAINT_KEY is empty: a taint needs a key".to_string());
-        }
-        if let Some(adopted) = self
-            .adopted_taints
-            .iter()
-            .find(|a| super::ownership::SYSTEM_TAINT_KEYS.contains(&a.key.as_str()))
-        {
-            return Err(format!(
-                "adopted taint {adopted}: the key is owned by Kubernetes, cluster-autoscaler or Karpenter, \
-                 never ours to remove"
-            ));
-        }
-        if self.cpu.is_none() && self.memory.is_none() && self.custom.is_none() {
-            return Err(
-                "no signal is enabled: enable at least one of cpu, memory, custom".to_string(),
-            );
-        }
-        let step = self.query_step.as_secs();
-        if step == 0 || self.query_step.subsec_nanos() != 0 {
-            return Err(format!(
-                "query step = {:?}: must be a whole number of seconds, at least 1s",
-                self.query_step
-            ));
-        }
-        let rate = self.cpu_rate_window;
-        if rate.subsec_nanos() != 0 || rate.as_secs() == 0 {
-            return Err(format!(
-                "CPU rate window = {rate:?}: must be a whole number of seconds, at least 1s"
-            ));
-        }
-        for (name, signal) in self.signals() {
-            check_signal(name, signal, self.query_step)?;
-        }
-        if let Some(custom) = &self.custom
-            && custom.expression.trim().is_empty()
-        {
-            return Err("custom signal expression is empty".to_string());
-        }
-        if !(0.0..=1.0).contains(&self.max_tainted_fraction) {
-            return Err(format!(
-                "max tainted fraction = {}: must be in [0, 1]",
-                self.max_tainted_fraction
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.max_unknown_fraction) {
-            return Err(format!(
-                "max unknown fraction = {}: must be in [0, 1]",
-                self.max_unknown_fraction
-            ));
-        }
-        if let Some(label) = &self.match_label
-            && !is_label_name(label)
-        {
-            return Err(format!(
-                "match label = {label:?}: not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
-            ));
-        }
-        Ok(())
-    }
-
     /// The enabled signals, in a fixed order.
     pub fn signals(&self) -> Vec<(super::SignalKind, &SignalPolicy)> {
         let mut out = Vec::new();
@@ -294,42 +231,6 @@ impl TaintPolicy {
     }
 }
 
-fn check_signal(
-    name: super::SignalKind,
-    signal: &SignalPolicy,
-    step: Duration,
-) -> Result<(), String> {
-    let t = signal.threshold_percent;
-    let u = signal.untaint_threshold_percent;
-    if !t.is_finite() || !(0.0..=100.0).contains(&t) {
-        return Err(format!(
-            "{name} threshold = {t}: must be a percentage in [0, 100]"
-        ));
-    }
-    if !u.is_finite() || u > t {
-        return Err(format!(
-            "{name} untaint threshold = {u}: must be a number not above the threshold ({t})"
-        ));
-    }
-    for (what, window) in [
-        ("hot window", signal.hot_window),
-        ("cool window", signal.cool_window),
-    ] {
-        if window < step || window.subsec_nanos() != 0 {
-            return Err(format!(
-                "{name} {what} = {window:?}: must be whole seconds and at least the subquery step ({step:?})"
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn is_label_name(text: &str) -> bool {
-    let mut chars = text.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 fn serialize_seconds<S: serde::Serializer>(
     duration: &Duration,
     serializer: S,
@@ -348,10 +249,11 @@ pub(crate) fn human_duration(duration: Duration) -> String {
 mod tests {
     use super::*;
 
+    // That the defaults are valid (accepted by the settings code) and are what the binary runs with is proven
+    // in `settings::defaults`; the rules on a policy's values are tested there too.
     #[test]
-    fn defaults_are_valid_and_match_the_seed() {
+    fn defaults_match_the_seed() {
         let policy = TaintPolicy::default();
-        assert_eq!(policy.validate(), Ok(()));
         assert_eq!(policy.taint_key, "kube-thermostat.io/hot");
         assert!(
             policy.adopted_taints.is_empty(),
@@ -365,64 +267,14 @@ mod tests {
     }
 
     #[test]
-    fn no_execute_is_refused_without_the_explicit_setting() {
-        let policy = TaintPolicy {
-            taint_effect: TaintEffect::NoExecute,
-            ..TaintPolicy::default()
-        };
-        let error = policy.validate().unwrap_err();
-        assert!(
-            error.contains("TAINT_EFFECT") && error.contains("NoExecute"),
-            "{error}"
+    fn the_default_untaint_threshold_is_ten_below_but_never_under_half() {
+        assert_eq!(default_untaint_threshold(80.0), 70.0);
+        assert_eq!(default_untaint_threshold(20.0), 10.0);
+        assert_eq!(default_untaint_threshold(12.0), 6.0);
+        assert_eq!(
+            SignalPolicy::with_threshold(5.0).untaint_threshold_percent,
+            2.5
         );
-        let allowed = TaintPolicy {
-            allow_no_execute: true,
-            ..policy
-        };
-        assert_eq!(allowed.validate(), Ok(()));
-    }
-
-    #[test]
-    fn a_system_taint_can_never_be_adopted() {
-        for key in ["node.kubernetes.io/unschedulable", "karpenter.sh/disrupted"] {
-            let policy = TaintPolicy {
-                adopted_taints: vec![AdoptedTaint {
-                    key: key.to_string(),
-                    effect: TaintEffect::NoSchedule,
-                }],
-                ..TaintPolicy::default()
-            };
-            let error = policy.validate().unwrap_err();
-            assert!(
-                error.contains(key) && error.contains("never ours"),
-                "{error}"
-            );
-        }
-    }
-
-    #[test]
-    fn untaint_threshold_above_threshold_is_refused() {
-        let policy = TaintPolicy {
-            cpu: Some(SignalPolicy {
-                untaint_threshold_percent: 85.0,
-                ..SignalPolicy::with_threshold(80.0)
-            }),
-            ..TaintPolicy::default()
-        };
-        let error = policy.validate().unwrap_err();
-        assert!(error.contains("cpu untaint threshold = 85"), "{error}");
-    }
-
-    #[test]
-    fn window_shorter_than_the_step_is_refused() {
-        let policy = TaintPolicy {
-            cpu: Some(SignalPolicy {
-                hot_window: Duration::from_secs(10),
-                ..SignalPolicy::with_threshold(80.0)
-            }),
-            ..TaintPolicy::default()
-        };
-        assert!(policy.validate().unwrap_err().contains("cpu hot window"));
     }
 
     #[test]

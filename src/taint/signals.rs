@@ -721,7 +721,6 @@ mod tests {
         );
         assert_eq!(readings.reading("node-2"), None);
         assert_eq!(readings.unmatched.count, 1);
-        assert!(policy.validate().is_ok());
         let query = signal_query(SignalKind::Cpu, &policy).unwrap().expression;
         assert!(
             query.contains("avg by (node, instance, nodename)"),

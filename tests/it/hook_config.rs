@@ -535,3 +535,49 @@ fn crontabs_are_judged_at_config_as_shell_operators_parser_judges_them() {
         );
     }
 }
+
+/// The settings a tick refuses, as the binary prints them (`run` stops before reaching any server).
+fn refused_settings(env: &[(&str, &str)]) -> Vec<String> {
+    let mut env = env.to_vec();
+    env.push(("PROMETHEUS_URL", "http://127.0.0.1:1"));
+    let output = hook(&["run", "--dry-run"], &env);
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report = stderr.split("invalid settings:").nth(1).unwrap_or_default();
+    report
+        .split("\\n  ")
+        .skip(1)
+        .map(|line| line.split(' ').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_tick_reports_each_bad_setting_once_and_nothing_derived_from_it() {
+    for (env, refused) in [
+        (
+            &[("CPU_THRESHOLD", "120"), ("HOT_WINDOW", "abc")][..],
+            &["CPU_THRESHOLD", "HOT_WINDOW"][..],
+        ),
+        (
+            &[("QUERY_STEP", "often"), ("COOL_WINDOW", "10s")],
+            &["QUERY_STEP"],
+        ),
+        (
+            &[("RESIZE_CPU_LOW", "lots"), ("RESIZE_CPU_MAX", "none")],
+            &["RESIZE_CPU_LOW", "RESIZE_CPU_MAX"],
+        ),
+        (
+            &[
+                ("TAINT_EFFECT", "NoExecute"),
+                ("ALLOW_NO_EXECUTE", "perhaps"),
+            ],
+            &["ALLOW_NO_EXECUTE"],
+        ),
+        (
+            &[("RESIZE_CPU_HIGH", "50"), ("MEMORY_THRESHOLD", "x")],
+            &["RESIZE_CPU_TARGET", "MEMORY_THRESHOLD"],
+        ),
+    ] {
+        assert_eq!(refused_settings(env), refused, "{env:?}");
+    }
+}

@@ -17,7 +17,7 @@ use crate::hook::metrics::Metrics;
 use crate::kube::{ApiResource, KubeError, Patch};
 use crate::log;
 use crate::model::pod::Pod;
-use crate::resize::apply::ResizeSettings;
+use crate::resize::ResizeSettings;
 use crate::resize::patch;
 use crate::resize::plan::{PodAction, PodPlan};
 use crate::resize::record::LAST_RESIZE_ANNOTATION;

@@ -24,7 +24,7 @@ use crate::hook::binding_context::Snapshots;
 use crate::hook::metrics::Metrics;
 use crate::log;
 use crate::resize::ResizePlan;
-use crate::resize::apply::ResizeSettings;
+use crate::resize::ResizeSettings;
 
 /// The resize-pods controller, configured for one run.
 pub(crate) struct ResizePods<'a> {

@@ -17,7 +17,7 @@ use crate::log;
 use crate::model::node::{ListedNode, fit_only};
 use crate::model::pod::Pod;
 use crate::prometheus::RangeSpan;
-use crate::resize::apply::ResizeSettings;
+use crate::resize::ResizeSettings;
 use crate::resize::signals::{
     ContainerQuery, Signal, SignalTable, container_query, query_namespaces, record_sample,
     record_series,

@@ -5,7 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::observe::{Cluster, NamespaceLabels};
 use crate::model::pod::Pod;
-use crate::resize::apply::ResizeSettings;
+use crate::resize::ResizeSettings;
 use crate::resize::signals::SignalTable;
 use crate::resize::{ResizeInput, ResizePlan, decide_resizes};
 

@@ -1,0 +1,185 @@
+//! resize-pods' settings → [`ResizeSettings`]: which pods, the utilization marks, windows, step sizes, bounds,
+//! cooldowns and the blast radius.
+
+use std::time::Duration;
+
+use super::check::Checker;
+use super::names::{Name, name};
+use super::{Shared, Threshold};
+use crate::cli::RawSettings;
+use crate::resize::signals::SignalWindows;
+use crate::resize::{ResizePolicy, ResizeSettings};
+
+pub(super) fn settings(check: &mut Checker, raw: &RawSettings, shared: &Shared) -> ResizeSettings {
+    let mut policy = ResizePolicy::default();
+    cpu_marks(check, raw, shared, &mut policy);
+    memory_marks(check, raw, &mut policy);
+    policy.windows = windows(check, raw, shared.query_step);
+    bounds(check, raw, &mut policy);
+    steps(check, raw, &mut policy);
+    timing(check, raw, &mut policy);
+    policy.max_pods_per_tick = check.count(
+        name!(resize_max_pods_per_tick),
+        &raw.resize_max_pods_per_tick,
+        1,
+        100_000,
+    ) as usize;
+    policy.query_max_points = check.count(
+        name!(resize_query_max_points),
+        &raw.resize_query_max_points,
+        0,
+        1_000_000_000,
+    ) as u64;
+    ResizeSettings {
+        policy,
+        pod_selector: check.label_pair(name!(resize_pod_selector), &raw.resize_pod_selector),
+        namespace_selector: check.label_pair(
+            name!(resize_namespace_selector),
+            &raw.resize_namespace_selector,
+        ),
+    }
+}
+
+fn cpu_marks(check: &mut Checker, raw: &RawSettings, shared: &Shared, policy: &mut ResizePolicy) {
+    let high = match &raw.resize_cpu_high {
+        Some(value) => Threshold {
+            name: name!(resize_cpu_high),
+            percent: check.percent(name!(resize_cpu_high), value),
+        },
+        // The seed hook's CPU_THRESHOLD (80) is the scale-up mark unless set apart.
+        None => shared.cpu_threshold,
+    };
+    let target = check.percent(name!(resize_cpu_target), &raw.resize_cpu_target);
+    let low = check.percent(name!(resize_cpu_low), &raw.resize_cpu_low);
+    let marks = [high.name, name!(resize_cpu_target), name!(resize_cpu_low)];
+    if check.accepted(&marks) && !(low < target && target < high.percent) {
+        check.reject(
+            name!(resize_cpu_target),
+            &raw.resize_cpu_target,
+            format!(
+                "must lie strictly between {} ({low}) and the high mark ({}), or resizes would flap",
+                name!(resize_cpu_low).env,
+                high.percent
+            ),
+        );
+    }
+    policy.cpu_high_percent = high.percent;
+    policy.cpu_target_percent = target;
+    policy.cpu_low_percent = low;
+}
+
+fn memory_marks(check: &mut Checker, raw: &RawSettings, policy: &mut ResizePolicy) {
+    policy.memory_enabled = check.bool(name!(resize_memory), &raw.resize_memory);
+    let high = check.percent(name!(resize_memory_high), &raw.resize_memory_high);
+    let target = check.percent(name!(resize_memory_target), &raw.resize_memory_target);
+    if check.accepted(&[name!(resize_memory_high), name!(resize_memory_target)]) && target >= high {
+        check.reject(
+            name!(resize_memory_target),
+            &raw.resize_memory_target,
+            format!("must be below {} ({high})", name!(resize_memory_high).env),
+        );
+    }
+    policy.memory_high_percent = high;
+    policy.memory_target_percent = target;
+    policy.memory_margin_percent = check.number(
+        name!(resize_memory_margin),
+        &raw.resize_memory_margin,
+        0.0,
+        200.0,
+    );
+}
+
+/// The windows hold at least one step; when `QUERY_STEP` itself was refused, at least a second.
+fn windows(check: &mut Checker, raw: &RawSettings, step: Duration) -> SignalWindows {
+    let min = if check.accepted(&[name!(query_step)]) {
+        step
+    } else {
+        Duration::from_secs(1)
+    };
+    SignalWindows {
+        step,
+        short_window: check.duration(name!(resize_short_window), &raw.resize_short_window, min),
+        stabilization_window: check.duration(
+            name!(resize_stabilization_window),
+            &raw.resize_stabilization_window,
+            min,
+        ),
+        ..SignalWindows::default()
+    }
+}
+
+/// The global bounds of the sizes we set, each minimum at most its maximum.
+fn bounds(check: &mut Checker, raw: &RawSettings, policy: &mut ResizePolicy) {
+    let cpu = (name!(resize_cpu_min), name!(resize_cpu_max));
+    policy.cpu_min_millis = check.cpu(cpu.0, &raw.resize_cpu_min);
+    policy.cpu_max_millis = check.cpu(cpu.1, &raw.resize_cpu_max);
+    reject_min_over_max(
+        check,
+        cpu,
+        &raw.resize_cpu_min,
+        policy.cpu_min_millis > policy.cpu_max_millis,
+    );
+    let memory = (name!(resize_memory_min), name!(resize_memory_max));
+    policy.memory_min_bytes = check.memory(memory.0, &raw.resize_memory_min);
+    policy.memory_max_bytes = check.memory(memory.1, &raw.resize_memory_max);
+    reject_min_over_max(
+        check,
+        memory,
+        &raw.resize_memory_min,
+        policy.memory_min_bytes > policy.memory_max_bytes,
+    );
+}
+
+fn reject_min_over_max(check: &mut Checker, (min, max): (Name, Name), value: &str, over: bool) {
+    if over && check.accepted(&[min, max]) {
+        check.reject(min, value, format!("must not exceed {}", max.env));
+    }
+}
+
+/// How far one step goes, its rounding and the tolerance below which no step is made.
+fn steps(check: &mut Checker, raw: &RawSettings, policy: &mut ResizePolicy) {
+    policy.max_step_up = check.number(
+        name!(resize_max_step_up),
+        &raw.resize_max_step_up,
+        1.01,
+        100.0,
+    );
+    policy.max_step_down = check.number(
+        name!(resize_max_step_down),
+        &raw.resize_max_step_down,
+        1.01,
+        100.0,
+    );
+    policy.cpu_granularity_millis = check
+        .cpu(name!(resize_cpu_granularity), &raw.resize_cpu_granularity)
+        .max(1);
+    policy.memory_granularity_bytes = check
+        .memory(
+            name!(resize_memory_granularity),
+            &raw.resize_memory_granularity,
+        )
+        .max(1);
+    policy.tolerance = check.number(name!(resize_tolerance), &raw.resize_tolerance, 0.0, 0.9);
+}
+
+/// Cooldowns, restarts, the Deferred timeout and the back-off.
+fn timing(check: &mut Checker, raw: &RawSettings, policy: &mut ResizePolicy) {
+    policy.cooldown_up = check.duration(
+        name!(resize_cooldown_up),
+        &raw.resize_cooldown_up,
+        Duration::ZERO,
+    );
+    policy.cooldown_down = check.duration(
+        name!(resize_cooldown_down),
+        &raw.resize_cooldown_down,
+        Duration::ZERO,
+    );
+    policy.allow_restart = check.bool(name!(resize_allow_restart), &raw.resize_allow_restart);
+    policy.deferred_timeout = check.duration(
+        name!(resize_deferred_timeout),
+        &raw.resize_deferred_timeout,
+        Duration::from_secs(1),
+    );
+    policy.infeasible_backoff =
+        check.duration(name!(resize_backoff), &raw.resize_backoff, Duration::ZERO);
+}

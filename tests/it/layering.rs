@@ -632,7 +632,9 @@ fn layer_of(module: &str) -> Layer {
     }
     let top = module.split("::").next().unwrap_or(module);
     match top {
-        "quantity" | "deadline" | "exit" | "events" | "model" | "log" | "error_chain" => Layer::Base,
+        "quantity" | "deadline" | "exit" | "events" | "model" | "log" | "error_chain" => {
+            Layer::Base
+        }
         "taint" | "resize" => Layer::Core,
         "hook" | "kube" | "prometheus" | "http" => Layer::Edge,
         "cli" | "settings" => Layer::Settings,
@@ -674,6 +676,7 @@ const PURE_EDGE_MODULES: &[&str] = &[
     "prometheus::sample",
     "prometheus::stats",
     "kube::go_json",
+    "kube::json_pointer",
 ];
 
 #[test]

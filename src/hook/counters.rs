@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::deadline::Deadline;
+use crate::kube::json_pointer::escape_pointer_token;
 use crate::kube::{self, ApiResource, Patch};
-use crate::taint::patch::escape_pointer_token;
 
 /// Totals (or increments) by series: name and labels (without `controller`, which the export adds).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

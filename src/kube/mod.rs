@@ -15,6 +15,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod go_json;
+pub mod json_pointer;
 pub mod rate_limit;
 pub mod request;
 

@@ -13,7 +13,7 @@
 //! # fn main() -> anyhow::Result<()> {
 //! let client = PrometheusClient::new(PrometheusConfig::new("http://prometheus:9090"))?;
 //! let expr = format!(r#"up{{node="{}"}}"#, escape_label_value("node-1"));
-//! let at = Timestamp::from_second(1_700_000_000)?;
+//! let at = Timestamp::from_second(1_700_000_000).map_err(|e| anyhow::anyhow!("{e}"))?;
 //! let answer = client.query(&expr, at, &Deadline::after(Duration::from_secs(10)))?;
 //! for warning in &answer.warnings {
 //!     eprintln!("Prometheus warns: {warning}");

@@ -22,8 +22,9 @@
 //! 5. Writes only where the taint list or our annotation changes.
 
 use super::ownership::{Ownership, our_taint};
+use super::policy::SignalKind;
 use super::policy::{SignalPolicy, TaintEffect, TaintPolicy, human_duration};
-use super::signals::{NodeReading, SignalKind, SignalReadings, UnmatchedSeries};
+use super::signals::{NodeReading, SignalReadings, UnmatchedSeries};
 use crate::events::{EventAction, EventType};
 use k8s_openapi::api::core::v1::{Node, Taint};
 use k8s_openapi::jiff::Timestamp;

@@ -21,14 +21,14 @@ pub use decide::{
 pub use ownership::TaintRecord;
 pub use patch::node_patch;
 pub use policy::{
-    AdoptedTaint, CPU_THRESHOLD, CustomSignal, DEFAULT_TAINT_KEY, SignalPolicy, TAINT_ANNOTATION,
-    TaintEffect, TaintPolicy, default_untaint_threshold,
+    AdoptedTaint, CPU_THRESHOLD, CustomSignal, DEFAULT_TAINT_KEY, SignalKind, SignalPolicy,
+    TAINT_ANNOTATION, TaintEffect, TaintPolicy, default_untaint_threshold,
 };
 #[cfg(test)]
 pub(crate) use signals::match_samples;
 pub use signals::{
-    NodeReading, SeriesStats, SignalKind, SignalQuery, SignalReadings, UnmatchedSeries,
-    match_range, match_series, signal_queries, signal_query, strip_port,
+    NodeReading, SeriesStats, SignalQuery, SignalReadings, UnmatchedSeries, match_range,
+    match_series, signal_queries, signal_query, strip_port,
 };
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 
 use super::decide::NodeWrite;
 use super::policy::TAINT_ANNOTATION;
+use crate::kube::json_pointer::escape_pointer_token;
 use serde_json::{Value, json};
 
 /// `/metadata/annotations/kube-thermostat.io~1taint`
@@ -31,11 +32,6 @@ pub fn annotation_path() -> String {
         "/metadata/annotations/{}",
         escape_pointer_token(TAINT_ANNOTATION)
     )
-}
-
-/// JSON Pointer (RFC 6901) token escaping: `~` → `~0`, then `/` → `~1`.
-pub fn escape_pointer_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
 }
 
 /// The JSON Patch for one node's write. Empty (`[]`) when the write changes nothing.

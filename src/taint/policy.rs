@@ -8,6 +8,25 @@ use serde::Serialize;
 use std::fmt;
 use std::time::Duration;
 
+/// The signals a node is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignalKind {
+    Cpu,
+    Memory,
+    Custom,
+}
+
+impl fmt::Display for SignalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SignalKind::Cpu => "cpu",
+            SignalKind::Memory => "memory",
+            SignalKind::Custom => "custom",
+        })
+    }
+}
+
 /// The seed script's `CPU_THRESHOLD` default: a node above 80 % CPU busy is hot.
 pub const CPU_THRESHOLD: f64 = 80.0;
 /// The untaint threshold sits this far below the taint threshold unless set (hysteresis band).
@@ -203,25 +222,25 @@ impl Default for TaintPolicy {
 
 impl TaintPolicy {
     /// The enabled signals, in a fixed order.
-    pub fn signals(&self) -> Vec<(super::SignalKind, &SignalPolicy)> {
+    pub fn signals(&self) -> Vec<(SignalKind, &SignalPolicy)> {
         let mut out = Vec::new();
         if let Some(cpu) = &self.cpu {
-            out.push((super::SignalKind::Cpu, cpu));
+            out.push((SignalKind::Cpu, cpu));
         }
         if let Some(memory) = &self.memory {
-            out.push((super::SignalKind::Memory, memory));
+            out.push((SignalKind::Memory, memory));
         }
         if let Some(custom) = &self.custom {
-            out.push((super::SignalKind::Custom, &custom.signal));
+            out.push((SignalKind::Custom, &custom.signal));
         }
         out
     }
 
-    pub fn signal(&self, kind: super::SignalKind) -> Option<&SignalPolicy> {
+    pub fn signal(&self, kind: SignalKind) -> Option<&SignalPolicy> {
         match kind {
-            super::SignalKind::Cpu => self.cpu.as_ref(),
-            super::SignalKind::Memory => self.memory.as_ref(),
-            super::SignalKind::Custom => self.custom.as_ref().map(|c| &c.signal),
+            SignalKind::Cpu => self.cpu.as_ref(),
+            SignalKind::Memory => self.memory.as_ref(),
+            SignalKind::Custom => self.custom.as_ref().map(|c| &c.signal),
         }
     }
 

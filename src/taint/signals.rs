@@ -27,33 +27,14 @@
 //! Pure: builds query text and matches answers already fetched; imports Prometheus' answer types, never its
 //! client.
 
-use super::policy::{TaintPolicy, promql_duration};
+use super::policy::{SignalKind, TaintPolicy, promql_duration};
 use crate::prometheus::RangeSeries;
 use k8s_openapi::api::core::v1::Node;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt;
 use std::time::Duration;
 /// How many unmatched series a report quotes.
 const UNMATCHED_EXAMPLES: usize = 5;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SignalKind {
-    Cpu,
-    Memory,
-    Custom,
-}
-
-impl fmt::Display for SignalKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SignalKind::Cpu => "cpu",
-            SignalKind::Memory => "memory",
-            SignalKind::Custom => "custom",
-        })
-    }
-}
 
 /// The labels the built-in expressions keep: the ones matching may use.
 fn grouping_labels(policy: &TaintPolicy) -> String {

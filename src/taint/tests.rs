@@ -1282,7 +1282,10 @@ mod writes {
             patch::annotation_path(),
             "/metadata/annotations/kube-thermostat.io~1taint"
         );
-        assert_eq!(patch::escape_pointer_token("a~b/c"), "a~0b~1c");
+        assert_eq!(
+            crate::kube::json_pointer::escape_pointer_token("a~b/c"),
+            "a~0b~1c"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod hook_config;
 mod hook_metrics;
 mod hook_mode;
 mod kube_client;
+mod layering;
 mod manifests;
 mod prometheus_client;
 mod properties;

@@ -264,13 +264,16 @@ fn no_shelling_out_but_kubeconfig_exec_plugins() {
                 .unwrap()
                 .display()
                 .to_string();
+            // `Command::new` alone is also clap's: it counts where the file reaches std::process.
+            let spawns = production.contains("std::process");
             for needle in [
                 "Command::new",
                 "process::Command",
                 "libc::exec",
                 "os::unix::process",
             ] {
-                if production.contains(needle) && relative != "src/kube/credentials.rs" {
+                let found = production.contains(needle) && (needle != "Command::new" || spawns);
+                if found && relative != "src/kube/credentials.rs" {
                     offenders.push(format!("{relative}: {needle}"));
                 }
             }

@@ -133,6 +133,7 @@ impl Metrics {
         });
     }
 
+    #[cfg(test)]
     pub fn ops(&self) -> &[MetricOp] {
         &self.ops
     }

@@ -1,7 +1,7 @@
 //! The shell-operator contract: `--config` output, binding context input, metrics output.
 
 pub mod binding_context;
-pub mod config;
-pub mod counters;
-pub mod crontab;
-pub mod metrics;
+pub(crate) mod config;
+pub(crate) mod counters;
+pub(crate) mod crontab;
+pub(crate) mod metrics;

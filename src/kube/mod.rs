@@ -10,14 +10,14 @@
 //! client.get / list_all / patch / create / version (each with the tick's Deadline)
 //! ```
 
-pub mod client;
+pub(crate) mod client;
 pub mod config;
-pub mod credentials;
-pub mod error;
-pub mod go_json;
-pub mod json_pointer;
-pub mod rate_limit;
-pub mod request;
+pub(crate) mod credentials;
+pub(crate) mod error;
+pub(crate) mod go_json;
+pub(crate) mod json_pointer;
+pub(crate) mod rate_limit;
+pub(crate) mod request;
 
 pub use client::{Client, ClientOptions, RequestStats, ServerVersion};
 pub use config::{Auth, ClusterEndpoint, ConfigError, ConfigOptions, ConfigSources, resolve};

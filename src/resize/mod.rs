@@ -16,20 +16,20 @@
 //! - [`decide`]: the orchestration ([`decide_resizes`]): per pod the steps above, then the per-tick cap
 //! - [`patch`]: request bodies for the resize and the annotation
 
-pub mod decide;
+pub(crate) mod decide;
 mod draft;
-pub mod eligibility;
-pub mod fit;
+pub(crate) mod eligibility;
+pub(crate) mod fit;
 mod in_flight;
 mod overrides;
-pub mod owners;
-pub mod patch;
-pub mod plan;
-pub mod policy;
-pub mod record;
+pub(crate) mod owners;
+pub(crate) mod patch;
+pub(crate) mod plan;
+pub(crate) mod policy;
+pub(crate) mod record;
 pub mod signals;
 mod sizing;
-pub mod values;
+pub(crate) mod values;
 
 pub use decide::{ResizeInput, decide_resizes};
 pub use eligibility::is_opted_in;

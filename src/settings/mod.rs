@@ -15,13 +15,13 @@
 //!
 //! Imports the command-line definition, the policies and client types below it, and nothing of the tick.
 
-pub mod check;
-pub mod hook;
-pub mod kube;
-pub mod names;
-pub mod prometheus;
-pub mod resize;
-pub mod taint;
+pub(crate) mod check;
+pub(crate) mod hook;
+pub(crate) mod kube;
+pub(crate) mod names;
+pub(crate) mod prometheus;
+pub(crate) mod resize;
+pub(crate) mod taint;
 
 #[cfg(test)]
 mod defaults;

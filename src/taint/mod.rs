@@ -8,11 +8,11 @@
 //!
 //! Time is `k8s_openapi::jiff::Timestamp`. Nothing here reads a clock, the environment, files or the network.
 
-pub mod decide;
-pub mod ownership;
-pub mod patch;
-pub mod policy;
-pub mod signals;
+pub(crate) mod decide;
+pub(crate) mod ownership;
+pub(crate) mod patch;
+pub(crate) mod policy;
+pub(crate) mod signals;
 
 pub use decide::{
     Action, Exclusion, NodeDecision, NodeEvent, NodeState, NodeWrite, PlanSummary, SignalVerdict,

@@ -11,7 +11,7 @@ use crate::support::{
 use serde_json::{Value, json};
 use std::time::Duration;
 use thermostat_rig::apiserver::PolicyRule;
-use thermostat_rig::builders::{PodBuilder, container};
+use thermostat_rig::builders::{NodeBuilder, PodBuilder, container};
 use thermostat_rig::cluster::{merge, plan_notes_about};
 
 const MI: f64 = 1024.0 * 1024.0;
@@ -133,16 +133,14 @@ fn dry_run_plan(cluster: &Cluster, env: &[(&str, &str)]) -> Value {
 /// A cluster at `1.{server_minor}` with one Linux node (as the kubelet labels it). A 1.32 cluster here has the
 /// InPlacePodVerticalScaling alpha gate on, without which it serves no `resize` route.
 fn cluster_at(server_minor: u32) -> Cluster {
-    let cluster = support::cluster_with(Options {
-        server_minor,
-        resize_alpha_gate: server_minor == 32,
-        ..Options::default()
-    });
-    cluster.add_node(
-        "node-1",
-        json!({"metadata": {"labels": {"kubernetes.io/os": "linux"}}}),
-    );
-    cluster
+    support::scenario()
+        .api(Options {
+            server_minor,
+            resize_alpha_gate: server_minor == 32,
+            ..Options::default()
+        })
+        .node(NodeBuilder::new("node-1").label("kubernetes.io/os", "linux"))
+        .start()
 }
 
 fn one_node_cluster() -> Cluster {
@@ -2116,11 +2114,13 @@ fn malformed_record_annotation_is_reported_and_rewritten() {
 
 #[test]
 fn cluster_without_the_vpa_crd_is_not_an_error() {
-    let cluster = support::cluster_with(Options {
-        vpa_crd_installed: false,
-        ..Options::default()
-    });
-    cluster.add_node("node-1", json!({}));
+    let cluster = support::scenario()
+        .api(Options {
+            vpa_crd_installed: false,
+            ..Options::default()
+        })
+        .node(NodeBuilder::new("node-1"))
+        .start();
     let at = deployment_pod(&cluster);
 
     let tick = cluster.tick("resize-pods", &[]);
@@ -2189,13 +2189,14 @@ fn pods_not_running_or_not_bound_are_left_alone() {
 #[test]
 fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_pod() {
     for memory in [false, true] {
-        let mut cluster = support::cluster();
-        for node in 0..4 {
-            cluster.add_node(
-                &format!("node-{node}"),
-                json!({"status": {"allocatable": {"cpu": "64", "memory": "256Gi"}}}),
-            );
-        }
+        let mut cluster =
+            (0..4)
+                .fold(support::scenario(), |scenario, node| {
+                    scenario.node(NodeBuilder::new(&format!("node-{node}")).merge(
+                        json!({"status": {"allocatable": {"cpu": "64", "memory": "256Gi"}}}),
+                    ))
+                })
+                .start();
         let size = json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}});
         let timeline = short_history();
         let mut series = Vec::new();
@@ -2344,11 +2345,13 @@ fn resize_rules(with_resize: bool) -> Vec<PolicyRule> {
 }
 
 fn cluster_with_rules(rules: Vec<PolicyRule>) -> Cluster {
-    let cluster = support::cluster_with(Options {
-        rbac: Some(rules),
-        ..Options::default()
-    });
-    cluster.add_node("node-1", json!({}));
+    let cluster = support::scenario()
+        .api(Options {
+            rbac: Some(rules),
+            ..Options::default()
+        })
+        .node(NodeBuilder::new("node-1"))
+        .start();
     hot_web(&cluster);
     cluster
 }

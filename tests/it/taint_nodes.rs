@@ -6,86 +6,63 @@
 //! looks at afterwards: the taints on each node, the requests made, the exit code, Events, annotations and
 //! metrics.
 
-use crate::support;
-
 use std::time::Duration;
 
 use crate::support::{
-    Cluster, Fault, FaultKind, FaultProxy, HookOutput, NodeHistory, Options, Profile, Series,
+    self, Cluster, Fault, FaultKind, FaultProxy, HookOutput, NodeHistory, Options, Profile,
+    Scenario, Series,
 };
 use serde_json::{Value, json};
 use thermostat_rig::apiserver::FOREIGN_TAINT_KEY;
 use thermostat_rig::apiserver::PolicyRule;
+use thermostat_rig::builders::{NodeBuilder, TAINT_ANNOTATION, TAINT_KEY, our_taint};
+use thermostat_rig::prometheus::node_load::{COOL, HOT, IN_BAND, cooled_for};
 use thermostat_rig::prometheus::{Fault as PrometheusFault, Timeline};
 
-const KEY: &str = "kube-thermostat.io/hot";
-const ANNOTATION: &str = "kube-thermostat.io/taint";
+// ---- Given ---------------------------------------------------------------------------------------------
 
-use thermostat_rig::prometheus::node_load::{COOL, HOT, IN_BAND, cooled_for};
-
-/// Our taint as the API server stores it with the default settings.
-fn ours() -> Value {
-    json!({"key": KEY, "value": "true", "effect": "NoSchedule"})
+/// A scenario with a short history (see the module doc).
+fn scenario() -> Scenario {
+    support::scenario().history(Duration::from_secs(15 * 60))
 }
 
-/// A scenario's world with a short history.
-fn world() -> Cluster {
-    let mut cluster = support::cluster();
-    cluster.timeline = Timeline::ending_now(Duration::from_secs(15 * 60));
-    cluster
+/// One hot node among three cool ones: with the default cap (30 % of four), `hot-1` is the node to taint.
+fn one_hot_node() -> Scenario {
+    scenario()
+        .nodes(["hot-1"], HOT)
+        .nodes(["cool-1", "cool-2", "cool-3"], COOL)
 }
 
-/// A node tainted by us on an earlier tick: `taints` (ours among them) and our annotation recording it.
-fn tainted_earlier(taints: Value) -> Value {
-    tainted_earlier_because(taints, "hot: cpu 95% > 80%, above for 3m")
+/// Two hot nodes among five cool ones: with the default cap (30 % of seven), both hot nodes are to be tainted.
+fn two_hot_nodes() -> Scenario {
+    scenario()
+        .nodes(["hot-1", "hot-2"], HOT)
+        .nodes(["cool-1", "cool-2", "cool-3", "cool-4", "cool-5"], COOL)
 }
 
-/// [`tainted_earlier`] with the reason our annotation records.
-fn tainted_earlier_because(taints: Value, reason: &str) -> Value {
-    let record = json!({
-        "key": KEY, "value": "true", "effect": "NoSchedule",
-        "since": "2025-01-01T00:00:00Z", "reason": reason,
-    });
-    json!({
-        "metadata": {"annotations": {ANNOTATION: record.to_string()}},
-        "spec": {"taints": taints},
-    })
-}
-
-/// Adds `names` as plain worker nodes, all with the same load.
-fn add_nodes(cluster: &Cluster, names: &[&str], load: Profile) {
-    for name in names {
-        cluster.add_node(name, json!({}));
-        cluster.node_load(name, load.clone());
-    }
+/// A cluster whose taints must not move: one hot untainted node, one cool node tainted by us.
+fn would_change() -> Scenario {
+    scenario()
+        .nodes(["hot-1"], HOT)
+        .node_with_load(NodeBuilder::new("cooled").tainted_by_us(), COOL)
+        .nodes(["cool-1", "cool-2"], COOL)
 }
 
 /// node-exporter series of a node scraped without the `node` label (a plain `instance` target), one CPU.
-fn instance_only(history: NodeHistory, timeline: &Timeline) -> Vec<Series> {
-    history
-        .series(timeline)
-        .into_iter()
-        .map(|mut series| {
-            series.labels.retain(|(name, _)| name != "node");
-            series
-        })
-        .collect()
+fn instance_only(history: NodeHistory) -> impl FnOnce(&Timeline) -> Vec<Series> {
+    move |timeline| {
+        history
+            .series(timeline)
+            .into_iter()
+            .map(|mut series| {
+                series.labels.retain(|(name, _)| name != "node");
+                series
+            })
+            .collect()
+    }
 }
 
-fn events_with_reason(cluster: &Cluster, reason: &str) -> Vec<String> {
-    cluster
-        .api
-        .events()
-        .iter()
-        .filter(|e| e["reason"] == reason)
-        .map(|e| {
-            e["regarding"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
+// ---- When ------------------------------------------------------------------------------------------
 
 /// `kube-thermostat run ARGS` with METRICS_PATH set, so the metrics can be read as after a hook run.
 fn run_with_metrics(cluster: &Cluster, args: &[&str], env: &[(&str, &str)]) -> HookOutput {
@@ -105,6 +82,23 @@ fn run_with_metrics(cluster: &Cluster, args: &[&str], env: &[(&str, &str)]) -> H
     HookOutput { metrics, ..output }
 }
 
+// ---- Then ----------------------------------------------------------------------------------------------
+
+fn events_with_reason(cluster: &Cluster, reason: &str) -> Vec<String> {
+    cluster
+        .api
+        .events()
+        .iter()
+        .filter(|e| e["reason"] == reason)
+        .map(|e| {
+            e["regarding"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
 fn prometheus_queries(output: &HookOutput) -> Option<f64> {
     output.metric(
         "kube_thermostat_tick_prometheus_queries",
@@ -116,13 +110,16 @@ fn prometheus_queries(output: &HookOutput) -> Option<f64> {
 
 #[test]
 fn hot_node_is_tainted_cool_node_is_not_and_a_second_tick_writes_nothing() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node().start();
 
     let first = cluster.tick("taint-nodes", &[]);
     first.assert_success();
-    assert_eq!(cluster.taints("hot-1"), json!([ours()]), "{}", first.stderr);
+    assert_eq!(
+        cluster.taints("hot-1"),
+        json!([our_taint()]),
+        "{}",
+        first.stderr
+    );
     assert!(cluster.taints("cool-1").is_null());
     assert_eq!(
         cluster.api.count("list", "nodes"),
@@ -135,11 +132,11 @@ fn hot_node_is_tainted_cool_node_is_not_and_a_second_tick_writes_nothing() {
         "one write: the node whose taint changes"
     );
     assert_eq!(prometheus_queries(&first), Some(1.0));
-    let annotation = cluster.node("hot-1")["metadata"]["annotations"][ANNOTATION].clone();
+    let annotation = cluster.node("hot-1")["metadata"]["annotations"][TAINT_ANNOTATION].clone();
     let record: Value = serde_json::from_str(annotation.as_str().unwrap()).unwrap();
     assert_eq!(
         (&record["key"], &record["effect"]),
-        (&json!(KEY), &json!("NoSchedule"))
+        (&json!(TAINT_KEY), &json!("NoSchedule"))
     );
     assert!(
         record["reason"].as_str().unwrap().contains("> 80%"),
@@ -165,17 +162,22 @@ fn hot_node_is_tainted_cool_node_is_not_and_a_second_tick_writes_nothing() {
         "unchanged load makes no writes:\n{}",
         second.stderr
     );
-    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    assert_eq!(cluster.taints("hot-1"), json!([our_taint()]));
 }
 
 #[test]
 fn tainted_node_is_untainted_only_after_the_cool_window() {
-    let cluster = world();
-    cluster.add_node("cooled-long-ago", tainted_earlier(json!([ours()])));
-    cluster.node_load("cooled-long-ago", cooled_for(10));
-    cluster.add_node("cooled-just-now", tainted_earlier(json!([ours()])));
-    cluster.node_load("cooled-just-now", cooled_for(3));
-    add_nodes(&cluster, &["cool-1", "cool-2"], COOL);
+    let cluster = scenario()
+        .node_with_load(
+            NodeBuilder::new("cooled-long-ago").tainted_by_us(),
+            cooled_for(10),
+        )
+        .node_with_load(
+            NodeBuilder::new("cooled-just-now").tainted_by_us(),
+            cooled_for(3),
+        )
+        .nodes(["cool-1", "cool-2"], COOL)
+        .start();
 
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
@@ -186,13 +188,13 @@ fn tainted_node_is_untainted_only_after_the_cool_window() {
     );
     assert!(
         cluster.node("cooled-long-ago")["metadata"]["annotations"]
-            .get(ANNOTATION)
+            .get(TAINT_ANNOTATION)
             .is_none(),
         "our annotation goes with our taint"
     );
     assert_eq!(
         cluster.taints("cooled-just-now"),
-        json!([ours()]),
+        json!([our_taint()]),
         "cool for 3m only: the 5m cool window is not over"
     );
     assert_eq!(cluster.api.count("patch", "nodes"), 1);
@@ -213,17 +215,12 @@ fn tainted_node_is_untainted_only_after_the_cool_window() {
 /// a body spelling `>` literally never matched, so a node we tainted kept the taint forever.
 #[test]
 fn a_reason_holding_angle_brackets_and_ampersands_does_not_keep_our_taint_forever() {
-    let cluster = world();
-    cluster.add_node(
-        "cooled",
-        tainted_earlier_because(
-            json!([ours()]),
-            "hot: cpu 91% > 80% & <rising>, above for 3m\u{2028}",
-        ),
-    );
-    cluster.node_load("cooled", cooled_for(10));
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cooled = NodeBuilder::new("cooled")
+        .taint(our_taint())
+        .taint_recorded("hot: cpu 91% > 80% & <rising>, above for 3m\u{2028}");
+    let cluster = one_hot_node()
+        .node_with_load(cooled, cooled_for(10))
+        .start();
 
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
@@ -234,11 +231,11 @@ fn a_reason_holding_angle_brackets_and_ampersands_does_not_keep_our_taint_foreve
     );
     assert!(
         cluster.node("cooled")["metadata"]["annotations"]
-            .get(ANNOTATION)
+            .get(TAINT_ANNOTATION)
             .is_none()
     );
-    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
-    let written = cluster.node("hot-1")["metadata"]["annotations"][ANNOTATION].clone();
+    assert_eq!(cluster.taints("hot-1"), json!([our_taint()]));
+    let written = cluster.node("hot-1")["metadata"]["annotations"][TAINT_ANNOTATION].clone();
     assert!(written.as_str().unwrap().contains('>'), "{written}");
     assert_eq!(
         cluster.api.count("patch", "nodes"),
@@ -253,7 +250,7 @@ fn a_reason_holding_angle_brackets_and_ampersands_does_not_keep_our_taint_foreve
     assert!(cluster.taints("hot-1").is_null(), "{}", removal.stderr);
     assert!(
         cluster.node("hot-1")["metadata"]["annotations"]
-            .get(ANNOTATION)
+            .get(TAINT_ANNOTATION)
             .is_none()
     );
 }
@@ -263,11 +260,9 @@ fn a_reason_holding_angle_brackets_and_ampersands_does_not_keep_our_taint_foreve
 /// pass the strict rules; one the server refuses anyway is logged with its message and counted.
 #[test]
 fn taint_and_untaint_events_pass_the_strict_events_api_and_a_refused_one_is_logged_and_counted() {
-    let cluster = world();
-    cluster.add_node("cooled", tainted_earlier(json!([ours()])));
-    cluster.node_load("cooled", cooled_for(10));
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node()
+        .node_with_load(NodeBuilder::new("cooled").tainted_by_us(), cooled_for(10))
+        .start();
 
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
@@ -305,18 +300,18 @@ fn taint_and_untaint_events_pass_the_strict_events_api_and_a_refused_one_is_logg
 
     // Without the events rule (our own pod stays readable and writable for the counter totals): the taint is
     // made, the Event's refusal is named and counted.
-    let cluster = support::cluster_with(Options {
-        rbac: Some(vec![
-            PolicyRule::new(&[""], &["nodes"], &["get", "list", "watch", "patch"]),
-            PolicyRule::new(&[""], &["pods"], &["get", "patch"]),
-        ]),
-        ..Options::default()
-    });
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node()
+        .api(Options {
+            rbac: Some(vec![
+                PolicyRule::new(&[""], &["nodes"], &["get", "list", "watch", "patch"]),
+                PolicyRule::new(&[""], &["pods"], &["get", "patch"]),
+            ]),
+            ..Options::default()
+        })
+        .start();
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
-    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    assert_eq!(cluster.taints("hot-1"), json!([our_taint()]));
     let line = output
         .stderr
         .lines()
@@ -341,15 +336,15 @@ fn taint_and_untaint_events_pass_the_strict_events_api_and_a_refused_one_is_logg
 #[test]
 fn inside_the_hysteresis_band_a_tainted_node_keeps_its_taint_and_an_untainted_one_stays_untainted()
 {
-    let cluster = world();
-    cluster.add_node("band-tainted", tainted_earlier(json!([ours()])));
-    cluster.node_load("band-tainted", IN_BAND);
-    add_nodes(&cluster, &["band-untainted"], IN_BAND);
-    add_nodes(&cluster, &["cool-1", "cool-2"], COOL);
+    let cluster = scenario()
+        .node_with_load(NodeBuilder::new("band-tainted").tainted_by_us(), IN_BAND)
+        .nodes(["band-untainted"], IN_BAND)
+        .nodes(["cool-1", "cool-2"], COOL)
+        .start();
 
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
-    assert_eq!(cluster.taints("band-tainted"), json!([ours()]));
+    assert_eq!(cluster.taints("band-tainted"), json!([our_taint()]));
     assert!(cluster.taints("band-untainted").is_null());
     assert_eq!(cluster.api.count_writes(), 0, "{}", output.stderr);
     assert_eq!(
@@ -363,7 +358,6 @@ fn inside_the_hysteresis_band_a_tainted_node_keeps_its_taint_and_an_untainted_on
 
 #[test]
 fn flapping_load_above_the_threshold_right_now_is_never_tainted() {
-    let cluster = world();
     // 95 % for the last 2 minutes, 40 % for the 2 before, and so on: the seed script, which looked at the
     // current value only, tainted and untainted such a node every other tick.
     let flapping = Profile::Flapping {
@@ -371,8 +365,10 @@ fn flapping_load_above_the_threshold_right_now_is_never_tainted() {
         high: 0.95,
         period: Duration::from_secs(4 * 60),
     };
-    add_nodes(&cluster, &["flapping"], flapping);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = scenario()
+        .nodes(["flapping"], flapping)
+        .nodes(["cool-1", "cool-2", "cool-3"], COOL)
+        .start();
 
     let output = cluster.run_cli(&["taint-nodes", "--dry-run", "--output", "json"], &[]);
     output.assert_success();
@@ -401,39 +397,41 @@ fn flapping_load_above_the_threshold_right_now_is_never_tainted() {
 
 #[test]
 fn nodes_without_series_or_with_nan_keep_their_state_and_are_reported_unknown() {
-    let cluster = world();
-    // No series at all: one tainted by us, one not.
-    cluster.add_node("silent-tainted", tainted_earlier(json!([ours()])));
-    cluster.add_node("silent", json!({}));
-    // A broken exporter reporting NaN for idle time.
-    cluster.add_node("nan", json!({}));
-    let nan_history = NodeHistory::new("nan", COOL);
-    let nan: Vec<(i64, f64)> = cluster
-        .timeline
-        .points()
-        .into_iter()
-        .map(|(ms, _)| (ms, f64::NAN))
-        .collect();
-    cluster.push(vec![
-        Series::new(
-            "node_cpu_seconds_total",
-            &[
-                ("node", "nan"),
-                ("instance", &nan_history.instance),
-                ("job", "node-exporter"),
-                ("cpu", "0"),
-                ("mode", "idle"),
-            ],
-        )
-        .with_samples(nan),
-    ]);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3", "cool-4"], COOL);
+    let cluster = scenario()
+        // No series at all: one tainted by us, one not.
+        .node(NodeBuilder::new("silent-tainted").tainted_by_us())
+        .node(NodeBuilder::new("silent"))
+        // A broken exporter reporting NaN for idle time.
+        .node(NodeBuilder::new("nan"))
+        .series(|timeline| {
+            let nan_history = NodeHistory::new("nan", COOL);
+            let nan: Vec<(i64, f64)> = timeline
+                .points()
+                .into_iter()
+                .map(|(ms, _)| (ms, f64::NAN))
+                .collect();
+            vec![
+                Series::new(
+                    "node_cpu_seconds_total",
+                    &[
+                        ("node", "nan"),
+                        ("instance", &nan_history.instance),
+                        ("job", "node-exporter"),
+                        ("cpu", "0"),
+                        ("mode", "idle"),
+                    ],
+                )
+                .with_samples(nan),
+            ]
+        })
+        .nodes(["cool-1", "cool-2", "cool-3", "cool-4"], COOL)
+        .start();
 
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
     assert_eq!(
         cluster.taints("silent-tainted"),
-        json!([ours()]),
+        json!([our_taint()]),
         "unknown keeps our taint"
     );
     assert!(cluster.taints("silent").is_null());
@@ -472,13 +470,13 @@ fn nodes_without_series_or_with_nan_keep_their_state_and_are_reported_unknown() 
 
 #[test]
 fn fail_safe_when_most_nodes_have_no_data_makes_no_writes_and_exits_1() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1"], HOT);
-    cluster.add_node("cooled", tainted_earlier(json!([ours()])));
-    cluster.node_load("cooled", COOL);
-    for name in ["dark-1", "dark-2", "dark-3"] {
-        cluster.add_node(name, json!({}));
-    }
+    let cluster = scenario()
+        .nodes(["hot-1"], HOT)
+        .node_with_load(NodeBuilder::new("cooled").tainted_by_us(), COOL)
+        .node(NodeBuilder::new("dark-1"))
+        .node(NodeBuilder::new("dark-2"))
+        .node(NodeBuilder::new("dark-3"))
+        .start();
 
     let output = cluster.tick("taint-nodes", &[]);
     assert_eq!(output.code, 1, "{}", output.stderr);
@@ -486,17 +484,13 @@ fn fail_safe_when_most_nodes_have_no_data_makes_no_writes_and_exits_1() {
     assert!(output.stderr.contains("3 of 5"), "{}", output.stderr);
     assert_eq!(cluster.api.count_writes(), 0);
     assert!(cluster.taints("hot-1").is_null());
-    assert_eq!(cluster.taints("cooled"), json!([ours()]));
+    assert_eq!(cluster.taints("cooled"), json!([our_taint()]));
 }
 
 // ---- Matching series to nodes ------------------------------------------------------------------------------
 
 #[test]
 fn instance_only_series_match_by_host_name_or_by_node_address() {
-    let cluster = world();
-    cluster.add_node("by-name", json!({}));
-    cluster.add_node("by-ip", json!({}));
-    add_nodes(&cluster, &["cool-1", "cool-2"], COOL);
     // `by-name:9100` names the node; `by-ip`'s instance is `10.x.y.z:9100`, its InternalIP.
     let by_name = NodeHistory {
         instance: "by-name:9100".to_owned(),
@@ -507,20 +501,25 @@ fn instance_only_series_match_by_host_name_or_by_node_address() {
         cpus: 1,
         ..NodeHistory::new("by-ip", HOT)
     };
-    cluster.push(instance_only(by_name, &cluster.timeline));
-    cluster.push(instance_only(by_ip, &cluster.timeline));
+    let cluster = scenario()
+        .node(NodeBuilder::new("by-name"))
+        .node(NodeBuilder::new("by-ip"))
+        .nodes(["cool-1", "cool-2"], COOL)
+        .series(instance_only(by_name))
+        .series(instance_only(by_ip))
+        .start();
 
     let output = cluster.tick("taint-nodes", &[("MAX_TAINTED_FRACTION", "0.5")]);
     output.assert_success();
     assert_eq!(
         cluster.taints("by-name"),
-        json!([ours()]),
+        json!([our_taint()]),
         "{}",
         output.stderr
     );
     assert_eq!(
         cluster.taints("by-ip"),
-        json!([ours()]),
+        json!([our_taint()]),
         "{}",
         output.stderr
     );
@@ -536,24 +535,27 @@ fn instance_only_series_match_by_host_name_or_by_node_address() {
 #[test]
 fn only_the_hot_node_is_tainted_when_names_share_a_prefix() {
     for hot in ["node-1", "node-10", "node-100"] {
-        let cluster = world();
         let names = ["node-1", "node-10", "node-100", "node-2"];
-        for name in names {
-            cluster.add_node(name, json!({}));
-            let load = if name == hot { HOT } else { COOL };
-            let history = NodeHistory {
-                instance: format!("{name}:9100"),
-                cpus: 1,
-                ..NodeHistory::new(name, load)
-            };
-            cluster.push(instance_only(history, &cluster.timeline));
-        }
+        let cluster = names
+            .into_iter()
+            .fold(scenario(), |scenario, name| {
+                let load = if name == hot { HOT } else { COOL };
+                let history = NodeHistory {
+                    instance: format!("{name}:9100"),
+                    cpus: 1,
+                    ..NodeHistory::new(name, load)
+                };
+                scenario
+                    .node(NodeBuilder::new(name))
+                    .series(instance_only(history))
+            })
+            .start();
 
         let output = cluster.tick("taint-nodes", &[]);
         output.assert_success();
         for name in names {
             let expected = if name == hot {
-                json!([ours()])
+                json!([our_taint()])
             } else {
                 Value::Null
             };
@@ -571,7 +573,6 @@ fn only_the_hot_node_is_tainted_when_names_share_a_prefix() {
 
 #[test]
 fn the_cap_taints_the_hottest_nodes_first_and_reports_the_rest_as_capped() {
-    let cluster = world();
     let hot = [
         ("warm-82", 0.82),
         ("warm-86", 0.86),
@@ -579,14 +580,13 @@ fn the_cap_taints_the_hottest_nodes_first_and_reports_the_rest_as_capped() {
         ("hot-95", 0.95),
         ("hot-99", 0.99),
     ];
-    for (name, busy) in hot {
-        add_nodes(&cluster, &[name], Profile::Constant(busy));
-    }
-    add_nodes(
-        &cluster,
-        &["cool-1", "cool-2", "cool-3", "cool-4", "cool-5"],
-        COOL,
-    );
+    let cluster = hot
+        .into_iter()
+        .fold(scenario(), |scenario, (name, busy)| {
+            scenario.nodes([name], Profile::Constant(busy))
+        })
+        .nodes(["cool-1", "cool-2", "cool-3", "cool-4", "cool-5"], COOL)
+        .start();
 
     // 30 % of 10 eligible nodes: 3.
     let output = run_with_metrics(&cluster, &["taint-nodes"], &[]);
@@ -594,7 +594,7 @@ fn the_cap_taints_the_hottest_nodes_first_and_reports_the_rest_as_capped() {
     for (name, _) in &hot[2..] {
         assert_eq!(
             cluster.taints(name),
-            json!([ours()]),
+            json!([our_taint()]),
             "{name}\n{}",
             output.stderr
         );
@@ -627,18 +627,22 @@ fn the_cap_taints_the_hottest_nodes_first_and_reports_the_rest_as_capped() {
 
 #[test]
 fn lowering_the_cap_untaints_the_least_hot_of_our_nodes_until_it_holds() {
-    let cluster = world();
-    for (name, busy) in [("ours-85", 0.85), ("ours-90", 0.90), ("ours-99", 0.99)] {
-        cluster.add_node(name, tainted_earlier(json!([ours()])));
-        cluster.node_load(name, Profile::Constant(busy));
-    }
-    add_nodes(
-        &cluster,
-        &[
-            "cool-1", "cool-2", "cool-3", "cool-4", "cool-5", "cool-6", "cool-7",
-        ],
-        COOL,
-    );
+    let ours = [("ours-85", 0.85), ("ours-90", 0.90), ("ours-99", 0.99)];
+    let cluster = ours
+        .into_iter()
+        .fold(scenario(), |scenario, (name, busy)| {
+            scenario.node_with_load(
+                NodeBuilder::new(name).tainted_by_us(),
+                Profile::Constant(busy),
+            )
+        })
+        .nodes(
+            [
+                "cool-1", "cool-2", "cool-3", "cool-4", "cool-5", "cool-6", "cool-7",
+            ],
+            COOL,
+        )
+        .start();
 
     // 10 eligible nodes, 20 %: 2 may carry the taint.
     let output = run_with_metrics(
@@ -648,8 +652,8 @@ fn lowering_the_cap_untaints_the_least_hot_of_our_nodes_until_it_holds() {
     );
     output.assert_success();
     assert!(cluster.taints("ours-85").is_null(), "{}", output.stdout);
-    assert_eq!(cluster.taints("ours-90"), json!([ours()]));
-    assert_eq!(cluster.taints("ours-99"), json!([ours()]));
+    assert_eq!(cluster.taints("ours-90"), json!([our_taint()]));
+    assert_eq!(cluster.taints("ours-99"), json!([our_taint()]));
     let line = output
         .stdout
         .lines()
@@ -667,16 +671,17 @@ fn lowering_the_cap_untaints_the_least_hot_of_our_nodes_until_it_holds() {
 
 #[test]
 fn the_last_schedulable_node_is_never_tainted() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-95"], HOT);
-    add_nodes(&cluster, &["hot-99"], Profile::Constant(0.99));
+    let cluster = scenario()
+        .nodes(["hot-95"], HOT)
+        .nodes(["hot-99"], Profile::Constant(0.99))
+        .start();
 
     // Even with no cap at all, one node must stay open to new pods.
     let output = run_with_metrics(&cluster, &["taint-nodes"], &[("MAX_TAINTED_FRACTION", "1")]);
     output.assert_success();
     assert_eq!(
         cluster.taints("hot-99"),
-        json!([ours()]),
+        json!([our_taint()]),
         "{}",
         output.stdout
     );
@@ -695,45 +700,47 @@ fn the_last_schedulable_node_is_never_tainted() {
 
 #[test]
 fn control_plane_cordoned_scaling_down_karpenter_disrupted_and_opted_out_nodes_are_never_tainted() {
-    let cluster = world();
     let excluded = [
         (
-            "control-plane",
-            json!({"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}}),
+            NodeBuilder::new("control-plane").label("node-role.kubernetes.io/control-plane", ""),
             "control-plane",
         ),
         (
-            "cordoned",
-            json!({"spec": {"unschedulable": true, "taints": [
-                {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": "2025-01-01T00:00:00Z"}]}}),
+            NodeBuilder::new("cordoned").unschedulable().taint(json!(
+                {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": "2025-01-01T00:00:00Z"})),
             "cordoned",
         ),
         (
-            "scaling-down",
-            json!({"spec": {"taints": [{"key": "ToBeDeletedByClusterAutoscaler", "value": "1735689600", "effect": "NoSchedule"}]}}),
+            NodeBuilder::new("scaling-down").taint(json!(
+                {"key": "ToBeDeletedByClusterAutoscaler", "value": "1735689600", "effect": "NoSchedule"})),
             "scale-down",
         ),
         (
-            "opted-out",
-            json!({"metadata": {"labels": {"kube-thermostat.io/exclude": "true"}}}),
+            NodeBuilder::new("opted-out").label("kube-thermostat.io/exclude", "true"),
             "opted-out",
         ),
         (
-            "karpenter-disrupted",
-            json!({"spec": {"taints": [{"key": "karpenter.sh/disrupted", "effect": "NoSchedule"}]}}),
+            NodeBuilder::new("karpenter-disrupted")
+                .taint(json!({"key": "karpenter.sh/disrupted", "effect": "NoSchedule"})),
             "karpenter-disrupted",
         ),
     ];
-    for (name, extra, _) in &excluded {
-        cluster.add_node(name, extra.clone());
-        cluster.node_load(name, HOT);
-    }
-    let before: Vec<Value> = excluded.iter().map(|(n, _, _)| cluster.taints(n)).collect();
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3", "cool-4"], COOL);
+    let cluster = excluded
+        .iter()
+        .fold(scenario(), |scenario, (node, _)| {
+            scenario.node_with_load(node.clone(), HOT)
+        })
+        .nodes(["cool-1", "cool-2", "cool-3", "cool-4"], COOL)
+        .start();
+    let before: Vec<Value> = excluded
+        .iter()
+        .map(|(node, _)| cluster.taints(node.name()))
+        .collect();
 
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
-    for ((name, _, reason), taints) in excluded.iter().zip(before) {
+    for ((node, reason), taints) in excluded.iter().zip(before) {
+        let name = node.name();
         assert_eq!(cluster.taints(name), taints, "{name} untouched");
         assert_eq!(
             output.metric("kube_thermostat_nodes_excluded", &[("reason", reason)]),
@@ -746,21 +753,16 @@ fn control_plane_cordoned_scaling_down_karpenter_disrupted_and_opted_out_nodes_a
 
 #[test]
 fn an_excluded_node_keeps_our_taint_while_hot_and_loses_it_once_cool() {
-    let cluster = world();
-    let cordoned = |taints: Value| {
-        let mut node = tainted_earlier(taints);
-        node["spec"]["unschedulable"] = json!(true);
-        node
-    };
-    cluster.add_node("cordoned-hot", cordoned(json!([ours()])));
-    cluster.node_load("cordoned-hot", HOT);
-    cluster.add_node("cordoned-cool", cordoned(json!([ours()])));
-    cluster.node_load("cordoned-cool", COOL);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cordoned = |name| NodeBuilder::new(name).tainted_by_us().unschedulable();
+    let cluster = scenario()
+        .node_with_load(cordoned("cordoned-hot"), HOT)
+        .node_with_load(cordoned("cordoned-cool"), COOL)
+        .nodes(["cool-1", "cool-2", "cool-3"], COOL)
+        .start();
 
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
-    assert_eq!(cluster.taints("cordoned-hot"), json!([ours()]));
+    assert_eq!(cluster.taints("cordoned-hot"), json!([our_taint()]));
     assert!(
         cluster.taints("cordoned-cool").is_null(),
         "{}",
@@ -771,9 +773,7 @@ fn an_excluded_node_keeps_our_taint_while_hot_and_loses_it_once_cool() {
 
 #[test]
 fn no_execute_is_refused_unless_allowed_and_then_settles_without_a_time_added() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node().start();
     let no_execute = [("TAINT_EFFECT", "NoExecute")];
 
     let refused = cluster.tick("taint-nodes", &no_execute);
@@ -801,23 +801,23 @@ fn no_execute_is_refused_unless_allowed_and_then_settles_without_a_time_added() 
 
 #[test]
 fn a_custom_signal_taints_on_its_own_threshold_with_one_more_query() {
-    let cluster = world();
-    add_nodes(
-        &cluster,
-        &["busy-queue", "idle-queue", "cool-1", "cool-2"],
-        COOL,
-    );
-    for (node, percent) in [
-        ("busy-queue", 95.0),
-        ("idle-queue", 10.0),
-        ("cool-1", 10.0),
-        ("cool-2", 10.0),
-    ] {
-        cluster.push(vec![
-            Series::new("app_queue_pressure_percent", &[("node", node)])
-                .with_samples(Profile::Constant(percent).gauge(&cluster.timeline)),
-        ]);
-    }
+    let cluster = scenario()
+        .nodes(["busy-queue", "idle-queue", "cool-1", "cool-2"], COOL)
+        .series(|timeline| {
+            [
+                ("busy-queue", 95.0),
+                ("idle-queue", 10.0),
+                ("cool-1", 10.0),
+                ("cool-2", 10.0),
+            ]
+            .into_iter()
+            .map(|(node, percent)| {
+                Series::new("app_queue_pressure_percent", &[("node", node)])
+                    .with_samples(Profile::Constant(percent).gauge(timeline))
+            })
+            .collect()
+        })
+        .start();
 
     let output = cluster.tick(
         "taint-nodes",
@@ -830,13 +830,13 @@ fn a_custom_signal_taints_on_its_own_threshold_with_one_more_query() {
     assert_eq!(prometheus_queries(&output), Some(2.0), "cpu and custom");
     assert_eq!(
         cluster.taints("busy-queue"),
-        json!([ours()]),
+        json!([our_taint()]),
         "{}",
         output.stderr
     );
     assert!(cluster.taints("idle-queue").is_null());
     let record: Value = serde_json::from_str(
-        cluster.node("busy-queue")["metadata"]["annotations"][ANNOTATION]
+        cluster.node("busy-queue")["metadata"]["annotations"][TAINT_ANNOTATION]
             .as_str()
             .unwrap(),
     )
@@ -854,30 +854,34 @@ fn a_custom_signal_taints_on_its_own_threshold_with_one_more_query() {
 
 #[test]
 fn foreign_taints_are_kept_byte_for_byte_in_order_when_tainting_and_untainting() {
-    let cluster = world();
     let foreign_on_hot = json!([
         {"key": "node.kubernetes.io/memory-pressure", "effect": "NoSchedule", "timeAdded": "2025-01-02T03:04:05Z"},
         {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
-        {"key": KEY, "value": "true", "effect": "PreferNoSchedule"},
+        {"key": TAINT_KEY, "value": "true", "effect": "PreferNoSchedule"},
         {"key": "example.com/no-value", "effect": "PreferNoSchedule"},
         {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": "2025-01-02T03:04:06Z"},
     ]);
-    cluster.add_node("hot", json!({"spec": {"taints": foreign_on_hot}}));
-    cluster.node_load("hot", HOT);
     let disk = json!({"key": "node.kubernetes.io/disk-pressure", "effect": "NoSchedule", "timeAdded": "2025-01-02T03:04:07Z"});
-    let other_effect = json!({"key": KEY, "value": "other", "effect": "PreferNoSchedule"});
+    let other_effect = json!({"key": TAINT_KEY, "value": "other", "effect": "PreferNoSchedule"});
     let team = json!({"key": "team", "value": "a", "effect": "NoExecute", "timeAdded": "2025-01-02T03:04:08Z"});
-    cluster.add_node(
-        "cooled",
-        tainted_earlier(json!([disk, ours(), other_effect, team])),
-    );
-    cluster.node_load("cooled", COOL);
-    add_nodes(&cluster, &["cool-1", "cool-2"], COOL);
+    let cluster = scenario()
+        .node_with_load(NodeBuilder::new("hot").taints(foreign_on_hot.clone()), HOT)
+        .node_with_load(
+            NodeBuilder::new("cooled").tainted_by_us().taints(json!([
+                disk,
+                our_taint(),
+                other_effect,
+                team
+            ])),
+            COOL,
+        )
+        .nodes(["cool-1", "cool-2"], COOL)
+        .start();
 
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
     let mut expected = foreign_on_hot.as_array().unwrap().clone();
-    expected.push(ours());
+    expected.push(our_taint());
     assert_eq!(
         serde_json::to_string(&cluster.taints("hot")).unwrap(),
         serde_json::to_string(&expected).unwrap(),
@@ -893,9 +897,7 @@ fn foreign_taints_are_kept_byte_for_byte_in_order_when_tainting_and_untainting()
 #[test]
 fn a_taint_another_writer_adds_between_read_and_write_survives_and_ours_is_applied_after_a_reread()
 {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node().start();
     // Just before our write lands, someone adds a taint: our guarded patch fails its `test`.
     cluster.api.inject(Fault::on(
         "PATCH",
@@ -913,8 +915,8 @@ fn a_taint_another_writer_adds_between_read_and_write_survives_and_ours_is_appli
         .iter()
         .map(|t| t["key"].as_str().unwrap())
         .collect();
-    assert_eq!(keys, [FOREIGN_TAINT_KEY, KEY], "{}", output.stderr);
-    assert_eq!(taints[1], ours());
+    assert_eq!(keys, [FOREIGN_TAINT_KEY, TAINT_KEY], "{}", output.stderr);
+    assert_eq!(taints[1], our_taint());
     assert_eq!(
         cluster.api.count("patch", "nodes"),
         2,
@@ -940,9 +942,7 @@ const ADOPT_THE_SEED: (&str, &str) = ("ADOPT_TAINTS", "node.kubernetes.io/pressu
 
 #[test]
 fn our_taint_has_a_key_of_our_own_domain_by_default() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node().start();
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
     assert_eq!(
@@ -954,17 +954,15 @@ fn our_taint_has_a_key_of_our_own_domain_by_default() {
 
 #[test]
 fn a_taint_left_by_the_seed_script_is_adopted_when_asked_removed_once_cool_and_never_added() {
-    let cluster = world();
     let foreign = json!({"key": "dedicated", "value": "db", "effect": "NoSchedule"});
     let seed_other_effect = json!({"key": "node.kubernetes.io/pressure", "value": "true", "effect": "PreferNoSchedule"});
-    cluster.add_node(
-        "seed-cooled",
-        json!({"spec": {"taints": [foreign, seed_taint(), seed_other_effect]}}),
-    );
-    cluster.node_load("seed-cooled", COOL);
-    cluster.add_node("seed-hot", json!({"spec": {"taints": [seed_taint()]}}));
-    cluster.node_load("seed-hot", HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3", "cool-4"], COOL);
+    let seed_cooled =
+        NodeBuilder::new("seed-cooled").taints(json!([foreign, seed_taint(), seed_other_effect]));
+    let cluster = scenario()
+        .node_with_load(seed_cooled, COOL)
+        .node_with_load(NodeBuilder::new("seed-hot").taint(seed_taint()), HOT)
+        .nodes(["cool-1", "cool-2", "cool-3", "cool-4"], COOL)
+        .start();
 
     // Not adopted: the seed's taint is foreign, and left exactly where it is.
     let output = cluster.tick("taint-nodes", &[]);
@@ -973,7 +971,10 @@ fn a_taint_left_by_the_seed_script_is_adopted_when_asked_removed_once_cool_and_n
         cluster.taints("seed-cooled"),
         json!([foreign, seed_taint(), seed_other_effect])
     );
-    assert_eq!(cluster.taints("seed-hot"), json!([seed_taint(), ours()]));
+    assert_eq!(
+        cluster.taints("seed-hot"),
+        json!([seed_taint(), our_taint()])
+    );
 
     // Adopted: removed from the cool node (only the exact key and effect), replaced on the hot one.
     let output = cluster.tick("taint-nodes", &[ADOPT_THE_SEED]);
@@ -984,7 +985,7 @@ fn a_taint_left_by_the_seed_script_is_adopted_when_asked_removed_once_cool_and_n
         "{}",
         output.stderr
     );
-    assert_eq!(cluster.taints("seed-hot"), json!([ours()]));
+    assert_eq!(cluster.taints("seed-hot"), json!([our_taint()]));
     for name in ["cool-1", "cool-2", "cool-3", "cool-4"] {
         assert!(cluster.taints(name).is_null(), "never added to {name}");
     }
@@ -996,10 +997,11 @@ fn a_taint_left_by_the_seed_script_is_adopted_when_asked_removed_once_cool_and_n
 
 #[test]
 fn remove_all_removes_adopted_seed_taints_and_nothing_foreign() {
-    let cluster = world();
     let foreign = json!({"key": "dedicated", "value": "db", "effect": "NoSchedule"});
-    cluster.add_node("seed", json!({"spec": {"taints": [seed_taint(), foreign]}}));
-    cluster.add_node("foreign-only", json!({"spec": {"taints": [foreign]}}));
+    let cluster = scenario()
+        .node(NodeBuilder::new("seed").taints(json!([seed_taint(), foreign])))
+        .node(NodeBuilder::new("foreign-only").taint(foreign.clone()))
+        .start();
 
     cluster
         .run_cli(&["taint-nodes", "--remove-all"], &[])
@@ -1023,9 +1025,7 @@ fn remove_all_removes_adopted_seed_taints_and_nothing_foreign() {
 
 #[test]
 fn a_taint_key_under_a_reserved_prefix_works_with_a_warning_naming_the_prefix() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node().start();
     let output = cluster.tick(
         "taint-nodes",
         &[("TAINT_KEY", "node.kubernetes.io/pressure")],
@@ -1044,9 +1044,7 @@ fn a_taint_key_under_a_reserved_prefix_works_with_a_warning_naming_the_prefix() 
 
 #[test]
 fn a_cluster_autoscaler_status_taint_key_is_accepted_without_a_warning() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node().start();
     let key = "status-taint.cluster-autoscaler.kubernetes.io/kube-thermostat-hot";
     let output = cluster.tick("taint-nodes", &[("TAINT_KEY", key)]);
     output.assert_success();
@@ -1064,20 +1062,20 @@ fn a_cluster_autoscaler_status_taint_key_is_accepted_without_a_warning() {
 
 #[test]
 fn after_a_change_of_taint_effect_or_key_the_old_taint_is_removed_not_orphaned() {
-    let cluster = world();
     let dedicated = json!({"key": "dedicated", "value": "db", "effect": "NoSchedule"});
-    cluster.add_node("hot", json!({"spec": {"taints": [dedicated]}}));
-    cluster.node_load("hot", HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = scenario()
+        .node_with_load(NodeBuilder::new("hot").taint(dedicated.clone()), HOT)
+        .nodes(["cool-1", "cool-2", "cool-3"], COOL)
+        .start();
     cluster.tick("taint-nodes", &[]).assert_success();
-    assert_eq!(cluster.taints("hot"), json!([dedicated, ours()]));
+    assert_eq!(cluster.taints("hot"), json!([dedicated, our_taint()]));
 
     let effect = [("TAINT_EFFECT", "PreferNoSchedule")];
     let output = cluster.tick("taint-nodes", &effect);
     output.assert_success();
     assert_eq!(
         cluster.taints("hot"),
-        json!([dedicated, {"key": KEY, "value": "true", "effect": "PreferNoSchedule"}]),
+        json!([dedicated, {"key": TAINT_KEY, "value": "true", "effect": "PreferNoSchedule"}]),
         "{}",
         output.stderr
     );
@@ -1095,7 +1093,7 @@ fn after_a_change_of_taint_effect_or_key_the_old_taint_is_removed_not_orphaned()
         output.stderr
     );
     let record: Value = serde_json::from_str(
-        cluster.node("hot")["metadata"]["annotations"][ANNOTATION]
+        cluster.node("hot")["metadata"]["annotations"][TAINT_ANNOTATION]
             .as_str()
             .unwrap(),
     )
@@ -1111,18 +1109,21 @@ fn after_a_change_of_taint_effect_or_key_the_old_taint_is_removed_not_orphaned()
 
 #[test]
 fn remove_all_removes_only_our_taints_and_asks_prometheus_nothing() {
-    let mut cluster = world();
+    let dedicated = json!({"key": "dedicated", "value": "db", "effect": "NoSchedule"});
+    let other_effect = json!({"key": TAINT_KEY, "value": "true", "effect": "PreferNoSchedule"});
+    let recorded = NodeBuilder::new("recorded").tainted_by_us().taints(json!([
+        dedicated,
+        our_taint(),
+        other_effect
+    ]));
+    let mut cluster = scenario()
+        .node(recorded)
+        .node(NodeBuilder::new("seed").taint(our_taint()))
+        .node(NodeBuilder::new("foreign-only").taint(dedicated.clone()))
+        .node(NodeBuilder::new("bare"))
+        .start();
     let proxy = FaultProxy::start(&cluster.prometheus).unwrap();
     cluster.prometheus_url = proxy.url();
-    let dedicated = json!({"key": "dedicated", "value": "db", "effect": "NoSchedule"});
-    let other_effect = json!({"key": KEY, "value": "true", "effect": "PreferNoSchedule"});
-    cluster.add_node(
-        "recorded",
-        tainted_earlier(json!([dedicated, ours(), other_effect])),
-    );
-    cluster.add_node("seed", json!({"spec": {"taints": [ours()]}}));
-    cluster.add_node("foreign-only", json!({"spec": {"taints": [dedicated]}}));
-    cluster.add_node("bare", json!({}));
 
     let preview = cluster.run_cli(&["taint-nodes", "--remove-all", "--dry-run"], &[]);
     preview.assert_success();
@@ -1139,7 +1140,7 @@ fn remove_all_removes_only_our_taints_and_asks_prometheus_nothing() {
     assert_eq!(cluster.taints("recorded"), json!([dedicated, other_effect]));
     assert!(
         cluster.node("recorded")["metadata"]["annotations"]
-            .get(ANNOTATION)
+            .get(TAINT_ANNOTATION)
             .is_none()
     );
     assert!(cluster.taints("seed").is_null());
@@ -1154,8 +1155,9 @@ fn remove_all_removes_only_our_taints_and_asks_prometheus_nothing() {
 
 #[test]
 fn remove_all_needs_no_prometheus_url_but_a_tick_does() {
-    let cluster = world();
-    cluster.add_node("seed", json!({"spec": {"taints": [ours()]}}));
+    let cluster = scenario()
+        .node(NodeBuilder::new("seed").taint(our_taint()))
+        .start();
     let no_prometheus = [("PROMETHEUS_URL", "")];
 
     let tick = cluster.run_cli(&["taint-nodes"], &no_prometheus);
@@ -1192,19 +1194,9 @@ fn request_times(cluster: &Cluster) -> Vec<f64> {
 
 #[test]
 fn a_first_tick_of_many_writes_is_spread_at_the_configured_rate() {
-    let cluster = world();
     let hot: Vec<String> = (0..10).map(|i| format!("hot-{i:02}")).collect();
     let cool: Vec<String> = (0..30).map(|i| format!("cool-{i:02}")).collect();
-    add_nodes(
-        &cluster,
-        &hot.iter().map(String::as_str).collect::<Vec<_>>(),
-        HOT,
-    );
-    add_nodes(
-        &cluster,
-        &cool.iter().map(String::as_str).collect::<Vec<_>>(),
-        COOL,
-    );
+    let cluster = scenario().nodes(&hot, HOT).nodes(&cool, COOL).start();
     let (qps, burst) = (20.0, 5.0);
 
     let output = cluster.tick(
@@ -1213,7 +1205,7 @@ fn a_first_tick_of_many_writes_is_spread_at_the_configured_rate() {
     );
     output.assert_success();
     for name in &hot {
-        assert_eq!(cluster.taints(name), json!([ours()]), "{name}");
+        assert_eq!(cluster.taints(name), json!([our_taint()]), "{name}");
     }
     // 10 node patches, 10 Events, and the read and write of our own pod's counter totals: 5 at once, then one
     // every 50 ms.
@@ -1238,19 +1230,9 @@ fn a_first_tick_of_many_writes_is_spread_at_the_configured_rate() {
 
 #[test]
 fn writes_the_rate_limit_would_push_past_the_deadline_are_not_sent_and_the_next_tick_goes_on() {
-    let cluster = world();
     let hot: Vec<String> = (0..6).map(|i| format!("hot-{i}")).collect();
     let cool: Vec<String> = (0..16).map(|i| format!("cool-{i:02}")).collect();
-    add_nodes(
-        &cluster,
-        &hot.iter().map(String::as_str).collect::<Vec<_>>(),
-        HOT,
-    );
-    add_nodes(
-        &cluster,
-        &cool.iter().map(String::as_str).collect::<Vec<_>>(),
-        COOL,
-    );
+    let cluster = scenario().nodes(&hot, HOT).nodes(&cool, COOL).start();
     let slow = [
         ("KUBE_API_QPS", "2"),
         ("KUBE_API_BURST", "1"),
@@ -1271,8 +1253,8 @@ fn writes_the_rate_limit_would_push_past_the_deadline_are_not_sent_and_the_next_
         hot.iter()
             .filter(|name| {
                 let node = cluster.node(name);
-                let has_taint = cluster.taints(name) == json!([ours()]);
-                let has_record = node["metadata"]["annotations"][ANNOTATION].is_string();
+                let has_taint = cluster.taints(name) == json!([our_taint()]);
+                let has_record = node["metadata"]["annotations"][TAINT_ANNOTATION].is_string();
                 assert_eq!(has_taint, has_record, "{name}: {node}");
                 has_taint
             })
@@ -1294,26 +1276,16 @@ fn writes_the_rate_limit_would_push_past_the_deadline_are_not_sent_and_the_next_
 
 // ---- Prometheus failures ------------------------------------------------------------------------------------
 
-/// A cluster whose taints must not move: one hot untainted node, one cool node tainted by us.
-fn cluster_that_would_change() -> Cluster {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1"], HOT);
-    cluster.add_node("cooled", tainted_earlier(json!([ours()])));
-    cluster.node_load("cooled", COOL);
-    add_nodes(&cluster, &["cool-1", "cool-2"], COOL);
-    cluster
-}
-
 fn assert_nothing_written(cluster: &Cluster, output: &HookOutput) {
     assert_eq!(output.code, 1, "{}", output.stderr);
     assert_eq!(cluster.api.count_writes(), 0, "{}", output.stderr);
     assert!(cluster.taints("hot-1").is_null());
-    assert_eq!(cluster.taints("cooled"), json!([ours()]));
+    assert_eq!(cluster.taints("cooled"), json!([our_taint()]));
 }
 
 #[test]
 fn prometheus_down_means_no_writes_exit_1_and_the_url_in_the_message() {
-    let mut cluster = cluster_that_would_change();
+    let mut cluster = would_change().start();
     let proxy = FaultProxy::start(&cluster.prometheus).unwrap();
     proxy.refuse_connections();
     cluster.prometheus_url = proxy.url();
@@ -1330,7 +1302,7 @@ fn prometheus_down_means_no_writes_exit_1_and_the_url_in_the_message() {
 
 #[test]
 fn prometheus_answering_5xx_is_retried_then_no_writes_and_exit_1() {
-    let mut cluster = cluster_that_would_change();
+    let mut cluster = would_change().start();
     let proxy = FaultProxy::start(&cluster.prometheus).unwrap();
     proxy.fail_all(PrometheusFault::Status(503));
     cluster.prometheus_url = proxy.url();
@@ -1343,7 +1315,7 @@ fn prometheus_answering_5xx_is_retried_then_no_writes_and_exit_1() {
 
 #[test]
 fn a_bad_custom_query_is_reported_with_prometheus_error_and_nothing_is_written() {
-    let mut cluster = cluster_that_would_change();
+    let mut cluster = would_change().start();
     let proxy = FaultProxy::start(&cluster.prometheus).unwrap();
     cluster.prometheus_url = proxy.url();
 
@@ -1367,9 +1339,11 @@ fn a_bad_custom_query_is_reported_with_prometheus_error_and_nothing_is_written()
 #[test]
 fn answers_that_name_no_node_stop_the_tick_with_what_to_check() {
     // Prometheus has no node-exporter data at all.
-    let cluster = world();
-    cluster.add_node("tainted", tainted_earlier(json!([ours()])));
-    add_nodes_without_load(&cluster, &["node-1", "node-2"]);
+    let cluster = scenario()
+        .node(NodeBuilder::new("tainted").tainted_by_us())
+        .node(NodeBuilder::new("node-1"))
+        .node(NodeBuilder::new("node-2"))
+        .start();
     let output = cluster.tick("taint-nodes", &[]);
     assert_eq!(output.code, 1, "{}", output.stderr);
     assert!(
@@ -1382,7 +1356,7 @@ fn answers_that_name_no_node_stop_the_tick_with_what_to_check() {
     assert_eq!(cluster.api.count_writes(), 0);
 
     // Series exist, but the configured label is not on them.
-    let cluster = cluster_that_would_change();
+    let cluster = would_change().start();
     let output = cluster.tick("taint-nodes", &[("NODE_LABEL", "nodename")]);
     assert_nothing_written(&cluster, &output);
     assert!(
@@ -1395,23 +1369,11 @@ fn answers_that_name_no_node_stop_the_tick_with_what_to_check() {
     assert!(output.stderr.contains("NODE_LABEL"), "{}", output.stderr);
 }
 
-fn add_nodes_without_load(cluster: &Cluster, names: &[&str]) {
-    for name in names {
-        cluster.add_node(name, json!({}));
-    }
-}
-
 // ---- API failures -------------------------------------------------------------------------------------------
 
 #[test]
 fn api_429_with_retry_after_and_503_bursts_are_retried_until_the_taints_converge() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1", "hot-2"], HOT);
-    add_nodes(
-        &cluster,
-        &["cool-1", "cool-2", "cool-3", "cool-4", "cool-5"],
-        COOL,
-    );
+    let cluster = two_hot_nodes().start();
     cluster.api.inject(Fault::on(
         "PATCH",
         "/api/v1/nodes/hot-1",
@@ -1435,13 +1397,13 @@ fn api_429_with_retry_after_and_503_bursts_are_retried_until_the_taints_converge
     output.assert_success();
     assert_eq!(
         cluster.taints("hot-1"),
-        json!([ours()]),
+        json!([our_taint()]),
         "{}",
         output.stderr
     );
     assert_eq!(
         cluster.taints("hot-2"),
-        json!([ours()]),
+        json!([our_taint()]),
         "{}",
         output.stderr
     );
@@ -1453,13 +1415,7 @@ fn api_429_with_retry_after_and_503_bursts_are_retried_until_the_taints_converge
 
 #[test]
 fn one_node_failing_to_write_does_not_stop_the_others_and_the_tick_exits_1() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1", "hot-2"], HOT);
-    add_nodes(
-        &cluster,
-        &["cool-1", "cool-2", "cool-3", "cool-4", "cool-5"],
-        COOL,
-    );
+    let cluster = two_hot_nodes().start();
     // A plain 500 is not retried (it is usually deterministic).
     cluster.api.inject(Fault::on(
         "PATCH",
@@ -1477,7 +1433,7 @@ fn one_node_failing_to_write_does_not_stop_the_others_and_the_tick_exits_1() {
     assert!(cluster.taints("hot-1").is_null());
     assert_eq!(
         cluster.taints("hot-2"),
-        json!([ours()]),
+        json!([our_taint()]),
         "{}",
         output.stderr
     );
@@ -1503,20 +1459,14 @@ fn one_node_failing_to_write_does_not_stop_the_others_and_the_tick_exits_1() {
 
 #[test]
 fn a_node_deleted_after_the_snapshot_is_skipped_without_failing_the_tick() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1", "hot-2"], HOT);
-    add_nodes(
-        &cluster,
-        &["cool-1", "cool-2", "cool-3", "cool-4", "cool-5"],
-        COOL,
-    );
+    let cluster = two_hot_nodes().start();
     let context = cluster.binding_context("taint-nodes", &[]);
     // cluster-autoscaler removes a node; shell-operator's cache has not caught up yet.
     cluster.api.delete("Node", None, "hot-1");
 
     let output = cluster.run_hook(&context, &[]);
     output.assert_success();
-    assert_eq!(cluster.taints("hot-2"), json!([ours()]));
+    assert_eq!(cluster.taints("hot-2"), json!([our_taint()]));
     assert_eq!(events_with_reason(&cluster, "ThermostatTainted"), ["hot-2"]);
     assert_eq!(
         output.metric(
@@ -1529,19 +1479,17 @@ fn a_node_deleted_after_the_snapshot_is_skipped_without_failing_the_tick() {
 
 #[test]
 fn a_stale_snapshot_missing_our_last_write_makes_no_second_write_or_event() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node().start();
     let stale = cluster.binding_context("taint-nodes", &[]);
     cluster.tick("taint-nodes", &[]).assert_success();
-    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    assert_eq!(cluster.taints("hot-1"), json!([our_taint()]));
     cluster.api.reset_requests();
     let events_before = cluster.api.events().len();
 
     // The next tick still sees the node untainted: the guarded write is refused, the re-read shows our taint.
     let output = cluster.run_hook(&stale, &[]);
     output.assert_success();
-    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    assert_eq!(cluster.taints("hot-1"), json!([our_taint()]));
     assert_eq!(cluster.api.count("patch", "nodes"), 1, "{}", output.stderr);
     assert_eq!(cluster.api.count("get", "nodes"), 1);
     assert_eq!(cluster.api.events().len(), events_before, "no news");
@@ -1566,27 +1514,27 @@ fn taint_rbac(node_verbs: &[&str]) -> Vec<PolicyRule> {
 
 #[test]
 fn the_documented_rbac_is_enough_and_a_missing_patch_rule_is_named() {
-    let cluster = support::cluster_with(Options {
-        rbac: Some(taint_rbac(&["get", "list", "watch", "patch"])),
-        ..Options::default()
-    });
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node()
+        .api(Options {
+            rbac: Some(taint_rbac(&["get", "list", "watch", "patch"])),
+            ..Options::default()
+        })
+        .start();
     let output = cluster.tick("taint-nodes", &[]);
     output.assert_success();
-    assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+    assert_eq!(cluster.taints("hot-1"), json!([our_taint()]));
     assert!(
         cluster.api.requests().iter().all(|r| r.status < 400),
         "{}",
         output.stderr
     );
 
-    let cluster = support::cluster_with(Options {
-        rbac: Some(taint_rbac(&["get", "list", "watch"])),
-        ..Options::default()
-    });
-    add_nodes(&cluster, &["hot-1"], HOT);
-    add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+    let cluster = one_hot_node()
+        .api(Options {
+            rbac: Some(taint_rbac(&["get", "list", "watch"])),
+            ..Options::default()
+        })
+        .start();
     let output = cluster.tick("taint-nodes", &[]);
     assert_eq!(output.code, 1, "{}", output.stderr);
     assert!(
@@ -1603,7 +1551,7 @@ fn the_documented_rbac_is_enough_and_a_missing_patch_rule_is_named() {
 #[test]
 fn shadow_mode_decides_and_reports_but_writes_nothing() {
     for env in [("DRY_RUN", "true"), ("TAINT_DRY_RUN", "true")] {
-        let cluster = cluster_that_would_change();
+        let cluster = would_change().start();
         let output = cluster.tick("taint-nodes", &[env]);
         output.assert_success();
         assert_eq!(
@@ -1618,7 +1566,7 @@ fn shadow_mode_decides_and_reports_but_writes_nothing() {
             "only the counter totals, on our own pod"
         );
         assert!(cluster.taints("hot-1").is_null());
-        assert_eq!(cluster.taints("cooled"), json!([ours()]));
+        assert_eq!(cluster.taints("cooled"), json!([our_taint()]));
         assert!(output.stderr.contains("shadow mode"), "{}", output.stderr);
         for action in ["taint", "untaint"] {
             assert_eq!(
@@ -1635,18 +1583,17 @@ fn shadow_mode_decides_and_reports_but_writes_nothing() {
 
 #[test]
 fn dry_run_json_plan_lists_every_node_with_value_state_reason_and_action() {
-    let cluster = world();
-    add_nodes(&cluster, &["hot-1"], HOT);
-    cluster.add_node("cooled", tainted_earlier(json!([ours()])));
-    cluster.node_load("cooled", COOL);
-    add_nodes(&cluster, &["band-1"], IN_BAND);
-    add_nodes(&cluster, &["cool-1", "cool-2"], COOL);
-    cluster.add_node("silent", json!({}));
-    cluster.add_node(
-        "control-plane",
-        json!({"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}}),
-    );
-    cluster.node_load("control-plane", HOT);
+    let cluster = scenario()
+        .nodes(["hot-1"], HOT)
+        .node_with_load(NodeBuilder::new("cooled").tainted_by_us(), COOL)
+        .nodes(["band-1"], IN_BAND)
+        .nodes(["cool-1", "cool-2"], COOL)
+        .node(NodeBuilder::new("silent"))
+        .node_with_load(
+            NodeBuilder::new("control-plane").label("node-role.kubernetes.io/control-plane", ""),
+            HOT,
+        )
+        .start();
 
     let output = cluster.run_cli(&["taint-nodes", "--dry-run", "--output", "json"], &[]);
     output.assert_success();
@@ -1719,9 +1666,7 @@ fn without_snapshots_a_tick_makes_exactly_one_list() {
         ),
         (Value::Null, vec![("SNAPSHOTS", "false")]),
     ] {
-        let cluster = world();
-        add_nodes(&cluster, &["hot-1"], HOT);
-        add_nodes(&cluster, &["cool-1", "cool-2", "cool-3"], COOL);
+        let cluster = one_hot_node().start();
         let output = if context.is_null() {
             cluster.tick("taint-nodes", &env)
         } else {
@@ -1729,31 +1674,36 @@ fn without_snapshots_a_tick_makes_exactly_one_list() {
         };
         output.assert_success();
         assert_eq!(cluster.api.count("list", "nodes"), 1, "{env:?}");
-        assert_eq!(cluster.taints("hot-1"), json!([ours()]));
+        assert_eq!(cluster.taints("hot-1"), json!([our_taint()]));
         assert_eq!(cluster.api.count("patch", "nodes"), 1);
     }
 }
 
 #[test]
 fn more_nodes_than_a_page_are_read_with_one_paged_list() {
-    let cluster = world();
     let names: Vec<String> = (0..501).map(|i| format!("node-{i:03}")).collect();
-    let mut series = Vec::new();
-    for name in &names {
-        cluster.add_node(name, json!({}));
-        // Only idle time matters to the CPU signal: one series per node keeps the push small.
-        let history = NodeHistory {
-            cpus: 1,
-            ..NodeHistory::new(name, COOL)
-        };
-        series.extend(
-            history
-                .series(&cluster.timeline)
-                .into_iter()
-                .filter(|s| s.label("mode") == Some("idle")),
-        );
-    }
-    cluster.push(series);
+    let cluster = names
+        .iter()
+        .fold(scenario(), |scenario, name| {
+            scenario.node(NodeBuilder::new(name))
+        })
+        .series(move |timeline| {
+            names
+                .iter()
+                .flat_map(|name| {
+                    // Only idle time matters to the CPU signal: one series per node keeps the push small.
+                    let history = NodeHistory {
+                        cpus: 1,
+                        ..NodeHistory::new(name, COOL)
+                    };
+                    history
+                        .series(timeline)
+                        .into_iter()
+                        .filter(|s| s.label("mode") == Some("idle"))
+                })
+                .collect()
+        })
+        .start();
 
     let output = cluster.run_hook(
         &json!([{"binding": "taint-nodes", "type": "Schedule"}]),
@@ -1781,7 +1731,7 @@ fn more_nodes_than_a_page_are_read_with_one_paged_list() {
 
 #[test]
 fn fifty_nodes_cost_one_query_per_signal_no_list_and_one_write_and_event_per_change() {
-    let cluster = world();
+    let mut scenario = scenario();
     let mut expected_changes = Vec::new();
     for i in 0..50 {
         let name = format!("node-{i:02}");
@@ -1795,19 +1745,16 @@ fn fifty_nodes_cost_one_query_per_signal_no_list_and_one_write_and_event_per_cha
         if i < 15 {
             expected_changes.push(name.clone());
         }
-        let extra = if tainted {
-            tainted_earlier(json!([ours()]))
-        } else {
-            json!({})
-        };
-        cluster.add_node(&name, extra);
+        let node = NodeBuilder::new(&name);
+        let node = if tainted { node.tainted_by_us() } else { node };
         let history = NodeHistory {
             cpus: 1,
             ..NodeHistory::new(&name, cpu)
         }
         .with_memory_used(memory);
-        cluster.push(history.series(&cluster.timeline));
+        scenario = scenario.node(node).node_history(history);
     }
+    let cluster = scenario.start();
     let env = [("MEMORY_THRESHOLD", "90")];
 
     let output = cluster.tick("taint-nodes", &env);

@@ -1,7 +1,8 @@
 //! Kubernetes objects for scenarios, built from what a test cares about: a [`NodeBuilder`] for a ready worker
-//! node, a [`PodBuilder`] for a running pod opted in to resizing. Each gives the JSON the API stand-in stores
-//! (`build()`); everything else a test needs is merged in with `merge`. Imports serde_json and the rig's
-//! Prometheus names (a node's address is where its node-exporter series say it is).
+//! node (cordoned, tainted, tainted by us on an earlier tick...), a [`PodBuilder`] for a running pod opted in to
+//! resizing. Each gives the JSON the API stand-in stores (`build()`); everything else a test needs is merged in
+//! with `merge`. Imports serde_json and the rig's Prometheus names (a node's address is where its node-exporter
+//! series say it is).
 
 use serde_json::{Value, json};
 
@@ -10,6 +11,17 @@ use crate::prometheus::{NodeHistory, Profile};
 
 /// The label that opts a pod in to resize-pods.
 pub const RESIZE_LABEL: &str = "kube-thermostat.io/resize";
+
+/// The key of the taint taint-nodes puts on a hot node with the default settings.
+pub const TAINT_KEY: &str = "kube-thermostat.io/hot";
+
+/// The node annotation in which taint-nodes records the taint it made (key, value, effect, since, reason).
+pub const TAINT_ANNOTATION: &str = "kube-thermostat.io/taint";
+
+/// Our taint as the API server stores it with the default settings.
+pub fn our_taint() -> Value {
+    json!({"key": TAINT_KEY, "value": "true", "effect": "NoSchedule"})
+}
 
 /// A ready worker node with an InternalIP (the one its node-exporter history is pushed under) and 4 CPUs,
 /// 16Gi and 110 pods allocatable.
@@ -38,6 +50,10 @@ impl NodeBuilder {
         }
     }
 
+    pub fn name(&self) -> &str {
+        self.node["metadata"]["name"].as_str().unwrap_or_default()
+    }
+
     pub fn label(mut self, key: &str, value: &str) -> NodeBuilder {
         self.node["metadata"]["labels"][key] = json!(value);
         self
@@ -48,10 +64,37 @@ impl NodeBuilder {
         self
     }
 
-    /// `spec.taints` as given (a JSON array).
+    /// `spec.taints` as given (a JSON array), replacing any taint added before.
     pub fn taints(mut self, taints: Value) -> NodeBuilder {
         self.node["spec"]["taints"] = taints;
         self
+    }
+
+    /// One more entry of `spec.taints`, after the others.
+    pub fn taint(mut self, taint: Value) -> NodeBuilder {
+        push(&mut self.node["spec"]["taints"], taint);
+        self
+    }
+
+    /// `spec.unschedulable`, as `kubectl cordon` sets it.
+    pub fn unschedulable(mut self) -> NodeBuilder {
+        self.node["spec"]["unschedulable"] = json!(true);
+        self
+    }
+
+    /// As an earlier tick left a hot node: our taint added to its taints and recorded by our annotation.
+    pub fn tainted_by_us(self) -> NodeBuilder {
+        self.taint(our_taint())
+            .taint_recorded("hot: cpu 95% > 80%, above for 3m")
+    }
+
+    /// Our annotation recording our taint (the default settings') for `reason`; the taints are left as they are.
+    pub fn taint_recorded(self, reason: &str) -> NodeBuilder {
+        let record = json!({
+            "key": TAINT_KEY, "value": "true", "effect": "NoSchedule",
+            "since": "2025-01-01T00:00:00Z", "reason": reason,
+        });
+        self.annotation(TAINT_ANNOTATION, &record.to_string())
     }
 
     /// Anything else, merged in (objects key by key, everything else replaced).
@@ -180,6 +223,33 @@ mod tests {
             instance
         );
         assert_eq!(node["status"]["allocatable"]["cpu"], "4");
+    }
+
+    #[test]
+    fn a_node_tainted_by_us_keeps_its_other_taints_and_records_ours() {
+        let foreign = json!({"key": "dedicated", "value": "db", "effect": "NoSchedule"});
+        let builder = NodeBuilder::new("hot-1")
+            .taint(foreign.clone())
+            .tainted_by_us()
+            .unschedulable();
+        assert_eq!(builder.name(), "hot-1");
+        let node = builder.build();
+        assert_eq!(node["spec"]["taints"], json!([foreign, our_taint()]));
+        assert_eq!(node["spec"]["unschedulable"], true);
+        let record: Value = serde_json::from_str(
+            node["metadata"]["annotations"][TAINT_ANNOTATION]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (&record["key"], &record["effect"], &record["reason"]),
+            (
+                &json!(TAINT_KEY),
+                &json!("NoSchedule"),
+                &json!("hot: cpu 95% > 80%, above for 3m")
+            )
+        );
     }
 
     #[test]

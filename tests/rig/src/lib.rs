@@ -3,6 +3,8 @@
 //! - [`prometheus`]: starts a real Prometheus on 127.0.0.1 and feeds it deterministic history by remote write.
 //! - [`apiserver`]: a Kubernetes API stand-in that behaves like kube-apiserver where kube-thermostat depends on it.
 //! - [`builders`]: nodes and pods for scenarios, built from what a test cares about.
+//! - [`cluster`]: one scenario's world (Prometheus, the API stand-in) and the binary run as shell-operator runs it.
+//! - [`scenario`]: a [`cluster::Cluster`] given in one expression: its nodes and their load history.
 //! - [`metric_storage`]: shell-operator's hook metric storage, to see what a sequence of ticks exposes.
 //! - [`report`]: benchmark tables spliced into Markdown between markers.
 //! - [`realcluster`]: the real etcd and kube-apiserver that `make peers` builds, started for a test.
@@ -15,4 +17,5 @@ pub mod metric_storage;
 pub mod prometheus;
 pub mod realcluster;
 pub mod report;
+pub mod scenario;
 pub mod synthetic;

@@ -328,7 +328,7 @@ pub struct ContainerSeriesLabels {
 
 impl ContainerSeriesLabels {
     /// The container a series is about and its statistic label; `None` without the identifying labels.
-    fn into_key(self) -> Option<(ContainerKey, Option<String>)> {
+    pub fn into_key(self) -> Option<(ContainerKey, Option<String>)> {
         let key = ContainerKey {
             namespace: self.namespace?,
             pod: self.pod?,
@@ -372,6 +372,18 @@ pub fn record_series(
     let Some((key, _)) = labels.into_key() else {
         return;
     };
+    record_points(table, key, points, end_ms, windows);
+}
+
+/// [`record_series`] for a series already keyed: replay keys each series once per chunk and reads many ticks
+/// off it.
+pub fn record_points(
+    table: &mut SignalTable,
+    key: ContainerKey,
+    points: &[(f64, f64)],
+    end_ms: i64,
+    windows: &SignalWindows,
+) {
     let series = series_stats(points, end_ms, windows);
     let entry = table.entry(key).or_default();
     let hottest = |slot: &mut Option<f64>, value: Option<f64>| {

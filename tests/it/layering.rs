@@ -635,7 +635,7 @@ fn layer_of(module: &str) -> Layer {
         "quantity" | "deadline" | "exit" | "events" | "model" | "log" | "error_chain" => {
             Layer::Base
         }
-        "taint" | "resize" => Layer::Core,
+        "taint" | "resize" | "replay" => Layer::Core,
         "hook" | "kube" | "prometheus" | "http" => Layer::Edge,
         "cli" | "settings" => Layer::Settings,
         "controller" => Layer::Controller,

@@ -11,6 +11,7 @@
 //! Nothing here reads a clock, the environment, files or the network.
 
 pub mod chunks;
+pub mod html;
 pub mod report;
 pub mod simulate;
 pub mod text;

@@ -38,7 +38,7 @@ impl Resource {
 }
 
 /// A container's request and limit of one resource (millicores or bytes); `None` is absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Values {
     pub request: Option<i64>,
     pub limit: Option<i64>,

@@ -639,7 +639,7 @@ fn layer_of(module: &str) -> Layer {
         "hook" | "kube" | "prometheus" | "http" => Layer::Edge,
         "cli" | "settings" => Layer::Settings,
         "controller" => Layer::Controller,
-        "tick" | "app" | "crate" => Layer::App,
+        "tick" | "app" | "replay_command" | "crate" => Layer::App,
         other => panic!("src/{other}: a new top-level module; give it a layer in this test"),
     }
 }

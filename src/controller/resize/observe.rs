@@ -29,7 +29,7 @@ use crate::resize::{ResizePolicy, is_opted_in};
 const RESIZE_SUBRESOURCE_MINOR: u32 = 32;
 
 /// Labels of each namespace, by name: which namespaces opt their pods in.
-pub(in crate::controller) type NamespaceLabels = HashMap<String, BTreeMap<String, String>>;
+pub(crate) type NamespaceLabels = HashMap<String, BTreeMap<String, String>>;
 
 /// Every pod bound to a node, from the snapshot or one paged LIST.
 pub(in crate::controller) fn read_pods(
@@ -72,7 +72,7 @@ pub(in crate::controller) fn read_namespace_labels(
 }
 
 /// Nodes, HPAs, VPAs and the server's minor version: what decides whether and where pods may grow.
-pub(in crate::controller) struct Cluster {
+pub(crate) struct Cluster {
     pub nodes: Vec<Node>,
     pub server_minor: u32,
     pub hpas: Vec<HorizontalPodAutoscaler>,

@@ -1,0 +1,260 @@
+//! `kube-thermostat replay` end to end: the real binary, a real Prometheus with pushed history, the API
+//! stand-in. The proof that live and replay are the same code: live ticks at t1..tn (the clock pinned to each),
+//! then a replay of the same period from the objects as they were before t1, and the decisions are identical.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use thermostat_rig::builders::{NodeBuilder, PodBuilder};
+
+use crate::support::{self, Cluster, ContainerLoad, PodHistory, Profile};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// `high` while the age (time before the history's end) is within `[young, old)`, `low` otherwise.
+fn between(young: Duration, old: Duration, high: f64, low: f64) -> Profile {
+    Profile::Custom(Arc::new(
+        move |age| {
+            if age >= young && age < old { high } else { low }
+        },
+    ))
+}
+
+fn rfc3339(ms: i64) -> String {
+    k8s_openapi::jiff::Timestamp::from_millisecond(ms)
+        .unwrap()
+        .to_string()
+}
+
+/// Every object the stand-in holds that a replay reads, as `kubectl get nodes,pods,namespaces -o json` lists
+/// them.
+fn objects_file(cluster: &Cluster) -> std::path::PathBuf {
+    let mut items = Vec::new();
+    for kind in ["Node", "Pod", "Namespace"] {
+        for mut object in cluster.api.list(kind) {
+            object["kind"] = json!(kind);
+            object["apiVersion"] = json!("v1");
+            items.push(object);
+        }
+    }
+    let path = cluster.dir.path().join("objects.json");
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+    std::fs::write(&path, serde_json::to_vec(&list).unwrap()).unwrap();
+    path
+}
+
+/// The changes of a live `run taint-nodes --output json` plan: (node, taint|untaint, why).
+fn live_taint_changes(plan: &Value) -> Vec<(String, String, String)> {
+    if !plan["fail_safe"].is_null() {
+        return Vec::new();
+    }
+    let notes: std::collections::BTreeMap<String, String> = plan["writes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| !w["event"].is_null())
+        .map(|w| {
+            (
+                w["node"].as_str().unwrap().to_string(),
+                w["event"]["note"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    plan["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| {
+            let action = match d["action"].as_str().unwrap() {
+                "add" => "taint",
+                "remove" => "untaint",
+                _ => return None,
+            };
+            let node = d["name"].as_str().unwrap().to_string();
+            let why = notes
+                .get(&node)
+                .cloned()
+                .unwrap_or_else(|| d["reason"].as_str().unwrap().to_string());
+            Some((node, action.to_string(), why))
+        })
+        .collect()
+}
+
+/// One resource change: (namespace/pod, container, resource, direction, why).
+type ResizeChange = (String, String, String, String, String);
+
+/// The changes of a live `run resize-pods --output json` plan.
+fn live_resize_changes(plan: &Value) -> Vec<ResizeChange> {
+    let mut changes = Vec::new();
+    for pod in plan["pods"].as_array().unwrap() {
+        for container in pod["containers"].as_array().unwrap() {
+            for change in container["changes"].as_array().unwrap() {
+                changes.push((
+                    format!(
+                        "{}/{}",
+                        pod["namespace"].as_str().unwrap(),
+                        pod["name"].as_str().unwrap()
+                    ),
+                    container["name"].as_str().unwrap().to_string(),
+                    change["resource"].as_str().unwrap().to_string(),
+                    change["direction"].as_str().unwrap().to_string(),
+                    change["why"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+    }
+    changes
+}
+
+fn run_json(cluster: &Cluster, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let output = cluster.run_cli(args, env);
+    output.assert_success();
+    serde_json::from_str(output.stdout.trim())
+        .unwrap_or_else(|e| panic!("JSON ({e}):\n{}\nstderr:\n{}", output.stdout, output.stderr))
+}
+
+#[test]
+fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
+    // 100 minutes of history ending now; the live ticks run at t1..tn, one a minute, inside its last hour.
+    let cluster = support::scenario()
+        .history(100 * MINUTE)
+        .node_with_load(
+            NodeBuilder::new("flappy"),
+            between(30 * MINUTE, 50 * MINUTE, 0.95, 0.20),
+        )
+        .node_with_load(
+            NodeBuilder::new("late"),
+            between(Duration::ZERO, 18 * MINUTE, 0.95, 0.30),
+        )
+        .node_with_load(NodeBuilder::new("steady"), Profile::Constant(0.40))
+        .node_with_load(
+            NodeBuilder::new("node-1").label("kubernetes.io/os", "linux"),
+            Profile::Constant(0.30),
+        )
+        // Busy (near its limit) in the first part of the hour, then idle long enough for a scale-down. One
+        // push with the nodes' history: Prometheus takes samples over an hour old only into an empty head.
+        .series(|timeline| {
+            PodHistory::new(
+                "shop",
+                "web-1",
+                "node-1",
+                vec![ContainerLoad::new(
+                    "app",
+                    between(44 * MINUTE, 58 * MINUTE, 0.45, 0.03),
+                    Profile::Constant(100e6),
+                )],
+            )
+            .series(timeline)
+        })
+        .start();
+    cluster.put_running(PodBuilder::new("shop", "web-1").on("node-1").container(
+        "app",
+        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+    ));
+
+    let end_ms = cluster.timeline.end_ms;
+    let first_ms = end_ms - end_ms.rem_euclid(60_000) - 55 * 60_000;
+    let ticks: Vec<i64> = (0..54).map(|k| first_ms + k * 60_000).collect();
+    let objects = objects_file(&cluster);
+
+    let mut live_taints = Vec::new();
+    let mut live_resizes = Vec::new();
+    for &at in &ticks {
+        let now = rfc3339(at);
+        let env = [("KUBE_THERMOSTAT_FAKE_NOW", now.as_str())];
+        let taint = run_json(&cluster, &["taint-nodes", "--output", "json"], &env);
+        for (node, action, why) in live_taint_changes(&taint) {
+            live_taints.push((now.clone(), node, action, why));
+        }
+        let resize = run_json(&cluster, &["resize-pods", "--output", "json"], &env);
+        for change in live_resize_changes(&resize) {
+            live_resizes.push((now.clone(), change));
+        }
+        // The kubelet actuates every resize before the next tick, as a replay assumes.
+        for pod in resize["pods"].as_array().unwrap() {
+            cluster.api.kubelet_actuate(
+                pod["namespace"].as_str().unwrap(),
+                pod["name"].as_str().unwrap(),
+            );
+        }
+    }
+
+    let from = rfc3339(ticks[0]);
+    let to = rfc3339(*ticks.last().unwrap());
+    let output = cluster.run_cli_raw(
+        &[
+            "replay",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--every",
+            "1m",
+            "--objects",
+            objects.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    output.assert_success();
+    let report: Value = serde_json::from_str(output.stdout.trim())
+        .unwrap_or_else(|e| panic!("JSON ({e}):\n{}\nstderr:\n{}", output.stdout, output.stderr));
+    let run = &report["runs"][0];
+    let replayed_taints: Vec<(String, String, String, String)> = run["taint_nodes"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["at"].as_str().unwrap().to_string(),
+                c["node"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+                c["why"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let replayed_resizes: Vec<(String, ResizeChange)> = run["resize_pods"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["at"].as_str().unwrap().to_string(),
+                (
+                    format!(
+                        "{}/{}",
+                        c["namespace"].as_str().unwrap(),
+                        c["pod"].as_str().unwrap()
+                    ),
+                    c["container"].as_str().unwrap().to_string(),
+                    c["resource"].as_str().unwrap().to_string(),
+                    c["direction"].as_str().unwrap().to_string(),
+                    c["why"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect();
+
+    // Not vacuous: the period holds taints, untaints and resizes both ways.
+    let actions: Vec<&str> = live_taints.iter().map(|c| c.2.as_str()).collect();
+    assert!(
+        actions.contains(&"taint") && actions.contains(&"untaint"),
+        "live ticks tainted and untainted: {live_taints:#?}"
+    );
+    let directions: Vec<&str> = live_resizes.iter().map(|c| c.1.3.as_str()).collect();
+    assert!(
+        directions.contains(&"up") && directions.contains(&"down"),
+        "live ticks resized up and down: {live_resizes:#?}"
+    );
+    assert_eq!(
+        replayed_taints, live_taints,
+        "taint decisions, tick by tick"
+    );
+    assert_eq!(
+        replayed_resizes, live_resizes,
+        "resize decisions, tick by tick"
+    );
+    assert_eq!(run["taint_nodes"]["ticks"], ticks.len());
+}

@@ -186,7 +186,7 @@ impl TaintRecorder {
     pub fn tick(&mut self, at: Timestamp, plan: &TaintPlan) {
         self.ticks += 1;
         if let Some(reason) = &plan.fail_safe {
-            add_gap(&mut self.gaps, at, &format!("fail-safe: {reason}"));
+            add_gap(&mut self.gaps, at, reason);
         }
         let notes: BTreeMap<&str, &str> = plan
             .writes

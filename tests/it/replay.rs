@@ -257,4 +257,212 @@ fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
         "resize decisions, tick by tick"
     );
     assert_eq!(run["taint_nodes"]["ticks"], ticks.len());
+    // The resized container is charted, size against its recorded usage.
+    assert_eq!(run["resize_pods"]["top"], json!(["shop/web-1/app"]));
+    let usage = run["resize_pods"]["containers"][0]["usage"]
+        .as_array()
+        .unwrap();
+    assert!(usage.len() > 50, "{} usage points", usage.len());
+    assert!(
+        usage.iter().any(|p| p["cpu"].as_f64().unwrap_or(0.0) > 0.4),
+        "the busy part is in the chart"
+    );
+}
+
+/// A period reaching before the history: the ticks without data are gaps that decide nothing (no untaint of a
+/// node we cannot see), reported as such, and the replay reads the cluster without writing to it.
+#[test]
+fn a_replay_reports_missing_history_as_gaps_and_writes_nothing() {
+    let cluster = support::scenario()
+        .history(40 * MINUTE)
+        .node_with_load(
+            NodeBuilder::new("hot").tainted_by_us(),
+            Profile::Constant(0.95),
+        )
+        // Enough nodes for the cap (30 %) to allow one taint.
+        .nodes(["cool-1", "cool-2", "cool-3"], Profile::Constant(0.20))
+        .start();
+    let end_ms = cluster.timeline.end_ms;
+    let to = rfc3339(end_ms - end_ms.rem_euclid(60_000));
+    let from = rfc3339(end_ms - end_ms.rem_euclid(60_000) - 90 * 60_000);
+    cluster.api.reset_requests();
+    let output = cluster.run_cli_raw(
+        &[
+            "replay",
+            "taint-nodes",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--every",
+            "1m",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    output.assert_success();
+    assert_eq!(cluster.api.count_writes(), 0, "a replay writes nothing");
+    let report: Value = serde_json::from_str(output.stdout.trim()).unwrap();
+    let taint = &report["runs"][0]["taint_nodes"];
+    let gaps = taint["gaps"].as_array().unwrap();
+    assert!(
+        !gaps.is_empty() && gaps[0]["reason"].as_str().unwrap().contains("no data"),
+        "the hour before the history is a gap: {gaps:#?}"
+    );
+    assert_eq!(gaps[0]["from"], from.as_str());
+    assert!(gaps[0]["ticks"].as_u64().unwrap() >= 45, "{gaps:#?}");
+    let changes = taint["changes"].as_array().unwrap();
+    assert_eq!(
+        changes.len(),
+        1,
+        "our taint on the hot node was stripped at the start, so it is tainted once the data is there, and \
+         nothing happens to any node while there is none: {changes:#?}"
+    );
+    assert_eq!(changes[0]["node"], "hot");
+    assert_eq!(changes[0]["action"], "taint");
+
+    let text = cluster.run_cli_raw(
+        &[
+            "replay",
+            "taint-nodes",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--every",
+            "1m",
+        ],
+        &[],
+    );
+    text.assert_success();
+    assert!(
+        text.stdout.contains("no decision") && text.stdout.contains("no data"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("what a replay cannot know"),
+        "{}",
+        text.stdout
+    );
+}
+
+/// `--compare` replays a second set of settings over the same history, reading it once.
+#[test]
+fn compare_replays_two_settings_side_by_side_from_one_read_of_the_history() {
+    let cluster = support::scenario()
+        .history(40 * MINUTE)
+        .node_with_load(NodeBuilder::new("warm"), Profile::Constant(0.85))
+        .nodes(["cool-1", "cool-2", "cool-3"], Profile::Constant(0.20))
+        .start();
+    let end_ms = cluster.timeline.end_ms;
+    let to = rfc3339(end_ms - end_ms.rem_euclid(60_000));
+    let from = rfc3339(end_ms - end_ms.rem_euclid(60_000) - 20 * 60_000);
+    let args = [
+        "replay",
+        "taint-nodes",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--every",
+        "1m",
+        "--compare",
+        "CPU_THRESHOLD=90",
+        "--compare",
+        "CPU_UNTAINT_THRESHOLD=60",
+    ];
+    let mut json_args = args.to_vec();
+    json_args.extend(["--output", "json"]);
+    let output = cluster.run_cli_raw(&json_args, &[]);
+    output.assert_success();
+    let report: Value = serde_json::from_str(output.stdout.trim()).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        runs[1]["overrides"],
+        json!(["CPU_THRESHOLD=90", "CPU_UNTAINT_THRESHOLD=60"])
+    );
+    assert_eq!(
+        runs[0]["taint_nodes"]["totals"]["taints"], 1,
+        "85% is hot at the default 80%"
+    );
+    assert_eq!(
+        runs[1]["taint_nodes"]["totals"]["taints"], 0,
+        "and not at 90%"
+    );
+    // Same queries, same ticks: the history is read once for both (one query per chunk of the one signal).
+    let chunks = report["queries"].as_u64().unwrap();
+    assert!(
+        chunks >= 1 && chunks <= 2,
+        "{chunks} queries for a 20-minute period"
+    );
+
+    let text = cluster.run_cli_raw(&args, &[]);
+    text.assert_success();
+    assert!(text.stdout.contains("compared:"), "{}", text.stdout);
+    assert!(text.stdout.contains("CPU_THRESHOLD=90"), "{}", text.stdout);
+}
+
+/// Bad input is named, and nothing is read past it.
+#[test]
+fn bad_replay_input_is_named() {
+    let cluster = support::scenario()
+        .node_with_load(NodeBuilder::new("n1"), Profile::Constant(0.20))
+        .start();
+    let not_a_list = cluster.dir.path().join("node.json");
+    std::fs::write(
+        &not_a_list,
+        r#"{"kind": "Node", "metadata": {"name": "n1"}}"#,
+    )
+    .unwrap();
+    let cases: [(&[&str], i32, &str); 5] = [
+        (
+            &[
+                "replay",
+                "--last",
+                "1h",
+                "--objects",
+                not_a_list.to_str().unwrap(),
+            ],
+            1,
+            "not a Kubernetes list",
+        ),
+        (
+            &["replay", "--last", "soon"],
+            2,
+            "--last \"soon\" is not a duration",
+        ),
+        (
+            &[
+                "replay",
+                "--from",
+                "2026-12-02T10:00:00Z",
+                "--to",
+                "2026-12-02T09:00:00Z",
+            ],
+            2,
+            "the period is empty",
+        ),
+        (
+            &["replay", "--last", "1h", "--compare", "NOT_A_SETTING=1"],
+            2,
+            "NOT_A_SETTING is not a setting",
+        ),
+        (
+            &["replay", "--last", "1h", "--compare", "CPU_THRESHOLD=150"],
+            2,
+            "CPU_THRESHOLD",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let output = cluster.run_cli_raw(args, &[]);
+        assert_eq!(output.code, code, "{args:?}: {}", output.stderr);
+        assert!(
+            output.stderr.contains(message),
+            "{args:?}: {}",
+            output.stderr
+        );
+    }
 }

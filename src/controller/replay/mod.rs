@@ -7,6 +7,7 @@ pub(crate) mod history;
 pub(crate) mod objects;
 mod resize;
 mod taint;
+mod usage;
 
 use std::time::Duration;
 
@@ -243,6 +244,18 @@ pub(crate) fn replay(
                 reports[i].resize_pods = Some(run.finish(plan.from, plan.to, plan.top));
             }
         }
+        let mut resize_reports: Vec<&mut _> = reports
+            .iter_mut()
+            .filter_map(|r| r.resize_pods.as_mut())
+            .collect();
+        usage::chart_usage(
+            prometheus,
+            &mut resize_reports,
+            &settings.policy.windows,
+            settings.policy.memory_enabled,
+            (plan.from, plan.to),
+            options(1, base).query_budget,
+        )?;
     }
 
     Ok(ReplayReport {

@@ -357,9 +357,10 @@ pub struct Reserved {
 /// What the new sizes would have risked, judged on recorded usage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Risk {
-    /// Recorded CPU usage at or above [`AT_LIMIT_FRACTION`] of the replayed limit.
+    /// Recorded CPU usage at or above [`AT_LIMIT_FRACTION`] of a replayed limit other than the real one.
     pub cpu_at_limit_minutes: f64,
-    /// Recorded working set above the replayed memory limit: the kernel would have OOM-killed it.
+    /// Recorded working set above a replayed memory limit other than the real one: the kernel would have
+    /// OOM-killed it.
     pub memory_over_limit_minutes: f64,
     /// Times the working set went above the replayed limit.
     pub oom_kills: usize,
@@ -503,7 +504,10 @@ impl ResizeRecorder {
                 let at_limit = |limit: Option<i64>| {
                     limit.is_some_and(|l| value * 1000.0 >= AT_LIMIT_FRACTION * l as f64)
                 };
-                if at_limit(track.current.cpu_limit) {
+                // At an unchanged limit this is what really happened (demand unknown, below), not a risk
+                // the replayed size takes.
+                let changed = track.current.cpu_limit != track.original.cpu_limit;
+                if changed && at_limit(track.current.cpu_limit) {
                     track.risk.cpu_at_limit_minutes += minutes;
                 }
                 if at_limit(track.original.cpu_limit) {
@@ -511,7 +515,8 @@ impl ResizeRecorder {
                 }
             }
             Resource::Memory => {
-                let over = track.current.memory_limit.is_some_and(|l| value > l as f64);
+                let changed = track.current.memory_limit != track.original.memory_limit;
+                let over = changed && track.current.memory_limit.is_some_and(|l| value > l as f64);
                 if over {
                     track.risk.memory_over_limit_minutes += minutes;
                     if !track.over_memory {
@@ -695,4 +700,191 @@ fn top_containers(containers: &[ContainerReport], count: usize) -> Vec<String> {
         .take(count)
         .map(|(_, _, id)| id)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resize::plan::{ContainerChange, PodAction, PodPlan, ResourceChange};
+    use crate::resize::record::Direction;
+    use crate::resize::values::Values;
+    use crate::taint::{NodeDecision, PlanSummary};
+
+    fn at(minute: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + minute * 60).unwrap()
+    }
+
+    fn decision(name: &str, action: Action, had: bool) -> NodeDecision {
+        NodeDecision {
+            name: name.to_string(),
+            state: NodeState::Hot,
+            signals: Vec::new(),
+            eligible: true,
+            exclusion: None,
+            has_our_taint: had,
+            capped: false,
+            action,
+            reason: format!("{name} {action}"),
+            write: matches!(action, Action::Add | Action::Remove),
+        }
+    }
+
+    fn plan(decisions: Vec<NodeDecision>, cap: usize) -> TaintPlan {
+        TaintPlan {
+            decisions,
+            writes: Vec::new(),
+            fail_safe: None,
+            unmatched: BTreeMap::new(),
+            summary: PlanSummary {
+                cap,
+                ..PlanSummary::default()
+            },
+        }
+    }
+
+    #[test]
+    fn taint_spans_flaps_and_cap_hours_follow_the_ticks() {
+        let mut recorder = TaintRecorder::new(30 * 60);
+        recorder.tick(at(0), &plan(vec![decision("a", Action::Add, false)], 1));
+        recorder.tick(at(10), &plan(vec![decision("a", Action::Remove, true)], 1));
+        recorder.failed_tick(at(20), "no data");
+        recorder.failed_tick(at(30), "no data");
+        recorder.tick(at(60), &plan(vec![decision("a", Action::Add, false)], 1));
+        let report = recorder.finish(at(120));
+        let t = &report.totals;
+        assert_eq!((t.taints, t.untaints), (2, 1));
+        assert_eq!(
+            t.flaps, 1,
+            "untainted 10 min after the taint; tainted again 50 min after the untaint"
+        );
+        assert_eq!(t.most_tainted, 1);
+        assert!(
+            (t.cap_full_hours - (10.0 + 60.0) / 60.0).abs() < 1e-9,
+            "{}",
+            t.cap_full_hours
+        );
+        assert!((t.tainted_node_hours - 70.0 / 60.0).abs() < 1e-9);
+        assert_eq!(report.nodes[0].tainted.len(), 2);
+        assert_eq!(report.gaps.len(), 1, "consecutive failed ticks merge");
+        assert_eq!(report.gaps[0].ticks, 2);
+        assert_eq!(report.ticks, 5);
+    }
+
+    #[test]
+    fn a_fail_safe_tick_changes_nothing_and_is_a_gap() {
+        let mut recorder = TaintRecorder::new(1800);
+        recorder.tick(at(0), &plan(vec![decision("a", Action::Add, false)], 1));
+        let mut held = plan(vec![decision("a", Action::Remove, true)], 1);
+        held.fail_safe = Some("3 of 4 nodes are unknown".to_string());
+        recorder.tick(at(1), &held);
+        let report = recorder.finish(at(2));
+        assert_eq!(report.totals.untaints, 0);
+        assert_eq!(
+            report.nodes[0].tainted,
+            [Span {
+                from: at(0),
+                to: at(2)
+            }]
+        );
+        assert_eq!(report.gaps[0].reason, "3 of 4 nodes are unknown");
+    }
+
+    fn cpu_resize(to_millis: i64) -> ResizePlan {
+        let change = ResourceChange {
+            resource: Resource::Cpu,
+            direction: Direction::Down,
+            from: Values {
+                request: Some(1000),
+                limit: Some(1000),
+            },
+            to: Values {
+                request: Some(to_millis),
+                limit: Some(to_millis),
+            },
+            why: "idle".to_string(),
+        };
+        ResizePlan {
+            pods: vec![PodPlan {
+                namespace: "ns".to_string(),
+                name: "p".to_string(),
+                resource_version: None,
+                node: "n".to_string(),
+                action: PodAction::Resize,
+                containers: vec![ContainerChange {
+                    name: "c".to_string(),
+                    sidecar: false,
+                    changes: vec![change],
+                }],
+                record: "{}".to_string(),
+                record_if_refused: None,
+                event: None,
+            }],
+            notes: Vec::new(),
+            unchanged: 0,
+        }
+    }
+
+    #[test]
+    fn reserved_hours_and_risk_follow_the_replayed_size() {
+        let key = ContainerKey::new("ns", "p", "c");
+        let mut recorder = ResizeRecorder::new(60.0);
+        let sizes = Sizes {
+            cpu_request: Some(1000),
+            cpu_limit: Some(1000),
+            memory_request: Some(1 << 30),
+            memory_limit: Some(1 << 30),
+        };
+        recorder.track(key.clone(), "Deployment/web".to_string(), sizes, at(0));
+        recorder.reserve(3600.0);
+        // At the real limit before any change: what really happened, not a risk.
+        recorder.usage(&key, Resource::Cpu, 0.99);
+        recorder.tick(at(60), &cpu_resize(250));
+        recorder.reserve(3600.0);
+        recorder.usage(&key, Resource::Cpu, 0.30);
+        recorder.usage(&key, Resource::Cpu, 0.10);
+        let report = recorder.finish(at(0), at(120), 5);
+        let c = &report.containers[0];
+        assert!((c.before.cpu_core_hours - 2.0).abs() < 1e-9);
+        assert!((c.after.cpu_core_hours - 1.25).abs() < 1e-9);
+        assert!((c.before.memory_gib_hours - 2.0).abs() < 1e-9);
+        assert_eq!(
+            c.risk.cpu_at_limit_minutes, 1.0,
+            "0.30 cores at a 250m limit"
+        );
+        assert_eq!(
+            c.risk.demand_unknown_minutes, 1.0,
+            "0.99 cores at the real 1-core limit"
+        );
+        assert_eq!(c.resizes, 1);
+        assert_eq!(c.sizes.len(), 2);
+        assert_eq!(report.top, ["ns/p/c"]);
+        assert!((report.totals.resizes_per_container_day - 12.0).abs() < 1e-9);
+        assert_eq!(report.workloads[0].workload, "Deployment/web");
+    }
+
+    #[test]
+    fn each_excursion_over_a_replayed_memory_limit_is_one_oom_kill() {
+        let key = ContainerKey::new("ns", "p", "c");
+        let mut recorder = ResizeRecorder::new(30.0);
+        let sizes = Sizes {
+            memory_request: Some(100),
+            memory_limit: Some(200),
+            ..Sizes::default()
+        };
+        recorder.track(key.clone(), "Pod/p".to_string(), sizes, at(0));
+        let mut plan = cpu_resize(0);
+        let change = &mut plan.pods[0].containers[0].changes[0];
+        change.resource = Resource::Memory;
+        change.to = Values {
+            request: Some(100),
+            limit: Some(150),
+        };
+        recorder.tick(at(1), &plan);
+        for value in [120.0, 160.0, 170.0, 140.0, 180.0] {
+            recorder.usage(&key, Resource::Memory, value);
+        }
+        let risk = recorder.finish(at(0), at(10), 1).totals.risk;
+        assert_eq!(risk.oom_kills, 2);
+        assert_eq!(risk.memory_over_limit_minutes, 1.5);
+    }
 }

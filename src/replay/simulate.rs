@@ -131,3 +131,178 @@ pub fn strip_our_state(nodes: &mut [Node], pods: &mut [Pod], taint_key: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resize::plan::{ContainerChange, PodAction, ResourceChange};
+    use crate::resize::record::Direction;
+    use crate::resize::values::{Resource, Values};
+    use k8s_openapi::api::core::v1::Taint;
+    use serde_json::json;
+
+    fn taint(key: &str) -> Taint {
+        Taint {
+            key: key.to_string(),
+            effect: "NoSchedule".to_string(),
+            ..Taint::default()
+        }
+    }
+
+    #[test]
+    fn a_node_write_sets_the_taints_and_our_record_and_keeps_the_rest() {
+        let mut node: Node = serde_json::from_value(json!({
+            "metadata": {"name": "n", "annotations": {"other": "x"}},
+            "spec": {"taints": [{"key": "foreign", "effect": "NoSchedule"}]}
+        }))
+        .unwrap();
+        let write = NodeWrite {
+            node: "n".to_string(),
+            taints_before: Some(vec![taint("foreign")]),
+            taints_after: vec![taint("foreign"), taint("kube-thermostat.io/hot")],
+            annotations_present: true,
+            annotation_before: None,
+            annotation_after: Some("{}".to_string()),
+            event: None,
+        };
+        apply_node_write(&mut node, &write);
+        let taints = node.spec.as_ref().unwrap().taints.as_ref().unwrap();
+        assert_eq!(taints.len(), 2);
+        let annotations = node.metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations[TAINT_ANNOTATION], "{}");
+        assert_eq!(annotations["other"], "x");
+
+        let untaint = NodeWrite {
+            taints_before: Some(taints.clone()),
+            taints_after: Vec::new(),
+            annotation_before: Some("{}".to_string()),
+            annotation_after: None,
+            ..write
+        };
+        apply_node_write(&mut node, &untaint);
+        assert_eq!(node.spec.as_ref().unwrap().taints, None);
+        assert!(
+            !node
+                .metadata
+                .annotations
+                .as_ref()
+                .unwrap()
+                .contains_key(TAINT_ANNOTATION)
+        );
+    }
+
+    #[test]
+    fn a_resize_is_actuated_at_once_with_our_record() {
+        let mut pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": "ns", "generation": 3},
+            "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
+                                                                 "limits": {"cpu": "1"}}}]},
+            "status": {"observedGeneration": 3, "containerStatuses": [{"name": "c"}]}
+        }))
+        .unwrap();
+        let plan = PodPlan {
+            namespace: "ns".to_string(),
+            name: "p".to_string(),
+            resource_version: None,
+            node: "n".to_string(),
+            action: PodAction::Resize,
+            containers: vec![ContainerChange {
+                name: "c".to_string(),
+                sidecar: false,
+                changes: vec![ResourceChange {
+                    resource: Resource::Cpu,
+                    direction: Direction::Down,
+                    from: Values {
+                        request: Some(1000),
+                        limit: Some(1000),
+                    },
+                    to: Values {
+                        request: Some(250),
+                        limit: Some(250),
+                    },
+                    why: "idle".to_string(),
+                }],
+            }],
+            record: "{\"c\":{}}".to_string(),
+            record_if_refused: None,
+            event: None,
+        };
+        apply_pod_plan(&mut pod, &plan);
+        let resources = pod.spec.as_ref().unwrap().containers[0]
+            .resources
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            resources.requests.as_ref().unwrap().get("cpu"),
+            Some("250m")
+        );
+        assert_eq!(
+            resources.requests.as_ref().unwrap().get("memory"),
+            Some("1Gi")
+        );
+        assert_eq!(resources.limits.as_ref().unwrap().get("cpu"), Some("250m"));
+        let status = pod.status.as_ref().unwrap();
+        assert_eq!(pod.metadata.generation, Some(4));
+        assert_eq!(
+            status.observed_generation,
+            Some(4),
+            "the kubelet has caught up"
+        );
+        let container_status = &status.container_statuses.as_ref().unwrap()[0];
+        assert_eq!(container_status.resources.as_ref(), Some(resources));
+        assert_eq!(
+            container_status
+                .allocated_resources
+                .as_ref()
+                .unwrap()
+                .get("cpu"),
+            Some("250m")
+        );
+        let annotations = pod.metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations.get(LAST_RESIZE_ANNOTATION), Some("{\"c\":{}}"));
+    }
+
+    #[test]
+    fn stripping_drops_our_owned_taint_and_records_only() {
+        let mut nodes: Vec<Node> = vec![
+            serde_json::from_value(json!({
+                "metadata": {"name": "ours", "annotations": {TAINT_ANNOTATION: "{}", "keep": "1"}},
+                "spec": {"taints": [{"key": "kube-thermostat.io/hot", "effect": "NoSchedule"},
+                                    {"key": "foreign", "effect": "NoSchedule"}]}
+            }))
+            .unwrap(),
+            // Our key without our record: someone else's taint, left alone.
+            serde_json::from_value(json!({
+                "metadata": {"name": "theirs"},
+                "spec": {"taints": [{"key": "kube-thermostat.io/hot", "effect": "NoSchedule"}]}
+            }))
+            .unwrap(),
+        ];
+        let mut pods: Vec<Pod> = vec![
+            serde_json::from_value(json!({"metadata": {"name": "p", "annotations": {
+                LAST_RESIZE_ANNOTATION: "{}", "kube-thermostat.io/cpu-max": "2"}}}))
+            .unwrap(),
+        ];
+        strip_our_state(&mut nodes, &mut pods, "kube-thermostat.io/hot");
+        let keys = |node: &Node| -> Vec<String> {
+            node.spec
+                .as_ref()
+                .unwrap()
+                .taints
+                .iter()
+                .flatten()
+                .map(|t| t.key.clone())
+                .collect()
+        };
+        assert_eq!(keys(&nodes[0]), ["foreign"]);
+        assert_eq!(nodes[0].metadata.annotations.as_ref().unwrap().len(), 1);
+        assert_eq!(keys(&nodes[1]), ["kube-thermostat.io/hot"]);
+        let annotations = pods[0].metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations.get(LAST_RESIZE_ANNOTATION), None);
+        assert_eq!(
+            annotations.get("kube-thermostat.io/cpu-max"),
+            Some("2"),
+            "overrides stay"
+        );
+    }
+}

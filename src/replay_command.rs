@@ -109,6 +109,7 @@ fn replay_and_report(
         every,
         flap_window,
         top: typed.top,
+        now,
     };
     let report = replay::replay(&prometheus, objects, &plan)?;
     match typed.output {

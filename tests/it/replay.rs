@@ -417,7 +417,14 @@ fn bad_replay_input_is_named() {
         r#"{"kind": "Node", "metadata": {"name": "n1"}}"#,
     )
     .unwrap();
-    let cases: [(&[&str], i32, &str); 5] = [
+    let twenty_days_ago = rfc3339(cluster.timeline.end_ms - 20 * 86_400_000);
+    let cases: [(&[&str], i32, &str); 6] = [
+        // Debian's Prometheus keeps 15 days by default.
+        (
+            &["replay", "--from", &twenty_days_ago],
+            1,
+            "but Prometheus keeps \"15d\" (storageRetention",
+        ),
         (
             &[
                 "replay",
@@ -465,4 +472,56 @@ fn bad_replay_input_is_named() {
             output.stderr
         );
     }
+}
+
+/// A smaller PROMETHEUS_MAX_RESPONSE_BYTES cuts the period into more chunks (more, smaller answers) and
+/// changes no decision.
+#[test]
+fn the_answer_size_limit_bounds_each_chunk_and_changes_no_decision() {
+    let cluster = support::scenario()
+        .history(60 * MINUTE)
+        .node_with_load(
+            NodeBuilder::new("flappy"),
+            between(10 * MINUTE, 30 * MINUTE, 0.95, 0.20),
+        )
+        .nodes(["cool-1", "cool-2", "cool-3"], Profile::Constant(0.20))
+        .start();
+    let end_ms = cluster.timeline.end_ms;
+    let to = rfc3339(end_ms - end_ms.rem_euclid(60_000));
+    let from = rfc3339(end_ms - end_ms.rem_euclid(60_000) - 45 * 60_000);
+    let replay = |env: &[(&str, &str)]| -> Value {
+        let output = cluster.run_cli_raw(
+            &[
+                "replay",
+                "taint-nodes",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--every",
+                "1m",
+                "--output",
+                "json",
+            ],
+            env,
+        );
+        output.assert_success();
+        serde_json::from_str(output.stdout.trim()).unwrap()
+    };
+    let whole = replay(&[]);
+    let chunked = replay(&[("PROMETHEUS_MAX_RESPONSE_BYTES", "8Ki")]);
+    let changes = |report: &Value| report["runs"][0]["taint_nodes"]["changes"].clone();
+    assert_eq!(whole["queries"], 1, "45 minutes of 4 nodes fit one answer");
+    assert!(
+        chunked["queries"].as_u64().unwrap() >= 4,
+        "8 KiB answers: {} queries",
+        chunked["queries"]
+    );
+    assert_eq!(changes(&chunked), changes(&whole));
+    assert_eq!(
+        changes(&whole).as_array().unwrap().len(),
+        2,
+        "{:#}",
+        changes(&whole)
+    );
 }

@@ -91,9 +91,10 @@ pub(super) fn by_chunks<L: DeserializeOwned + Default + std::fmt::Debug>(
     Ok(())
 }
 
-/// An answer Prometheus would give for a shorter chunk.
+/// An answer Prometheus would give for a shorter chunk: one over our byte limit, or a query over its
+/// `--query.max-samples`.
 fn shrinkable(error: &PrometheusError) -> bool {
-    error.is_answer_too_large()
+    error.is_answer_too_large() || error.is_too_many_samples()
 }
 
 fn fetch<L: DeserializeOwned + Default + std::fmt::Debug>(

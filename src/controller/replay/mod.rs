@@ -21,8 +21,9 @@ use self::taint::TaintRun;
 use crate::controller::Controller;
 use crate::controller::resize::observe::opted_in_pods;
 use crate::controller::resize::observed::Observed;
+use crate::deadline::Deadline;
 use crate::hook::crontab::Schedule;
-use crate::prometheus::PrometheusClient;
+use crate::prometheus::{PrometheusClient, Retention};
 use crate::replay::report::{ReplayReport, RunReport};
 use crate::replay::simulate::strip_our_state;
 use crate::replay::{TaintRecorder, cannot_know};
@@ -52,6 +53,8 @@ pub(crate) struct ReplayPlan<'a> {
     pub flap_window: Duration,
     /// Containers charted.
     pub top: usize,
+    /// The replay's "now", for the retention check.
+    pub now: Timestamp,
 }
 
 /// `90m`, `24h`, `7d`, `1d12h`: Go durations, with days (`d`) and weeks (`w`) in front, as a period is
@@ -142,6 +145,7 @@ pub(crate) fn replay(
         .collect();
     let mut notes = objects.notes.clone();
     notes.insert(0, format!("objects read from {}", objects.source));
+    check_retention(prometheus, plan, base, &mut notes)?;
     let options = |series: usize, settings: &Settings| FetchOptions {
         series,
         max_response_bytes: settings.prometheus.max_response_bytes,
@@ -266,6 +270,46 @@ pub(crate) fn replay(
         cannot_know: cannot_know(),
         notes,
     })
+}
+
+/// Refuses a period that starts before what Prometheus keeps, saying what it keeps. Where that cannot be
+/// known (no status endpoint, a retention by size, the endpoint refused), says so: parts of the period without
+/// data are then reported as gaps.
+fn check_retention(
+    prometheus: &PrometheusClient,
+    plan: &ReplayPlan,
+    settings: &Settings,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let deadline = Deadline::after(settings.prometheus.timeout);
+    match prometheus.retention(&deadline) {
+        Ok(Some(Retention {
+            time: Some(keep),
+            text,
+        })) => {
+            let keep_seconds = i64::try_from(keep.as_secs()).unwrap_or(i64::MAX);
+            let oldest = Timestamp::from_second(plan.now.as_second().saturating_sub(keep_seconds))
+                .unwrap_or(Timestamp::UNIX_EPOCH);
+            if plan.from < oldest {
+                bail!(
+                    "the period starts at {}, but Prometheus keeps {text:?} (storageRetention,                      /api/v1/status/runtimeinfo): it holds data from about {oldest} on; start --from after                      that or use --last with at most {text}",
+                    plan.from
+                );
+            }
+        }
+        Ok(Some(Retention { time: None, text })) => notes.push(format!(
+            "Prometheus keeps {text:?} (by size): how far back it reaches is not known, so the period was not              checked against it; a part it no longer holds shows as gaps"
+        )),
+        Ok(None) => notes.push(
+            "Prometheus does not say its retention (no /api/v1/status/runtimeinfo, as on Thanos or Mimir): the              period was not checked against it; a part it does not hold shows as gaps"
+                .to_string(),
+        ),
+        Err(error) => notes.push(format!(
+            "Prometheus' retention could not be read ({}): the period was not checked against it",
+            crate::error_chain::render(&error)
+        )),
+    }
+    Ok(())
 }
 
 fn container_count(pod: &crate::model::pod::Pod) -> usize {

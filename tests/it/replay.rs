@@ -395,7 +395,7 @@ fn compare_replays_two_settings_side_by_side_from_one_read_of_the_history() {
     // Same queries, same ticks: the history is read once for both (one query per chunk of the one signal).
     let chunks = report["queries"].as_u64().unwrap();
     assert!(
-        chunks >= 1 && chunks <= 2,
+        (1..=2).contains(&chunks),
         "{chunks} queries for a 20-minute period"
     );
 

@@ -128,6 +128,28 @@ fn resize_section(resize: &ResizeReport) -> String {
             gap.from, gap.to, gap.ticks, gap.reason
         );
     }
+    let mut workloads: Vec<_> = resize.workloads.iter().filter(|w| w.resizes > 0).collect();
+    workloads.sort_by(|a, b| {
+        let change = |w: &&super::report::WorkloadReport| {
+            (w.before.cpu_core_hours - w.after.cpu_core_hours).abs()
+        };
+        change(b).total_cmp(&change(a))
+    });
+    for w in workloads.iter().take(SHOWN) {
+        let _ = writeln!(
+            out,
+            "  workload {}/{} ({} containers): {} resizes, CPU {:.2} -> {:.2} core-hours, memory {:.2} -> {:.2} \
+             GiB-hours",
+            w.namespace,
+            w.workload,
+            w.containers,
+            w.resizes,
+            w.before.cpu_core_hours,
+            w.after.cpu_core_hours,
+            w.before.memory_gib_hours,
+            w.after.memory_gib_hours
+        );
+    }
     for id in resize.top.iter().take(SHOWN) {
         let Some(c) = resize.containers.iter().find(|c| &container_id(c) == id) else {
             continue;

@@ -107,6 +107,22 @@ fn live_resize_changes(plan: &Value) -> Vec<ResizeChange> {
     changes
 }
 
+/// The minute boundary `minutes` before the end of the pushed history, as RFC 3339.
+fn minutes_before_end(cluster: &Cluster, minutes: i64) -> String {
+    let end_ms = cluster.timeline.end_ms;
+    rfc3339(end_ms - end_ms.rem_euclid(60_000) - minutes * 60_000)
+}
+
+/// `kube-thermostat ARGS... --output json` (a replay), which must succeed: its report.
+fn replay_report(cluster: &Cluster, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let output = cluster.run_cli_raw(&all, env);
+    output.assert_success();
+    serde_json::from_str(output.stdout.trim())
+        .unwrap_or_else(|e| panic!("JSON ({e}):\n{}\nstderr:\n{}", output.stdout, output.stderr))
+}
+
 fn run_json(cluster: &Cluster, args: &[&str], env: &[(&str, &str)]) -> Value {
     let output = cluster.run_cli(args, env);
     output.assert_success();
@@ -182,25 +198,19 @@ fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
 
     let from = rfc3339(ticks[0]);
     let to = rfc3339(*ticks.last().unwrap());
-    let output = cluster.run_cli_raw(
-        &[
-            "replay",
-            "--from",
-            &from,
-            "--to",
-            &to,
-            "--every",
-            "1m",
-            "--objects",
-            objects.to_str().unwrap(),
-            "--output",
-            "json",
-        ],
-        &[],
-    );
-    output.assert_success();
-    let report: Value = serde_json::from_str(output.stdout.trim())
-        .unwrap_or_else(|e| panic!("JSON ({e}):\n{}\nstderr:\n{}", output.stdout, output.stderr));
+    let objects = objects.to_str().unwrap();
+    let args = [
+        "replay",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--every",
+        "1m",
+        "--objects",
+        objects,
+    ];
+    let report = replay_report(&cluster, &args, &[]);
     let run = &report["runs"][0];
     let replayed_taints: Vec<(String, String, String, String)> = run["taint_nodes"]["changes"]
         .as_array()
@@ -282,28 +292,23 @@ fn a_replay_reports_missing_history_as_gaps_and_writes_nothing() {
         // Enough nodes for the cap (30 %) to allow one taint.
         .nodes(["cool-1", "cool-2", "cool-3"], Profile::Constant(0.20))
         .start();
-    let end_ms = cluster.timeline.end_ms;
-    let to = rfc3339(end_ms - end_ms.rem_euclid(60_000));
-    let from = rfc3339(end_ms - end_ms.rem_euclid(60_000) - 90 * 60_000);
-    cluster.api.reset_requests();
-    let output = cluster.run_cli_raw(
-        &[
-            "replay",
-            "taint-nodes",
-            "--from",
-            &from,
-            "--to",
-            &to,
-            "--every",
-            "1m",
-            "--output",
-            "json",
-        ],
-        &[],
+    let (from, to) = (
+        minutes_before_end(&cluster, 90),
+        minutes_before_end(&cluster, 0),
     );
-    output.assert_success();
+    cluster.api.reset_requests();
+    let args = [
+        "replay",
+        "taint-nodes",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--every",
+        "1m",
+    ];
+    let report = replay_report(&cluster, &args, &[]);
     assert_eq!(cluster.api.count_writes(), 0, "a replay writes nothing");
-    let report: Value = serde_json::from_str(output.stdout.trim()).unwrap();
     let taint = &report["runs"][0]["taint_nodes"];
     let gaps = taint["gaps"].as_array().unwrap();
     assert!(
@@ -322,19 +327,7 @@ fn a_replay_reports_missing_history_as_gaps_and_writes_nothing() {
     assert_eq!(changes[0]["node"], "hot");
     assert_eq!(changes[0]["action"], "taint");
 
-    let text = cluster.run_cli_raw(
-        &[
-            "replay",
-            "taint-nodes",
-            "--from",
-            &from,
-            "--to",
-            &to,
-            "--every",
-            "1m",
-        ],
-        &[],
-    );
+    let text = cluster.run_cli_raw(&args, &[]);
     text.assert_success();
     assert!(
         text.stdout.contains("no decision") && text.stdout.contains("no data"),
@@ -356,9 +349,10 @@ fn compare_replays_two_settings_side_by_side_from_one_read_of_the_history() {
         .node_with_load(NodeBuilder::new("warm"), Profile::Constant(0.85))
         .nodes(["cool-1", "cool-2", "cool-3"], Profile::Constant(0.20))
         .start();
-    let end_ms = cluster.timeline.end_ms;
-    let to = rfc3339(end_ms - end_ms.rem_euclid(60_000));
-    let from = rfc3339(end_ms - end_ms.rem_euclid(60_000) - 20 * 60_000);
+    let (from, to) = (
+        minutes_before_end(&cluster, 20),
+        minutes_before_end(&cluster, 0),
+    );
     let args = [
         "replay",
         "taint-nodes",
@@ -373,11 +367,7 @@ fn compare_replays_two_settings_side_by_side_from_one_read_of_the_history() {
         "--compare",
         "CPU_UNTAINT_THRESHOLD=60",
     ];
-    let mut json_args = args.to_vec();
-    json_args.extend(["--output", "json"]);
-    let output = cluster.run_cli_raw(&json_args, &[]);
-    output.assert_success();
-    let report: Value = serde_json::from_str(output.stdout.trim()).unwrap();
+    let report = replay_report(&cluster, &args, &[]);
     let runs = report["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(
@@ -486,28 +476,21 @@ fn the_answer_size_limit_bounds_each_chunk_and_changes_no_decision() {
         )
         .nodes(["cool-1", "cool-2", "cool-3"], Profile::Constant(0.20))
         .start();
-    let end_ms = cluster.timeline.end_ms;
-    let to = rfc3339(end_ms - end_ms.rem_euclid(60_000));
-    let from = rfc3339(end_ms - end_ms.rem_euclid(60_000) - 45 * 60_000);
-    let replay = |env: &[(&str, &str)]| -> Value {
-        let output = cluster.run_cli_raw(
-            &[
-                "replay",
-                "taint-nodes",
-                "--from",
-                &from,
-                "--to",
-                &to,
-                "--every",
-                "1m",
-                "--output",
-                "json",
-            ],
-            env,
-        );
-        output.assert_success();
-        serde_json::from_str(output.stdout.trim()).unwrap()
-    };
+    let (from, to) = (
+        minutes_before_end(&cluster, 45),
+        minutes_before_end(&cluster, 0),
+    );
+    let args = [
+        "replay",
+        "taint-nodes",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--every",
+        "1m",
+    ];
+    let replay = |env: &[(&str, &str)]| replay_report(&cluster, &args, env);
     let whole = replay(&[]);
     let chunked = replay(&[("PROMETHEUS_MAX_RESPONSE_BYTES", "8Ki")]);
     let changes = |report: &Value| report["runs"][0]["taint_nodes"]["changes"].clone();

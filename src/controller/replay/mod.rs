@@ -168,22 +168,17 @@ pub(crate) fn replay(
                 nodes: objects.nodes.clone(),
                 recorder: TaintRecorder::new(plan.flap_window.as_secs() as i64),
             };
-            runs.push((i, ticks, run));
+            let key = (taint::history_key(run.policy), ticks);
+            runs.push((i, key, run));
         }
         // Runs asking the same queries at the same ticks share one read of the history.
-        while !runs.is_empty() {
-            let key = (taint::history_key(runs[0].2.policy), runs[0].1.clone());
-            let (group, rest): (Vec<_>, Vec<_>) = runs.into_iter().partition(|(_, ticks, run)| {
-                (taint::history_key(run.policy), ticks.clone()) == key
-            });
-            runs = rest;
-            let indexes: Vec<usize> = group.iter().map(|(i, _, _)| *i).collect();
-            let mut group_runs: Vec<TaintRun> = group.into_iter().map(|(_, _, run)| run).collect();
+        for ((_, ticks), group) in groups(runs) {
+            let (indexes, mut group_runs): (Vec<usize>, Vec<TaintRun>) = group.into_iter().unzip();
             let settings = plan.runs[indexes[0]].settings;
             taint::replay(
                 prometheus,
                 &mut group_runs,
-                &key.1,
+                &ticks,
                 options(objects.nodes.len(), settings),
             )
             .context("replaying taint-nodes")?;
@@ -230,17 +225,13 @@ pub(crate) fn replay(
             let key = (resize::history_key(&run, plan.from)?, ticks);
             runs.push((i, key, run));
         }
-        while !runs.is_empty() {
-            let key = runs[0].1.clone();
-            let (group, rest): (Vec<_>, Vec<_>) = runs.into_iter().partition(|(_, k, _)| *k == key);
-            runs = rest;
-            let indexes: Vec<usize> = group.iter().map(|(i, _, _)| *i).collect();
-            let mut group_runs: Vec<ResizeRun> = group.into_iter().map(|(_, _, run)| run).collect();
+        for ((_, ticks), group) in groups(runs) {
+            let (indexes, mut group_runs): (Vec<usize>, Vec<ResizeRun>) = group.into_iter().unzip();
             let settings = plan.runs[indexes[0]].settings;
             resize::replay(
                 prometheus,
                 &mut group_runs,
-                &key.1,
+                &ticks,
                 options(containers, settings),
             )
             .context("replaying resize-pods")?;
@@ -270,6 +261,19 @@ pub(crate) fn replay(
         cannot_know: cannot_know(),
         notes,
     })
+}
+
+/// `(index, key, run)`s grouped by equal keys, in order of first appearance: runs whose queries and ticks are
+/// the same share one read of the history.
+fn groups<K: PartialEq, R>(runs: Vec<(usize, K, R)>) -> Vec<(K, Vec<(usize, R)>)> {
+    let mut groups: Vec<(K, Vec<(usize, R)>)> = Vec::new();
+    for (i, key, run) in runs {
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push((i, run)),
+            None => groups.push((key, vec![(i, run)])),
+        }
+    }
+    groups
 }
 
 /// Refuses a period that starts before what Prometheus keeps, saying what it keeps. Where that cannot be

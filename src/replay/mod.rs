@@ -6,7 +6,8 @@
 //! - [`chunks`]: cutting the period into range queries, and one tick's window of a chunk;
 //! - [`simulate`]: the state carried from tick to tick (our writes applied to the objects in memory);
 //! - [`report`]: what happened, recorded tick by tick, and its totals;
-//! - [`text`]: the summary printed by default.
+//! - [`text`]: the summary printed by default;
+//! - [`html`]: the page `--html FILE` writes, charts as inline SVG.
 //!
 //! Nothing here reads a clock, the environment, files or the network.
 

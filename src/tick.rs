@@ -157,6 +157,13 @@ fn work_list(command: Option<Command>, settings: &Settings) -> Result<Work, Exit
             forced_dry_run: false,
         }),
         Some(Command::Run(args)) => run_work(args, settings),
+        Some(Command::Replay(_)) => {
+            log::error(
+                "`replay` is not a tick: app.rs runs it (this is a bug)",
+                &[],
+            );
+            Err(ExitCode::Usage)
+        }
     }
 }
 

@@ -36,19 +36,7 @@ pub(crate) struct Tick {
 impl Tick {
     /// Builds both clients. Nothing is sent yet: the first request is the controller's.
     pub fn connect(settings: &Settings, deadline: Deadline) -> Result<Tick> {
-        let options = ConfigOptions {
-            kubeconfig: settings.kube.kubeconfig.clone().map(PathBuf::from),
-            context: settings.kube.context.clone(),
-            kube_api_url: settings.kube.api_url.clone(),
-        };
-        let endpoint = kube::resolve(&options, &ConfigSources::from_process())
-            .context("Kubernetes API configuration")?;
-        let client_options = kube::ClientOptions {
-            rate_limit: settings.kube.rate_limit,
-            ..kube::ClientOptions::default()
-        };
-        let kube = kube::Client::new(endpoint, client_options).context("Kubernetes API client")?;
-
+        let kube = kube_client(settings)?;
         let config = prometheus_config(settings)?;
         let prometheus = if settings.prometheus.url.is_empty() {
             None
@@ -62,7 +50,7 @@ impl Tick {
             .unwrap_or_else(|| "kube-thermostat".into());
         Ok(Tick {
             deadline,
-            now: wall_clock(),
+            now: tick_clock()?,
             kube,
             prometheus,
             instance,
@@ -87,6 +75,27 @@ impl Tick {
     pub fn prometheus_queries(&self) -> u64 {
         self.prometheus.as_ref().map_or(0, |p| p.stats().queries)
     }
+}
+
+/// The Kubernetes API client the settings describe (kubeconfig, context, in-cluster or KUBE_API_URL).
+pub(crate) fn kube_client(settings: &Settings) -> Result<kube::Client> {
+    let options = ConfigOptions {
+        kubeconfig: settings.kube.kubeconfig.clone().map(PathBuf::from),
+        context: settings.kube.context.clone(),
+        kube_api_url: settings.kube.api_url.clone(),
+    };
+    let endpoint = kube::resolve(&options, &ConfigSources::from_process())
+        .context("Kubernetes API configuration")?;
+    let client_options = kube::ClientOptions {
+        rate_limit: settings.kube.rate_limit,
+        ..kube::ClientOptions::default()
+    };
+    kube::Client::new(endpoint, client_options).context("Kubernetes API client")
+}
+
+/// The Prometheus client the settings describe (PROMETHEUS_URL must be set).
+pub(crate) fn prometheus_client(settings: &Settings) -> Result<PrometheusClient> {
+    PrometheusClient::new(prometheus_config(settings)?).context("Prometheus client")
 }
 
 /// The Prometheus client's configuration from the settings. A password file is read now, once per tick, even
@@ -118,6 +127,30 @@ fn prometheus_config(settings: &Settings) -> Result<PrometheusConfig> {
     config.retries = p.retries;
     config.max_response_bytes = p.max_response_bytes;
     Ok(config)
+}
+
+/// Pins the tick's clock to an RFC 3339 instant, for tests that run live ticks at chosen instants of a
+/// recorded history (the replay rig test compares them with `replay`). Never for production: every tick that
+/// honours it says so in the log.
+pub const FAKE_NOW_ENV: &str = "KUBE_THERMOSTAT_FAKE_NOW";
+
+/// The tick's "now": the wall clock, or [`FAKE_NOW_ENV`] when set.
+pub(crate) fn tick_clock() -> Result<Timestamp> {
+    let Some(text) = std::env::var(FAKE_NOW_ENV).ok().filter(|t| !t.is_empty()) else {
+        return Ok(wall_clock());
+    };
+    let pinned: Timestamp = text.parse().map_err(|error| {
+        anyhow::anyhow!(
+            "{FAKE_NOW_ENV}={text:?} is not an RFC 3339 instant (e.g. 2026-12-02T14:00:00Z): {error}"
+        )
+    })?;
+    crate::log::warn(
+        &format!(
+            "{FAKE_NOW_ENV} is set: this tick's clock is pinned (for tests, never in production)"
+        ),
+        &[("now", serde_json::json!(pinned.to_string()))],
+    );
+    Ok(pinned)
 }
 
 /// The one place a tick reads the clock; everything downstream gets this instant.

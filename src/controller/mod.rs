@@ -21,6 +21,7 @@ pub mod kind;
 pub(crate) mod observe;
 pub(crate) mod outcome;
 pub(crate) mod reconcile;
+pub(crate) mod replay;
 pub(crate) mod resize;
 pub(crate) mod taint;
 

@@ -133,9 +133,10 @@ impl Reconcile for TaintNodes<'_> {
 /// write: deciding on missing data would untaint nothing and taint nothing, but saying so matters.
 fn read_signals(tick: &Tick, policy: &TaintPolicy, nodes: &[Node]) -> Result<Vec<SignalReadings>> {
     let mut readings = Vec::new();
-    // The tick's time, whole milliseconds as the API takes it, so point times compare exactly with it.
-    let end = tick.now;
-    let end_secs = tick.now.as_millisecond() as f64 / 1000.0;
+    // Evaluations on multiples of the step (the newest at or before the tick), so a replay's one long range
+    // query holds exactly the points each live tick reads (`taint::aligned_end`).
+    let end = taint::aligned_end(tick.now, policy.query_step);
+    let end_secs = end.as_millisecond() as f64 / 1000.0;
     for query in taint::signal_queries(policy) {
         let signal = query.signal;
         let answer = tick

@@ -188,6 +188,12 @@ impl StringMap {
         self.0.is_empty()
     }
 
+    /// Removes `key`; its value, if it was there.
+    pub fn remove(&mut self, key: &str) -> Option<CompactString> {
+        let at = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+        Some(self.0.remove(at).1)
+    }
+
     /// Sets `key` to `value`, replacing any previous value.
     pub fn insert(&mut self, key: impl Into<CompactString>, value: impl Into<CompactString>) {
         let key = key.into();
@@ -256,7 +262,8 @@ impl ResourceList {
             .chain(entries(&others[before_memory..]))
     }
 
-    fn insert(&mut self, name: CompactString, quantity: CompactString) {
+    /// Sets `name` to `quantity`, replacing any previous value (a replay's simulated resize).
+    pub fn insert(&mut self, name: CompactString, quantity: CompactString) {
         match name.as_str() {
             "cpu" => self.cpu = Some(quantity),
             "memory" => self.memory = Some(quantity),

@@ -1,9 +1,11 @@
 //! The HTTP side: one agent from the shared [`crate::http`] layer, instant and range queries with retries inside
-//! the tick's deadline (which failures are retried is decided here), answers decoded whole or as they arrive.
+//! the tick's deadline (which failures are retried is decided here), answers decoded whole or as they arrive; the
+//! storage retention from the runtime information endpoint.
 
 use super::answer::{self, Decoded, QueryAnswer};
 use super::config::{PrometheusConfig, is_secret_header, redact_url};
 use super::error::{PrometheusError, QueryFailure};
+use super::retention::{self, Retention};
 use super::streamed::{self, StreamedAnswer};
 use crate::deadline::Deadline;
 use crate::http::{self, Backoff, GiveUp, RetryAfter, RetryPolicy, Step};
@@ -70,7 +72,9 @@ pub struct PrometheusStats {
     pub queries: u64,
     /// Queries that ended in an error.
     pub failed_queries: u64,
-    /// HTTP requests sent (first tries and retries).
+    /// Calls to [`PrometheusClient::retention`] (not queries).
+    pub status_requests: u64,
+    /// HTTP requests sent (first tries and retries), queries and status requests alike.
     pub attempts: u64,
     pub retries: u64,
     /// Wall time spent in `query`, retries and back-off included.
@@ -83,6 +87,7 @@ pub struct PrometheusClient {
     config: PrometheusConfig,
     query_url: String,
     query_range_url: String,
+    runtime_info_url: String,
     stats: Mutex<PrometheusStats>,
 }
 
@@ -142,6 +147,7 @@ impl PrometheusClient {
             agent,
             query_url: format!("{base}/api/v1/query"),
             query_range_url: format!("{base}/api/v1/query_range"),
+            runtime_info_url: format!("{base}/api/v1/status/runtimeinfo"),
             config,
             stats: Mutex::default(),
         })
@@ -203,6 +209,23 @@ impl PrometheusClient {
         self.measured(url, expr, deadline, |budget| {
             let (status, response) = self.send(url, expr, &params.as_form(), budget)?;
             self.read_streamed(status, response, budget, &init, &mut fold)
+        })
+    }
+
+    /// The server's storage retention (`storageRetention` of `/api/v1/status/runtimeinfo`): how far back history may
+    /// be asked for. `Ok(None)` when the server has no such endpoint (Thanos, Mimir, VictoriaMetrics may not; a 404
+    /// under a route prefix too) or names no retention: nothing can be checked then. Sent, retried and refused as
+    /// queries are; counted in [`PrometheusStats::status_requests`], not in `queries`.
+    pub fn retention(&self, deadline: &Deadline) -> Result<Option<Retention>, PrometheusError> {
+        let url = &self.runtime_info_url;
+        let result = self.with_retries(deadline, |budget| {
+            let (status, response) = self.send_get(url, budget)?;
+            self.read_runtime_info(status, response, budget)
+        });
+        self.lock_stats().status_requests += 1;
+        result.map_err(|failure| PrometheusError::Request {
+            url: url.to_owned(),
+            failure: Box::new(failure),
         })
     }
 
@@ -298,44 +321,104 @@ impl PrometheusClient {
         // Ask the server to stop a little before we stop waiting, so a slow query fails with its own explanation.
         let server_timeout = budget.saturating_sub((budget / 10).min(Duration::from_millis(500)));
         let server_timeout = format!("{:.3}", server_timeout.as_secs_f64().max(0.001));
-        let mut request = self
-            .agent
-            .post(url)
-            .config()
-            .timeout_global(Some(budget))
-            .build();
+        let request = self.with_credentials(self.agent.post(url), budget)?;
+        let mut form = vec![("query", expr), ("timeout", server_timeout.as_str())];
+        form.extend_from_slice(params);
+        let response = request
+            .send_form(form)
+            .map_err(|error| classify(error, budget))?;
+        refuse_redirect(response)
+    }
+
+    /// [`PrometheusClient::send`] for a status endpoint, which takes GET only (Prometheus answers POST with 405).
+    fn send_get(
+        &self,
+        url: &str,
+        budget: Duration,
+    ) -> Result<(u16, ureq::http::Response<ureq::Body>), AttemptError> {
+        let response = self
+            .with_credentials(self.agent.get(url), budget)?
+            .call()
+            .map_err(|error| classify(error, budget))?;
+        refuse_redirect(response)
+    }
+
+    /// `request` with the attempt's time limit, the extra headers and the `Authorization` header.
+    fn with_credentials<B>(
+        &self,
+        request: ureq::RequestBuilder<B>,
+        budget: Duration,
+    ) -> Result<ureq::RequestBuilder<B>, AttemptError> {
+        let mut request = request.config().timeout_global(Some(budget)).build();
         for (name, value) in &self.config.headers {
             request = request.header(name, value);
         }
         if let Some(authorization) = self.authorization().map_err(AttemptError::Permanent)? {
             request = request.header("Authorization", authorization);
         }
-        let mut form = vec![("query", expr), ("timeout", server_timeout.as_str())];
-        form.extend_from_slice(params);
-        let response = request
-            .send_form(form)
-            .map_err(|error| classify(error, budget))?;
-        let status = response.status().as_u16();
-        if (300..400).contains(&status) {
-            let location = response
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("?");
-            return Err(AttemptError::Permanent(QueryFailure::Redirect {
-                status,
-                location: redact_url(location),
-            }));
-        }
-        Ok((status, response))
+        Ok(request)
     }
 
     fn read_whole(
         &self,
         status: u16,
-        mut response: ureq::http::Response<ureq::Body>,
+        response: ureq::http::Response<ureq::Body>,
         budget: Duration,
     ) -> Result<QueryAnswer, AttemptError> {
+        let body = self.read_body(status, response, budget)?;
+        match answer::decode(body) {
+            Ok(Decoded::Success(answer)) => Ok(answer),
+            Ok(Decoded::ApiError {
+                error_type,
+                error,
+                warnings,
+            }) => Err(AttemptError::Permanent(api_error(
+                status, error_type, error, warnings,
+            ))),
+            Err((problem, body)) => Err(AttemptError::Permanent(QueryFailure::Decode {
+                message: format!("HTTP {status}: {problem}; body: {}", excerpt(&body)),
+                source: None,
+            })),
+        }
+    }
+
+    /// A runtimeinfo answer: a missing endpoint is `None`, any other failure is classified as a query's is.
+    fn read_runtime_info(
+        &self,
+        status: u16,
+        response: ureq::http::Response<ureq::Body>,
+        budget: Duration,
+    ) -> Result<Option<Retention>, AttemptError> {
+        let body = match self.read_body(status, response, budget) {
+            Err(AttemptError::Permanent(failure)) if retention::endpoint_missing(&failure) => {
+                return Ok(None);
+            }
+            other => other?,
+        };
+        match retention::decode_runtime_info(&body) {
+            Ok(Decoded::Success(retention)) => Ok(retention),
+            Ok(Decoded::ApiError {
+                error_type,
+                error,
+                warnings,
+            }) => Err(AttemptError::Permanent(api_error(
+                status, error_type, error, warnings,
+            ))),
+            Err(problem) => Err(AttemptError::Permanent(QueryFailure::Decode {
+                message: format!("HTTP {status}: {problem}; body: {}", excerpt(&body)),
+                source: None,
+            })),
+        }
+    }
+
+    /// The body of a 2xx answer (at most `max_response_bytes`); any other status is an error, Prometheus' own when
+    /// the body is one.
+    fn read_body(
+        &self,
+        status: u16,
+        mut response: ureq::http::Response<ureq::Body>,
+        budget: Duration,
+    ) -> Result<String, AttemptError> {
         // Query frontends (Thanos, Mimir, Cortex) say when to come back.
         let retry_after = matches!(status, 429 | 503)
             .then(|| http::retry_after_header(response.headers()))
@@ -350,7 +433,6 @@ impl PrometheusClient {
                 ureq::Error::BodyExceedsLimit(limit) => too_large(status, limit),
                 other => classify(other, budget),
             })?;
-        let transient = status >= 500 || status == 429;
         if !(200..300).contains(&status) {
             return Err(match (failed_answer(status, body), retry_after) {
                 (AttemptError::Transient(error), Some(after)) => AttemptError::Throttled(
@@ -363,21 +445,7 @@ impl PrometheusClient {
                 (other, _) => other,
             });
         }
-        match answer::decode(body) {
-            Ok(Decoded::Success(answer)) => Ok(answer),
-            Ok(Decoded::ApiError {
-                error_type,
-                error,
-                warnings,
-            }) => Err(wrap(
-                transient,
-                api_error(status, error_type, error, warnings),
-            )),
-            Err((problem, body)) => Err(AttemptError::Permanent(QueryFailure::Decode {
-                message: format!("HTTP {status}: {problem}; body: {}", excerpt(&body)),
-                source: None,
-            })),
-        }
+        Ok(body)
     }
 
     /// A success is decoded while it arrives; any other status has a small body, read whole.
@@ -451,6 +519,26 @@ impl PrometheusClient {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// A redirect (to a login page, or a wrong path prefix) is refused, never followed; any other status is the
+/// caller's to read.
+fn refuse_redirect(
+    response: ureq::http::Response<ureq::Body>,
+) -> Result<(u16, ureq::http::Response<ureq::Body>), AttemptError> {
+    let status = response.status().as_u16();
+    if (300..400).contains(&status) {
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?");
+        return Err(AttemptError::Permanent(QueryFailure::Redirect {
+            status,
+            location: redact_url(location),
+        }));
+    }
+    Ok((status, response))
 }
 
 fn too_large(status: u16, limit: u64) -> AttemptError {

@@ -1,4 +1,4 @@
-//! Why a Prometheus query, or the client's settings, failed: one error type with a `source()` chain that reads
+//! Why a Prometheus query (or status request), or the client's settings, failed: one error type with a `source()` chain that reads
 //! outermost first (`Prometheus query to … failed` → `gave up after 3 attempts` → `HTTP 503: …`), so a caller
 //! matches a [`QueryFailure`] instead of searching the chain.
 
@@ -22,7 +22,16 @@ pub enum PrometheusError {
         query: String,
         failure: Box<QueryFailure>,
     },
+    /// A request to a status endpoint (no query, e.g. `/api/v1/status/runtimeinfo`) failed; `failure` says how.
+    Request {
+        url: String,
+        failure: Box<QueryFailure>,
+    },
 }
+
+/// The start of Prometheus' error for a query over `--query.max-samples`; the rest names where (`in query
+/// execution`). Upstream: github.com/prometheus/prometheus `promql/engine.go` `ErrTooManySamples.Error`.
+const TOO_MANY_SAMPLES: &str = "query processing would load too many samples into memory";
 
 /// How a query failed: the retry loop's verdict first, then the last attempt's failure.
 #[derive(Debug)]
@@ -85,7 +94,9 @@ impl PrometheusError {
 
     /// The last attempt's failure, beneath the retry loop's verdict; `None` for settings.
     pub fn failure(&self) -> Option<&QueryFailure> {
-        let PrometheusError::Query { failure, .. } = self else {
+        let (PrometheusError::Query { failure, .. } | PrometheusError::Request { failure, .. }) =
+            self
+        else {
             return None;
         };
         let mut failure = failure.as_ref();
@@ -104,6 +115,30 @@ impl PrometheusError {
     pub fn is_answer_too_large(&self) -> bool {
         matches!(self.failure(), Some(QueryFailure::AnswerTooLarge { .. }))
     }
+
+    /// Prometheus refused the query for the samples it would hold at once (`--query.max-samples`): the same query
+    /// over a shorter span or with a coarser step may pass.
+    pub fn is_too_many_samples(&self) -> bool {
+        self.failure()
+            .is_some_and(QueryFailure::is_too_many_samples)
+    }
+}
+
+impl QueryFailure {
+    /// This failure (not one beneath a retry verdict: see [`PrometheusError::is_too_many_samples`]) is Prometheus'
+    /// refusal of a query over `--query.max-samples`: errorType `execution` (HTTP 422, github.com/prometheus/prometheus
+    /// `web/api/v1/api.go` `returnAPIError`, `respondError`) and the engine's `ErrTooManySamples` text, which a
+    /// frontend (Thanos) may quote inside its own.
+    pub fn is_too_many_samples(&self) -> bool {
+        matches!(
+            self,
+            QueryFailure::Api {
+                error_type: Some(error_type),
+                error: Some(error),
+                ..
+            } if error_type == "execution" && error.contains(TOO_MANY_SAMPLES)
+        )
+    }
 }
 
 impl fmt::Display for PrometheusError {
@@ -117,6 +152,7 @@ impl fmt::Display for PrometheusError {
             PrometheusError::Query { url, query, .. } => {
                 write!(f, "Prometheus query to {url} failed (query: {query})")
             }
+            PrometheusError::Request { url, .. } => write!(f, "Prometheus request to {url} failed"),
         }
     }
 }
@@ -125,7 +161,9 @@ impl StdError for PrometheusError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             PrometheusError::Config { source, .. } => cause(source),
-            PrometheusError::Query { failure, .. } => Some(failure.as_ref()),
+            PrometheusError::Query { failure, .. } | PrometheusError::Request { failure, .. } => {
+                Some(failure.as_ref())
+            }
         }
     }
 }
@@ -236,5 +274,96 @@ mod tests {
             "Prometheus query to http://prom/api/v1/query_range failed (query: up)"
         );
         assert!(!PrometheusError::config("bad").is_answer_too_large());
+    }
+
+    fn api(status: u16, error_type: &str, error: &str) -> QueryFailure {
+        QueryFailure::Api {
+            status,
+            error_type: Some(error_type.into()),
+            error: Some(error.into()),
+            warnings: vec![],
+        }
+    }
+
+    fn query_error(failure: QueryFailure) -> PrometheusError {
+        PrometheusError::Query {
+            url: "http://prom/api/v1/query_range".into(),
+            query: "up".into(),
+            failure: Box::new(failure),
+        }
+    }
+
+    #[test]
+    fn too_many_samples_is_seen_beneath_any_retry_verdict() {
+        // Prometheus 2.42's answer to a query over --query.max-samples (HTTP 422).
+        let refused = || {
+            api(
+                422,
+                "execution",
+                "query processing would load too many samples into memory in query execution",
+            )
+        };
+        assert!(refused().is_too_many_samples());
+        assert!(query_error(refused()).is_too_many_samples());
+        for wrapped in [
+            QueryFailure::Exhausted {
+                attempts: 3,
+                last: Box::new(refused()),
+            },
+            QueryFailure::OutOfTime {
+                wait: Duration::from_secs(1),
+                attempts: 1,
+                last: Box::new(QueryFailure::Throttled {
+                    retry_after: Duration::from_secs(1),
+                    failure: Box::new(refused()),
+                }),
+            },
+        ] {
+            assert!(!wrapped.is_too_many_samples(), "only this level: {wrapped}");
+            assert!(query_error(wrapped).is_too_many_samples());
+        }
+    }
+
+    #[test]
+    fn other_refusals_are_not_too_many_samples() {
+        for other in [
+            api(
+                422,
+                "execution",
+                "expanding series: context deadline exceeded",
+            ),
+            api(503, "timeout", "query timed out in query execution"),
+            api(
+                400,
+                "bad_data",
+                "query processing would load too many samples into memory",
+            ),
+            QueryFailure::AnswerTooLarge {
+                status: 200,
+                limit: 10,
+            },
+        ] {
+            assert!(!query_error(other).is_too_many_samples());
+        }
+        assert!(!PrometheusError::config("bad").is_too_many_samples());
+    }
+
+    #[test]
+    fn a_status_request_error_names_its_url_without_a_query() {
+        let error = PrometheusError::Request {
+            url: "http://prom/api/v1/status/runtimeinfo".into(),
+            failure: Box::new(QueryFailure::Status {
+                status: 403,
+                excerpt: "forbidden".into(),
+            }),
+        };
+        assert_eq!(
+            format!("{error:#}"),
+            "Prometheus request to http://prom/api/v1/status/runtimeinfo failed: HTTP 403: forbidden"
+        );
+        assert!(matches!(
+            error.failure(),
+            Some(QueryFailure::Status { status: 403, .. })
+        ));
     }
 }

@@ -1,5 +1,6 @@
 //! Prometheus HTTP API client: instant and range queries, answer decoding (a large range answer while it
-//! arrives), PromQL escaping, and [`PrometheusError`], whose [`QueryFailure`] says how a query failed.
+//! arrives), the storage [`Retention`], PromQL escaping, and [`PrometheusError`], whose [`QueryFailure`] says how a
+//! query failed.
 //!
 //! Built on the shared [`crate::http`] layer; imports nothing above it but [`crate::deadline`] and
 //! [`crate::error_chain`]. Instants at its API are [`Timestamp`](k8s_openapi::jiff::Timestamp)s, spans
@@ -28,6 +29,7 @@ mod config;
 mod duration;
 mod error;
 mod escape;
+mod retention;
 mod sample;
 mod stats;
 mod streamed;
@@ -35,9 +37,10 @@ mod streamed;
 pub use answer::{QueryAnswer, QueryResult, RangeSeries, VectorResult};
 pub use client::{PrometheusClient, PrometheusStats, RangeSpan};
 pub use config::PrometheusConfig;
-pub use duration::promql_duration;
+pub use duration::{parse_prometheus_duration, promql_duration};
 pub use error::{Cause, PrometheusError, QueryFailure};
 pub use escape::escape_label_value;
+pub use retention::Retention;
 pub use sample::Sample;
 pub use stats::{STAT_LABEL, tag_stat};
 pub use streamed::StreamedAnswer;

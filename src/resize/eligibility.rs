@@ -101,7 +101,7 @@ fn find_status<'a>(statuses: &'a [ContainerStatus], name: &str) -> Option<&'a Co
 }
 
 /// The containers the rules may resize: regular ones and sidecars (restartable init containers).
-pub(super) fn resizable_containers(pod: &Pod) -> Vec<(&Container, bool, Option<&ContainerStatus>)> {
+pub(crate) fn resizable_containers(pod: &Pod) -> Vec<(&Container, bool, Option<&ContainerStatus>)> {
     let Some(spec) = pod.spec.as_ref() else {
         return Vec::new();
     };

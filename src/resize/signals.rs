@@ -226,6 +226,39 @@ pub fn container_query(
     })
 }
 
+/// A few containers' recorded usage over a period, for a chart: per container the highest evaluation of the
+/// signal within each `chart_step` (a peak between two chart points is not lost), hottest scrape winning.
+pub fn usage_chart_query(
+    signal: Signal,
+    windows: &SignalWindows,
+    containers: &[ContainerKey],
+    chart_step: Duration,
+) -> String {
+    // Pod and namespace names are DNS names: only `.` means something in a regular expression.
+    let alternatives = |names: BTreeSet<&str>| {
+        names
+            .into_iter()
+            .map(|name| name.replace('.', "\\\\."))
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    let namespaces = alternatives(containers.iter().map(|c| c.namespace.as_str()).collect());
+    let pods = alternatives(containers.iter().map(|c| c.pod.as_str()).collect());
+    let selector = format!(r#"{CONTAINER_SELECTOR},namespace=~"{namespaces}",pod=~"{pods}""#);
+    let series = match signal {
+        Signal::Cpu => format!(
+            "rate(container_cpu_usage_seconds_total{{{selector}}}[{}])",
+            promql_duration(windows.rate_window)
+        ),
+        Signal::Memory => format!("container_memory_working_set_bytes{{{selector}}}"),
+    };
+    format!(
+        "max by (namespace, pod, container) (max_over_time(({series})[{}:{}]))",
+        promql_duration(chart_step),
+        promql_duration(windows.step)
+    )
+}
+
 /// The four statistics of `series` a signal reads; `level` is the short-window statistic that a
 /// scale-up compares with its mark.
 fn multi_stat_query(series: &str, level: Stat, windows: &SignalWindows) -> String {
@@ -328,7 +361,7 @@ pub struct ContainerSeriesLabels {
 
 impl ContainerSeriesLabels {
     /// The container a series is about and its statistic label; `None` without the identifying labels.
-    fn into_key(self) -> Option<(ContainerKey, Option<String>)> {
+    pub fn into_key(self) -> Option<(ContainerKey, Option<String>)> {
         let key = ContainerKey {
             namespace: self.namespace?,
             pod: self.pod?,
@@ -372,6 +405,18 @@ pub fn record_series(
     let Some((key, _)) = labels.into_key() else {
         return;
     };
+    record_points(table, key, points, end_ms, windows);
+}
+
+/// [`record_series`] for a series already keyed: replay keys each series once per chunk and reads many ticks
+/// off it.
+pub fn record_points(
+    table: &mut SignalTable,
+    key: ContainerKey,
+    points: &[(f64, f64)],
+    end_ms: i64,
+    windows: &SignalWindows,
+) {
     let series = series_stats(points, end_ms, windows);
     let entry = table.entry(key).or_default();
     let hottest = |slot: &mut Option<f64>, value: Option<f64>| {
@@ -430,6 +475,24 @@ impl Extremes {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_usage_chart_asks_for_the_charted_containers_only_with_peaks_kept() {
+        let containers = [
+            ContainerKey::new("shop", "web-1.a", "app"),
+            ContainerKey::new("batch", "job-7", "worker"),
+        ];
+        let query = usage_chart_query(
+            Signal::Cpu,
+            &SignalWindows::default(),
+            &containers,
+            Duration::from_secs(300),
+        );
+        assert_eq!(
+            query,
+            r#"max by (namespace, pod, container) (max_over_time((rate(container_cpu_usage_seconds_total{container!="",container!="POD",namespace=~"batch|shop",pod=~"job-7|web-1\\.a"}[2m]))[5m:30s]))"#
+        );
+    }
     use super::*;
 
     /// A sample as the decoder hands it over: the labels we read, from a JSON object of all labels.

@@ -38,7 +38,7 @@ impl Resource {
 }
 
 /// A container's request and limit of one resource (millicores or bytes); `None` is absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Values {
     pub request: Option<i64>,
     pub limit: Option<i64>,
@@ -81,7 +81,7 @@ impl Values {
         }
     }
 
-    pub(super) fn describe(&self, resource: Resource) -> String {
+    pub(crate) fn describe(&self, resource: Resource) -> String {
         let text = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| resource.format(v));
         match (self.request, self.limit) {
             (Some(r), Some(l)) if r == l => text(Some(r)),
@@ -110,7 +110,7 @@ fn quantity_of(map: Option<&ResourceList>, resource: Resource) -> Result<Option<
     }
 }
 
-pub(super) fn spec_values(container: &Container, resource: Resource) -> Result<Values, String> {
+pub(crate) fn spec_values(container: &Container, resource: Resource) -> Result<Values, String> {
     let resources = container.resources.as_ref();
     let request = quantity_of(resources.and_then(|r| r.requests.as_ref()), resource)?;
     let limit = quantity_of(resources.and_then(|r| r.limits.as_ref()), resource)?;

@@ -27,8 +27,8 @@ pub use policy::{
 #[cfg(test)]
 pub(crate) use signals::match_samples;
 pub use signals::{
-    NodeReading, SeriesStats, SignalQuery, SignalReadings, UnmatchedSeries, match_range,
-    match_series, signal_queries, signal_query, strip_port,
+    NodeReading, SeriesStats, SignalQuery, SignalReadings, UnmatchedSeries, aligned_end,
+    match_range, match_series, signal_queries, signal_query, strip_port,
 };
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //!
 //! # The query
 //! Each signal has a base expression `E` giving one 0-100 value per node series. One range query evaluates `E`
-//! over the longer of the hot and cool windows, every `query_step` (QUERY_STEP) up to the tick's time `t` (the points at
-//! `t`, `t - step`, ...), and the hook reads five stats per series off the points:
+//! over the longer of the hot and cool windows, every `query_step` (QUERY_STEP) up to `t`, the tick's time
+//! rounded down to a multiple of the step ([`aligned_end`]; the points at `t`, `t - step`, ...), and the hook
+//! reads five stats per series off the points:
 //!
 //! | stat | from the points | meaning |
 //! |---|---|---|
@@ -30,6 +31,7 @@
 use super::policy::{SignalKind, TaintPolicy, promql_duration};
 use crate::prometheus::RangeSeries;
 use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -90,6 +92,17 @@ pub fn signal_query(kind: SignalKind, policy: &TaintPolicy) -> Option<SignalQuer
         range: step * points.saturating_sub(1),
         step,
     })
+}
+
+/// The newest evaluation time of a tick at `now`: the last multiple of `step` (unix time) at or before it.
+///
+/// Aligned evaluations make every tick's points a subset of one grid, so `kube-thermostat replay` reads a
+/// whole period with one range query per chunk and sees exactly the values each live tick saw; a point is at
+/// most one step old, well inside the shortest window.
+pub fn aligned_end(now: Timestamp, step: Duration) -> Timestamp {
+    let step_ms = (step.as_millis() as i64).max(1);
+    let now_ms = now.as_millisecond();
+    Timestamp::from_millisecond(now_ms - now_ms.rem_euclid(step_ms)).unwrap_or(now)
 }
 
 /// The queries of every enabled signal, in a fixed order: the whole Prometheus traffic of one tick.

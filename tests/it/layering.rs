@@ -635,11 +635,11 @@ fn layer_of(module: &str) -> Layer {
         "quantity" | "deadline" | "exit" | "events" | "model" | "log" | "error_chain" => {
             Layer::Base
         }
-        "taint" | "resize" => Layer::Core,
+        "taint" | "resize" | "replay" => Layer::Core,
         "hook" | "kube" | "prometheus" | "http" => Layer::Edge,
         "cli" | "settings" => Layer::Settings,
         "controller" => Layer::Controller,
-        "tick" | "app" | "crate" => Layer::App,
+        "tick" | "app" | "replay_command" | "crate" => Layer::App,
         other => panic!("src/{other}: a new top-level module; give it a layer in this test"),
     }
 }

@@ -24,6 +24,8 @@ mod prometheus_client;
 mod properties;
 mod readme;
 mod real_apiserver;
+mod replay;
+mod replay_html;
 mod resize_pods;
 mod security;
 mod soak;

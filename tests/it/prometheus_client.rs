@@ -5,7 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube_thermostat::deadline::Deadline;
 use kube_thermostat::prometheus::{
     PrometheusClient, PrometheusConfig, PrometheusError, QueryAnswer, QueryResult, RangeSpan,
-    escape_label_value,
+    Retention, escape_label_value,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -717,6 +717,208 @@ fn path_prefix_is_kept_in_every_request() {
         query(&client(&without_prefix), "vector(2)").unwrap_err()
     );
     assert!(error.contains("HTTP 404"), "{error}");
+}
+
+/// `up{job="demo"}` every 15 s over the last five minutes, and a range query of it over that span: 21 points.
+fn five_minutes_of_up(server: &Prometheus) -> RangeSpan {
+    let timeline = Timeline::ending_now(Duration::from_secs(300));
+    server
+        .push(&[Series::new("up", &[("job", "demo")])
+            .with_samples(Profile::Constant(1.0).gauge(&timeline))])
+        .unwrap();
+    let end = at(&timeline);
+    RangeSpan {
+        start: end - Duration::from_secs(300),
+        end,
+        step: Duration::from_secs(15),
+    }
+}
+
+#[test]
+fn a_query_over_max_samples_is_too_many_samples_and_is_not_retried() {
+    let server = Prometheus::builder().query_max_samples(10).start().unwrap();
+    let span = five_minutes_of_up(&server);
+    let proxy = FaultProxy::start(&server).unwrap();
+    let client = client_with(&proxy.url(), |c| c.retries = 2);
+
+    let whole = client
+        .query_range("up", span.start, span.end, span.step, &ten_seconds())
+        .unwrap_err();
+    let folded = client
+        .query_range_fold(
+            "up",
+            span,
+            &ten_seconds(),
+            || (),
+            |_, _: BTreeMap<String, String>, _| {},
+        )
+        .unwrap_err();
+
+    for error in [&whole, &folded] {
+        assert!(error.is_too_many_samples(), "{error:#}");
+        assert!(!error.is_answer_too_large(), "{error:#}");
+        let line = format!("{error:#}");
+        assert!(
+            line.contains(
+                "HTTP 422, errorType execution: query processing would load too many samples into memory"
+            ),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        proxy.query_count(),
+        2,
+        "the same query is refused every time"
+    );
+
+    // Fewer points at once pass: what a caller does about it.
+    let coarser = client
+        .query_range(
+            "up",
+            span.start,
+            span.end,
+            Duration::from_secs(60),
+            &ten_seconds(),
+        )
+        .unwrap();
+    assert_eq!(coarser.result.into_matrix().unwrap()[0].points.len(), 6);
+}
+
+#[test]
+fn other_refusals_are_not_too_many_samples() {
+    let server = Prometheus::builder().query_max_samples(10).start().unwrap();
+    let proxy = FaultProxy::start(&server).unwrap();
+    proxy.fail_next(Fault::Status(422));
+    let client = client(&proxy.url());
+
+    let refused = query(&client, "vector(1)").unwrap_err();
+    let bad_promql = query(&client, "sum(").unwrap_err();
+
+    assert!(!refused.is_too_many_samples(), "{refused:#}");
+    assert!(!bad_promql.is_too_many_samples(), "{bad_promql:#}");
+}
+
+// ---- storage retention ----
+
+fn retention(client: &PrometheusClient) -> Result<Option<Retention>, PrometheusError> {
+    client.retention(&ten_seconds())
+}
+
+#[test]
+fn retention_is_what_the_server_was_started_with() {
+    const DAY: u64 = 86_400;
+    for (builder, time, text) in [
+        (Prometheus::builder(), Some(15 * DAY), "15d"),
+        (
+            Prometheus::builder().retention_time("1d12h"),
+            Some(36 * 3600),
+            "1d12h",
+        ),
+        (Prometheus::builder().retention_size("10GB"), None, "10GiB"),
+        (
+            Prometheus::builder()
+                .retention_time("90d")
+                .retention_size("512MB"),
+            Some(90 * DAY),
+            "90d or 512MiB",
+        ),
+    ] {
+        let server = builder.clone().start().unwrap();
+        let client = client(&server.url());
+
+        let retention = retention(&client).unwrap();
+
+        assert_eq!(
+            retention,
+            Some(Retention {
+                time: time.map(Duration::from_secs),
+                text: text.to_owned()
+            }),
+            "started with {builder:?}"
+        );
+        let stats = client.stats();
+        assert_eq!(
+            (stats.status_requests, stats.queries, stats.attempts),
+            (1, 0, 1)
+        );
+    }
+}
+
+#[test]
+fn retention_is_read_with_the_prefix_and_credentials_and_a_wrong_prefix_gives_none() {
+    let server = Prometheus::builder()
+        .route_prefix("/prom")
+        .basic_auth()
+        .retention_time("7d")
+        .start()
+        .unwrap();
+    let with_auth = |url: &str| {
+        client_with(url, |c| {
+            c.basic_auth = Some((BASIC_AUTH_USER.into(), BASIC_AUTH_PASSWORD.into()));
+        })
+    };
+
+    assert_eq!(
+        retention(&with_auth(&server.url()))
+            .unwrap()
+            .and_then(|r| r.time),
+        Some(Duration::from_secs(7 * 86_400))
+    );
+    // Prometheus answers a path outside its route prefix 404 (text, not JSON): no endpoint there, nothing to check.
+    assert_eq!(
+        retention(&with_auth(&format!("http://{}", server.addr()))).unwrap(),
+        None
+    );
+    let error = retention(&client(&server.url())).unwrap_err();
+    assert!(
+        format!("{error:#}").contains(&format!(
+            "Prometheus request to {}/api/v1/status/runtimeinfo failed: HTTP 401",
+            server.url()
+        )),
+        "{error:#}"
+    );
+}
+
+#[test]
+fn retention_is_asked_by_get_retried_as_a_query_and_none_where_the_endpoint_is_missing() {
+    let server = Prometheus::builder().retention_time("2w").start().unwrap();
+    let proxy = FaultProxy::start(&server).unwrap();
+    let client = client_with(&proxy.url(), |c| {
+        c.retries = 1;
+        c.headers = vec![("X-Scope-OrgID".into(), "tenant-a".into())];
+    });
+
+    proxy.fail_next(Fault::Status(503));
+    assert_eq!(
+        retention(&client).unwrap().and_then(|r| r.time),
+        Some(Duration::from_secs(14 * 86_400))
+    );
+    let requests = proxy.requests_to("/api/v1/status/runtimeinfo");
+    assert_eq!(requests.len(), 2, "the 503 is retried");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.method == "GET" && r.header("X-Scope-OrgID") == Some("tenant-a")),
+        "{requests:?}"
+    );
+
+    // A frontend without the endpoint (a Prometheus-style 404 here; Thanos and Mimir answer text).
+    proxy.fail_next(Fault::Status(404));
+    assert_eq!(retention(&client).unwrap(), None);
+    assert_eq!(
+        proxy.requests_to("/api/v1/status/runtimeinfo").len(),
+        3,
+        "a 404 is final"
+    );
+
+    proxy.fail_next(Fault::Garbage);
+    let error = retention(&client).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("not a Prometheus API response"),
+        "{error:#}"
+    );
+    assert_eq!(proxy.query_count(), 0);
+    assert_eq!(client.stats().queries, 0);
 }
 
 // ---- TLS ----

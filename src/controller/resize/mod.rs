@@ -4,8 +4,8 @@
 //! ([`report`]: metrics, notes).
 
 mod act;
-mod observe;
-mod observed;
+pub(super) mod observe;
+pub(super) mod observed;
 mod report;
 
 use anyhow::Result;
@@ -62,15 +62,19 @@ impl Reconcile for ResizePods<'_> {
         snapshots: Snapshots,
         metrics: &mut Metrics,
     ) -> Result<Observation<Observed>> {
-        let all_pods = observe::read_pods(tick, snapshots.pods)?;
-        let namespace_labels =
-            observe::read_namespace_labels(tick, self.settings, snapshots.namespaces)?;
+        let all_pods = observe::read_pods(&tick.kube, tick.deadline, snapshots.pods)?;
+        let namespace_labels = observe::read_namespace_labels(
+            &tick.kube,
+            tick.deadline,
+            self.settings,
+            snapshots.namespaces,
+        )?;
         let opted_in = opted_in_pods(&all_pods, &namespace_labels, self.settings);
         report_resize_progress(&opted_in, metrics);
         if opted_in.is_empty() {
             return Ok(Observation::Settled(self.nobody_opted_in()));
         }
-        let cluster = observe::read_cluster(tick, snapshots.nodes)?;
+        let cluster = observe::read_cluster(&tick.kube, tick.deadline, snapshots.nodes)?;
         let (cpu, memory) = observe::read_signals(tick, &self.settings.policy, &opted_in)?;
         let explain_unchanged = self.options.plan_as_text
             || self.options.plan_as_json

@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use crate::controller::context::Tick;
 use crate::controller::observe::{log_prometheus_warnings, require_series};
+use crate::deadline::Deadline;
 use crate::error_chain;
-use crate::kube::{ApiResource, ListParams};
+use crate::kube::{self, ApiResource, ListParams};
 use crate::log;
 use crate::model::node::{ListedNode, fit_only};
 use crate::model::pod::Pod;
@@ -28,26 +29,30 @@ use crate::resize::{ResizePolicy, is_opted_in};
 const RESIZE_SUBRESOURCE_MINOR: u32 = 32;
 
 /// Labels of each namespace, by name: which namespaces opt their pods in.
-pub(super) type NamespaceLabels = HashMap<String, BTreeMap<String, String>>;
+pub(crate) type NamespaceLabels = HashMap<String, BTreeMap<String, String>>;
 
 /// Every pod bound to a node, from the snapshot or one paged LIST.
-pub(super) fn read_pods(tick: &Tick, snapshot: Option<Vec<Pod>>) -> Result<Vec<Pod>> {
+pub(in crate::controller) fn read_pods(
+    kube: &kube::Client,
+    deadline: Deadline,
+    snapshot: Option<Vec<Pod>>,
+) -> Result<Vec<Pod>> {
     match snapshot {
         Some(pods) => Ok(pods),
         None => {
             // Finished pods hold no node resources, as in the pods binding's field selector.
             let params =
                 ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed");
-            tick.kube
-                .list_all::<Pod>(&ApiResource::PODS, None, &params, tick.deadline)
+            kube.list_all::<Pod>(&ApiResource::PODS, None, &params, deadline)
                 .context("listing pods")
         }
     }
 }
 
 /// The labels of the opted-in namespaces (of every namespace, from a snapshot).
-pub(super) fn read_namespace_labels(
-    tick: &Tick,
+pub(in crate::controller) fn read_namespace_labels(
+    kube: &kube::Client,
+    deadline: Deadline,
     settings: &ResizeSettings,
     snapshot: Option<Vec<Namespace>>,
 ) -> Result<NamespaceLabels> {
@@ -56,8 +61,7 @@ pub(super) fn read_namespace_labels(
         None => {
             let (key, value) = &settings.namespace_selector;
             let params = ListParams::default().labels(format!("{key}={value}"));
-            tick.kube
-                .list_all::<Namespace>(&ApiResource::NAMESPACES, None, &params, tick.deadline)
+            kube.list_all::<Namespace>(&ApiResource::NAMESPACES, None, &params, deadline)
                 .context("listing opted-in namespaces")?
         }
     };
@@ -68,7 +72,7 @@ pub(super) fn read_namespace_labels(
 }
 
 /// Nodes, HPAs, VPAs and the server's minor version: what decides whether and where pods may grow.
-pub(super) struct Cluster {
+pub(crate) struct Cluster {
     pub nodes: Vec<Node>,
     pub server_minor: u32,
     pub hpas: Vec<HorizontalPodAutoscaler>,
@@ -76,20 +80,21 @@ pub(super) struct Cluster {
 }
 
 /// Reads the [`Cluster`]; an error when the server has no `resize` subresource.
-pub(super) fn read_cluster(tick: &Tick, snapshot_nodes: Option<Vec<Node>>) -> Result<Cluster> {
-    let deadline = tick.deadline;
+pub(in crate::controller) fn read_cluster(
+    kube: &kube::Client,
+    deadline: Deadline,
+    snapshot_nodes: Option<Vec<Node>>,
+) -> Result<Cluster> {
     let nodes: Vec<Node> = match snapshot_nodes {
         Some(nodes) => nodes.into_iter().map(fit_only).collect(),
-        None => tick
-            .kube
+        None => kube
             .list_all::<ListedNode>(&ApiResource::NODES, None, &ListParams::default(), deadline)
             .context("listing nodes")?
             .into_iter()
             .map(Node::from)
             .collect(),
     };
-    let server = tick
-        .kube
+    let server = kube
         .version(deadline)
         .context("reading the API server version")?;
     if server.minor < RESIZE_SUBRESOURCE_MINOR {
@@ -98,8 +103,7 @@ pub(super) fn read_cluster(tick: &Tick, snapshot_nodes: Option<Vec<Node>>) -> Re
              1.{RESIZE_SUBRESOURCE_MINOR}+ (no fallback to patching pods, which would restart nothing and fail)"
         );
     }
-    let hpas = tick
-        .kube
+    let hpas = kube
         .list_all::<HorizontalPodAutoscaler>(
             &ApiResource::HORIZONTAL_POD_AUTOSCALERS,
             None,
@@ -107,7 +111,7 @@ pub(super) fn read_cluster(tick: &Tick, snapshot_nodes: Option<Vec<Node>>) -> Re
             deadline,
         )
         .context("listing HorizontalPodAutoscalers (pods they steer are left alone)")?;
-    let vpas = match tick.kube.list_all::<Value>(
+    let vpas = match kube.list_all::<Value>(
         &ApiResource::VERTICAL_POD_AUTOSCALERS,
         None,
         &ListParams::default(),
@@ -268,7 +272,7 @@ fn query_table(
 }
 
 /// Pods carrying the pod selector label, or living in a namespace carrying the namespace selector label.
-pub(super) fn opted_in_pods<'a>(
+pub(in crate::controller) fn opted_in_pods<'a>(
     all_pods: &'a [Pod],
     namespace_labels: &NamespaceLabels,
     settings: &ResizeSettings,

@@ -12,17 +12,17 @@ use crate::resize::{ResizeInput, ResizePlan, decide_resizes};
 /// What a resize plan is decided from.
 pub(crate) struct Observed {
     /// Every pod bound to a node, updated as conflicts are re-read; the opted-in ones are borrowed from it.
-    pub(super) all_pods: Vec<Pod>,
-    pub(super) namespace_labels: NamespaceLabels,
-    pub(super) cluster: Cluster,
-    pub(super) cpu: SignalTable,
-    pub(super) memory: SignalTable,
+    pub(in crate::controller) all_pods: Vec<Pod>,
+    pub(in crate::controller) namespace_labels: NamespaceLabels,
+    pub(in crate::controller) cluster: Cluster,
+    pub(in crate::controller) cpu: SignalTable,
+    pub(in crate::controller) memory: SignalTable,
     /// "Kept" notes are shown only in a printed plan, shadow mode's log and debug logs.
-    pub(super) explain_unchanged: bool,
+    pub(in crate::controller) explain_unchanged: bool,
 }
 
 /// The plan for `pods` (opted-in pods, borrowed from `observed`), with the rest of what was observed.
-pub(super) fn decide_for(
+pub(in crate::controller) fn decide_for(
     settings: &ResizeSettings,
     observed: &Observed,
     pods: &[&Pod],

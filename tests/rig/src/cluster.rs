@@ -241,6 +241,11 @@ impl Cluster {
         run_binary(&self.binary, &all_args, &self.base_env(), env)
     }
 
+    /// `kube-thermostat ARGS...` (any subcommand: `replay ...`) with the same environment as a tick.
+    pub fn run_cli_raw(&self, args: &[&str], env: &[(&str, &str)]) -> HookOutput {
+        run_binary(&self.binary, args, &self.base_env(), env)
+    }
+
     /// `--config` with the same environment as a tick.
     pub fn hook_config(&self, env: &[(&str, &str)]) -> Value {
         let output = run_binary(&self.binary, &["--config"], &self.base_env(), env);

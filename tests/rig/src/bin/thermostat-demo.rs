@@ -169,6 +169,30 @@ fn run() -> Result<()> {
     if totals.failed_ticks > 0 {
         bail!("{} tick(s) failed", totals.failed_ticks);
     }
+    replay(&cluster)?;
+    Ok(())
+}
+
+/// Ends the demo as an SRE would start: what the policy would have done over the history Prometheus holds,
+/// printed and written as an HTML report that outlives the demo.
+fn replay(cluster: &Cluster) -> Result<()> {
+    let dir = std::path::Path::new("target/demo");
+    std::fs::create_dir_all(dir)?;
+    let html = std::fs::canonicalize(dir)?.join("replay.html");
+    let html_arg = html.display().to_string();
+    println!("\n── replay ───────────────────────────────────────────────────────────────");
+    println!("kube-thermostat replay --last 30m --every 1m --html {html_arg}");
+    let output = cluster.run_cli_raw(
+        &[
+            "replay", "--last", "30m", "--every", "1m", "--html", &html_arg,
+        ],
+        &[],
+    );
+    print!("{}", output.stdout);
+    if output.code != 0 {
+        bail!("replay failed ({}):\n{}", output.code, output.stderr);
+    }
+    println!("\nthe report with its charts: {}", html.display());
     Ok(())
 }
 

@@ -65,6 +65,9 @@ pub struct PrometheusBuilder {
     basic_auth: bool,
     tls: bool,
     require_client_cert: bool,
+    retention_time: Option<String>,
+    retention_size: Option<String>,
+    query_max_samples: Option<u64>,
 }
 
 impl PrometheusBuilder {
@@ -90,6 +93,24 @@ impl PrometheusBuilder {
     pub fn require_client_cert(mut self) -> Self {
         self.tls = true;
         self.require_client_cert = true;
+        self
+    }
+
+    /// `--storage.tsdb.retention.time`, as Prometheus spells durations (`15d`, `1d12h`); its default is `15d`.
+    pub fn retention_time(mut self, time: &str) -> Self {
+        self.retention_time = Some(time.to_owned());
+        self
+    }
+
+    /// `--storage.tsdb.retention.size` (`10GB`, powers of 2): alone, it leaves the server without a time limit.
+    pub fn retention_size(mut self, size: &str) -> Self {
+        self.retention_size = Some(size.to_owned());
+        self
+    }
+
+    /// `--query.max-samples`: a query holding more samples at once is refused (HTTP 422, errorType execution).
+    pub fn query_max_samples(mut self, samples: u64) -> Self {
+        self.query_max_samples = Some(samples);
         self
     }
 
@@ -191,6 +212,15 @@ impl Prometheus {
             .stderr(Stdio::piped());
         if let Some(prefix) = &options.route_prefix {
             command.arg(format!("--web.route-prefix={prefix}"));
+        }
+        if let Some(time) = &options.retention_time {
+            command.arg(format!("--storage.tsdb.retention.time={time}"));
+        }
+        if let Some(size) = &options.retention_size {
+            command.arg(format!("--storage.tsdb.retention.size={size}"));
+        }
+        if let Some(samples) = options.query_max_samples {
+            command.arg(format!("--query.max-samples={samples}"));
         }
         if let Some(yaml) = web_config {
             let path = dir.join("web.yml");

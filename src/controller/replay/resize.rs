@@ -1,0 +1,271 @@
+//! resize-pods replayed: at each tick, the containers' statistics from the chunk's points (the window a live
+//! tick reads), the live decision ([`decide_for`], the same call a live tick makes), the resizes applied to the
+//! pods in memory and actuated at once ([`crate::replay::simulate`]), and the tick recorded with the recorded
+//! usage judged against the replayed sizes.
+
+use std::collections::HashSet;
+
+use anyhow::{Result, bail};
+use k8s_openapi::jiff::Timestamp;
+
+use super::history::{self, Answer, FetchOptions, SignalSpec};
+use crate::controller::resize::observe::opted_in_pods;
+use crate::controller::resize::observed::{Observed, decide_for};
+use crate::model::pod::Pod;
+use crate::prometheus::PrometheusClient;
+use crate::replay::ResizeRecorder;
+use crate::replay::chunks::window;
+use crate::replay::report::{ResizeReport, Sizes};
+use crate::replay::simulate::apply_pod_plan;
+use crate::resize::ResizeSettings;
+use crate::resize::eligibility::resizable_containers;
+use crate::resize::owners::owner_of;
+use crate::resize::signals::{
+    ContainerKey, ContainerQuery, ContainerSeriesLabels, RangeQuery, Signal, SignalTable,
+    container_query, query_namespaces, record_points,
+};
+use crate::resize::values::{Resource, spec_values};
+
+/// One set of settings replayed: its settings, the objects as the replay has changed them, what happened.
+pub(super) struct ResizeRun<'a> {
+    pub settings: &'a ResizeSettings,
+    pub observed: Observed,
+    pub recorder: ResizeRecorder,
+    /// The newest evaluation already judged for usage: each recorded point is judged once.
+    judged_until_ms: i64,
+    /// The last tick (the period's start before the first): requests are held from then.
+    last_tick: Timestamp,
+}
+
+impl<'a> ResizeRun<'a> {
+    /// Starts following every resizable container of the opted-in pods at `from`.
+    pub fn new(settings: &'a ResizeSettings, observed: Observed, from: Timestamp) -> ResizeRun<'a> {
+        let step = settings.policy.windows.step.as_secs_f64();
+        let mut recorder = ResizeRecorder::new(step);
+        for pod in opted_in_pods(&observed.all_pods, &observed.namespace_labels, settings) {
+            track_pod(&mut recorder, pod, from);
+        }
+        ResizeRun {
+            settings,
+            observed,
+            recorder,
+            judged_until_ms: from.as_millisecond(),
+            last_tick: from,
+        }
+    }
+
+    pub fn finish(mut self, from: Timestamp, to: Timestamp, top: usize) -> ResizeReport {
+        self.recorder.reserve(seconds_between(self.last_tick, to));
+        self.recorder.finish(from, to, top)
+    }
+}
+
+fn track_pod(recorder: &mut ResizeRecorder, pod: &Pod, from: Timestamp) {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let workload = owner_of(pod).map_or_else(|| format!("Pod/{name}"), |o| o.to_string());
+    for (container, _sidecar, _status) in resizable_containers(pod) {
+        let cpu = spec_values(container, Resource::Cpu).unwrap_or_default();
+        let memory = spec_values(container, Resource::Memory).unwrap_or_default();
+        recorder.track(
+            ContainerKey::new(namespace, name, &container.name),
+            workload.clone(),
+            Sizes {
+                cpu_request: cpu.request,
+                cpu_limit: cpu.limit,
+                memory_request: memory.request,
+                memory_limit: memory.limit,
+            },
+            from,
+        );
+    }
+}
+
+/// The live range query of `signal` for a tick at `at`: its expression, grid and window.
+fn live_query(
+    settings: &ResizeSettings,
+    pods: &[&Pod],
+    signal: Signal,
+    at: Timestamp,
+) -> Result<RangeQuery> {
+    let namespaces = query_namespaces(pods.iter().filter_map(|p| p.metadata.namespace.as_deref()));
+    match container_query(
+        signal,
+        &settings.policy.windows,
+        namespaces.as_ref(),
+        1,
+        u64::MAX,
+        at.as_millisecond(),
+    ) {
+        ContainerQuery::Range(range) => Ok(range),
+        ContainerQuery::Statistics(_) => bail!(
+            "the resize windows span more than Prometheus' 11,000 points per series at RESIZE_QUERY_STEP: \
+             a replay reads them as one range query (raise RESIZE_QUERY_STEP)"
+        ),
+    }
+}
+
+/// What decides whether two runs can share their history: the same queries on the same grid.
+pub(super) fn history_key(run: &ResizeRun, at: Timestamp) -> Result<Vec<(String, i64, u128)>> {
+    let pods = opted_in_pods(
+        &run.observed.all_pods,
+        &run.observed.namespace_labels,
+        run.settings,
+    );
+    signals(run.settings)
+        .into_iter()
+        .map(|signal| {
+            let q = live_query(run.settings, &pods, signal, at)?;
+            Ok((q.expression, q.range.as_millis() as i64, q.step.as_millis()))
+        })
+        .collect()
+}
+
+fn signals(settings: &ResizeSettings) -> Vec<Signal> {
+    let mut signals = vec![Signal::Cpu];
+    if settings.policy.memory_enabled {
+        signals.push(Signal::Memory);
+    }
+    signals
+}
+
+/// Replays `runs` (all with the same [`history_key`]) at `ticks`.
+pub(super) fn replay(
+    prometheus: &PrometheusClient,
+    runs: &mut [ResizeRun],
+    ticks: &[Timestamp],
+    options: FetchOptions,
+) -> Result<()> {
+    let Some(first) = runs.first() else {
+        return Ok(());
+    };
+    let settings = first.settings;
+    let pods = opted_in_pods(
+        &first.observed.all_pods,
+        &first.observed.namespace_labels,
+        settings,
+    );
+    if pods.is_empty() || ticks.is_empty() {
+        return Ok(());
+    }
+    let signals = signals(settings);
+    let mut specs = Vec::new();
+    for &signal in &signals {
+        let q = live_query(settings, &pods, signal, ticks[0])?;
+        specs.push(SignalSpec {
+            name: format!("container {}", signal.name()),
+            expression: q.expression,
+            range_ms: q.range.as_millis() as i64,
+        });
+    }
+    let step = settings.policy.windows.step;
+    let mut ends = Vec::with_capacity(ticks.len());
+    for &at in ticks {
+        ends.push(live_query(settings, &pods, Signal::Cpu, at)?.end_ms);
+    }
+    drop(pods);
+    history::by_chunks::<ContainerSeriesLabels>(
+        prometheus,
+        &specs,
+        &ends,
+        step,
+        options,
+        |chunk, answers| {
+            let keyed: Vec<Keyed> = answers.into_iter().map(key_series).collect();
+            for i in chunk {
+                for run in runs.iter_mut() {
+                    tick(run, ticks[i], ends[i], &signals, &specs, &keyed);
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// A chunk's answer to one signal, each series by the container it is about.
+type Keyed = Vec<(Option<ContainerKey>, Vec<(f64, f64)>)>;
+
+/// The container each series is about (`None` without the identifying labels: in the answer, never matched).
+fn key_series(answer: Answer<ContainerSeriesLabels>) -> Keyed {
+    answer
+        .into_iter()
+        .map(|(labels, points)| (labels.into_key().map(|(key, _)| key), points))
+        .collect()
+}
+
+fn tick(
+    run: &mut ResizeRun,
+    at: Timestamp,
+    end_ms: i64,
+    signals: &[Signal],
+    specs: &[SignalSpec],
+    answers: &[Keyed],
+) {
+    let windows = &run.settings.policy.windows;
+    run.recorder.reserve(seconds_between(run.last_tick, at));
+    run.last_tick = at;
+    let mut tables = Vec::with_capacity(signals.len());
+    for ((signal, spec), series) in signals.iter().zip(specs).zip(answers) {
+        let mut table = SignalTable::new();
+        let mut present = 0;
+        let mut judged = HashSet::new();
+        let resource = match signal {
+            Signal::Cpu => Resource::Cpu,
+            Signal::Memory => Resource::Memory,
+        };
+        for (key, points) in series {
+            let in_window = window(points.as_slice(), end_ms, spec.range_ms);
+            if in_window.is_empty() {
+                continue;
+            }
+            present += 1;
+            let Some(key) = key else { continue };
+            // Usage since the last tick, against the sizes in force until now; one series per container
+            // (a duplicate scrape measures the same thing).
+            if run.recorder.is_tracked(key) && judged.insert(key) {
+                let new = window(in_window, end_ms, end_ms - run.judged_until_ms - 1);
+                for &(_, value) in new {
+                    run.recorder.usage(key, resource, value);
+                }
+            }
+            record_points(&mut table, key.clone(), in_window, end_ms, windows);
+        }
+        // The live tick stops before any write (`require_series` in controller::resize::observe).
+        if present == 0 {
+            run.recorder.failed_tick(
+                at,
+                &format!(
+                    "no data: the container {} query returned no series",
+                    signal.name()
+                ),
+            );
+            run.judged_until_ms = run.judged_until_ms.max(end_ms);
+            return;
+        }
+        tables.push(table);
+    }
+    run.judged_until_ms = run.judged_until_ms.max(end_ms);
+    let mut tables = tables.into_iter();
+    run.observed.cpu = tables.next().unwrap_or_default();
+    run.observed.memory = tables.next().unwrap_or_default();
+    let pods = opted_in_pods(
+        &run.observed.all_pods,
+        &run.observed.namespace_labels,
+        run.settings,
+    );
+    let plan = decide_for(run.settings, &run.observed, &pods, at);
+    drop(pods);
+    for pod_plan in &plan.pods {
+        if let Some(pod) = run.observed.all_pods.iter_mut().find(|p| {
+            p.metadata.namespace.as_deref() == Some(pod_plan.namespace.as_str())
+                && p.metadata.name.as_deref() == Some(pod_plan.name.as_str())
+        }) {
+            apply_pod_plan(pod, pod_plan);
+        }
+    }
+    run.recorder.tick(at, &plan);
+}
+
+fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
+    (to.as_millisecond() - from.as_millisecond()).max(0) as f64 / 1000.0
+}

@@ -417,23 +417,31 @@ pub fn record_points(
     end_ms: i64,
     windows: &SignalWindows,
 ) {
-    let series = series_stats(points, end_ms, windows);
-    let entry = table.entry(key).or_default();
-    let hottest = |slot: &mut Option<f64>, value: Option<f64>| {
-        if let Some(value) = value {
-            *slot = Some(slot.map_or(value, |old| old.max(value)));
-        }
-    };
-    hottest(&mut entry.short_min, series.short_min);
-    hottest(&mut entry.short_max, series.short_max);
-    hottest(&mut entry.peak, series.peak);
-    hottest(&mut entry.samples, series.samples);
-    hottest(&mut entry.short_samples, series.short_samples);
+    table
+        .entry(key)
+        .or_default()
+        .merge_hottest(&series_stats(points, end_ms, windows));
+}
+
+impl ContainerStats {
+    /// Adds another series of the same container (a duplicate scrape): each statistic is the hotter of the two.
+    pub fn merge_hottest(&mut self, other: &ContainerStats) {
+        let hottest = |slot: &mut Option<f64>, value: Option<f64>| {
+            if let Some(value) = value {
+                *slot = Some(slot.map_or(value, |old| old.max(value)));
+            }
+        };
+        hottest(&mut self.short_min, other.short_min);
+        hottest(&mut self.short_max, other.short_max);
+        hottest(&mut self.peak, other.peak);
+        hottest(&mut self.samples, other.samples);
+        hottest(&mut self.short_samples, other.short_samples);
+    }
 }
 
 /// One series' statistics from its points: those aged less than a window (by whole milliseconds, the API's
 /// precision) are in it.
-fn series_stats(points: &[(f64, f64)], end_ms: i64, windows: &SignalWindows) -> ContainerStats {
+pub fn series_stats(points: &[(f64, f64)], end_ms: i64, windows: &SignalWindows) -> ContainerStats {
     let short_ms = windows.short_window.as_millis() as i64;
     let long_ms = windows.stabilization_window.as_millis() as i64;
     let (mut short, mut long) = (Extremes::default(), Extremes::default());

@@ -161,6 +161,8 @@ fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
                     Profile::Constant(100e6),
                 )],
             )
+            // Two jobs scrape its kubelet: the replay merges the duplicate series as the live tick does.
+            .scraped_by(2)
             .series(timeline)
         })
         .start();

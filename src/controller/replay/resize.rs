@@ -3,8 +3,6 @@
 //! pods in memory and actuated at once ([`crate::replay::simulate`]), and the tick recorded with the recorded
 //! usage judged against the replayed sizes.
 
-use std::collections::HashSet;
-
 use anyhow::{Result, bail};
 use k8s_openapi::jiff::Timestamp;
 
@@ -21,8 +19,8 @@ use crate::resize::ResizeSettings;
 use crate::resize::eligibility::resizable_containers;
 use crate::resize::owners::owner_of;
 use crate::resize::signals::{
-    ContainerKey, ContainerQuery, ContainerSeriesLabels, RangeQuery, Signal, SignalTable,
-    container_query, query_namespaces, record_points,
+    ContainerKey, ContainerQuery, ContainerSeriesLabels, ContainerStats, RangeQuery, Signal,
+    SignalTable, container_query, query_namespaces, series_stats,
 };
 use crate::resize::values::{Resource, spec_values};
 
@@ -171,7 +169,7 @@ pub(super) fn replay(
         step,
         options,
         |chunk, answers| {
-            let keyed: Vec<Keyed> = answers.into_iter().map(key_series).collect();
+            let keyed: Vec<Keyed> = answers.into_iter().map(sorted_by_container).collect();
             for i in chunk {
                 for run in runs.iter_mut() {
                     tick(run, ticks[i], ends[i], &signals, &specs, &keyed);
@@ -182,15 +180,19 @@ pub(super) fn replay(
     )
 }
 
-/// A chunk's answer to one signal, each series by the container it is about.
+/// A chunk's answer to one signal, each series by the container it is about, in the table's order.
 type Keyed = Vec<(Option<ContainerKey>, Vec<(f64, f64)>)>;
 
-/// The container each series is about (`None` without the identifying labels: in the answer, never matched).
-fn key_series(answer: Answer<ContainerSeriesLabels>) -> Keyed {
-    answer
+/// The container each series is about (`None` without the identifying labels: in the answer, never matched),
+/// sorted once per chunk so that each tick builds its table in order (a bulk build, no search per container)
+/// and finds a container's duplicate series next to each other. Stable: duplicates keep the answer's order.
+fn sorted_by_container(answer: Answer<ContainerSeriesLabels>) -> Keyed {
+    let mut keyed: Keyed = answer
         .into_iter()
         .map(|(labels, points)| (labels.into_key().map(|(key, _)| key), points))
-        .collect()
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed
 }
 
 fn tick(
@@ -206,9 +208,8 @@ fn tick(
     run.last_tick = at;
     let mut tables = Vec::with_capacity(signals.len());
     for ((signal, spec), series) in signals.iter().zip(specs).zip(answers) {
-        let mut table = SignalTable::new();
+        let mut rows: Vec<(ContainerKey, ContainerStats)> = Vec::with_capacity(series.len());
         let mut present = 0;
-        let mut judged = HashSet::new();
         let resource = match signal {
             Signal::Cpu => Resource::Cpu,
             Signal::Memory => Resource::Memory,
@@ -220,15 +221,23 @@ fn tick(
             }
             present += 1;
             let Some(key) = key else { continue };
-            // Usage since the last tick, against the sizes in force until now; one series per container
-            // (a duplicate scrape measures the same thing).
-            if run.recorder.is_tracked(key) && judged.insert(key) {
+            let stats = series_stats(in_window, end_ms, windows);
+            // A duplicate scrape measures the same thing: merged as the live table merges it, its usage judged
+            // once (the first series, as sorted stably).
+            if let Some((last, merged)) = rows.last_mut()
+                && last == key
+            {
+                merged.merge_hottest(&stats);
+                continue;
+            }
+            // Usage since the last tick, against the sizes in force until now.
+            if run.recorder.is_tracked(key) {
                 let new = window(in_window, end_ms, end_ms - run.judged_until_ms - 1);
                 for &(_, value) in new {
                     run.recorder.usage(key, resource, value);
                 }
             }
-            record_points(&mut table, key.clone(), in_window, end_ms, windows);
+            rows.push((key.clone(), stats));
         }
         // The live tick stops before any write (`require_series` in controller::resize::observe).
         if present == 0 {
@@ -242,7 +251,8 @@ fn tick(
             run.judged_until_ms = run.judged_until_ms.max(end_ms);
             return;
         }
-        tables.push(table);
+        // Sorted and unique: collected without a search per key.
+        tables.push(rows.into_iter().collect::<SignalTable>());
     }
     run.judged_until_ms = run.judged_until_ms.max(end_ms);
     let mut tables = tables.into_iter();

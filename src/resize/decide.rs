@@ -23,7 +23,7 @@ use super::record::{
     ContainerRecord, Direction, PodRecord, ResourceTexts, read_record, render_record,
 };
 use super::signals::{ContainerKey, SignalTable};
-use super::sizing::size_resource;
+use super::sizing::{Kept, size_resource};
 use super::values::Resource;
 use crate::events::{EventAction, EventType};
 use crate::model::pod::{Container, Pod};
@@ -212,14 +212,7 @@ fn size_containers(
                     }
                     container_changes.push(change);
                 }
-                Err(reason) => draft.note(
-                    NoteKind::Unchanged,
-                    ns,
-                    name,
-                    Some(&container.name),
-                    Some(resource),
-                    reason,
-                ),
+                Err(kept) => draft.keep(ns, name, &container.name, resource, &kept),
             }
         }
         if !container_changes.is_empty() {
@@ -250,7 +243,7 @@ fn size_container_resource(
     resource: Resource,
     overrides: &Overrides,
     key: &ContainerKey,
-) -> Result<(ResourceChange, Option<f64>), String> {
+) -> Result<(ResourceChange, Option<f64>), Kept> {
     let table: &SignalTable = match resource {
         Resource::Cpu => input.cpu,
         Resource::Memory => input.memory,

@@ -44,6 +44,30 @@ impl Draft<'_> {
             reason,
         });
     }
+
+    /// Notes a resource left as it is; its reason is put in words only when unchanged ones are explained.
+    pub(super) fn keep(
+        &mut self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        resource: Resource,
+        kept: &impl std::fmt::Display,
+    ) {
+        if !self.explain_unchanged {
+            self.plan.unchanged += 1;
+            return;
+        }
+        let reason = kept.to_string();
+        self.note(
+            NoteKind::Unchanged,
+            ns,
+            pod,
+            Some(container),
+            Some(resource),
+            reason,
+        );
+    }
 }
 
 /// `now + duration`, or the end of time when that overflows.

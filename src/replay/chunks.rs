@@ -62,10 +62,43 @@ pub fn next_chunk(
 /// live range query from `end - range` to `end` returns them (ages compared in whole milliseconds, the API's
 /// precision). `points` are oldest first.
 pub fn window(points: &[(f64, f64)], end_ms: i64, range_ms: i64) -> &[(f64, f64)] {
-    let at_ms = |point: &(f64, f64)| (point.0 * 1000.0).round() as i64;
-    let first = points.partition_point(|p| at_ms(p) < end_ms - range_ms);
-    let last = points.partition_point(|p| at_ms(p) <= end_ms);
+    let first = count_before(points, end_ms - range_ms);
+    let last = count_before(points, end_ms.saturating_add(1));
     &points[first..last.max(first)]
+}
+
+fn at_ms(point: &(f64, f64)) -> i64 {
+    (point.0 * 1000.0).round() as i64
+}
+
+/// How many of `points` (times ascending) lie before `time_ms`: `partition_point`'s answer. Every tick of a
+/// chunk reads every series' window, millions of times per replayed day, and a binary search of each was a
+/// tenth of a replay: the points lie on the step grid, so the answer is first looked for where the grid puts
+/// it, a few points around; only gaps in a series move it further, and then it is searched for.
+fn count_before(points: &[(f64, f64)], time_ms: i64) -> usize {
+    const NEAR: usize = 4;
+    let n = points.len();
+    let before = |i: usize| at_ms(&points[i]) < time_ms;
+    if n >= 2 {
+        let first = at_ms(&points[0]);
+        let step = ((at_ms(&points[n - 1]) - first) / (n as i64 - 1)).max(1);
+        let steps = (time_ms - first).max(0);
+        // The first grid point at or after `time_ms`.
+        let mut i = (steps / step + i64::from(steps % step != 0)).min(n as i64) as usize;
+        for _ in 0..NEAR {
+            if i > 0 && !before(i - 1) {
+                i -= 1;
+            } else if i < n && before(i) {
+                i += 1;
+            } else {
+                return i;
+            }
+        }
+        if (i == 0 || before(i - 1)) && (i == n || !before(i)) {
+            return i;
+        }
+    }
+    points.partition_point(|p| at_ms(p) < time_ms)
 }
 
 #[cfg(test)]
@@ -115,5 +148,36 @@ mod tests {
             [2.0, 3.0, 4.0, 5.0]
         );
         assert!(super::window(&points, 50_000, 30_000).is_empty());
+    }
+
+    #[test]
+    fn a_window_is_the_one_a_search_finds_with_gaps_and_uneven_steps() {
+        use proptest::prelude::*;
+        let search = |points: &[(f64, f64)], end_ms: i64, range_ms: i64| {
+            let at = |p: &(f64, f64)| (p.0 * 1000.0).round() as i64;
+            let first = points.partition_point(|p| at(p) < end_ms - range_ms);
+            let last = points.partition_point(|p| at(p) <= end_ms);
+            first..last.max(first)
+        };
+        let grid = (
+            proptest::collection::vec((1u32..=5, 0u32..3), 0..80),
+            0i64..4_000_000,
+            0i64..3_000_000,
+        );
+        proptest!(|((gaps, end_offset, range_ms) in grid)| {
+            // Mostly a 30 s grid, some steps skipped (gaps), some points a millisecond off.
+            let mut at_ms = 1_764_680_000_000i64;
+            let points: Vec<(f64, f64)> = gaps
+                .iter()
+                .map(|&(skip, jitter)| {
+                    at_ms += 30_000 * i64::from(skip) + i64::from(jitter);
+                    (at_ms as f64 / 1000.0, 1.0)
+                })
+                .collect();
+            let end_ms = 1_764_680_000_000 + end_offset;
+            let found = window(&points, end_ms, range_ms);
+            let expected = &points[search(&points, end_ms, range_ms)];
+            prop_assert_eq!(found, expected);
+        });
     }
 }

@@ -485,53 +485,20 @@ impl ResizeRecorder {
         );
     }
 
-    pub fn is_tracked(&self, key: &ContainerKey) -> bool {
-        self.containers.contains_key(key)
-    }
-
-    /// One recorded value of a tracked container (CPU cores or working-set bytes), judged against the size
-    /// replayed at that time and the size really in force.
-    pub fn usage(&mut self, key: &ContainerKey, resource: Resource, value: f64) {
+    /// Recorded values of a container (CPU cores or working-set bytes), oldest first, judged against the size
+    /// replayed at that time and the size really in force; nothing when the container is not followed.
+    pub fn usage(
+        &mut self,
+        key: &ContainerKey,
+        resource: Resource,
+        values: impl IntoIterator<Item = f64>,
+    ) {
         let Some(track) = self.containers.get_mut(key) else {
             return;
         };
-        if !value.is_finite() {
-            return;
-        }
         let minutes = self.step_seconds / 60.0;
-        match resource {
-            Resource::Cpu => {
-                let at_limit = |limit: Option<i64>| {
-                    limit.is_some_and(|l| value * 1000.0 >= AT_LIMIT_FRACTION * l as f64)
-                };
-                // At an unchanged limit this is what really happened (demand unknown, below), not a risk
-                // the replayed size takes.
-                let changed = track.current.cpu_limit != track.original.cpu_limit;
-                if changed && at_limit(track.current.cpu_limit) {
-                    track.risk.cpu_at_limit_minutes += minutes;
-                }
-                if at_limit(track.original.cpu_limit) {
-                    track.risk.demand_unknown_minutes += minutes;
-                }
-            }
-            Resource::Memory => {
-                let changed = track.current.memory_limit != track.original.memory_limit;
-                let over = changed && track.current.memory_limit.is_some_and(|l| value > l as f64);
-                if over {
-                    track.risk.memory_over_limit_minutes += minutes;
-                    if !track.over_memory {
-                        track.risk.oom_kills += 1;
-                    }
-                }
-                track.over_memory = over;
-                if track
-                    .original
-                    .memory_limit
-                    .is_some_and(|l| value >= AT_LIMIT_FRACTION * l as f64)
-                {
-                    track.risk.demand_unknown_minutes += minutes;
-                }
-            }
+        for value in values.into_iter().filter(|v| v.is_finite()) {
+            judge_usage(track, resource, value, minutes);
         }
     }
 
@@ -702,6 +669,44 @@ fn top_containers(containers: &[ContainerReport], count: usize) -> Vec<String> {
         .collect()
 }
 
+/// One recorded value of a followed container, `minutes` long.
+fn judge_usage(track: &mut ContainerTrack, resource: Resource, value: f64, minutes: f64) {
+    match resource {
+        Resource::Cpu => {
+            let at_limit = |limit: Option<i64>| {
+                limit.is_some_and(|l| value * 1000.0 >= AT_LIMIT_FRACTION * l as f64)
+            };
+            // At an unchanged limit this is what really happened (demand unknown, below), not a risk
+            // the replayed size takes.
+            let changed = track.current.cpu_limit != track.original.cpu_limit;
+            if changed && at_limit(track.current.cpu_limit) {
+                track.risk.cpu_at_limit_minutes += minutes;
+            }
+            if at_limit(track.original.cpu_limit) {
+                track.risk.demand_unknown_minutes += minutes;
+            }
+        }
+        Resource::Memory => {
+            let changed = track.current.memory_limit != track.original.memory_limit;
+            let over = changed && track.current.memory_limit.is_some_and(|l| value > l as f64);
+            if over {
+                track.risk.memory_over_limit_minutes += minutes;
+                if !track.over_memory {
+                    track.risk.oom_kills += 1;
+                }
+            }
+            track.over_memory = over;
+            if track
+                .original
+                .memory_limit
+                .is_some_and(|l| value >= AT_LIMIT_FRACTION * l as f64)
+            {
+                track.risk.demand_unknown_minutes += minutes;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -837,11 +842,11 @@ mod tests {
         recorder.track(key.clone(), "Deployment/web".to_string(), sizes, at(0));
         recorder.reserve(3600.0);
         // At the real limit before any change: what really happened, not a risk.
-        recorder.usage(&key, Resource::Cpu, 0.99);
+        recorder.usage(&key, Resource::Cpu, [0.99]);
         recorder.tick(at(60), &cpu_resize(250));
         recorder.reserve(3600.0);
-        recorder.usage(&key, Resource::Cpu, 0.30);
-        recorder.usage(&key, Resource::Cpu, 0.10);
+        recorder.usage(&key, Resource::Cpu, [0.30]);
+        recorder.usage(&key, Resource::Cpu, [0.10]);
         let report = recorder.finish(at(0), at(120), 5);
         let c = &report.containers[0];
         assert!((c.before.cpu_core_hours - 2.0).abs() < 1e-9);
@@ -881,7 +886,7 @@ mod tests {
         };
         recorder.tick(at(1), &plan);
         for value in [120.0, 160.0, 170.0, 140.0, 180.0] {
-            recorder.usage(&key, Resource::Memory, value);
+            recorder.usage(&key, Resource::Memory, [value]);
         }
         let risk = recorder.finish(at(0), at(10), 1).totals.risk;
         assert_eq!(risk.oom_kills, 2);

@@ -4,7 +4,9 @@
 //! usage judged against the replayed sizes.
 
 use anyhow::{Result, bail};
+use compact_str::CompactString;
 use k8s_openapi::jiff::Timestamp;
+use std::collections::HashMap;
 
 use super::history::{self, Answer, FetchOptions, SignalSpec};
 use crate::controller::resize::observe::opted_in_pods;
@@ -33,6 +35,9 @@ pub(super) struct ResizeRun<'a> {
     judged_until_ms: i64,
     /// The last tick (the period's start before the first): requests are held from then.
     last_tick: Timestamp,
+    /// Where each pod is in `observed.all_pods`, by namespace and name: a plan's pods are found without a scan
+    /// of every pod (the set of pods does not change during a replay).
+    pod_index: HashMap<(CompactString, CompactString), usize>,
 }
 
 impl<'a> ResizeRun<'a> {
@@ -43,12 +48,20 @@ impl<'a> ResizeRun<'a> {
         for pod in opted_in_pods(&observed.all_pods, &observed.namespace_labels, settings) {
             track_pod(&mut recorder, pod, from);
         }
+        let mut pod_index = HashMap::with_capacity(observed.all_pods.len());
+        for (i, pod) in observed.all_pods.iter().enumerate() {
+            let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            // The first of a repeated name, as a search in order would find.
+            pod_index.entry((namespace, name)).or_insert(i);
+        }
         ResizeRun {
             settings,
             observed,
             recorder,
             judged_until_ms: from.as_millisecond(),
             last_tick: from,
+            pod_index,
         }
     }
 
@@ -231,12 +244,9 @@ fn tick(
                 continue;
             }
             // Usage since the last tick, against the sizes in force until now.
-            if run.recorder.is_tracked(key) {
-                let new = window(in_window, end_ms, end_ms - run.judged_until_ms - 1);
-                for &(_, value) in new {
-                    run.recorder.usage(key, resource, value);
-                }
-            }
+            let new = window(in_window, end_ms, end_ms - run.judged_until_ms - 1);
+            run.recorder
+                .usage(key, resource, new.iter().map(|&(_, value)| value));
             rows.push((key.clone(), stats));
         }
         // The live tick stops before any write (`require_series` in controller::resize::observe).
@@ -266,11 +276,12 @@ fn tick(
     let plan = decide_for(run.settings, &run.observed, &pods, at);
     drop(pods);
     for pod_plan in &plan.pods {
-        if let Some(pod) = run.observed.all_pods.iter_mut().find(|p| {
-            p.metadata.namespace.as_deref() == Some(pod_plan.namespace.as_str())
-                && p.metadata.name.as_deref() == Some(pod_plan.name.as_str())
-        }) {
-            apply_pod_plan(pod, pod_plan);
+        let key = (
+            CompactString::from(pod_plan.namespace.as_str()),
+            CompactString::from(pod_plan.name.as_str()),
+        );
+        if let Some(&i) = run.pod_index.get(&key) {
+            apply_pod_plan(&mut run.observed.all_pods[i], pod_plan);
         }
     }
     run.recorder.tick(at, &plan);

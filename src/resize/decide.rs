@@ -14,6 +14,7 @@ use super::eligibility::{
 use super::fit::{Reserved, allocatable, fit_on_node, reserved_by_node};
 use super::in_flight::{back_off_containers, follow_up, resting};
 use super::overrides::{Overrides, read_overrides};
+use super::owners::SteeringHpas;
 use super::plan::{
     ContainerChange, EVENT_REASON_RESIZED, EventFields, Note, NoteKind, PodAction, PodPlan,
     ResizePlan, ResourceChange,
@@ -52,6 +53,9 @@ pub struct ResizeInput<'a> {
     pub cpu: &'a SignalTable,
     /// Memory working set in bytes per container.
     pub memory: &'a SignalTable,
+    /// What the pods on each node reserve, when the caller keeps it (a replay, updating it as it resizes);
+    /// `None`: summed from `all_pods` here, as a live tick does (its pods change as conflicts are re-read).
+    pub reserved: Option<&'a BTreeMap<String, Reserved>>,
     /// Keep a note for every container left as it is (for debug logs and printed plans); otherwise they are only
     /// counted ([`ResizePlan::unchanged`]): one per quiet container, 34 MB at 50,000 containers.
     pub explain_unchanged: bool,
@@ -66,14 +70,18 @@ pub fn decide_resizes(input: &ResizeInput, policy: &ResizePolicy, now: Timestamp
         plan: ResizePlan::default(),
         heat: HashMap::new(),
     };
-    let mut node_reserved = reserved_by_node(input.all_pods);
+    let mut node_reserved = input
+        .reserved
+        .cloned()
+        .unwrap_or_else(|| reserved_by_node(input.all_pods));
     let nodes: HashMap<&str, Reserved> = input
         .nodes
         .iter()
         .filter_map(|n| Some((n.metadata.name.as_deref()?, allocatable(n))))
         .collect();
+    let hpas = SteeringHpas::new(input.hpas);
     for pod in input.pods {
-        decide_pod(&mut draft, input, pod, &nodes, &mut node_reserved);
+        decide_pod(&mut draft, input, pod, &hpas, &nodes, &mut node_reserved);
     }
     cap_pods_per_tick(&mut draft);
     draft.plan
@@ -123,6 +131,7 @@ fn decide_pod(
     draft: &mut Draft,
     input: &ResizeInput,
     pod: &Pod,
+    hpas: &SteeringHpas,
     nodes: &HashMap<&str, Reserved>,
     node_reserved: &mut BTreeMap<String, Reserved>,
 ) {
@@ -142,7 +151,7 @@ fn decide_pod(
         draft.note(NoteKind::Warning, ns, name, None, None, problem);
     }
     // Another autoscaler's pod is not ours: not its resizes either (no withdrawal, no back-off record).
-    if let Some(reason) = steered_by_another_autoscaler(pod, input.hpas, input.vpas) {
+    if let Some(reason) = steered_by_another_autoscaler(pod, hpas, input.vpas) {
         return skip(draft, reason);
     }
     let base = PodPlan {

@@ -2,9 +2,8 @@
 //! considered at all, and the containers the rules may resize. Pure.
 
 use super::fit::is_sidecar;
-use super::owners::{owner_of, steering_hpa, steering_vpa};
+use super::owners::{SteeringHpas, owner_of, steering_vpa};
 use crate::model::pod::{Container, ContainerStatus, Pod};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use std::collections::BTreeMap;
 
 /// Opt-in: the pod carries the pod selector label, or its namespace carries the namespace selector label (each a
@@ -83,12 +82,12 @@ pub(super) fn not_resizable(pod: &Pod) -> Option<String> {
 /// The HPA or VPA that already steers the pod's owner on cpu/memory, as a reason to leave the pod alone.
 pub(super) fn steered_by_another_autoscaler(
     pod: &Pod,
-    hpas: &[HorizontalPodAutoscaler],
+    hpas: &SteeringHpas,
     vpas: &[serde_json::Value],
 ) -> Option<String> {
     let owner = owner_of(pod)?;
     let ns = namespace_and_name(pod).0;
-    if let Some(hpa) = steering_hpa(&owner, ns, hpas) {
+    if let Some(hpa) = hpas.steering(&owner, ns) {
         return Some(format!(
             "HorizontalPodAutoscaler {hpa} scales {owner} on cpu/memory"
         ));

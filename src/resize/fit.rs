@@ -34,7 +34,7 @@ impl Reserved {
             memory_bytes: self.memory_bytes.max(other.memory_bytes),
         }
     }
-    fn add(self, other: Reserved) -> Reserved {
+    pub fn add(self, other: Reserved) -> Reserved {
         Reserved {
             cpu_millis: self.cpu_millis.saturating_add(other.cpu_millis),
             memory_bytes: self.memory_bytes.saturating_add(other.memory_bytes),

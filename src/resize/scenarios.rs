@@ -122,6 +122,7 @@ impl World {
             cpu: &self.cpu,
             memory: &self.memory,
             explain_unchanged: self.explain_unchanged,
+            reserved: None,
         };
         decide_resizes(&input, &self.policy, at)
     }

@@ -27,6 +27,7 @@ use crate::prometheus::{PrometheusClient, Retention};
 use crate::replay::report::{ReplayReport, RunReport};
 use crate::replay::simulate::strip_our_state;
 use crate::replay::{TaintRecorder, cannot_know};
+use crate::resize::fit::reserved_by_node;
 use crate::settings::Settings;
 
 /// A replay runs at most this many ticks per controller: 7 days at one tick every 30 s is 20,160.
@@ -220,6 +221,8 @@ pub(crate) fn replay(
                 cpu: Default::default(),
                 memory: Default::default(),
                 explain_unchanged: false,
+                // Summed once and kept as the replay resizes: the set of pods does not change.
+                reserved: Some(reserved_by_node(&objects.pods)),
             };
             let run = ResizeRun::new(&spec.settings.resize, observed, plan.from);
             let key = (resize::history_key(&run, plan.from)?, ticks);

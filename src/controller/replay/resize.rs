@@ -19,6 +19,7 @@ use crate::replay::report::{ResizeReport, Sizes};
 use crate::replay::simulate::apply_pod_plan;
 use crate::resize::ResizeSettings;
 use crate::resize::eligibility::resizable_containers;
+use crate::resize::fit::{pod_reserved, reserved_by_node};
 use crate::resize::owners::owner_of;
 use crate::resize::signals::{
     ContainerKey, ContainerQuery, ContainerSeriesLabels, ContainerStats, RangeQuery, Signal,
@@ -281,9 +282,23 @@ fn tick(
             CompactString::from(pod_plan.name.as_str()),
         );
         if let Some(&i) = run.pod_index.get(&key) {
-            apply_pod_plan(&mut run.observed.all_pods[i], pod_plan);
+            let pod = &mut run.observed.all_pods[i];
+            let before = pod_reserved(pod);
+            apply_pod_plan(pod, pod_plan);
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+            if let (Some(reserved), Some(node)) = (run.observed.reserved.as_mut(), node)
+                && let Some(total) = reserved.get_mut(node)
+            {
+                *total = total.saturating_sub(before).add(pod_reserved(pod));
+            }
         }
     }
+    // The kept sums are what a live tick would sum from the pods.
+    debug_assert_eq!(
+        run.observed.reserved.as_ref(),
+        Some(&reserved_by_node(&run.observed.all_pods)),
+        "node reservations kept by the replay"
+    );
     run.recorder.tick(at, &plan);
 }
 

@@ -86,6 +86,7 @@ impl Reconcile for ResizePods<'_> {
             cpu,
             memory,
             explain_unchanged,
+            reserved: None,
         }))
     }
 

@@ -6,8 +6,10 @@ use k8s_openapi::jiff::Timestamp;
 use super::observe::{Cluster, NamespaceLabels};
 use crate::model::pod::Pod;
 use crate::resize::ResizeSettings;
+use crate::resize::fit::Reserved;
 use crate::resize::signals::SignalTable;
 use crate::resize::{ResizeInput, ResizePlan, decide_resizes};
+use std::collections::BTreeMap;
 
 /// What a resize plan is decided from.
 pub(crate) struct Observed {
@@ -19,6 +21,9 @@ pub(crate) struct Observed {
     pub(in crate::controller) memory: SignalTable,
     /// "Kept" notes are shown only in a printed plan, shadow mode's log and debug logs.
     pub(in crate::controller) explain_unchanged: bool,
+    /// What each node's pods reserve, kept up to date by a replay as it resizes; `None` (live): summed from
+    /// `all_pods` at each decision.
+    pub(in crate::controller) reserved: Option<BTreeMap<String, Reserved>>,
 }
 
 /// The plan for `pods` (opted-in pods, borrowed from `observed`), with the rest of what was observed.
@@ -39,6 +44,7 @@ pub(in crate::controller) fn decide_for(
         cpu: &observed.cpu,
         memory: &observed.memory,
         explain_unchanged: observed.explain_unchanged,
+        reserved: observed.reserved.as_ref(),
     };
     decide_resizes(&input, &settings.policy, now)
 }

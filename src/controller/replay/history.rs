@@ -35,7 +35,11 @@ pub(super) struct FetchOptions {
 
 /// Calls `per_chunk(ticks, answers)` for every chunk in order (`ends_ms`: the ticks' newest evaluations, on the
 /// `step` grid), `answers` holding each signal's series over a span that covers those ticks' windows.
-pub(super) fn by_chunks<L: DeserializeOwned + Default + std::fmt::Debug>(
+///
+/// The next chunk is read while `per_chunk` decides the current one: Prometheus evaluates and we decode on
+/// one core while the ticks are decided on the other, which takes the history's reading out of a replay's wall
+/// time. At most two chunks are held at once, each bounded by the answer size limit.
+pub(super) fn by_chunks<L: DeserializeOwned + Default + std::fmt::Debug + Send>(
     prometheus: &PrometheusClient,
     signals: &[SignalSpec],
     ends_ms: &[i64],
@@ -46,49 +50,100 @@ pub(super) fn by_chunks<L: DeserializeOwned + Default + std::fmt::Debug>(
     let step_ms = (step.as_millis() as i64).max(1);
     let range_ms = signals.iter().map(|s| s.range_ms).max().unwrap_or(0);
     let window_points = (range_ms / step_ms + 1) as u64;
-    let mut max_points =
-        points_budget(options.series, options.max_response_bytes).max(window_points);
-    let mut next = 0;
-    while next < ends_ms.len() {
-        let chunk = next_chunk(ends_ms, next, range_ms, step_ms, max_points);
-        let mut answers = Vec::with_capacity(signals.len());
-        let mut shrink = false;
-        for signal in signals {
-            match fetch::<L>(
-                prometheus,
-                signal,
-                chunk.start_ms,
-                chunk.end_ms,
-                step,
-                options,
-            ) {
-                Ok(answer) => answers.push(answer),
-                Err(error) if shrinkable(&error) && chunk.ticks.len() > 1 => {
-                    shrink = true;
-                    break;
-                }
-                Err(error) => {
-                    return Err(error).with_context(|| {
-                        format!(
-                            "reading the {} history from {} to {}",
-                            signal.name,
-                            millis(chunk.start_ms),
-                            millis(chunk.end_ms)
-                        )
-                    });
+    let reader = ChunkReader {
+        prometheus,
+        signals,
+        ends_ms,
+        step,
+        options,
+        range_ms,
+        window_points,
+    };
+    let max_points = points_budget(options.series, options.max_response_bytes).max(window_points);
+    if ends_ms.is_empty() {
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        let mut current = reader.read(0, max_points)?;
+        loop {
+            let (ticks, answers, max_points) = current;
+            let reader = &reader;
+            let first = ticks.end;
+            let ahead = (first < ends_ms.len())
+                .then(|| scope.spawn(move || reader.read(first, max_points)));
+            per_chunk(ticks, answers)?;
+            let Some(ahead) = ahead else {
+                return Ok(());
+            };
+            current = ahead
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        }
+    })
+}
+
+/// What reading one chunk needs.
+struct ChunkReader<'a> {
+    prometheus: &'a PrometheusClient,
+    signals: &'a [SignalSpec],
+    ends_ms: &'a [i64],
+    step: Duration,
+    options: FetchOptions,
+    range_ms: i64,
+    /// One tick's window: no chunk reads fewer points.
+    window_points: u64,
+}
+
+/// A chunk read: its ticks, each signal's answer, and the points per series the next chunk may ask for.
+type ChunkRead<L> = (std::ops::Range<usize>, Vec<Answer<L>>, u64);
+
+impl ChunkReader<'_> {
+    /// The chunk from tick `first`, at most `max_points` per series, asked again half as long while the
+    /// answer is too large.
+    fn read<L: DeserializeOwned + Default + std::fmt::Debug>(
+        &self,
+        first: usize,
+        mut max_points: u64,
+    ) -> Result<ChunkRead<L>> {
+        let step_ms = (self.step.as_millis() as i64).max(1);
+        loop {
+            let chunk = next_chunk(self.ends_ms, first, self.range_ms, step_ms, max_points);
+            let mut answers = Vec::with_capacity(self.signals.len());
+            let mut shrink = false;
+            for signal in self.signals {
+                match fetch::<L>(
+                    self.prometheus,
+                    signal,
+                    chunk.start_ms,
+                    chunk.end_ms,
+                    self.step,
+                    self.options,
+                ) {
+                    Ok(answer) => answers.push(answer),
+                    Err(error) if shrinkable(&error) && chunk.ticks.len() > 1 => {
+                        shrink = true;
+                        break;
+                    }
+                    Err(error) => {
+                        return Err(error).with_context(|| {
+                            format!(
+                                "reading the {} history from {} to {}",
+                                signal.name,
+                                millis(chunk.start_ms),
+                                millis(chunk.end_ms)
+                            )
+                        });
+                    }
                 }
             }
-        }
-        if shrink {
+            if !shrink {
+                return Ok((chunk.ticks, answers, max_points));
+            }
             // Fewer ticks per chunk, never fewer points than one tick's window.
             let points = ((chunk.end_ms - chunk.start_ms) / step_ms + 1) as u64;
-            max_points = (points / 2).max(window_points);
-            continue;
+            max_points = (points / 2).max(self.window_points);
         }
-        next = chunk.ticks.end;
-        per_chunk(chunk.ticks, answers)?;
     }
-    Ok(())
 }
 
 /// An answer Prometheus would give for a shorter chunk: one over our byte limit, or a query over its

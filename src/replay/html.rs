@@ -507,14 +507,20 @@ impl Page {
                 );
                 continue;
             };
-            self.container_card(period, container, &bands);
+            self.container_card(period, container, &bands, resize.memory_read);
         }
         self.workloads(resize);
         self.gaps(&resize.gaps);
         self.resize_changes(resize);
     }
 
-    fn container_card(&mut self, period: &Period, c: &ContainerReport, bands: &[(i64, i64)]) {
+    fn container_card(
+        &mut self,
+        period: &Period,
+        c: &ContainerReport,
+        bands: &[(i64, i64)],
+        memory_read: bool,
+    ) {
         let _ = write!(
             self.body,
             "<div class=\"container-card\"><h5>{}</h5><p class=\"facts\">workload {} &middot; {} {} &middot; \
@@ -576,7 +582,12 @@ impl Page {
                 height: 210.0,
                 series,
                 bands: bands.to_vec(),
-                empty_note: (!has_usage).then_some("no usage fetched"),
+                empty_note: match unit {
+                    Unit::Memory if !memory_read => {
+                        Some("memory is not resized (RESIZE_MEMORY): its usage was not read")
+                    }
+                    _ => (!has_usage).then_some("no usage fetched"),
+                },
             };
             self.body.push_str(&chart.render(period));
         }
@@ -1777,6 +1788,7 @@ mod tests {
                     changes: Vec::new(),
                     totals: ResizeTotals::default(),
                     top,
+                    memory_read: true,
                 }),
             }],
         }
@@ -1854,6 +1866,28 @@ mod tests {
         assert_eq!(count(&page, "no usage fetched"), 2);
         // The gap is a shaded band on the cap chart.
         assert_eq!(count(&page, "class=\"s-gap\""), 1);
+    }
+
+    #[test]
+    fn a_memory_chart_says_why_it_has_no_usage_when_memory_is_not_resized() {
+        let containers = vec![container("ns", "web-1", "app", true)];
+        let mut replay = report(Vec::new(), containers, vec!["ns/web-1/app".to_string()]);
+        if let Some(resize) = replay.runs[0].resize_pods.as_mut() {
+            resize.memory_read = false;
+        }
+        let page = render(&replay);
+        assert_eq!(
+            count(
+                &page,
+                "memory is not resized (RESIZE_MEMORY): its usage was not read"
+            ),
+            1
+        );
+        assert_eq!(
+            count(&page, "no usage fetched"),
+            0,
+            "the CPU chart has usage"
+        );
     }
 
     #[test]

@@ -430,6 +430,9 @@ pub struct ResizeReport {
     pub totals: ResizeTotals,
     /// The containers charted (keys into `containers`), most changed first.
     pub top: Vec<String>,
+    /// Whether memory usage was read (only when memory is resized, `RESIZE_MEMORY`): without it a memory
+    /// chart shows the sizes alone.
+    pub memory_read: bool,
 }
 
 struct ContainerTrack {
@@ -627,6 +630,7 @@ impl ResizeRecorder {
             changes: self.changes,
             totals,
             top,
+            memory_read: false,
         }
     }
 }

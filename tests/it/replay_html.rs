@@ -237,6 +237,7 @@ fn resize_report(top: usize) -> ResizeReport {
     ResizeReport {
         ticks: (DAY / TICK) as usize,
         gaps: Vec::new(),
+        memory_read: true,
         workloads: vec![WorkloadReport {
             namespace: "shop".to_string(),
             workload: "Deployment/checkout".to_string(),

@@ -37,6 +37,9 @@ pub(super) fn chart_usage(
                 .map(|c| ContainerKey::new(&c.namespace, &c.pod, &c.container))
         })
         .collect();
+    for report in reports.iter_mut() {
+        report.memory_read = memory;
+    }
     if charted.is_empty() {
         return Ok(());
     }

@@ -76,8 +76,11 @@ demo: demo-deps
 	@./target/release/thermostat-demo --binary ./target/release/kube-thermostat
 
 # What a tick costs at 10 to 5,000 nodes, ours against the seed approach, then without snapshots against the real
-# kube-apiserver and etcd at 1,000 and 5,000 nodes (BENCHMARKS.md; takes ~35-45 minutes and rewrites its tables).
-# bench-quick: the same at 10 and 100 nodes (20 on the real API server), once: a CI smoke run.
+# kube-apiserver and etcd at 1,000 and 5,000 nodes, then `kube-thermostat replay` over 24 hours and 7 days of 1,000
+# nodes' history (BENCHMARKS.md; takes ~45-60 minutes and rewrites its tables; the first run also builds the replay
+# history with promtool, cached under ~/.cache/kube-thermostat/replay-bench, which adds about an hour).
+# bench-quick: the same at 10 and 100 nodes (20 on the real API server, a 2-hour replay of 20 nodes), once: a CI
+# smoke run. REAL_BENCH=0 / REPLAY_BENCH=0 skip a part, =only runs it alone (scripts/bench.sh).
 # The real API server needs `make peers` and kubectl (`make deps`); `make test` does not run any of this.
 bench: deps peers
 	@bash scripts/bench.sh

@@ -6,6 +6,7 @@
 //! - [`cluster`]: one scenario's world (Prometheus, the API stand-in) and the binary run as shell-operator runs it.
 //! - [`scenario`]: a [`cluster::Cluster`] given in one expression: its nodes and their load history.
 //! - [`metric_storage`]: shell-operator's hook metric storage, to see what a sequence of ticks exposes.
+//! - [`measure`]: what a benchmarked process cost, and Prometheus' own accounting of its queries.
 //! - [`report`]: benchmark tables spliced into Markdown between markers.
 //! - [`realcluster`]: the real etcd and kube-apiserver that `make peers` builds, started for a test.
 //! - [`synthetic`]: a deterministic cluster of any size with its load history and the truth to check outcomes.
@@ -13,6 +14,7 @@
 pub mod apiserver;
 pub mod builders;
 pub mod cluster;
+pub mod measure;
 pub mod metric_storage;
 pub mod prometheus;
 pub mod realcluster;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thermostat_rig::cluster::Cluster;
+use thermostat_rig::measure::{self, ProcessCost, PromCounters, machine, prometheus_counters};
 use thermostat_rig::prometheus::Timeline;
 use thermostat_rig::synthetic::{self, Spec, SyntheticCluster};
 
@@ -38,7 +39,7 @@ const RUN_ENV: &[(&str, &str)] = &[
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("__measure") => measure_child(&args[1..]),
+        Some("__measure") => measure::measure_child(&args[1..]),
         Some("__seed") => seed::run(args.get(1).map(String::as_str).unwrap_or_default()),
         _ => bench(&args),
     };
@@ -49,40 +50,6 @@ fn main() {
 }
 
 // ---- Measuring one process ---------------------------------------------------------------------------------
-
-/// What one process cost.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-struct ProcessCost {
-    wall_s: f64,
-    cpu_s: f64,
-    max_rss_mb: f64,
-    code: i32,
-}
-
-/// `__measure OUT CMD ARGS...`: runs CMD (inheriting stdio and environment), then writes its wall time (spawn to
-/// exit) and, from getrusage(RUSAGE_CHILDREN) of this wrapper whose only child it is, its CPU time and peak RSS.
-fn measure_child(args: &[String]) -> anyhow::Result<()> {
-    let [out, command, rest @ ..] = args else {
-        bail!("usage: __measure OUT CMD ARGS...");
-    };
-    let start = Instant::now();
-    let status = Command::new(command)
-        .args(rest)
-        .status()
-        .with_context(|| format!("running {command}"))?;
-    let wall_s = start.elapsed().as_secs_f64();
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
-    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    let cost = ProcessCost {
-        wall_s,
-        cpu_s: seconds(usage.user_time()) + seconds(usage.system_time()),
-        // Linux reports kilobytes.
-        max_rss_mb: usage.max_rss() as f64 / 1024.0,
-        code: status.code().unwrap_or(-1),
-    };
-    std::fs::write(out, serde_json::to_vec(&cost)?)?;
-    std::process::exit(cost.code);
-}
 
 /// A shell script that runs `binary` under `__measure`, writing to `out`: what the rig's `Cluster` runs as "the
 /// binary", so the hook is measured exactly as the rig runs it (environment cleared, binding context on disk).
@@ -107,44 +74,6 @@ fn measured_wrapper(
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
     Ok(script)
-}
-
-// ---- Prometheus' own accounting --------------------------------------------------------------------------------
-
-/// Query API requests, their total handling time and response bytes, from Prometheus' /metrics.
-#[derive(Debug, Clone, Copy, Default)]
-struct PromCounters {
-    queries: f64,
-    seconds: f64,
-    bytes: f64,
-}
-
-fn prometheus_counters(base_url: &str) -> PromCounters {
-    let text = ureq::get(&format!("{base_url}/metrics"))
-        .call()
-        .and_then(|mut r| r.body_mut().read_to_string())
-        .unwrap_or_default();
-    let mut counters = PromCounters::default();
-    for line in text.lines() {
-        let query_handler = line.contains("handler=\"/api/v1/query\"")
-            || line.contains("handler=\"/api/v1/query_range\"");
-        if !query_handler {
-            continue;
-        }
-        let value: f64 = line
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        if line.starts_with("prometheus_http_request_duration_seconds_count") {
-            counters.queries += value;
-        } else if line.starts_with("prometheus_http_request_duration_seconds_sum") {
-            counters.seconds += value;
-        } else if line.starts_with("prometheus_http_response_size_bytes_sum") {
-            counters.bytes += value;
-        }
-    }
-    counters
 }
 
 // ---- One measured run ------------------------------------------------------------------------------------------
@@ -229,10 +158,7 @@ impl Bench {
         run.writes = successful_writes;
         let effective = (self.cluster.api.resource_version() - before.1) as usize;
         run.noop_writes = successful_writes.saturating_sub(effective);
-        run.cost = std::fs::read(&self.measure_out)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        run.cost = measure::read_cost(&self.measure_out);
     }
 
     /// One tick of our hook through the hook contract.
@@ -756,28 +682,6 @@ fn config_cost(binary: &Path) -> anyhow::Result<(f64, f64)> {
         .status()?;
     let cost: ProcessCost = serde_json::from_slice(&std::fs::read(&out)?)?;
     Ok((median(times), cost.max_rss_mb))
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let memory_gib = std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0 / 1024.0)
-        .unwrap_or(0.0);
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{cores} CPUs ({cpu}), {memory_gib:.1} GiB memory")
 }
 
 /// `--hold`: writes both controllers' binding contexts and the servers' addresses, then waits (for

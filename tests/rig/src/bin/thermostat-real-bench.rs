@@ -391,14 +391,6 @@ struct Tick {
     stderr_tail: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
-struct ProcessCost {
-    wall_s: f64,
-    cpu_s: f64,
-    max_rss_mb: f64,
-    code: i32,
-}
-
 struct Servers<'a> {
     cluster: &'a RealCluster,
     apiserver: u32,
@@ -483,10 +475,7 @@ fn tick(
         ))
     })?;
     let counters_after = server_counters(cluster)?;
-    let cost: ProcessCost = std::fs::read(&measure_out)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let cost = thermostat_rig::measure::read_cost(&measure_out);
     let tick_s = std::fs::read_to_string(&metrics_path)
         .unwrap_or_default()
         .lines()

@@ -7,11 +7,13 @@
 //! record requests and inject failures; normal answers still come from the real server.
 
 mod history;
+mod openmetrics;
 mod proxy;
 mod remote_write;
 mod tls;
 
 pub use history::{ContainerLoad, NodeHistory, PodHistory, Profile, Timeline, node_load};
+pub use openmetrics::{MetricType, OpenMetricsWriter};
 pub use proxy::{Fault, FaultProxy, RecordedRequest};
 pub use remote_write::Series;
 pub use tls::{CertificateAuthority, IssuedCert};
@@ -68,6 +70,7 @@ pub struct PrometheusBuilder {
     retention_time: Option<String>,
     retention_size: Option<String>,
     query_max_samples: Option<u64>,
+    tsdb: Option<PathBuf>,
 }
 
 impl PrometheusBuilder {
@@ -114,6 +117,14 @@ impl PrometheusBuilder {
         self
     }
 
+    /// Serve the TSDB already in `dir` (e.g. blocks `promtool tsdb create-blocks-from` wrote) instead of a
+    /// fresh one; `dir` is kept when the server is dropped. Pair it with a long [`Self::retention_time`]: at
+    /// start Prometheus deletes blocks older than its retention (15 days by default).
+    pub fn existing_tsdb(mut self, dir: &Path) -> Self {
+        self.tsdb = Some(dir.to_owned());
+        self
+    }
+
     pub fn start(self) -> anyhow::Result<Prometheus> {
         Prometheus::launch(self)
     }
@@ -130,7 +141,8 @@ pub struct TlsFiles {
     pub client_key_file: PathBuf,
 }
 
-/// A running Prometheus. Dropping it kills the process and removes its data.
+/// A running Prometheus. Dropping it kills the process and removes its data (not an
+/// [`PrometheusBuilder::existing_tsdb`]).
 #[derive(Debug)]
 pub struct Prometheus {
     child: Child,
@@ -174,6 +186,11 @@ impl Prometheus {
         self.tls.as_ref()
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The last lines the server logged (for failure messages).
     pub fn log_tail(&self) -> String {
         join_log(&self.log)
@@ -195,12 +212,10 @@ impl Prometheus {
         };
         let web_config = web_config_yaml(&options, tls.as_ref());
         let mut command = dies_with_parent(&prometheus_binary());
+        let tsdb = options.tsdb.clone().unwrap_or_else(|| dir.join("tsdb"));
         command
             .arg(format!("--config.file={}", config_file.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
+            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
             .arg("--web.listen-address=127.0.0.1:0")
             .arg("--web.enable-remote-write-receiver")
             // Info level: the chosen port is only logged there ("Listening on").

@@ -84,7 +84,10 @@ pub(crate) fn from_file(path: &Path, server_minor: u32) -> Result<Objects> {
             what()
         )
     })?;
-    parse_list(&document, server_minor).with_context(what)
+    drop(text);
+    let mut objects = parse_list(&document, server_minor).with_context(what)?;
+    objects.source = format!("the file {}", path.display());
+    Ok(objects)
 }
 
 fn parse_list(document: &Value, server_minor: u32) -> Result<Objects> {
@@ -222,5 +225,16 @@ mod tests {
         let bad =
             error(json!({"kind": "List", "items": [{"kind": "Node", "metadata": {"name": 3}}]}));
         assert!(bad.contains("items[0] (Node ?)"), "{bad}");
+    }
+
+    #[test]
+    fn a_file_is_named_as_the_source_of_its_objects() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), r#"{"kind": "List", "items": [{"kind": "Node", "apiVersion": "v1", "metadata": {"name": "a"}}]}"#).unwrap();
+        let objects = from_file(file.path(), 33).unwrap();
+        assert_eq!(
+            objects.source,
+            format!("the file {}", file.path().display())
+        );
     }
 }

@@ -843,18 +843,12 @@ fn report(results: &[SizeResult]) -> String {
     out
 }
 
+/// The machine line, saying that the servers shared it with the hook and the bench.
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{cores} CPUs ({cpu}), shared with other work while it ran")
+    format!(
+        "{}; shared with other work while it ran",
+        thermostat_rig::measure::machine()
+    )
 }
 
 fn bench(args: &[String]) -> anyhow::Result<()> {

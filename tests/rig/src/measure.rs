@@ -124,3 +124,19 @@ pub fn machine() -> String {
         .unwrap_or(0);
     format!("{cores} CPUs ({cpu}), {memory_gib:.1} GiB memory")
 }
+
+/// `--sizes 1000x10000,5000x50000`: the (nodes, containers) pairs a benchmark runs.
+pub fn parse_sizes(text: &str) -> anyhow::Result<Vec<(usize, usize)>> {
+    text.split(',')
+        .map(|size| {
+            let (nodes, containers) = size
+                .split_once('x')
+                .with_context(|| format!("--sizes: {size:?} is not NODESxCONTAINERS"))?;
+            let number = |n: &str| {
+                n.parse::<usize>()
+                    .with_context(|| format!("--sizes: {n:?} in {size:?} is not a number"))
+            };
+            Ok((number(nodes)?, number(containers)?))
+        })
+        .collect()
+}

@@ -35,6 +35,7 @@ mod store;
 mod validate;
 
 pub use rbac::PolicyRule;
+pub use store::rfc3339;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};

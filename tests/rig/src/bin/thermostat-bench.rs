@@ -400,17 +400,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
                 options.seed_max_nodes = 100;
                 options.seed_max_containers = 2_000;
             }
-            "--sizes" => {
-                options.sizes = value()?
-                    .split(',')
-                    .map(|s| {
-                        let (n, c) = s
-                            .split_once('x')
-                            .with_context(|| format!("--sizes: {s:?} is not NODESxCONTAINERS"))?;
-                        Ok((n.parse()?, c.parse()?))
-                    })
-                    .collect::<anyhow::Result<_>>()?
-            }
+            "--sizes" => options.sizes = thermostat_rig::measure::parse_sizes(&value()?)?,
             other => bail!("unknown argument {other:?} (see the comment atop thermostat-bench.rs)"),
         }
     }

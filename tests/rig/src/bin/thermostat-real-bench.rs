@@ -92,17 +92,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             "--markdown" => options.markdown = Some(value()?.into()),
             "--quick" => options.sizes = vec![(20, 300)],
             "--from-results" => options.from_results = Some(value()?.into()),
-            "--sizes" => {
-                options.sizes = value()?
-                    .split(',')
-                    .map(|s| {
-                        let (n, c) = s
-                            .split_once('x')
-                            .with_context(|| format!("--sizes: {s:?} is not NODESxCONTAINERS"))?;
-                        Ok((n.parse()?, c.parse()?))
-                    })
-                    .collect::<anyhow::Result<_>>()?
-            }
+            "--sizes" => options.sizes = thermostat_rig::measure::parse_sizes(&value()?)?,
             other => {
                 bail!("unknown argument {other:?} (see the comment atop thermostat-real-bench.rs)")
             }

@@ -23,7 +23,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 use thermostat_rig::measure::{self, ProcessCost, machine, prometheus_counters};
 use thermostat_rig::prometheus::{
     MetricType, NodeHistory, OpenMetricsWriter, PodHistory, Profile, Prometheus, Series, Timeline,
@@ -130,17 +130,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
                     })
                     .collect::<anyhow::Result<_>>()?
             }
-            "--sizes" => {
-                options.sizes = value()?
-                    .split(',')
-                    .map(|s| {
-                        let (n, c) = s
-                            .split_once('x')
-                            .with_context(|| format!("--sizes: {s:?} is not NODESxCONTAINERS"))?;
-                        Ok((n.parse()?, c.parse()?))
-                    })
-                    .collect::<anyhow::Result<_>>()?
-            }
+            "--sizes" => options.sizes = thermostat_rig::measure::parse_sizes(&value()?)?,
             other => {
                 bail!(
                     "unknown argument {other:?} (see the comment atop thermostat-replay-bench.rs)"
@@ -168,23 +158,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
 
 /// RFC 3339 of a unix second, UTC (the civil-from-days algorithm of Howard Hinnant's date library).
 fn rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let of_day = seconds.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
+    thermostat_rig::apiserver::rfc3339(UNIX_EPOCH + Duration::from_secs(seconds.max(0) as u64))
 }
 
 fn length_text(hours: i64) -> String {

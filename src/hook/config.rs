@@ -45,8 +45,11 @@ pub const POD_JQ_FILTER: &str = concat!(
     // `resize` is how 1.32 reports a pending resize (replaced by conditions from 1.33).
     "status: {phase: .status.phase, observedGeneration: .status.observedGeneration, resize: .status.resize, ",
     "conditions: [(.status.conditions // [])[] | select(.type | startswith(\"PodResize\"))], ",
-    "containerStatuses: [(.status.containerStatuses // [])[] | {name, resources, allocatedResources}], ",
-    "initContainerStatuses: [(.status.initContainerStatuses // [])[] | {name, resources, allocatedResources}]}}"
+    // Only an OOM kill of the previous run is read (it raises memory at once): other terminations stay out.
+    "containerStatuses: [(.status.containerStatuses // [])[] | {name, resources, allocatedResources} + ",
+    "(.lastState.terminated | if .reason == \"OOMKilled\" then {lastState: {terminated: {reason, finishedAt}}} else {} end)], ",
+    "initContainerStatuses: [(.status.initContainerStatuses // [])[] | {name, resources, allocatedResources} + ",
+    "(.lastState.terminated | if .reason == \"OOMKilled\" then {lastState: {terminated: {reason, finishedAt}}} else {} end)]}}"
 );
 
 /// Namespaces are watched for the opt-in label only.

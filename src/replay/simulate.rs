@@ -221,6 +221,7 @@ mod tests {
                         limit: Some(250),
                     },
                     why: "idle".to_string(),
+                    oom_killed_at: None,
                 }],
             }],
             record: "{\"c\":{}}".to_string(),

@@ -24,10 +24,10 @@ use super::record::{
     ContainerRecord, Direction, PodRecord, ResourceTexts, read_record, render_record,
 };
 use super::signals::{ContainerKey, SignalTable};
-use super::sizing::{Kept, size_resource};
+use super::sizing::{Kept, OomKills, oom_window, size_resource};
 use super::values::Resource;
 use crate::events::{EventAction, EventType};
-use crate::model::pod::{Container, Pod};
+use crate::model::pod::{Container, ContainerStatus, Pod};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::jiff::Timestamp;
@@ -194,27 +194,49 @@ fn size_containers(
     let (ns, name) = namespace_and_name(pod);
     let mut changes: Vec<ContainerChange> = Vec::new();
     let mut heat: Option<f64> = None;
-    for (container, sidecar, _) in resizable_containers(pod) {
+    for (container, sidecar, status) in resizable_containers(pod) {
         let key = ContainerKey::new(ns, name, &container.name);
-        if let Some(reason) = resting(draft.policy, draft.now, record.get(container.name.as_str()))
-        {
-            draft.note(
-                NoteKind::Unchanged,
-                ns,
-                name,
-                Some(&container.name),
-                None,
-                reason,
-            );
-            continue;
+        let entry = record.get(container.name.as_str());
+        let oom = OomKills {
+            last: status.and_then(oom_killed_at),
+            raised: entry.map_or(&[], |e| e.oom_raises.as_slice()),
+        };
+        let mut resources: &[Resource] = &[Resource::Cpu, Resource::Memory];
+        if let Some(reason) = resting(draft.policy, draft.now, entry) {
+            // A cooldown does not hold back the answer to an OOM kill; a back-off (the server or the node
+            // refused) does.
+            let backing_off = entry.is_some_and(|e| e.backoff_until.is_some_and(|u| u > draft.now));
+            if backing_off
+                || oom
+                    .unanswered(draft.now, oom_window(draft.policy))
+                    .is_none()
+            {
+                draft.note(
+                    NoteKind::Unchanged,
+                    ns,
+                    name,
+                    Some(&container.name),
+                    None,
+                    reason,
+                );
+                continue;
+            }
+            resources = &[Resource::Memory];
         }
         let mut container_changes = Vec::new();
-        for resource in [Resource::Cpu, Resource::Memory] {
+        for &resource in resources {
             if !is_enabled(draft.policy, overrides, resource) {
                 continue;
             }
-            match size_container_resource(draft.policy, input, container, resource, overrides, &key)
-            {
+            let sized = size_container_resource(
+                (draft.policy, input),
+                container,
+                resource,
+                overrides,
+                &key,
+                (oom, draft.now),
+            );
+            match sized {
                 Ok((change, upsize_heat)) => {
                     if let Some(utilization) = upsize_heat {
                         heat = Some(heat.map_or(utilization, |h| h.max(utilization)));
@@ -246,12 +268,12 @@ fn is_enabled(policy: &ResizePolicy, overrides: &Overrides, resource: Resource) 
 
 /// [`size_resource`] with the container's usage of `resource` from this tick's signals.
 fn size_container_resource(
-    policy: &ResizePolicy,
-    input: &ResizeInput,
+    (policy, input): (&ResizePolicy, &ResizeInput),
     container: &Container,
     resource: Resource,
     overrides: &Overrides,
     key: &ContainerKey,
+    oom: (OomKills, Timestamp),
 ) -> Result<(ResourceChange, Option<f64>), Kept> {
     let table: &SignalTable = match resource {
         Resource::Cpu => input.cpu,
@@ -264,7 +286,18 @@ fn size_container_resource(
         resource,
         overrides,
         table.get(key),
+        oom,
     )
+}
+
+/// When the container's previous run ended in an OOM kill (`lastState.terminated.reason`), its `finishedAt`.
+/// An unreadable time is no kill: nothing would say whether it was answered.
+fn oom_killed_at(status: &ContainerStatus) -> Option<Timestamp> {
+    let terminated = status.last_state.as_ref()?.terminated.as_ref()?;
+    if terminated.reason.as_deref() != Some("OOMKilled") {
+        return None;
+    }
+    terminated.finished_at.as_deref()?.parse().ok()
 }
 
 /// The pod's resize: our record of it (and the record should the server refuse it: the changed containers
@@ -287,7 +320,11 @@ fn plan_resize(
     let mut notes = Vec::new();
     for change in &changes {
         notes.push(change_note(change));
-        record.insert(change.name.clone(), record_of(change, draft.now));
+        let previous = record.get(&change.name);
+        let oom_raises = oom_raises_after(draft.policy, draft.now, previous, change);
+        let mut entry = record_of(change, draft.now);
+        entry.oom_raises = oom_raises;
+        record.insert(change.name.clone(), entry);
     }
     // An upsize cut away by the node fit leaves no heat to rank by.
     let upsizes = changes
@@ -348,7 +385,28 @@ fn record_of(change: &ContainerChange, now: Timestamp) -> ContainerRecord {
         why,
         backoff_until: None,
         backoff_reason: None,
+        oom_raises: Vec::new(),
     }
+}
+
+/// The OOM raises a container's record keeps after `change`: those within the window, and the kill it answers.
+fn oom_raises_after(
+    policy: &ResizePolicy,
+    now: Timestamp,
+    previous: Option<&ContainerRecord>,
+    change: &ContainerChange,
+) -> Vec<Timestamp> {
+    let window = oom_window(policy);
+    let mut raises: Vec<Timestamp> = previous
+        .map(|p| p.oom_raises.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|at| add(*at, window) > now)
+        .collect();
+    raises.extend(change.changes.iter().filter_map(|c| c.oom_killed_at));
+    raises.sort();
+    raises.dedup();
+    raises
 }
 
 fn combined_direction(directions: impl Iterator<Item = Direction>) -> Direction {

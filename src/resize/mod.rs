@@ -4,6 +4,7 @@
 //!
 //! The decision, by concern (each imports only what is listed before it, and the Pod model):
 //! - [`policy`]: the knobs and [`ResizeSettings`] (which pods are ours); [`signals`]: the two PromQL queries and their answers per container
+//! - [`long_view`]: the long-view and throttling queries, and the percentile the replay computes itself
 //! - [`values`]: a container's cpu and memory as request and limit, read, scaled and rounded
 //! - [`plan`]: what a decision produces ([`ResizePlan`]) and how it prints
 //! - [`record`]: our `kube-thermostat.io/last-resize` annotation (cooldown, back-off)
@@ -21,6 +22,7 @@ mod draft;
 pub(crate) mod eligibility;
 pub(crate) mod fit;
 mod in_flight;
+pub mod long_view;
 mod overrides;
 pub(crate) mod owners;
 pub(crate) mod patch;

@@ -2187,7 +2187,8 @@ fn pods_not_running_or_not_bound_are_left_alone() {
 // ---- Cost --------------------------------------------------------------------------------------------------
 
 #[test]
-fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_pod() {
+fn two_hundred_containers_cost_two_queries_per_resource_no_lists_and_three_writes_per_resized_pod()
+{
     for memory in [false, true] {
         let mut cluster =
             (0..4)
@@ -2252,11 +2253,18 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
         let tick = cluster.tick("resize-pods", &env);
         tick.assert_success();
         let api = &cluster.api;
+        // Per resource: its usage over the short and stabilization windows, and its long view.
         assert_eq!(
             proxy.query_count(),
-            if memory { 2 } else { 1 },
+            if memory { 4 } else { 2 },
             "memory {memory}"
         );
+        let long_views = proxy
+            .requests_to("/api/v1/query")
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("quantile_over_time"))
+            .count();
+        assert_eq!(long_views, 1, "the CPU long view (memory's is a maximum)");
         // Only the namespace with opted-in pods is selected: Prometheus' cost follows the opted-in containers.
         for request in proxy.requests_to("/api/v1/query") {
             let body = String::from_utf8_lossy(&request.body);
@@ -2270,7 +2278,7 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
                 "kube_thermostat_tick_prometheus_queries",
                 &[("controller", "resize-pods")]
             ),
-            Some(if memory { 2.0 } else { 1.0 })
+            Some(if memory { 4.0 } else { 2.0 })
         );
         for resource in ["pods", "nodes", "namespaces"] {
             assert_eq!(

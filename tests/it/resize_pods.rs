@@ -2281,6 +2281,9 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
         }
         assert_eq!(api.count("list", "horizontalpodautoscalers"), 1);
         assert_eq!(api.count("list", "verticalpodautoscalers"), 1);
+        // Issue 18: the admission rules a resize must pass, read once per tick rather than met as 403s.
+        assert_eq!(api.count("list", "limitranges"), 1);
+        assert_eq!(api.count("list", "resourcequotas"), 1);
         assert_eq!(
             api.requests()
                 .iter()
@@ -2312,7 +2315,7 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
         );
         assert_eq!(
             api.requests().len(),
-            3 + 3 * hot_pods + 2,
+            5 + 3 * hot_pods + 2,
             "nothing else: {:?}",
             api.requests()
                 .iter()
@@ -2325,11 +2328,15 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
 // ---- Permissions -------------------------------------------------------------------------------------------
 
 /// What resize-pods needs (issue 6): patch pods/resize, our annotation and Events; read pods, nodes,
-/// namespaces, HPAs and VPAs.
+/// namespaces, HPAs and VPAs, LimitRanges and ResourceQuotas (issue 18).
 fn resize_rules(with_resize: bool) -> Vec<PolicyRule> {
     let mut rules = vec![
         PolicyRule::new(&[""], &["pods"], &["get", "list", "patch"]),
-        PolicyRule::new(&[""], &["nodes", "namespaces"], &["list"]),
+        PolicyRule::new(
+            &[""],
+            &["nodes", "namespaces", "limitranges", "resourcequotas"],
+            &["list"],
+        ),
         PolicyRule::new(&["events.k8s.io"], &["events"], &["create"]),
         PolicyRule::new(&["autoscaling"], &["horizontalpodautoscalers"], &["list"]),
         PolicyRule::new(

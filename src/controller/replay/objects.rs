@@ -92,7 +92,7 @@ pub(crate) fn from_file(path: &Path, server_minor: u32) -> Result<Objects> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", what()))?;
     let document: Value = serde_json::from_str(&text).with_context(|| {
         format!(
-            "{} is not JSON: write it with `kubectl get nodes,pods,namespaces,hpa -A -o json`",
+            "{} is not JSON: write it with `kubectl get nodes,pods,namespaces,hpa,limitranges -A -o json`",
             what()
         )
     })?;
@@ -107,7 +107,7 @@ fn parse_list(document: &Value, server_minor: u32) -> Result<Objects> {
     let Some(items) = document.get("items").and_then(Value::as_array) else {
         bail!(
             "not a Kubernetes list (kind {kind:?}, no `items` array): write it with `kubectl get \
-             nodes,pods,namespaces,hpa -A -o json`"
+             nodes,pods,namespaces,hpa,limitranges -A -o json`"
         );
     };
     if !kind.ends_with("List") {

@@ -1679,6 +1679,32 @@ mod tests {
     }
 
     #[test]
+    fn from_1_37_a_pending_downsize_elsewhere_in_the_pod_counts_in_the_totals() {
+        // `idle` shrunk to 1 in the spec, still allocated 2; `hot` grows from 1 to 2. Up to 1.36 each container
+        // counts its larger size (2 + 1, then 2 + 2: +1); 1.37 takes the larger of the pod totals (spec 2 then 3,
+        // allocated 3): +0.
+        let quotas = [quota(
+            "compute",
+            json!({"requests.cpu": "5"}),
+            json!({"requests.cpu": "5"}),
+        )];
+        let mut web = pod(
+            "web-1",
+            &[
+                ("idle", resources(Some("2"), None)),
+                ("hot", resources(Some("1"), None)),
+            ],
+        );
+        web.spec.as_mut().unwrap().containers[0].resources =
+            serde_json::from_value(resources(Some("1"), None)).unwrap();
+        for (minor, admitted_changes) in [(36, 0), (37, 1)] {
+            let (admitted, notes) =
+                admit_all(&[], &quotas, minor, &[(&web, vec![cpu("hot", 1000, 2000)])]);
+            assert_eq!(admitted[0].len(), admitted_changes, "1.{minor}: {notes:?}");
+        }
+    }
+
+    #[test]
     fn quota_scopes_decide_whether_it_applies() {
         let full = || {
             quota(

@@ -3,8 +3,9 @@
 //! Per pod, in order: not considered ([`eligibility`](super::eligibility), overrides, another autoscaler),
 //! a resize in flight followed up (`in_flight`: wait, back off, withdraw), each container sized
 //! (`sizing`) unless in cooldown or back-off, upsizes fitted to the node ([`fit`](super::fit)) and to the
-//! namespace's LimitRanges and ResourceQuotas (`admission`), then the writes and the Event. Last, at most `max_pods_per_tick` pods are kept. Pure: the same input gives the same
-//! plan; nothing here reads a clock, the environment, files or the network.
+//! namespace's LimitRanges and ResourceQuotas (`admission`), then the writes and the Event. Last, at most
+//! `max_pods_per_tick` pods are kept. Pure: the same input gives the same plan; nothing here reads a clock, the
+//! environment, files or the network.
 
 use super::admission::{Admission, admit};
 use super::draft::{Draft, add};

@@ -68,8 +68,8 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DURATION")]
     pub every: Option<String>,
 
-    /// Read nodes, pods and namespaces (HPAs and VPAs too, if present) from FILE, as `kubectl get
-    /// nodes,pods,namespaces,hpa -A -o json` writes it, instead of from the cluster.
+    /// Read nodes, pods and namespaces (HPAs, VPAs and LimitRanges too, if present) from FILE, as
+    /// `kubectl get nodes,pods,namespaces,hpa,limitranges -A -o json` writes it, instead of from the cluster.
     #[arg(long, value_name = "FILE")]
     pub objects: Option<PathBuf>,
 

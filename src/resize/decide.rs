@@ -2,10 +2,12 @@
 //!
 //! Per pod, in order: not considered ([`eligibility`](super::eligibility), overrides, another autoscaler),
 //! a resize in flight followed up (`in_flight`: wait, back off, withdraw), each container sized
-//! (`sizing`) unless in cooldown or back-off, upsizes fitted to the node ([`fit`](super::fit)), then the
-//! writes and the Event. Last, at most `max_pods_per_tick` pods are kept. Pure: the same input gives the same
-//! plan; nothing here reads a clock, the environment, files or the network.
+//! (`sizing`) unless in cooldown or back-off, upsizes fitted to the node ([`fit`](super::fit)) and to the
+//! namespace's LimitRanges and ResourceQuotas (`admission`), then the writes and the Event. Last, at most
+//! `max_pods_per_tick` pods are kept. Pure: the same input gives the same plan; nothing here reads a clock, the
+//! environment, files or the network.
 
+use super::admission::{Admission, admit};
 use super::draft::{Draft, add};
 use super::eligibility::{
     namespace_and_name, node_name, not_resizable, resizable_containers,
@@ -29,7 +31,7 @@ use super::values::Resource;
 use crate::events::{EventAction, EventType};
 use crate::model::pod::{Container, ContainerStatus, Pod};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{LimitRange, Node, ResourceQuota};
 use k8s_openapi::jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 
@@ -47,6 +49,9 @@ pub struct ResizeInput<'a> {
     pub hpas: &'a [HorizontalPodAutoscaler],
     /// VerticalPodAutoscaler objects (CRD; empty when the CRD is missing).
     pub vpas: &'a [serde_json::Value],
+    /// LimitRanges and ResourceQuotas of every namespace: what the API server's admission lets a resize do.
+    pub limit_ranges: &'a [LimitRange],
+    pub resource_quotas: &'a [ResourceQuota],
     /// API server minor version (32, 33, 34, ...).
     pub server_minor: u32,
     /// CPU usage in cores per container.
@@ -80,8 +85,17 @@ pub fn decide_resizes(input: &ResizeInput, policy: &ResizePolicy, now: Timestamp
         .filter_map(|n| Some((n.metadata.name.as_deref()?, allocatable(n))))
         .collect();
     let hpas = SteeringHpas::new(input.hpas);
+    let mut admission = Admission::new(input.limit_ranges, input.resource_quotas);
     for pod in input.pods {
-        decide_pod(&mut draft, input, pod, &hpas, &nodes, &mut node_reserved);
+        decide_pod(
+            &mut draft,
+            input,
+            pod,
+            &hpas,
+            &nodes,
+            &mut node_reserved,
+            &mut admission,
+        );
     }
     cap_pods_per_tick(&mut draft);
     draft.plan
@@ -134,6 +148,7 @@ fn decide_pod(
     hpas: &SteeringHpas,
     nodes: &HashMap<&str, Reserved>,
     node_reserved: &mut BTreeMap<String, Reserved>,
+    admission: &mut Admission,
 ) {
     let (ns, name) = namespace_and_name(pod);
     let skip = |draft: &mut Draft, reason: String| {
@@ -175,6 +190,14 @@ fn decide_pod(
         &base.node,
         nodes,
         node_reserved,
+        &mut changes,
+    );
+    admit(
+        draft,
+        admission,
+        pod,
+        (ns, name),
+        input.server_minor,
         &mut changes,
     );
     if !changes.is_empty() {

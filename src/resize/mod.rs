@@ -14,9 +14,11 @@
 //! - `sizing`: one resource's new size from its usage, or why it stays
 //! - `in_flight`: resizes the kubelet has not finished: wait, back off, withdraw
 //! - [`fit`]: what pods reserve on their node, and upsizes cut to what is left
+//! - `admission`: the namespace's LimitRanges and ResourceQuotas, and changes held to what they admit
 //! - [`decide`]: the orchestration ([`decide_resizes`]): per pod the steps above, then the per-tick cap
 //! - [`patch`]: request bodies for the resize and the annotation
 
+mod admission;
 pub(crate) mod decide;
 mod draft;
 pub(crate) mod eligibility;

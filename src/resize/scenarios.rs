@@ -123,6 +123,8 @@ impl World {
             all_pods: &all,
             hpas: &self.hpas,
             vpas: &self.vpas,
+            limit_ranges: &[],
+            resource_quotas: &[],
             server_minor: self.minor,
             cpu: &self.cpu,
             memory: &self.memory,

@@ -1,11 +1,11 @@
-//! resize-pods, observing: pods, nodes and namespaces (snapshots or one paged LIST each), HPAs and VPAs (one
-//! LIST each), the server version, and one Prometheus query per signal, read into [`SignalTable`]s.
+//! resize-pods, observing: pods, nodes and namespaces (snapshots or one paged LIST each), HPAs, VPAs,
+//! LimitRanges and ResourceQuotas (one LIST each), the server version, and one Prometheus query per signal, read into [`SignalTable`]s.
 
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Node, ResourceQuota};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -72,12 +72,15 @@ pub(in crate::controller) fn read_namespace_labels(
         .collect())
 }
 
-/// Nodes, HPAs, VPAs and the server's minor version: what decides whether and where pods may grow.
+/// Nodes, HPAs, VPAs, LimitRanges, ResourceQuotas and the server's minor version: what decides whether, where
+/// and how much pods may grow.
 pub(crate) struct Cluster {
     pub nodes: Vec<Node>,
     pub server_minor: u32,
     pub hpas: Vec<HorizontalPodAutoscaler>,
     pub vpas: Vec<Value>,
+    pub limit_ranges: Vec<LimitRange>,
+    pub resource_quotas: Vec<ResourceQuota>,
 }
 
 /// Reads the [`Cluster`]; an error when the server has no `resize` subresource.
@@ -126,11 +129,30 @@ pub(in crate::controller) fn read_cluster(
                 .context("listing VerticalPodAutoscalers (pods they steer are left alone)");
         }
     };
+    // Read once, cluster-wide, rather than learning of them from a 403 per refused resize.
+    let limit_ranges = kube
+        .list_all::<LimitRange>(
+            &ApiResource::LIMIT_RANGES,
+            None,
+            &ListParams::default(),
+            deadline,
+        )
+        .context("listing LimitRanges (resizes are held to what they allow)")?;
+    let resource_quotas = kube
+        .list_all::<ResourceQuota>(
+            &ApiResource::RESOURCE_QUOTAS,
+            None,
+            &ListParams::default(),
+            deadline,
+        )
+        .context("listing ResourceQuotas (upsizes are held to their headroom)")?;
     Ok(Cluster {
         nodes,
         server_minor: server.minor,
         hpas,
         vpas,
+        limit_ranges,
+        resource_quotas,
     })
 }
 

@@ -490,19 +490,24 @@ impl ResizeRecorder {
 
     /// Recorded values of a container (CPU cores or working-set bytes), oldest first, judged against the size
     /// replayed at that time and the size really in force; nothing when the container is not followed.
+    ///
+    /// Returns when (of the values' times, seconds) the last OOM kill these values start happened: the working
+    /// set crossing the replayed memory limit, which the replay then reports to the next tick as the kubelet would.
     pub fn usage(
         &mut self,
         key: &ContainerKey,
         resource: Resource,
-        values: impl IntoIterator<Item = f64>,
-    ) {
-        let Some(track) = self.containers.get_mut(key) else {
-            return;
-        };
+        values: impl IntoIterator<Item = (f64, f64)>,
+    ) -> Option<f64> {
+        let track = self.containers.get_mut(key)?;
         let minutes = self.step_seconds / 60.0;
-        for value in values.into_iter().filter(|v| v.is_finite()) {
-            judge_usage(track, resource, value, minutes);
+        let mut killed_at = None;
+        for (at, value) in values.into_iter().filter(|(_, v)| v.is_finite()) {
+            if judge_usage(track, resource, value, minutes) {
+                killed_at = Some(at);
+            }
         }
+        killed_at
     }
 
     /// Requests held for `seconds`: the original sizes (before) and the replayed ones (after).
@@ -674,7 +679,9 @@ fn top_containers(containers: &[ContainerReport], count: usize) -> Vec<String> {
 }
 
 /// One recorded value of a followed container, `minutes` long.
-fn judge_usage(track: &mut ContainerTrack, resource: Resource, value: f64, minutes: f64) {
+/// Whether this value starts an OOM kill.
+fn judge_usage(track: &mut ContainerTrack, resource: Resource, value: f64, minutes: f64) -> bool {
+    let mut killed = false;
     match resource {
         Resource::Cpu => {
             let at_limit = |limit: Option<i64>| {
@@ -697,6 +704,7 @@ fn judge_usage(track: &mut ContainerTrack, resource: Resource, value: f64, minut
                 track.risk.memory_over_limit_minutes += minutes;
                 if !track.over_memory {
                     track.risk.oom_kills += 1;
+                    killed = true;
                 }
             }
             track.over_memory = over;
@@ -709,6 +717,7 @@ fn judge_usage(track: &mut ContainerTrack, resource: Resource, value: f64, minut
             }
         }
     }
+    killed
 }
 
 #[cfg(test)]
@@ -847,11 +856,11 @@ mod tests {
         recorder.track(key.clone(), "Deployment/web".to_string(), sizes, at(0));
         recorder.reserve(3600.0);
         // At the real limit before any change: what really happened, not a risk.
-        recorder.usage(&key, Resource::Cpu, [0.99]);
+        recorder.usage(&key, Resource::Cpu, [(0.0, 0.99)]);
         recorder.tick(at(60), &cpu_resize(250));
         recorder.reserve(3600.0);
-        recorder.usage(&key, Resource::Cpu, [0.30]);
-        recorder.usage(&key, Resource::Cpu, [0.10]);
+        recorder.usage(&key, Resource::Cpu, [(0.0, 0.30)]);
+        recorder.usage(&key, Resource::Cpu, [(0.0, 0.10)]);
         let report = recorder.finish(at(0), at(120), 5);
         let c = &report.containers[0];
         assert!((c.before.cpu_core_hours - 2.0).abs() < 1e-9);
@@ -891,7 +900,7 @@ mod tests {
         };
         recorder.tick(at(1), &plan);
         for value in [120.0, 160.0, 170.0, 140.0, 180.0] {
-            recorder.usage(&key, Resource::Memory, [value]);
+            recorder.usage(&key, Resource::Memory, [(0.0, value)]);
         }
         let risk = recorder.finish(at(0), at(10), 1).totals.risk;
         assert_eq!(risk.oom_kills, 2);

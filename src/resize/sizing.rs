@@ -288,7 +288,16 @@ pub(super) fn size_resource(
     };
     let (new_basis, direction, why, heat) = match oom_raise {
         Some(raise) => {
-            let (at, new_basis, why) = raise?;
+            let (at, mut new_basis, mut why) = raise?;
+            // The working set may ask for more than the bump: the larger wins.
+            if let Some(stats) = stats
+                && let Ok((usage_basis, Direction::Up, usage_why)) =
+                    decide_memory(policy, overrides, stats, basis, Some(at))
+                && usage_basis > new_basis
+            {
+                new_basis = usage_basis;
+                why = format!("{why}; {usage_why}");
+            }
             oom_killed_at = Some(at);
             // An OOM kill is the most urgent upsize there is: first under the per-tick cap.
             (new_basis, Direction::Up, why, Some(f64::INFINITY))

@@ -524,3 +524,79 @@ fn the_answer_size_limit_bounds_each_chunk_and_changes_no_decision() {
         changes(&whole)
     );
 }
+
+#[test]
+fn a_replayed_downsize_that_the_working_set_outgrows_is_an_oom_kill_the_next_tick_answers() {
+    // 100 minutes of history: 200Mi of working set, then 400Mi for the last 20 minutes.
+    let working_set = between(
+        Duration::ZERO,
+        20 * MINUTE,
+        400.0 * 1048576.0,
+        200.0 * 1048576.0,
+    );
+    let cluster = support::scenario()
+        .history(100 * MINUTE)
+        .node(NodeBuilder::new("node-1"))
+        .series(move |timeline| {
+            PodHistory::new(
+                "shop",
+                "web-1",
+                "node-1",
+                vec![ContainerLoad::new(
+                    "app",
+                    Profile::Constant(0.25),
+                    working_set.clone(),
+                )],
+            )
+            .series(timeline)
+        })
+        .start();
+    cluster.put_running(
+        PodBuilder::new("shop", "web-1")
+            .on("node-1")
+            .annotation("kube-thermostat.io/cpu", "off")
+            .container(
+                "app",
+                json!({"requests": {"memory": "2Gi"}, "limits": {"memory": "2Gi"}}),
+            ),
+    );
+    let objects = objects_file(&cluster);
+    let from = minutes_before_end(&cluster, 65);
+    let to = minutes_before_end(&cluster, 1);
+    let args = [
+        "replay",
+        "resize-pods",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--objects",
+        objects.to_str().unwrap(),
+        // Lowering a memory limit in place needs 1.34+ (1.33 only with a restart).
+        "--server-minor",
+        "34",
+    ];
+    let env = [("RESIZE_MEMORY", "true"), ("RESIZE_MAX_STEP_DOWN", "8")];
+    let report = replay_report(&cluster, &args, &env);
+    let changes = report["runs"][0]["resize_pods"]["changes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let whys: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c["direction"].as_str().unwrap(), c["why"].as_str().unwrap()))
+        .collect();
+    // 200Mi + 20 % asks for 240Mi; the /8 step allows 256Mi.
+    assert_eq!(changes[0]["to"], "256Mi", "{whys:#?}");
+    let raise = whys
+        .iter()
+        .position(|(_, why)| why.starts_with("OOM-killed at"))
+        .unwrap_or_else(|| panic!("the kill is answered: {whys:#?}"));
+    assert_eq!(whys[raise].0, "up");
+    assert!(
+        whys[..raise]
+            .iter()
+            .all(|(direction, _)| *direction == "down"),
+        "{whys:#?}"
+    );
+}

@@ -12,7 +12,7 @@ use super::history::{self, Answer, FetchOptions, SignalSpec};
 use super::long_view::{self, LongViews};
 use crate::controller::resize::observe::opted_in_pods;
 use crate::controller::resize::observed::{Observed, decide_for};
-use crate::model::pod::Pod;
+use crate::model::pod::{ContainerStatus, LastState, Pod, Terminated};
 use crate::prometheus::PrometheusClient;
 use crate::replay::ResizeRecorder;
 use crate::replay::chunks::window;
@@ -272,8 +272,10 @@ fn tick(
             }
             // Usage since the last tick, against the sizes in force until now.
             let new = window(in_window, end_ms, end_ms - run.judged_until_ms - 1);
-            run.recorder
-                .usage(key, resource, new.iter().map(|&(_, value)| value));
+            let killed_at = run.recorder.usage(key, resource, new.iter().copied());
+            if let Some(at) = killed_at {
+                report_oom_kill(run, key, at);
+            }
             rows.push((key.clone(), stats));
         }
         // The live tick stops before any write (`require_series` in controller::resize::observe).
@@ -326,6 +328,39 @@ fn tick(
         "node reservations kept by the replay"
     );
     run.recorder.tick(at, &plan);
+}
+
+/// A working set over the replayed limit is an OOM kill: the container's status says so from then on
+/// (`lastState.terminated`), as the kubelet's would, so the next tick answers it as a live one would.
+fn report_oom_kill(run: &mut ResizeRun, key: &ContainerKey, at_seconds: f64) {
+    let index = (
+        CompactString::from(key.namespace.as_str()),
+        CompactString::from(key.pod.as_str()),
+    );
+    let Some(&i) = run.pod_index.get(&index) else {
+        return;
+    };
+    let Ok(finished) = Timestamp::from_millisecond((at_seconds * 1000.0).round() as i64) else {
+        return;
+    };
+    let status = run.observed.all_pods[i].status.get_or_insert_default();
+    let statuses = status.container_statuses.get_or_insert_default();
+    let position = match statuses.iter().position(|s| s.name == key.container) {
+        Some(position) => position,
+        None => {
+            statuses.push(ContainerStatus {
+                name: CompactString::from(key.container.as_str()),
+                ..ContainerStatus::default()
+            });
+            statuses.len() - 1
+        }
+    };
+    statuses[position].last_state = Some(Box::new(LastState {
+        terminated: Some(Terminated {
+            reason: Some(CompactString::const_new("OOMKilled")),
+            finished_at: Some(CompactString::from(finished.to_string())),
+        }),
+    }));
 }
 
 fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {

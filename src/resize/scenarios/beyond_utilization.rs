@@ -234,3 +234,21 @@ fn bad_values_of_the_new_annotations_skip_the_pod_with_a_reason() {
         assert!(skipped.reason.contains(says), "{}", skipped.reason);
     }
 }
+
+#[test]
+fn after_an_oom_kill_a_working_set_that_asks_for_more_than_the_bump_gets_it() {
+    let killed = minutes_ago(1);
+    let mb = f64::from(1 << 20);
+    // 1Gi x 1.2 = 1229Mi, but the working set of 1000Mi asks for 1000Mi / 75 % = 1334Mi.
+    let world = memory_world(oom_killed(memory_pod("1Gi", "1Gi", None), killed)).memory(
+        "web-1",
+        "app",
+        1000.0 * mb,
+        1000.0 * mb,
+    );
+    let change = only_change(&world.plan()).clone();
+    assert_eq!(change.to, v(Some(1334 << 20), Some(1334 << 20)));
+    assert!(change.why.starts_with("OOM-killed at"), "{}", change.why);
+    assert!(change.why.contains("working set reached"), "{}", change.why);
+    assert_eq!(change.oom_killed_at, Some(killed));
+}

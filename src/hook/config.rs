@@ -38,12 +38,14 @@ pub const POD_JQ_FILTER: &str = concat!(
     "resourceVersion: .metadata.resourceVersion, generation: .metadata.generation, labels: .metadata.labels, ",
     "annotations: ((.metadata.annotations // {}) | with_entries(select(.key | startswith(\"kube-thermostat.io/\")))), ",
     "ownerReferences: .metadata.ownerReferences}, ",
-    // Pod-level `resources` (1.34+) make us leave the pod alone: keep it so the hook sees it too.
+    // Pod-level `resources` (1.34+): resized with the containers from 1.36, and what the pod reserves.
     "spec: {nodeName: .spec.nodeName, overhead: .spec.overhead, resources: .spec.resources, ",
     "containers: [.spec.containers[] | {name, resources, resizePolicy}], ",
     "initContainers: [(.spec.initContainers // [])[] | {name, resources, resizePolicy, restartPolicy}]}, ",
-    // `resize` is how 1.32 reports a pending resize (replaced by conditions from 1.33).
+    // `resize` is how 1.32 reports a pending resize (replaced by conditions from 1.33); the pod-level
+    // `allocatedResources` and `resources` (1.36+) count in what a pod with pod-level resources reserves.
     "status: {phase: .status.phase, observedGeneration: .status.observedGeneration, resize: .status.resize, ",
+    "allocatedResources: .status.allocatedResources, resources: .status.resources, ",
     "conditions: [(.status.conditions // [])[] | select(.type | startswith(\"PodResize\"))], ",
     "containerStatuses: [(.status.containerStatuses // [])[] | {name, resources, allocatedResources}], ",
     "initContainerStatuses: [(.status.initContainerStatuses // [])[] | {name, resources, allocatedResources}]}}"

@@ -1294,3 +1294,52 @@ proptest! {
         }
     }
 }
+
+// ---- generation and observedGeneration (KEP-5067) --------------------------------------------------------------
+
+#[test]
+fn a_pending_condition_from_an_earlier_generation_is_stale_and_not_withdrawn() {
+    // The kubelet has seen generation 3 and allocated it; the Infeasible condition is about generation 2.
+    let mut value = resized_app("2");
+    value["metadata"]["generation"] = json!(3);
+    value["status"]["observedGeneration"] = json!(3);
+    value["status"]["containerStatuses"][0]["allocatedResources"] = json!({"cpu": "2"});
+    value["status"]["conditions"] = json!([{"type": "PodResizePending", "status": "True",
+        "reason": "Infeasible", "observedGeneration": 2}]);
+    let plan = World::new(vec![pod(value)]).plan();
+    assert!(plan.pods.is_empty(), "{plan}");
+    assert!(!reasons(&plan).contains("Infeasible"), "{plan}");
+}
+
+#[test]
+fn a_resize_the_kubelet_has_seen_but_not_allocated_is_not_done() {
+    // Generation observed, no condition, but the kubelet still reports the old allocation: wait.
+    let mut value = resized_app("2");
+    value["metadata"]["generation"] = json!(2);
+    value["status"]["observedGeneration"] = json!(2);
+    let plan = World::new(vec![pod(value)])
+        .cpu("web-1", "app", 0.9, 0.9)
+        .plan();
+    assert!(plan.pods.is_empty(), "{plan}");
+    assert_eq!(
+        reasons(&plan),
+        "kubelet has seen generation 2 but has not allocated its resources yet (app: allocatedResources differ from the spec)"
+    );
+}
+
+#[test]
+fn without_generation_tracking_conditions_are_read_as_they_are() {
+    // 1.33: the server drops observedGeneration (gate off), so the condition cannot be dated: trusted.
+    let mut value = resized_app("2");
+    value["metadata"]["generation"] = json!(3);
+    value["status"]
+        .as_object_mut()
+        .expect("status")
+        .remove("observedGeneration");
+    value["status"]["conditions"] =
+        json!([{"type": "PodResizePending", "status": "True", "reason": "Infeasible"}]);
+    let mut world = World::new(vec![pod(value)]);
+    world.minor = 33;
+    let plan = world.plan();
+    assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
+}

@@ -8,7 +8,7 @@
 
 use super::draft::{Draft, add};
 use super::eligibility::{
-    namespace_and_name, node_name, not_resizable, resizable_containers,
+    Steered, namespace_and_name, node_name, not_resizable, resizable_containers,
     steered_by_another_autoscaler,
 };
 use super::fit::{Reserved, allocatable, fit_on_node, reserved_by_node};
@@ -151,9 +151,11 @@ fn decide_pod(
         draft.note(NoteKind::Warning, ns, name, None, None, problem);
     }
     // Another autoscaler's pod is not ours: not its resizes either (no withdrawal, no back-off record).
-    if let Some(reason) = steered_by_another_autoscaler(pod, hpas, input.vpas) {
-        return skip(draft, reason);
-    }
+    let enabled = |resource| is_enabled(draft.policy, &overrides, resource);
+    let steered = match steered_by_another_autoscaler(pod, hpas, input.vpas, enabled) {
+        Ok(steered) => steered,
+        Err(reason) => return skip(draft, reason),
+    };
     let base = PodPlan {
         namespace: ns.to_string(),
         name: name.to_string(),
@@ -168,7 +170,8 @@ fn decide_pod(
     let Some(base) = follow_up(draft, pod, input.server_minor, base, &mut record) else {
         return;
     };
-    let (mut changes, heat) = size_containers(draft, input, pod, &overrides, &record);
+    let (mut changes, heat) =
+        size_containers(draft, input, pod, &overrides, &record, steered.as_ref());
     fit_on_node(
         draft,
         (ns, name),
@@ -190,6 +193,7 @@ fn size_containers(
     pod: &Pod,
     overrides: &Overrides,
     record: &PodRecord,
+    steered: Option<&Steered>,
 ) -> (Vec<ContainerChange>, Option<f64>) {
     let (ns, name) = namespace_and_name(pod);
     let mut changes: Vec<ContainerChange> = Vec::new();
@@ -211,6 +215,10 @@ fn size_containers(
         let mut container_changes = Vec::new();
         for resource in [Resource::Cpu, Resource::Memory] {
             if !is_enabled(draft.policy, overrides, resource) {
+                continue;
+            }
+            if let Some(held) = steered.and_then(|s| s.holds(&container.name, resource)) {
+                draft.keep(ns, name, &container.name, resource, &held);
                 continue;
             }
             match size_container_resource(draft.policy, input, container, resource, overrides, &key)

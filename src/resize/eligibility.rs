@@ -2,7 +2,8 @@
 //! considered at all, and the containers the rules may resize. Pure.
 
 use super::fit::is_sidecar;
-use super::owners::{SteeringHpas, owner_of, steering_vpa};
+use super::owners::{HpaSteering, SteeringHpas, owner_of, steering_vpa};
+use super::values::Resource;
 use crate::model::pod::{Container, ContainerStatus, Pod};
 use std::collections::BTreeMap;
 
@@ -79,20 +80,85 @@ pub(super) fn not_resizable(pod: &Pod) -> Option<String> {
     None
 }
 
-/// The HPA or VPA that already steers the pod's owner on cpu/memory, as a reason to leave the pod alone.
-pub(super) fn steered_by_another_autoscaler(
+/// How another autoscaler steers the pod's owner: not at all (`Ok(None)`); on some of its resources, which are
+/// then kept (`Ok(Some)`: an HPA on cpu leaves memory to us, as VPA's `controlledResources: [memory]` does); or
+/// on everything we would resize (`Err`, the reason to leave the pod alone). `enabled` says which resources
+/// this pod's policy resizes at all.
+pub(super) fn steered_by_another_autoscaler<'a>(
     pod: &Pod,
-    hpas: &SteeringHpas,
+    hpas: &'a SteeringHpas<'a>,
     vpas: &[serde_json::Value],
-) -> Option<String> {
-    let owner = owner_of(pod)?;
+    enabled: impl Fn(Resource) -> bool,
+) -> Result<Option<Steered<'a>>, String> {
+    let Some(owner) = owner_of(pod) else {
+        return Ok(None);
+    };
     let ns = namespace_and_name(pod).0;
-    if let Some(hpa) = hpas.steering(&owner, ns) {
-        return Some(format!(
-            "HorizontalPodAutoscaler {hpa} scales {owner} on cpu/memory"
-        ));
+    if let Some(vpa) = steering_vpa(&owner, ns, vpas) {
+        return Err(format!("VerticalPodAutoscaler {vpa} resizes {owner}"));
     }
-    steering_vpa(&owner, ns, vpas).map(|vpa| format!("VerticalPodAutoscaler {vpa} resizes {owner}"))
+    let Some(hpa) = hpas.steering(&owner, ns) else {
+        return Ok(None);
+    };
+    let scales = format!(
+        "HorizontalPodAutoscaler {} scales {owner} on {}",
+        hpa.name,
+        hpa.describe()
+    );
+    if hpa.steers_everything() {
+        return Err(scales);
+    }
+    let containers = resizable_containers(pod);
+    let left = |resource: Resource| {
+        containers
+            .iter()
+            .any(|(c, _, _)| !hpa.steers(resource, &c.name))
+    };
+    let free: Vec<Resource> = [Resource::Cpu, Resource::Memory]
+        .into_iter()
+        .filter(|r| left(*r))
+        .collect();
+    if !free.iter().any(|r| enabled(*r)) {
+        // What the HPA leaves us is turned off: say both, so the fix (RESIZE_MEMORY) is in the reason.
+        let off = free
+            .iter()
+            .map(|r| match r {
+                Resource::Memory => {
+                    "memory resizing is off (RESIZE_MEMORY, or the pod's kube-thermostat.io/memory)"
+                }
+                Resource::Cpu => "cpu resizing is off (the pod's kube-thermostat.io/cpu)",
+            })
+            .collect::<Vec<_>>()
+            .join(" and ");
+        return Err(if off.is_empty() {
+            scales
+        } else {
+            format!("{scales}, and {off}")
+        });
+    }
+    Ok(Some(Steered { hpa, scales }))
+}
+
+/// An HPA that scales the pod's owner on some of the pod's resources: those stay as they are, since
+/// changing their requests would move its replica count.
+#[derive(Debug)]
+pub(super) struct Steered<'a> {
+    hpa: &'a HpaSteering<'a>,
+    /// "HorizontalPodAutoscaler web scales Deployment/web on cpu".
+    scales: String,
+}
+
+impl Steered<'_> {
+    /// Why `resource` of `container` is kept, when the HPA steers it.
+    pub(super) fn holds(&self, container: &str, resource: Resource) -> Option<String> {
+        self.hpa.steers(resource, container).then(|| {
+            format!(
+                "{}: {} kept so that its replica count does not move",
+                self.scales,
+                resource.name()
+            )
+        })
+    }
 }
 
 fn find_status<'a>(statuses: &'a [ContainerStatus], name: &str) -> Option<&'a ContainerStatus> {

@@ -1070,22 +1070,127 @@ fn hpa(metrics: Value) -> HorizontalPodAutoscaler {
 }
 
 #[test]
-fn pods_under_an_hpa_on_cpu_or_memory_are_skipped_but_not_on_other_metrics() {
-    let resource = json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]);
+fn pods_under_an_hpa_keep_what_it_scales_on_and_other_metrics_leave_them_to_us() {
+    let resource = |name: &str| json!([{"type": "Resource", "resource": {"name": name, "target": {"type": "Utilization", "averageUtilization": 70}}}]);
     let container = json!([{"type": "ContainerResource", "containerResource": {"name": "memory", "container": "app", "target": {"type": "Utilization"}}}]);
     let external = json!([{"type": "External", "external": {"metric": {"name": "queue"}, "target": {"type": "Value", "value": "10"}}}]);
-    for (metrics, steered) in [
-        (resource, true),
+    // Only cpu is hot; memory resizing is off (the default).
+    for (metrics, cpu_resized) in [
+        (resource("cpu"), false),
+        (json!([]), false),
+        (resource("memory"), true),
         (container, true),
-        (json!([]), true),
-        (external, false),
+        (external, true),
     ] {
         let mut world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
             .cpu("web-1", "app", 0.9, 0.9);
         world.hpas = vec![hpa(metrics.clone())];
         let plan = world.plan();
-        assert_eq!(plan.is_empty(), steered, "{metrics}: {plan}");
+        assert_eq!(!plan.is_empty(), cpu_resized, "{metrics}: {plan}");
     }
+}
+
+/// `app` hot on cpu (900m of 1) and on memory (its peak near its 512Mi limit).
+fn hot_on_both() -> World {
+    World::new(vec![app_pod(
+        json!({"cpu": "1", "memory": "512Mi"}),
+        json!({"cpu": "1", "memory": "512Mi"}),
+    )])
+    .cpu("web-1", "app", 0.9, 0.9)
+    .memory("web-1", "app", 500e6, 510e6)
+}
+
+#[test]
+fn an_hpa_on_cpu_leaves_memory_to_us_and_keeps_cpu_with_its_name() {
+    let mut world = hot_on_both();
+    world.hpas = vec![hpa(
+        json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]),
+    )];
+    let plan = world.plan();
+    let change = only_change(&plan);
+    assert_eq!(change.resource, super::values::Resource::Memory, "{plan}");
+    assert_eq!(change.direction, Direction::Up, "{plan}");
+    let kept = plan
+        .notes
+        .iter()
+        .find(|n| n.resource == Some(super::values::Resource::Cpu))
+        .expect("cpu kept");
+    assert_eq!(
+        kept.reason,
+        "HorizontalPodAutoscaler web-hpa scales Deployment/web on cpu: cpu kept so that its replica count does not move"
+    );
+    let body = resize_patch(&plan.pods[0]).expect("a resize");
+    assert!(
+        body["spec"]["containers"][0]["resources"]["requests"]
+            .get("cpu")
+            .is_none(),
+        "cpu is not in the patch: {body}"
+    );
+}
+
+#[test]
+fn an_hpa_on_memory_leaves_cpu_to_us() {
+    let mut world = hot_on_both();
+    world.hpas = vec![hpa(
+        json!([{"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 70}}}]),
+    )];
+    let change = only_change(&world.plan()).clone();
+    assert_eq!(change.resource, super::values::Resource::Cpu);
+}
+
+#[test]
+fn an_hpa_on_both_or_on_cpu_with_memory_off_skips_the_pod_saying_why() {
+    let on = |name: &str| json!({"type": "Resource", "resource": {"name": name, "target": {"type": "Utilization", "averageUtilization": 70}}});
+    let mut world = hot_on_both();
+    world.hpas = vec![hpa(json!([on("cpu"), on("memory")]))];
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert_eq!(
+        plan.notes[0].reason,
+        "HorizontalPodAutoscaler web-hpa scales Deployment/web on cpu and memory"
+    );
+    assert_eq!(plan.notes[0].kind, NoteKind::Skipped);
+
+    let mut world = hot_on_both();
+    world.policy.memory_enabled = false;
+    world.hpas = vec![hpa(json!([on("cpu")]))];
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert_eq!(plan.notes[0].kind, NoteKind::Skipped);
+    assert_eq!(
+        plan.notes[0].reason,
+        "HorizontalPodAutoscaler web-hpa scales Deployment/web on cpu, and memory resizing is off (RESIZE_MEMORY, or the pod's kube-thermostat.io/memory)"
+    );
+}
+
+#[test]
+fn a_container_resource_metric_steers_only_the_container_it_names() {
+    let mut value = pod_json(
+        "web-1",
+        vec![
+            container("app", json!({"cpu": "1"}), json!({"cpu": "1"})),
+            container("proxy", json!({"cpu": "1"}), json!({"cpu": "1"})),
+        ],
+    );
+    value["metadata"]["name"] = json!("web-1");
+    let mut world = World::new(vec![pod(value)])
+        .cpu("web-1", "app", 0.9, 0.9)
+        .cpu("web-1", "proxy", 0.9, 0.9);
+    world.hpas = vec![hpa(
+        json!([{"type": "ContainerResource", "containerResource": {"name": "cpu", "container": "app", "target": {"type": "Utilization"}}}]),
+    )];
+    let plan = world.plan();
+    assert_eq!(plan.pods.len(), 1, "{plan}");
+    let names: Vec<&str> = plan.pods[0]
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["proxy"], "{plan}");
+    assert!(
+        reasons(&plan).contains("on cpu of container app: cpu kept"),
+        "{plan}"
+    );
 }
 
 #[test]

@@ -139,7 +139,7 @@ fn decide_pod(
     let skip = |draft: &mut Draft, reason: String| {
         draft.note(NoteKind::Skipped, ns, name, None, None, reason)
     };
-    if let Some(reason) = not_resizable(pod) {
+    if let Some(reason) = not_resizable(pod, input.server_minor) {
         return skip(draft, reason);
     }
     let overrides = match read_overrides(pod) {
@@ -163,6 +163,7 @@ fn decide_pod(
         node: node_name(pod).to_string(),
         action: PodAction::Resize,
         containers: Vec::new(),
+        pod_level: Vec::new(),
         record: String::new(),
         record_if_refused: None,
         event: None,
@@ -172,16 +173,9 @@ fn decide_pod(
     };
     let (mut changes, heat) =
         size_containers(draft, input, pod, &overrides, &record, steered.as_ref());
-    fit_on_node(
-        draft,
-        (ns, name),
-        &base.node,
-        nodes,
-        node_reserved,
-        &mut changes,
-    );
+    let pod_level = fit_on_node(draft, pod, &base.node, nodes, node_reserved, &mut changes);
     if !changes.is_empty() {
-        plan_resize(draft, base, record, changes, heat);
+        plan_resize(draft, PodPlan { pod_level, ..base }, record, changes, heat);
     }
 }
 
@@ -297,6 +291,10 @@ fn plan_resize(
         notes.push(change_note(change));
         record.insert(change.name.clone(), record_of(change, draft.now));
     }
+    notes.extend(base.pod_level.iter().map(|c| {
+        let (from, to) = (c.from.describe(c.resource), c.to.describe(c.resource));
+        format!("pod-level {} {from} -> {to} ({})", c.resource.name(), c.why)
+    }));
     // An upsize cut away by the node fit leaves no heat to rank by.
     let upsizes = changes
         .iter()

@@ -42,8 +42,8 @@ pub(super) fn node_name(pod: &Pod) -> &str {
 }
 
 /// Why the pod is not considered at all, by its own fields: no name, not running, not bound, a kubelet
-/// without in-place resize, pod-level resources.
-pub(super) fn not_resizable(pod: &Pod) -> Option<String> {
+/// without in-place resize, pod-level resources on a server before 1.36.
+pub(super) fn not_resizable(pod: &Pod, server_minor: u32) -> Option<String> {
     if namespace_and_name(pod).1.is_empty() {
         return Some("pod without a name".to_string());
     }
@@ -72,12 +72,31 @@ pub(super) fn not_resizable(pod: &Pod) -> Option<String> {
             "the kubelet on node {node} reports no container resources: it does not support in-place resize"
         ));
     }
-    if pod.spec.as_ref().is_some_and(|s| s.resources.is_some()) {
-        return Some(
-            "has pod-level resources (spec.resources), which we do not resize".to_string(),
-        );
+    if has_pod_level_resources(pod) && server_minor < FIRST_MINOR_RESIZING_POD_LEVEL {
+        // 1.33 refuses the resize outright; 1.34 and 1.35 unless the alpha InPlacePodLevelResourcesVerticalScaling
+        // gate is on (kubernetes 1.33 pkg/apis/core/validation/validation.go ValidatePodResize; 1.36
+        // pkg/features/kube_features.go: beta and on from 1.36).
+        return Some(format!(
+            "pod-level resources (spec.resources) are resized in place from Kubernetes 1.{FIRST_MINOR_RESIZING_POD_LEVEL}; the server is 1.{server_minor}"
+        ));
     }
     None
+}
+
+/// The first minor whose API server resizes pods with pod-level resources by default (KEP-5419).
+pub(super) const FIRST_MINOR_RESIZING_POD_LEVEL: u32 = 36;
+
+/// True when `spec.resources` sets a request or a limit (an empty one is as good as none, as the API server's
+/// `isPodLevelResourcesSet` says in ValidatePodResize).
+pub(super) fn has_pod_level_resources(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.resources.as_deref())
+        .is_some_and(|r| {
+            [&r.requests, &r.limits]
+                .into_iter()
+                .any(|list| list.as_ref().is_some_and(|l| l.iter().next().is_some()))
+        })
 }
 
 /// How another autoscaler steers the pod's owner: not at all (`Ok(None)`); on some of its resources, which are

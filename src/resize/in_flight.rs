@@ -482,6 +482,11 @@ fn withdraw(
         } else {
             PodAction::Withdraw
         },
+        pod_level: if changes.is_empty() {
+            Vec::new()
+        } else {
+            pod_level_withdrawals(pod, why)
+        },
         containers: changes,
         record: render_record(&record),
         event: Some(EventFields {
@@ -492,6 +497,62 @@ fn withdraw(
         }),
         ..base
     });
+}
+
+/// Pod-level resources (1.36+) set back with our containers to what the kubelet allocated and applied: a
+/// resize we made may have raised them (the fit's pod-level changes), and left raised, the Deferred or
+/// Infeasible resize would stay so. `status.allocatedResources` holds the overhead too (kubernetes
+/// pkg/kubelet/kubelet_pods.go, generateAPIPodStatus: resourcehelper.PodRequests); limits come from
+/// `status.resources`. Only lowered, never raised, so the containers set back stay within them.
+fn pod_level_withdrawals(pod: &Pod, why: &str) -> Vec<ResourceChange> {
+    let Some(spec) = pod.spec.as_deref() else {
+        return Vec::new();
+    };
+    let (Some(resources), Some(status)) = (spec.resources.as_deref(), pod.status.as_deref()) else {
+        return Vec::new();
+    };
+    let mut changes = Vec::new();
+    for resource in [Resource::Cpu, Resource::Memory] {
+        let read = |list: Option<&ResourceList>| {
+            list.and_then(|l| l.get(resource.name()))
+                .and_then(|q| resource.parse(q).ok())
+        };
+        let overhead = read(spec.overhead.as_deref()).unwrap_or(0);
+        let from = Values {
+            request: read(resources.requests.as_ref()).or(read(resources.limits.as_ref())),
+            limit: read(resources.limits.as_ref()),
+        };
+        let allocated = read(status.allocated_resources.as_deref()).map(|a| a - overhead);
+        let applied_limit = read(status.resources.as_deref().and_then(|r| r.limits.as_ref()));
+        let lower = |spec: Option<i64>, to: Option<i64>| match (spec, to) {
+            (Some(s), Some(t)) if t > 0 && t < s => Some(t),
+            _ => spec,
+        };
+        let to = if from.request.is_some() && from.request == from.limit {
+            // Equal request and limit stay equal (the pod's QoS class comes from them).
+            let size = lower(from.request, allocated.or(applied_limit));
+            Values {
+                request: size,
+                limit: size,
+            }
+        } else {
+            Values {
+                request: lower(from.request, allocated),
+                limit: lower(from.limit, applied_limit),
+            }
+        };
+        // A request above its limit would be refused: lower neither then.
+        if to != from && to.request.zip(to.limit).is_none_or(|(r, l)| r <= l) {
+            changes.push(ResourceChange {
+                resource,
+                direction: Direction::Withdraw,
+                from,
+                to,
+                why: why.to_string(),
+            });
+        }
+    }
+    changes
 }
 
 /// The changes setting our containers back to their allocated values; those the server would refuse go

@@ -1448,3 +1448,131 @@ fn without_generation_tracking_conditions_are_read_as_they_are() {
     let plan = world.plan();
     assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
 }
+
+// ---- pod-level resources (KEP-2837, resized in place from 1.36: KEP-5419) ---------------------------------------
+
+/// `web-1` with pod-level cpu `pod_cpu` (request and limit, or `pod_limit` as the limit) and one container `app`
+/// of 1 cpu (Guaranteed), 90 % busy: it wants 1500m.
+fn pod_level_pod(pod_cpu: &str, pod_limit: Option<&str>) -> World {
+    let mut value = pod_json(
+        "web-1",
+        vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+    );
+    value["spec"]["resources"] =
+        json!({"requests": {"cpu": pod_cpu}, "limits": {"cpu": pod_limit.unwrap_or(pod_cpu)}});
+    let mut world = World::new(vec![pod(value)]).cpu("web-1", "app", 0.9, 0.9);
+    world.minor = 36;
+    world
+}
+
+#[test]
+fn pod_level_resources_are_skipped_before_1_36_with_the_version() {
+    for minor in [33, 34, 35] {
+        let mut world = pod_level_pod("2", None);
+        world.minor = minor;
+        let plan = world.plan();
+        assert!(plan.is_empty(), "{plan}");
+        assert_eq!(
+            reasons(&plan),
+            format!(
+                "pod-level resources (spec.resources) are resized in place from Kubernetes 1.36; the server is 1.{minor}"
+            )
+        );
+    }
+}
+
+#[test]
+fn a_container_growing_within_its_pod_level_budget_leaves_the_pod_level_alone() {
+    let plan = pod_level_pod("2", None).plan();
+    assert_eq!(only_change(&plan).to, v(Some(1500), Some(1500)));
+    assert!(plan.pods[0].pod_level.is_empty(), "{plan}");
+    let body = resize_patch(&plan.pods[0]).expect("a resize");
+    assert!(body["spec"].get("resources").is_none(), "{body}");
+}
+
+#[test]
+fn a_container_growing_past_its_pod_level_budget_raises_it_in_the_same_patch() {
+    let plan = pod_level_pod("1200m", None).plan();
+    assert_eq!(only_change(&plan).to, v(Some(1500), Some(1500)));
+    let pod_level = &plan.pods[0].pod_level;
+    assert_eq!(pod_level.len(), 1, "{plan}");
+    assert_eq!(
+        pod_level[0].to,
+        v(Some(1500), Some(1500)),
+        "Guaranteed shape kept"
+    );
+    let body = resize_patch(&plan.pods[0]).expect("a resize");
+    assert_eq!(
+        body["spec"]["resources"],
+        json!({"requests": {"cpu": "1500m"}, "limits": {"cpu": "1500m"}}),
+        "{body}"
+    );
+    assert_eq!(
+        body["spec"]["containers"][0]["resources"],
+        json!({"requests": {"cpu": "1500m"}, "limits": {"cpu": "1500m"}})
+    );
+    assert!(
+        plan.pods[0]
+            .event
+            .as_ref()
+            .is_some_and(|e| e.note.contains("pod-level cpu 1200m -> 1500m")),
+        "{plan}"
+    );
+}
+
+#[test]
+fn a_burstable_pod_level_budget_keeps_its_gap_when_raised() {
+    // Pod-level 1200m / 1300m: the request must reach 1500m, the limit stays 100m above it.
+    let plan = pod_level_pod("1200m", Some("1300m")).plan();
+    assert_eq!(
+        plan.pods[0].pod_level[0].to,
+        v(Some(1500), Some(1600)),
+        "{plan}"
+    );
+}
+
+#[test]
+fn only_growth_past_the_pod_level_budget_needs_room_on_the_node() {
+    // The node has 100m left; the pod's budget leaves 200m above its container: 300m of growth fit.
+    let mut world = pod_level_pod("1200m", None);
+    world.nodes = vec![node("1300m", "64Gi")];
+    let plan = world.plan();
+    assert_eq!(only_change(&plan).to, v(Some(1300), Some(1300)), "{plan}");
+    assert_eq!(plan.pods[0].pod_level[0].to, v(Some(1300), Some(1300)));
+    // With no room on the node, the budget alone: 200m.
+    let mut world = pod_level_pod("1200m", None);
+    world.nodes = vec![node("1200m", "64Gi")];
+    let plan = world.plan();
+    assert_eq!(only_change(&plan).to, v(Some(1200), Some(1200)), "{plan}");
+    assert!(plan.pods[0].pod_level.is_empty(), "{plan}");
+}
+
+#[test]
+fn a_withdrawn_resize_sets_a_raised_pod_level_budget_back_too() {
+    // We raised app to 2 cpus and the pod-level budget with it; the kubelet still holds 1 and 1200m.
+    let mut value = resized_app("2");
+    value["spec"]["resources"] = json!({"requests": {"cpu": "2"}, "limits": {"cpu": "2"}});
+    value["status"]["allocatedResources"] = json!({"cpu": "1200m"});
+    value["status"]["resources"] =
+        json!({"requests": {"cpu": "1200m"}, "limits": {"cpu": "1200m"}});
+    let mut world = World::new(vec![pod(with_condition(
+        value,
+        "PodResizePending",
+        "Infeasible",
+        minutes_ago(1),
+    ))]);
+    world.minor = 36;
+    let plan = world.plan();
+    assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
+    assert_eq!(only_change(&plan).to, v(Some(1000), Some(1000)));
+    assert_eq!(
+        plan.pods[0].pod_level[0].to,
+        v(Some(1200), Some(1200)),
+        "{plan}"
+    );
+    let body = resize_patch(&plan.pods[0]).expect("a resize");
+    assert_eq!(
+        body["spec"]["resources"],
+        json!({"requests": {"cpu": "1200m"}, "limits": {"cpu": "1200m"}})
+    );
+}

@@ -293,6 +293,21 @@ fn annotate(
 }
 
 fn log_resized(plan: &PodPlan) {
+    for change in &plan.pod_level {
+        log::info(
+            &format!(
+                "pod {}/{}: resized pod-level {}",
+                plan.namespace,
+                plan.name,
+                change.resource.name()
+            ),
+            &[
+                ("from", json!(change.from)),
+                ("to", json!(change.to)),
+                ("why", json!(change.why)),
+            ],
+        );
+    }
     for container in &plan.containers {
         for change in &container.changes {
             log::info(

@@ -11,7 +11,6 @@
 //! pods are decided. Pure.
 
 use super::draft::Draft;
-use super::eligibility::namespace_and_name;
 use super::plan::{ContainerChange, NoteKind, ResourceChange};
 use super::record::Direction;
 use super::values::{Resource, Values, granularity, round_down, spec_values};
@@ -354,7 +353,8 @@ pub(super) fn fit_on_node(
     node_reserved: &mut BTreeMap<String, Reserved>,
     changes: &mut Vec<ContainerChange>,
 ) -> Vec<ResourceChange> {
-    let (ns, name) = namespace_and_name(pod);
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
     let reserved = node_reserved.get(node).copied().unwrap_or_default();
     let node_room = nodes
         .get(node)

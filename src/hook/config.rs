@@ -43,9 +43,12 @@ pub const POD_JQ_FILTER: &str = concat!(
     "containers: [.spec.containers[] | {name, resources, resizePolicy}], ",
     "initContainers: [(.spec.initContainers // [])[] | {name, resources, resizePolicy, restartPolicy}]}, ",
     // `resize` is how 1.32 reports a pending resize (replaced by conditions from 1.33); the pod-level
-    // `allocatedResources` and `resources` (1.36+) count in what a pod with pod-level resources reserves.
+    // `allocatedResources` and `resources` (1.36+) count in what a pod with pod-level resources reserves. A 1.36+
+    // kubelet reports `allocatedResources` for every pod: kept only where `spec.resources` is set, the one place
+    // it is read, so the other pods' snapshots stay as small.
     "status: {phase: .status.phase, observedGeneration: .status.observedGeneration, resize: .status.resize, ",
-    "allocatedResources: .status.allocatedResources, resources: .status.resources, ",
+    "allocatedResources: (if .spec.resources == null then null else .status.allocatedResources end), ",
+    "resources: (if .spec.resources == null then null else .status.resources end), ",
     "conditions: [(.status.conditions // [])[] | select(.type | startswith(\"PodResize\"))], ",
     "containerStatuses: [(.status.containerStatuses // [])[] | {name, resources, allocatedResources}], ",
     "initContainerStatuses: [(.status.initContainerStatuses // [])[] | {name, resources, allocatedResources}]}}"

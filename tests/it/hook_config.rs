@@ -330,6 +330,16 @@ fn pod_filter_keeps_pod_level_resources_and_what_the_kubelet_allocated_of_them()
         json!({"requests": {"cpu": "2"}, "limits": {"cpu": "2"}})
     );
     assert!(result["status"].get("qosClass").is_none(), "{result}");
+    // Without pod-level resources nothing reads them: dropped (a 1.36+ kubelet reports them for every pod).
+    let mut plain = pod;
+    plain["spec"].as_object_mut().unwrap().remove("resources");
+    let result = gojq(&filter_of(&config, "pods"), &plain.to_string());
+    assert_eq!(
+        result["status"]["allocatedResources"],
+        Value::Null,
+        "{result}"
+    );
+    assert_eq!(result["status"]["resources"], Value::Null, "{result}");
 }
 
 #[test]

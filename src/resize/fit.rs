@@ -4,11 +4,12 @@
 //! container plus the sidecars started before it), plus `spec.overhead`. For every container the
 //! larger of the desired (`spec`) and the allocated / actual (`status`) request counts: during a
 //! resize, and while one is `Deferred`, the scheduler and kubelet reserve the larger one
-//! (kubernetes#135107). Pod-level requests (`spec.resources`), where set, replace the containers'.
-//! Pods that have finished (Succeeded / Failed) reserve nothing.
+//! (kubernetes#135107). Pod-level requests (`spec.resources`), where set, replace the containers' (the larger
+//! of spec, allocated and actual from 1.36). Pods that have finished (Succeeded / Failed) reserve nothing.
 //!
 //! `fit_on_node` holds a tick's upsizes to that: growth is cut to what is left on the node, in the order
-//! pods are decided. Pure.
+//! pods are decided; a pod with pod-level requests may also grow into what they leave above its containers.
+//! It then raises the pod-level values the containers would pass (1.36+). Pure.
 
 use super::draft::Draft;
 use super::plan::{ContainerChange, NoteKind, ResourceChange};

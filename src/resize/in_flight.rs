@@ -1,4 +1,5 @@
-//! Resizes in flight: the kubelet's view of a pod's resize (conditions, or `status.resize` on 1.32), following
+//! Resizes in flight: the kubelet's view of a pod's resize (conditions dated by their observedGeneration where the
+//! server tracks generations, or `status.resize` on 1.32), following
 //! it up (wait, back off after a kubelet error, withdraw one Deferred too long or Infeasible), and the
 //! cooldowns and back-offs our record imposes on a container. Pure.
 

@@ -68,8 +68,8 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DURATION")]
     pub every: Option<String>,
 
-    /// Read nodes, pods and namespaces (HPAs and VPAs too, if present) from FILE, as `kubectl get
-    /// nodes,pods,namespaces,hpa -A -o json` writes it, instead of from the cluster.
+    /// Read nodes, pods and namespaces (HPAs, VPAs and LimitRanges too, if present) from FILE, as
+    /// `kubectl get nodes,pods,namespaces,hpa,limitranges -A -o json` writes it, instead of from the cluster.
     #[arg(long, value_name = "FILE")]
     pub objects: Option<PathBuf>,
 
@@ -705,6 +705,91 @@ pub struct RawSettings {
         help_heading = "resize-pods"
     )]
     pub resize_stabilization_window: String,
+
+    /// The long view a scale-down also keeps (a percentile of usage over this span, so a daily peak is not
+    /// forgotten); 0 turns it off.
+    #[arg(
+        long,
+        env = "RESIZE_LONG_WINDOW",
+        default_value = "24h",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_long_window: String,
+
+    /// Resolution of the long view: CPU averaged, memory peaked over each step.
+    #[arg(
+        long,
+        env = "RESIZE_LONG_STEP",
+        default_value = "5m",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_long_step: String,
+
+    /// Percentile of the 5-minute CPU averages over the long window that a scale-down keeps (size >= it / target).
+    #[arg(
+        long,
+        env = "RESIZE_CPU_LONG_PERCENTILE",
+        default_value = "95",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_long_percentile: String,
+
+    /// Percentile of the 5-minute working-set peaks over the long window that a memory scale-down keeps (100: the
+    /// highest).
+    #[arg(
+        long,
+        env = "RESIZE_MEMORY_LONG_PERCENTILE",
+        default_value = "100",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_memory_long_percentile: String,
+
+    /// % of CFS periods throttled over the short window that scales CPU up even below the high mark (and, in any
+    /// 5 minutes of the long window, holds a scale-down); 0 turns throttling off. Per pod: kube-thermostat.io/cpu-throttle.
+    #[arg(
+        long,
+        env = "RESIZE_CPU_THROTTLE",
+        default_value = "10",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_throttle: String,
+
+    /// After an OOM kill, memory goes at once to at least this multiple of its size (1 turns it off).
+    /// Per pod: annotation kube-thermostat.io/oom-bump.
+    #[arg(
+        long,
+        env = "RESIZE_OOM_BUMP",
+        default_value = "1.2",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_oom_bump: String,
+
+    /// ... and at least this much more.
+    #[arg(
+        long,
+        env = "RESIZE_OOM_MIN_BUMP",
+        default_value = "100Mi",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_oom_min_bump: String,
+
+    /// Most OOM raises of one container within the long window (24h when off): killed again after that, it is
+    /// left alone with a warning (a leak is not fixed by more memory).
+    #[arg(
+        long,
+        env = "RESIZE_OOM_MAX_BUMPS",
+        default_value = "3",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_oom_max_bumps: String,
 
     /// Largest growth factor of one step up.
     #[arg(

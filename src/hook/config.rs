@@ -50,8 +50,11 @@ pub const POD_JQ_FILTER: &str = concat!(
     "allocatedResources: (if .spec.resources == null then null else .status.allocatedResources end), ",
     "resources: (if .spec.resources == null then null else .status.resources end), ",
     "conditions: [(.status.conditions // [])[] | select(.type | startswith(\"PodResize\"))], ",
-    "containerStatuses: [(.status.containerStatuses // [])[] | {name, resources, allocatedResources}], ",
-    "initContainerStatuses: [(.status.initContainerStatuses // [])[] | {name, resources, allocatedResources}]}}"
+    // Only an OOM kill of the previous run is read (it raises memory at once): other terminations stay out.
+    "containerStatuses: [(.status.containerStatuses // [])[] | {name, resources, allocatedResources} + ",
+    "(.lastState.terminated | if .reason == \"OOMKilled\" then {lastState: {terminated: {reason, finishedAt}}} else {} end)], ",
+    "initContainerStatuses: [(.status.initContainerStatuses // [])[] | {name, resources, allocatedResources} + ",
+    "(.lastState.terminated | if .reason == \"OOMKilled\" then {lastState: {terminated: {reason, finishedAt}}} else {} end)]}}"
 );
 
 /// Namespaces are watched for the opt-in label only.

@@ -55,6 +55,8 @@ impl ApiResource {
     pub const NODES: ApiResource = ApiResource::core("nodes", false);
     pub const PODS: ApiResource = ApiResource::core("pods", true);
     pub const NAMESPACES: ApiResource = ApiResource::core("namespaces", false);
+    pub const LIMIT_RANGES: ApiResource = ApiResource::core("limitranges", true);
+    pub const RESOURCE_QUOTAS: ApiResource = ApiResource::core("resourcequotas", true);
     pub const EVENTS: ApiResource = ApiResource {
         group: "events.k8s.io",
         version: "v1",

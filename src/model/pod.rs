@@ -154,6 +154,28 @@ pub struct ContainerStatus {
     pub name: CompactString,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// How the container's previous run ended: an OOM kill raises its memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_state: Option<Box<LastState>>,
+}
+
+/// `lastState` of a container status; only `terminated` is read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LastState {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<Terminated>,
+}
+
+/// A run's end as the kubelet reports it. `finishedAt` is kept as text: a malformed time must not make the whole
+/// pod unreadable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Terminated {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<CompactString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<CompactString>,
 }
 
 /// A container's requests and limits (`claims` is not read).
@@ -846,6 +868,6 @@ mod tests {
         );
         assert!(std::mem::size_of::<PodSpec>() <= 88);
         assert!(std::mem::size_of::<Container>() <= 216);
-        assert!(std::mem::size_of::<ContainerStatus>() <= 240);
+        assert!(std::mem::size_of::<ContainerStatus>() <= 248);
     }
 }

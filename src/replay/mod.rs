@@ -32,6 +32,10 @@ pub fn cannot_know() -> Vec<String> {
         "usage under a new size: utilization follows the replayed size, usage does not (a smaller limit would \
          have throttled or OOM-killed where the risk figures say so)"
             .to_string(),
+        "throttling and OOM kills as signals: a replay reads neither the CFS counters nor the pods' past \
+         terminations, so it decides as a live tick with RESIZE_CPU_THROTTLE=0 and no OOM kill would (the long \
+         view it does compute, from the same 5-minute evaluations a live tick asks for)"
+            .to_string(),
         "objects that came or went: the replay decides for the nodes and pods read at its start, with their \
          sizes then; every write lands and every resize is actuated at once"
             .to_string(),

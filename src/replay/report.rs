@@ -811,6 +811,7 @@ mod tests {
                 limit: Some(to_millis),
             },
             why: "idle".to_string(),
+            oom_killed_at: None,
         };
         ResizePlan {
             pods: vec![PodPlan {

@@ -237,6 +237,7 @@ mod tests {
                         limit: Some(250),
                     },
                     why: "idle".to_string(),
+                    oom_killed_at: None,
                 }],
             }],
             pod_level: Vec::new(),

@@ -2,16 +2,18 @@
 //!
 //! Per pod, in order: not considered ([`eligibility`](super::eligibility), overrides, another autoscaler),
 //! a resize in flight followed up (`in_flight`: wait, back off, withdraw), each container sized
-//! (`sizing`) unless in cooldown or back-off, upsizes fitted to the node ([`fit`](super::fit)), then the
-//! writes and the Event. Last, at most `max_pods_per_tick` pods are kept. Pure: the same input gives the same
-//! plan; nothing here reads a clock, the environment, files or the network.
+//! (`sizing`) unless in cooldown or back-off, upsizes fitted to the node ([`fit`](super::fit)) and to the
+//! namespace's LimitRanges and ResourceQuotas (`admission`), then the writes and the Event. Last, at most
+//! `max_pods_per_tick` pods are kept. Pure: the same input gives the same plan; nothing here reads a clock, the
+//! environment, files or the network.
 
+use super::admission::{Admission, admit};
 use super::draft::{Draft, add};
 use super::eligibility::{
     Steered, namespace_and_name, node_name, not_resizable, resizable_containers,
     steered_by_another_autoscaler,
 };
-use super::fit::{Reserved, allocatable, fit_on_node, reserved_by_node};
+use super::fit::{Reserved, allocatable, fit_on_node, pod_level_changes, reserved_by_node};
 use super::in_flight::{back_off_containers, follow_up, resting};
 use super::overrides::{Overrides, read_overrides};
 use super::owners::SteeringHpas;
@@ -24,12 +26,12 @@ use super::record::{
     ContainerRecord, Direction, PodRecord, ResourceTexts, read_record, render_record,
 };
 use super::signals::{ContainerKey, SignalTable};
-use super::sizing::{Kept, size_resource};
+use super::sizing::{Kept, OomKills, oom_window, size_resource};
 use super::values::Resource;
 use crate::events::{EventAction, EventType};
-use crate::model::pod::{Container, Pod};
+use crate::model::pod::{Container, ContainerStatus, Pod};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{LimitRange, Node, ResourceQuota};
 use k8s_openapi::jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 
@@ -47,6 +49,9 @@ pub struct ResizeInput<'a> {
     pub hpas: &'a [HorizontalPodAutoscaler],
     /// VerticalPodAutoscaler objects (CRD; empty when the CRD is missing).
     pub vpas: &'a [serde_json::Value],
+    /// LimitRanges and ResourceQuotas of every namespace: what the API server's admission lets a resize do.
+    pub limit_ranges: &'a [LimitRange],
+    pub resource_quotas: &'a [ResourceQuota],
     /// API server minor version (32, 33, 34, ...).
     pub server_minor: u32,
     /// CPU usage in cores per container.
@@ -80,8 +85,17 @@ pub fn decide_resizes(input: &ResizeInput, policy: &ResizePolicy, now: Timestamp
         .filter_map(|n| Some((n.metadata.name.as_deref()?, allocatable(n))))
         .collect();
     let hpas = SteeringHpas::new(input.hpas);
+    let mut admission = Admission::new(input.limit_ranges, input.resource_quotas);
     for pod in input.pods {
-        decide_pod(&mut draft, input, pod, &hpas, &nodes, &mut node_reserved);
+        decide_pod(
+            &mut draft,
+            input,
+            pod,
+            &hpas,
+            &nodes,
+            &mut node_reserved,
+            &mut admission,
+        );
     }
     cap_pods_per_tick(&mut draft);
     draft.plan
@@ -134,6 +148,7 @@ fn decide_pod(
     hpas: &SteeringHpas,
     nodes: &HashMap<&str, Reserved>,
     node_reserved: &mut BTreeMap<String, Reserved>,
+    admission: &mut Admission,
 ) {
     let (ns, name) = namespace_and_name(pod);
     let skip = |draft: &mut Draft, reason: String| {
@@ -173,7 +188,17 @@ fn decide_pod(
     };
     let (mut changes, heat) =
         size_containers(draft, input, pod, &overrides, &record, steered.as_ref());
-    let pod_level = fit_on_node(draft, pod, &base.node, nodes, node_reserved, &mut changes);
+    fit_on_node(draft, pod, &base.node, nodes, node_reserved, &mut changes);
+    admit(
+        draft,
+        admission,
+        pod,
+        (ns, name),
+        input.server_minor,
+        &mut changes,
+    );
+    // After both cuts: the pod-level values the containers' final sizes need (1.36+).
+    let pod_level = pod_level_changes(pod, &changes);
     if !changes.is_empty() {
         plan_resize(draft, PodPlan { pod_level, ..base }, record, changes, heat);
     }
@@ -192,22 +217,37 @@ fn size_containers(
     let (ns, name) = namespace_and_name(pod);
     let mut changes: Vec<ContainerChange> = Vec::new();
     let mut heat: Option<f64> = None;
-    for (container, sidecar, _) in resizable_containers(pod) {
+    for (container, sidecar, status) in resizable_containers(pod) {
         let key = ContainerKey::new(ns, name, &container.name);
-        if let Some(reason) = resting(draft.policy, draft.now, record.get(container.name.as_str()))
-        {
-            draft.note(
-                NoteKind::Unchanged,
-                ns,
-                name,
-                Some(&container.name),
-                None,
-                reason,
-            );
-            continue;
+        let entry = record.get(container.name.as_str());
+        let oom = OomKills {
+            last: status.and_then(oom_killed_at),
+            raised: entry.map_or(&[], |e| e.oom_raises.as_slice()),
+        };
+        let mut resources: &[Resource] = &[Resource::Cpu, Resource::Memory];
+        if let Some(reason) = resting(draft.policy, draft.now, entry) {
+            // A cooldown does not hold back the answer to an OOM kill; a back-off (the server or the node
+            // refused) does.
+            let backing_off = entry.is_some_and(|e| e.backoff_until.is_some_and(|u| u > draft.now));
+            if backing_off
+                || oom
+                    .unanswered(draft.now, oom_window(draft.policy))
+                    .is_none()
+            {
+                draft.note(
+                    NoteKind::Unchanged,
+                    ns,
+                    name,
+                    Some(&container.name),
+                    None,
+                    reason,
+                );
+                continue;
+            }
+            resources = &[Resource::Memory];
         }
         let mut container_changes = Vec::new();
-        for resource in [Resource::Cpu, Resource::Memory] {
+        for &resource in resources {
             if !is_enabled(draft.policy, overrides, resource) {
                 continue;
             }
@@ -215,8 +255,15 @@ fn size_containers(
                 draft.keep(ns, name, &container.name, resource, &held);
                 continue;
             }
-            match size_container_resource(draft.policy, input, container, resource, overrides, &key)
-            {
+            let sized = size_container_resource(
+                (draft.policy, input),
+                container,
+                resource,
+                overrides,
+                &key,
+                (oom, draft.now),
+            );
+            match sized {
                 Ok((change, upsize_heat)) => {
                     if let Some(utilization) = upsize_heat {
                         heat = Some(heat.map_or(utilization, |h| h.max(utilization)));
@@ -248,12 +295,12 @@ fn is_enabled(policy: &ResizePolicy, overrides: &Overrides, resource: Resource) 
 
 /// [`size_resource`] with the container's usage of `resource` from this tick's signals.
 fn size_container_resource(
-    policy: &ResizePolicy,
-    input: &ResizeInput,
+    (policy, input): (&ResizePolicy, &ResizeInput),
     container: &Container,
     resource: Resource,
     overrides: &Overrides,
     key: &ContainerKey,
+    oom: (OomKills, Timestamp),
 ) -> Result<(ResourceChange, Option<f64>), Kept> {
     let table: &SignalTable = match resource {
         Resource::Cpu => input.cpu,
@@ -266,7 +313,18 @@ fn size_container_resource(
         resource,
         overrides,
         table.get(key),
+        oom,
     )
+}
+
+/// When the container's previous run ended in an OOM kill (`lastState.terminated.reason`), its `finishedAt`.
+/// An unreadable time is no kill: nothing would say whether it was answered.
+fn oom_killed_at(status: &ContainerStatus) -> Option<Timestamp> {
+    let terminated = status.last_state.as_ref()?.terminated.as_ref()?;
+    if terminated.reason.as_deref() != Some("OOMKilled") {
+        return None;
+    }
+    terminated.finished_at.as_deref()?.parse().ok()
 }
 
 /// The pod's resize: our record of it (and the record should the server refuse it: the changed containers
@@ -289,7 +347,11 @@ fn plan_resize(
     let mut notes = Vec::new();
     for change in &changes {
         notes.push(change_note(change));
-        record.insert(change.name.clone(), record_of(change, draft.now));
+        let previous = record.get(&change.name);
+        let oom_raises = oom_raises_after(draft.policy, draft.now, previous, change);
+        let mut entry = record_of(change, draft.now);
+        entry.oom_raises = oom_raises;
+        record.insert(change.name.clone(), entry);
     }
     notes.extend(base.pod_level.iter().map(|c| {
         let (from, to) = (c.from.describe(c.resource), c.to.describe(c.resource));
@@ -354,7 +416,28 @@ fn record_of(change: &ContainerChange, now: Timestamp) -> ContainerRecord {
         why,
         backoff_until: None,
         backoff_reason: None,
+        oom_raises: Vec::new(),
     }
+}
+
+/// The OOM raises a container's record keeps after `change`: those within the window, and the kill it answers.
+fn oom_raises_after(
+    policy: &ResizePolicy,
+    now: Timestamp,
+    previous: Option<&ContainerRecord>,
+    change: &ContainerChange,
+) -> Vec<Timestamp> {
+    let window = oom_window(policy);
+    let mut raises: Vec<Timestamp> = previous
+        .map(|p| p.oom_raises.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|at| add(*at, window) > now)
+        .collect();
+    raises.extend(change.changes.iter().filter_map(|c| c.oom_killed_at));
+    raises.sort();
+    raises.dedup();
+    raises
 }
 
 fn combined_direction(directions: impl Iterator<Item = Direction>) -> Direction {

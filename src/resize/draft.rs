@@ -78,10 +78,12 @@ pub(super) fn add(now: Timestamp, duration: Duration) -> Timestamp {
         .unwrap_or(Timestamp::MAX)
 }
 
-/// `5m`, or `90s` when not whole minutes: how notes show a window.
+/// `5m`, `24h` when whole hours, or `90s` when not whole minutes: how notes show a window.
 pub(super) fn minutes(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs % 60 == 0 {
+    if secs >= 3600 && secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs % 60 == 0 {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")

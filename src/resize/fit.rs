@@ -9,7 +9,7 @@
 //!
 //! `fit_on_node` holds a tick's upsizes to that: growth is cut to what is left on the node, in the order
 //! pods are decided; a pod with pod-level requests may also grow into what they leave above its containers.
-//! It then raises the pod-level values the containers would pass (1.36+). Pure.
+//! `pod_level_changes` raises the pod-level values the containers would pass (1.36+). Pure.
 
 use super::draft::Draft;
 use super::plan::{ContainerChange, NoteKind, ResourceChange};
@@ -245,7 +245,7 @@ fn pod_level_slack(pod: &Pod) -> Reserved {
 /// (kubernetes 1.36 pkg/apis/core/validation/validation.go, validatePodResourceConsistency, run on resize
 /// too). Pod-level values only grow, and keep their shape: equal request and limit stay equal, a request
 /// below its limit stays below it by the same gap (the pod's QoS class comes from them: qos.go ComputePodQOS).
-fn pod_level_changes(pod: &Pod, changes: &[ContainerChange]) -> Vec<ResourceChange> {
+pub(super) fn pod_level_changes(pod: &Pod, changes: &[ContainerChange]) -> Vec<ResourceChange> {
     let Some(spec) = pod.spec.as_deref() else {
         return Vec::new();
     };
@@ -314,6 +314,7 @@ fn pod_level_changes(pod: &Pod, changes: &[ContainerChange]) -> Vec<ResourceChan
                         resource.format(w)
                     ))
                 ),
+                oom_killed_at: None,
             });
         }
     }
@@ -344,8 +345,8 @@ pub fn allocatable(node: &Node) -> Reserved {
 
 /// Requests that grow must fit the node: allocatable minus what every pod there reserves, plus, for a pod with
 /// pod-level requests, what those leave above its containers' (growth there reserves nothing more).
-/// Growth beyond that is cut to what fits (rounded down), or dropped when too small to matter. Returns the
-/// pod-level changes the fitted containers need (see [`pod_level_changes`]).
+/// Growth beyond that is cut to what fits (rounded down), or dropped when too small to matter. The pod-level
+/// changes the final sizes need come after, from [`pod_level_changes`].
 pub(super) fn fit_on_node(
     draft: &mut Draft,
     pod: &Pod,
@@ -353,7 +354,7 @@ pub(super) fn fit_on_node(
     nodes: &HashMap<&str, Reserved>,
     node_reserved: &mut BTreeMap<String, Reserved>,
     changes: &mut Vec<ContainerChange>,
-) -> Vec<ResourceChange> {
+) {
     let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let reserved = node_reserved.get(node).copied().unwrap_or_default();
@@ -384,7 +385,6 @@ pub(super) fn fit_on_node(
         };
         node_reserved.insert(node.to_string(), allocatable.saturating_sub(left));
     }
-    pod_level_changes(pod, changes)
 }
 
 /// Whose change `fit_change` checks, for its notes.

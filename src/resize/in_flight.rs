@@ -396,6 +396,7 @@ pub(super) fn back_off_containers<'a>(
                 why: String::new(),
                 backoff_until: None,
                 backoff_reason: None,
+                oom_raises: Vec::new(),
             });
         if entry.backoff_until.is_none_or(|u| u <= now) {
             entry.backoff_until = Some(until);
@@ -550,6 +551,7 @@ fn pod_level_withdrawals(pod: &Pod, why: &str) -> Vec<ResourceChange> {
                 from,
                 to,
                 why: why.to_string(),
+                oom_killed_at: None,
             });
         }
     }
@@ -638,5 +640,6 @@ fn withdrawal(
         from: desired,
         to,
         why: why.to_string(),
+        oom_killed_at: None,
     })
 }

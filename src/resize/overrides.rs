@@ -1,5 +1,5 @@
 //! Per-pod overrides of the policy from `kube-thermostat.io/*` annotations (bounds, cpu target, cpu and
-//! memory on or off), checked as they are read. Pure.
+//! memory on or off, the throttling mark, the OOM raise, the long view on or off), checked as they are read. Pure.
 
 use super::values::Resource;
 use crate::model::pod::Pod;
@@ -16,6 +16,12 @@ pub(super) struct Overrides {
     pub(super) cpu_target: Option<f64>,
     pub(super) cpu: Option<bool>,
     pub(super) memory: Option<bool>,
+    /// `cpu-throttle`: the throttling mark, 0 off.
+    pub(super) cpu_throttle: Option<f64>,
+    /// `oom-bump`: the raise after an OOM kill, 1 off.
+    pub(super) oom_bump: Option<f64>,
+    /// `long-view`: `off` sizes this pod's scale-downs from the stabilization window alone.
+    pub(super) long_view: Option<bool>,
 }
 
 /// The pod's overrides, or why they cannot be read (the pod is then skipped).
@@ -53,6 +59,24 @@ pub(super) fn read_overrides(pod: &Pod) -> Result<Overrides, String> {
                     .ok_or_else(|| bad("must be a percentage in (0, 100]"))?;
                 overrides.cpu_target = Some(target);
             }
+            "cpu-throttle" => {
+                let mark = value
+                    .trim_end_matches('%')
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|t| (0.0..=100.0).contains(t))
+                    .ok_or_else(|| bad("must be a percentage in [0, 100] (0: off)"))?;
+                overrides.cpu_throttle = Some(mark);
+            }
+            "oom-bump" => {
+                let bump = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|b| (1.0..=10.0).contains(b))
+                    .ok_or_else(|| bad("must be a factor from 1 (off) to 10"))?;
+                overrides.oom_bump = Some(bump);
+            }
+            "long-view" => overrides.long_view = Some(switch()?),
             "cpu" => overrides.cpu = Some(switch()?),
             "memory" => overrides.memory = Some(switch()?),
             _ => {}

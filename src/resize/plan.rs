@@ -4,6 +4,7 @@
 use super::record::Direction;
 use super::values::{Resource, Values};
 use crate::events::{EventAction, EventType};
+use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 use std::fmt;
 
@@ -18,6 +19,9 @@ pub struct ResourceChange {
     pub from: Values,
     pub to: Values,
     pub why: String,
+    /// The OOM kill (its `finishedAt`) this memory raise answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_killed_at: Option<Timestamp>,
 }
 
 /// A container to change; `sidecar` ones live under `initContainers` in patches.

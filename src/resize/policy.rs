@@ -29,8 +29,22 @@ pub struct ResizePolicy {
     pub memory_target_percent: f64,
     /// Memory scale-down goes to the window's peak plus this margin, never lower. 20.
     pub memory_margin_percent: f64,
-    /// Query windows: rate 2m, short 3m, stabilization 30m, step 30s.
+    /// Query windows: rate 2m, short 3m, stabilization 30m, step 30s; long view 24h on a 5m grid.
     pub windows: SignalWindows,
+    /// A scale-down keeps this percentile of the CPU's 5-minute averages over the long window. 95.
+    pub cpu_long_percentile: f64,
+    /// ... of the working set's 5-minute peaks (100: the highest). 100.
+    pub memory_long_percentile: f64,
+    /// Throttled in at least this % of CFS periods over the short window: scale CPU up even below the high mark;
+    /// that much in any 5-minute step of the long window: no CPU scale-down. 0 turns throttling off. 10.
+    pub cpu_throttle_percent: f64,
+    /// After an OOM kill, memory goes at once to at least this multiple of its size ... 1.2 (1: off).
+    pub oom_bump: f64,
+    /// ... and at least this much more. 100Mi.
+    pub oom_min_bump_bytes: i64,
+    /// At most this many OOM raises of a container within the long window (24h when it is off): a container
+    /// killed again after that is leaking, and raising it further would only move the kill. 3.
+    pub oom_max_bumps: u32,
     /// Scale-down needs this fraction of the stabilization window's points to have data. 0.95.
     pub min_history_fraction: f64,
     /// One step multiplies a size by at most this. 2.
@@ -78,6 +92,12 @@ impl Default for ResizePolicy {
             memory_target_percent: 75.0,
             memory_margin_percent: 20.0,
             windows: SignalWindows::default(),
+            cpu_long_percentile: 95.0,
+            memory_long_percentile: 100.0,
+            cpu_throttle_percent: 10.0,
+            oom_bump: 1.2,
+            oom_min_bump_bytes: 100 << 20,
+            oom_max_bumps: 3,
             min_history_fraction: 0.95,
             max_step_up: 2.0,
             max_step_down: 2.0,

@@ -57,6 +57,10 @@ pub struct ContainerRecord {
     pub backoff_until: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff_reason: Option<String>,
+    /// When the OOM kills that raised this container's memory ended (`finishedAt`), within the long window: a
+    /// kill is answered once, and a container killed again after `RESIZE_OOM_MAX_BUMPS` raises is left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oom_raises: Vec<Timestamp>,
 }
 
 /// The annotation's value: container name → record.

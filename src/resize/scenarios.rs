@@ -16,6 +16,8 @@ use k8s_openapi::jiff::Timestamp;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+mod beyond_utilization;
+
 const NS: &str = "shop";
 
 fn now() -> Timestamp {
@@ -65,6 +67,9 @@ fn load(pod: &str, container: &str, short: f64, peak: f64) -> (ContainerKey, Con
             peak: Some(peak.max(short)),
             samples: Some(60.0),
             short_samples: Some(6.0),
+            // A steady load: the long view saw nothing above the window's peak.
+            long: Some(peak.max(short)),
+            ..ContainerStats::default()
         },
     )
 }
@@ -118,6 +123,8 @@ impl World {
             all_pods: &all,
             hpas: &self.hpas,
             vpas: &self.vpas,
+            limit_ranges: &[],
+            resource_quotas: &[],
             server_minor: self.minor,
             cpu: &self.cpu,
             memory: &self.memory,

@@ -39,6 +39,11 @@ pub struct SignalWindows {
     pub stabilization_window: Duration,
     /// Resolution of the subqueries.
     pub step: Duration,
+    /// The long view a scale-down also keeps (a high percentile of usage, so a daily peak is not forgotten after
+    /// the stabilization window); zero: off.
+    pub long_window: Duration,
+    /// Resolution of the long view: usage is averaged (CPU) or its peak taken (memory) over each step.
+    pub long_step: Duration,
 }
 
 impl Default for SignalWindows {
@@ -48,6 +53,8 @@ impl Default for SignalWindows {
             short_window: Duration::from_secs(180),
             stabilization_window: Duration::from_secs(1800),
             step: Duration::from_secs(30),
+            long_window: Duration::from_secs(24 * 3600),
+            long_step: Duration::from_secs(300),
         }
     }
 }
@@ -78,15 +85,24 @@ pub enum Stat {
     /// Number of subquery points over the short window that have a value: a container younger than
     /// the short window has a minimum over one or two points, which says nothing about staying high.
     ShortSamples,
+    /// The long view: a percentile of usage over the long window ([`crate::resize::long_view`]).
+    Long,
+    /// Fraction of CFS periods throttled over the short window (CPU only).
+    ThrottledShort,
+    /// Highest fraction of CFS periods throttled in one long-view step over the long window (CPU only).
+    ThrottledLong,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 5] = [
+    pub const ALL: [Stat; 8] = [
         Stat::ShortMin,
         Stat::ShortMax,
         Stat::Peak,
         Stat::Samples,
         Stat::ShortSamples,
+        Stat::Long,
+        Stat::ThrottledShort,
+        Stat::ThrottledLong,
     ];
 
     pub fn label_value(self) -> &'static str {
@@ -96,12 +112,15 @@ impl Stat {
             Stat::Peak => "peak",
             Stat::Samples => "samples",
             Stat::ShortSamples => "short_samples",
+            Stat::Long => "long",
+            Stat::ThrottledShort => "throttled_short",
+            Stat::ThrottledLong => "throttled_long",
         }
     }
 }
 
 /// cAdvisor series of real containers: `container=""` is the pod cgroup, `"POD"` the pause container.
-const CONTAINER_SELECTOR: &str = r#"container!="",container!="POD""#;
+pub(super) const CONTAINER_SELECTOR: &str = r#"container!="",container!="POD""#;
 
 /// Above this many namespaces the selector is not narrowed: the alternation would cost Prometheus about as
 /// much as it saves, and the query text grows with it.
@@ -124,7 +143,7 @@ pub fn query_namespaces<'a>(
     (set.len() <= MAX_NARROWED_NAMESPACES && set.iter().all(dns_label)).then_some(set)
 }
 
-fn container_selector(namespaces: Option<&BTreeSet<&str>>) -> String {
+pub(super) fn container_selector(namespaces: Option<&BTreeSet<&str>>) -> String {
     match namespaces {
         Some(names) => format!(
             r#"{CONTAINER_SELECTOR},namespace=~"{}""#,
@@ -265,26 +284,27 @@ fn multi_stat_query(series: &str, level: Stat, windows: &SignalWindows) -> Strin
     let step = promql_duration(windows.step);
     let short = promql_duration(windows.short_window);
     let long = promql_duration(windows.stabilization_window);
-    [level, Stat::ShortSamples, Stat::Peak, Stat::Samples]
-        .iter()
-        .map(|stat| {
-            let (function, range) = match stat {
-                Stat::ShortMin => ("min_over_time", &short),
-                Stat::ShortMax => ("max_over_time", &short),
-                Stat::Peak => ("max_over_time", &long),
-                Stat::Samples => ("count_over_time", &long),
-                Stat::ShortSamples => ("count_over_time", &short),
-            };
-            // Several scrapers (kubelet and a second Prometheus job) often report the same container.
-            tag_stat(
-                &format!(
-                    "max by (namespace, pod, container) ({function}(({series})[{range}:{step}]))"
-                ),
-                stat.label_value(),
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" or ")
+    let level_function = if level == Stat::ShortMin {
+        "min_over_time"
+    } else {
+        "max_over_time"
+    };
+    [
+        (level, level_function, &short),
+        (Stat::ShortSamples, "count_over_time", &short),
+        (Stat::Peak, "max_over_time", &long),
+        (Stat::Samples, "count_over_time", &long),
+    ]
+    .iter()
+    .map(|(stat, function, range)| {
+        // Several scrapers (kubelet and a second Prometheus job) often report the same container.
+        tag_stat(
+            &format!("max by (namespace, pod, container) ({function}(({series})[{range}:{step}]))"),
+            stat.label_value(),
+        )
+    })
+    .collect::<Vec<_>>()
+    .join(" or ")
 }
 
 /// Container CPU usage in cores: the short-window minimum (usage that *stayed* high), the
@@ -342,6 +362,12 @@ pub struct ContainerStats {
     pub peak: Option<f64>,
     pub samples: Option<f64>,
     pub short_samples: Option<f64>,
+    /// [`Stat::Long`].
+    pub long: Option<f64>,
+    /// [`Stat::ThrottledShort`], a fraction.
+    pub throttled_short: Option<f64>,
+    /// [`Stat::ThrottledLong`], a fraction.
+    pub throttled_long: Option<f64>,
 }
 
 /// One signal's answer, by container.
@@ -388,6 +414,9 @@ pub fn record_sample(table: &mut SignalTable, labels: ContainerSeriesLabels, val
         Stat::Peak => &mut entry.peak,
         Stat::Samples => &mut entry.samples,
         Stat::ShortSamples => &mut entry.short_samples,
+        Stat::Long => &mut entry.long,
+        Stat::ThrottledShort => &mut entry.throttled_short,
+        Stat::ThrottledLong => &mut entry.throttled_long,
     };
     *slot = value;
 }
@@ -436,6 +465,9 @@ impl ContainerStats {
         hottest(&mut self.peak, other.peak);
         hottest(&mut self.samples, other.samples);
         hottest(&mut self.short_samples, other.short_samples);
+        hottest(&mut self.long, other.long);
+        hottest(&mut self.throttled_short, other.throttled_short);
+        hottest(&mut self.throttled_long, other.throttled_long);
     }
 }
 
@@ -463,6 +495,7 @@ pub fn series_stats(points: &[(f64, f64)], end_ms: i64, windows: &SignalWindows)
         peak: long.max,
         samples: (long.count > 0).then_some(long.count as f64),
         short_samples: (short.count > 0).then_some(short.count as f64),
+        ..ContainerStats::default()
     }
 }
 
@@ -666,6 +699,7 @@ mod tests {
                 peak: Some(2.0),
                 samples: Some(60.0),
                 short_samples: Some(6.0),
+                ..ContainerStats::default()
             }
         );
     }
@@ -747,6 +781,7 @@ mod tests {
                 peak: Some(0.9),
                 samples: Some(60.0),
                 short_samples: Some(6.0),
+                ..ContainerStats::default()
             },
             "as max by (namespace, pod, container) after each *_over_time"
         );
@@ -888,6 +923,7 @@ mod tests {
                 peak: None,
                 samples: Some(60.0),
                 short_samples: None,
+                ..ContainerStats::default()
             }
         );
         assert_eq!(

@@ -2,7 +2,8 @@
 //! overrides), the new size of one resource and why, or why it stays: high and low marks, step caps,
 //! granularity, bounds, tolerance, enough history. Pure.
 
-use super::draft::minutes;
+use super::draft::{add, minutes};
+use super::long_view::throttle_guard_window;
 use super::overrides::Overrides;
 use super::plan::ResourceChange;
 use super::policy::ResizePolicy;
@@ -14,6 +15,7 @@ use super::values::{
 };
 use crate::model::pod::Container;
 use crate::quantity::{format_cpu_millis, format_memory_bytes};
+use k8s_openapi::jiff::Timestamp;
 use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
@@ -27,8 +29,29 @@ pub(super) enum Kept {
     CpuBetweenMarks {
         utilization: Option<f64>,
         peak_utilization: f64,
+        /// The long view's utilization, when it is on.
+        long_utilization: Option<f64>,
         low: f64,
         high: f64,
+    },
+    /// The long view is on but its query gave nothing for this container (failed, or no 5-minute evaluation yet).
+    NoLongView,
+    /// Throttled in some step of the guard window: a scale-down would throttle it again.
+    ThrottledRecently {
+        throttled: f64,
+        mark: f64,
+        window: Duration,
+    },
+    /// An OOM kill within the long window: memory is not lowered.
+    OomKilledRecently {
+        at: Timestamp,
+    },
+    /// Killed again after as many raises as allowed: more memory does not fix a leak.
+    OomRaisesSpent {
+        at: Timestamp,
+        raises: usize,
+        window: Duration,
+        until: Timestamp,
     },
     CpuNoPeak {
         utilization: f64,
@@ -88,15 +111,45 @@ impl fmt::Display for Kept {
             Kept::CpuBetweenMarks {
                 utilization,
                 peak_utilization,
+                long_utilization,
                 low,
                 high,
             } => write!(
                 f,
-                "utilization {} (peak {}) is between the {} and {} marks",
+                "utilization {} (peak {}{}) is between the {} and {} marks",
                 utilization.map_or("unknown".to_string(), percent),
                 percent(*peak_utilization),
+                long_utilization.map_or(String::new(), |u| format!(", long view {}", percent(u))),
                 percent(*low),
                 percent(*high)
+            ),
+            Kept::NoLongView => f.write_str(
+                "no long-view data (RESIZE_LONG_WINDOW) for this container this tick: no scale-down",
+            ),
+            Kept::ThrottledRecently {
+                throttled,
+                mark,
+                window,
+            } => write!(
+                f,
+                "throttled in {} of CPU periods within the last {} (mark {}): no scale-down",
+                percent(throttled * 100.0),
+                minutes(*window),
+                percent(*mark)
+            ),
+            Kept::OomKilledRecently { at } => {
+                write!(f, "OOM-killed at {at}, within the long window: memory is not lowered")
+            }
+            Kept::OomRaisesSpent {
+                at,
+                raises,
+                window,
+                until,
+            } => write!(
+                f,
+                "OOM-killed at {at} after {raises} memory raises within {}: not raised again before {until} \
+                 (a leak is not fixed by more memory; RESIZE_OOM_MAX_BUMPS)",
+                minutes(*window)
             ),
             Kept::CpuNoPeak {
                 utilization,
@@ -176,6 +229,37 @@ impl fmt::Display for Kept {
     }
 }
 
+/// A container's OOM kills as the rules read them: the kubelet's last one and the raises our record holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct OomKills<'a> {
+    /// `finishedAt` of the previous run, when it was OOM-killed.
+    pub(super) last: Option<Timestamp>,
+    /// The kills we raised memory for (see [`super::record::ContainerRecord::oom_raises`]).
+    pub(super) raised: &'a [Timestamp],
+}
+
+impl OomKills<'_> {
+    /// The last kill, when it is within the window ending `now`.
+    fn recent(&self, now: Timestamp, window: Duration) -> Option<Timestamp> {
+        self.last.filter(|at| add(*at, window) > now)
+    }
+
+    /// The last kill, when it is recent and not answered yet.
+    pub(super) fn unanswered(&self, now: Timestamp, window: Duration) -> Option<Timestamp> {
+        self.recent(now, window)
+            .filter(|at| !self.raised.contains(at))
+    }
+}
+
+/// The span OOM kills are remembered over: the long window, or a day without it.
+pub(super) fn oom_window(policy: &ResizePolicy) -> Duration {
+    if policy.windows.long_window.is_zero() {
+        Duration::from_secs(24 * 3600)
+    } else {
+        policy.windows.long_window
+    }
+}
+
 /// One resource of one container: the change and, for an upsize, its utilization (how hot, for the cap);
 /// or why it stays as it is. `stats` is the container's usage of this resource, if any.
 pub(super) fn size_resource(
@@ -185,6 +269,7 @@ pub(super) fn size_resource(
     resource: Resource,
     overrides: &Overrides,
     stats: Option<&ContainerStats>,
+    (oom, now): (OomKills, Timestamp),
 ) -> Result<(ResourceChange, Option<f64>), Kept> {
     let values =
         spec_values(container, resource).map_err(|err| format!("unreadable resources: {err}"))?;
@@ -196,20 +281,42 @@ pub(super) fn size_resource(
     if restart_policy_of(container, resource) == "RestartContainer" && !policy.allow_restart {
         return Err("resizePolicy is RestartContainer and restarts are not allowed".into());
     }
-    let Some(stats) = stats else {
-        return Err("no usage data".into());
+    let mut oom_killed_at = None;
+    let oom_raise = match resource {
+        Resource::Memory => raise_after_oom(policy, overrides, basis, oom, now),
+        Resource::Cpu => None,
     };
-    let (new_basis, direction, why) = match resource {
-        Resource::Cpu => decide_cpu(policy, overrides, stats, basis),
-        Resource::Memory => decide_memory(policy, overrides, stats, basis),
-    }?;
-    let heat = (direction == Direction::Up).then(|| {
-        let usage = match resource {
-            Resource::Cpu => stats.short_min.map(|cores| cores * 1000.0),
-            Resource::Memory => stats.short_max,
-        };
-        usage.unwrap_or(0.0) / basis as f64
-    });
+    let (new_basis, direction, why, heat) = match oom_raise {
+        Some(raise) => {
+            let (at, new_basis, why) = raise?;
+            oom_killed_at = Some(at);
+            // An OOM kill is the most urgent upsize there is: first under the per-tick cap.
+            (new_basis, Direction::Up, why, Some(f64::INFINITY))
+        }
+        None => {
+            let Some(stats) = stats else {
+                return Err("no usage data".into());
+            };
+            let (new_basis, direction, why) = match resource {
+                Resource::Cpu => decide_cpu(policy, overrides, stats, basis),
+                Resource::Memory => decide_memory(
+                    policy,
+                    overrides,
+                    stats,
+                    basis,
+                    oom.recent(now, oom_window(policy)),
+                ),
+            }?;
+            let heat = (direction == Direction::Up).then(|| {
+                let usage = match resource {
+                    Resource::Cpu => stats.short_min.map(|cores| cores * 1000.0),
+                    Resource::Memory => stats.short_max,
+                };
+                usage.unwrap_or(0.0) / basis as f64
+            });
+            (new_basis, direction, why, heat)
+        }
+    };
     let to = values.scaled_to(new_basis, granularity(policy, resource));
     if resource == Resource::Memory
         && to.limit < values.limit
@@ -223,8 +330,68 @@ pub(super) fn size_resource(
         from: values,
         to,
         why,
+        oom_killed_at,
     };
     Ok((change, heat))
+}
+
+/// Memory raised at once after an OOM kill not answered yet: to `RESIZE_OOM_BUMP` x its size, at least
+/// `RESIZE_OOM_MIN_BUMP` more (VPA's recommender raises by max(x1.2, +100Mi) from the usage at the kill,
+/// kubernetes/autoscaler `vertical-pod-autoscaler/pkg/recommender/model/container.go` `RecordOOM`; the usage
+/// at a kill by its limit is the limit). `None`: no such kill, or raising is off; the kill then only holds
+/// scale-downs back. Bounded: after `RESIZE_OOM_MAX_BUMPS` raises within the window, a new kill is not raised.
+fn raise_after_oom(
+    policy: &ResizePolicy,
+    overrides: &Overrides,
+    basis: i64,
+    oom: OomKills,
+    now: Timestamp,
+) -> Option<Result<(Timestamp, i64, String), Kept>> {
+    let bump = overrides.oom_bump.unwrap_or(policy.oom_bump);
+    let window = oom_window(policy);
+    let at = oom.unanswered(now, window)?;
+    if bump <= 1.0 {
+        return None;
+    }
+    let raised: Vec<Timestamp> = oom
+        .raised
+        .iter()
+        .copied()
+        .filter(|r| add(*r, window) > now)
+        .collect();
+    if raised.len() >= policy.oom_max_bumps as usize {
+        let oldest = raised.iter().min().copied().unwrap_or(now);
+        return Some(Err(Kept::OomRaisesSpent {
+            at,
+            raises: raised.len(),
+            window,
+            until: add(oldest, window),
+        }));
+    }
+    let wanted = (basis as f64 * bump).max((basis + policy.oom_min_bump_bytes) as f64);
+    let min = overrides.memory_min.unwrap_or(policy.memory_min_bytes);
+    let max = overrides.memory_max.unwrap_or(policy.memory_max_bytes);
+    Some(
+        shape(
+            policy,
+            wanted,
+            basis,
+            policy.memory_granularity_bytes.max(1),
+            min,
+            max,
+            Resource::Memory,
+        )
+        .map(|(new, notes)| {
+            let why = format!(
+                "OOM-killed at {at}: raised at once (x{bump}, at least +{}; raise {} of {} within {})",
+                format_memory_bytes(policy.oom_min_bump_bytes),
+                raised.len() + 1,
+                policy.oom_max_bumps,
+                minutes(window)
+            );
+            (at, new, with_notes(why, notes))
+        }),
+    )
 }
 
 /// `why` followed by what shaped the size (step caps, bounds).
@@ -333,8 +500,9 @@ fn short_history_is_full(policy: &ResizePolicy, stats: &ContainerStats) -> Resul
 /// A new basis, its direction and why; or why the resource stays as it is.
 type Decision = Result<(i64, Direction, String), Kept>;
 
-/// The cpu decision: up when usage stayed above the high mark over the short window, down when the peak
-/// stayed below the low mark over the stabilization window; otherwise why not.
+/// The cpu decision: up when usage stayed above the high mark over the short window, or the limit throttled it
+/// often; down when neither the peak over the stabilization window nor the long view reached the low mark and
+/// nothing throttled it over the long window; otherwise why not.
 pub(super) fn decide_cpu(
     policy: &ResizePolicy,
     overrides: &Overrides,
@@ -344,10 +512,14 @@ pub(super) fn decide_cpu(
     let target = overrides.cpu_target.unwrap_or(policy.cpu_target_percent);
     let min = overrides.cpu_min.unwrap_or(policy.cpu_min_millis);
     let max = overrides.cpu_max.unwrap_or(policy.cpu_max_millis);
+    let throttle_mark = overrides
+        .cpu_throttle
+        .unwrap_or(policy.cpu_throttle_percent);
     let granularity = policy.cpu_granularity_millis.max(1);
     let sustained = stats.short_min.map(|cores| cores * 1000.0);
     let peak = stats.peak.map(|cores| cores * 1000.0);
     let utilization = |millis: f64| millis / basis as f64 * 100.0;
+    let short = minutes(policy.windows.short_window);
     if let Some(usage) = sustained
         && utilization(usage) > policy.cpu_high_percent
     {
@@ -368,7 +540,34 @@ pub(super) fn decide_cpu(
             percent(utilization(usage)),
             format_cpu_millis(basis),
             percent(target),
-            short = minutes(policy.windows.short_window)
+        );
+        return Ok((new, Direction::Up, with_notes(why, notes)));
+    }
+    if throttle_mark > 0.0
+        && let Some(throttled) = stats.throttled_short
+        && throttled * 100.0 >= throttle_mark
+    {
+        short_history_is_full(policy, stats)?;
+        // Throttled, the container used all the limit allowed in those periods: its demand is at least the limit,
+        // whatever the average says.
+        let demand = sustained.unwrap_or(0.0).max(basis as f64);
+        let (new, notes) = shape(
+            policy,
+            demand / (target / 100.0),
+            basis,
+            granularity,
+            min,
+            max,
+            Resource::Cpu,
+        )?;
+        let why = format!(
+            "throttled in {} of CPU periods over {short} (mark {}) at {} of its {} limit: demand is above the limit, \
+             sized for {}",
+            percent(throttled * 100.0),
+            percent(throttle_mark),
+            sustained.map_or("unknown".to_string(), |u| percent(utilization(u))),
+            format_cpu_millis(basis),
+            percent(target),
         );
         return Ok((new, Direction::Up, with_notes(why, notes)));
     }
@@ -382,34 +581,69 @@ pub(super) fn decide_cpu(
             None => "no usage data".into(),
         });
     };
-    if utilization(peak) < policy.cpu_low_percent {
+    let long = long_view(policy, overrides, stats)?.map(|cores| cores * 1000.0);
+    let level = long.map_or(peak, |long| long.max(peak));
+    if utilization(level) < policy.cpu_low_percent {
+        if throttle_mark > 0.0
+            && let Some(throttled) = stats.throttled_long
+            && throttled * 100.0 >= throttle_mark
+        {
+            return Err(Kept::ThrottledRecently {
+                throttled,
+                mark: throttle_mark,
+                window: throttle_guard_window(&policy.windows),
+            });
+        }
         history_is_full(policy, stats)?;
         let (new, notes) = shape(
             policy,
-            peak / (target / 100.0),
+            level / (target / 100.0),
             basis,
             granularity,
             min,
             max,
             Resource::Cpu,
         )?;
+        let long_part = long.map_or(String::new(), |long| {
+            format!(
+                ", as did p{} over {} ({}, {})",
+                policy.cpu_long_percentile,
+                minutes(policy.windows.long_window),
+                format_cpu_millis(ceil_ignoring_noise(long) as i64),
+                percent(utilization(long))
+            )
+        });
         let why = format!(
-            "peak {} ({} of {}) stayed below {} over {long}, sized for {}",
+            "peak {} ({} of {}) stayed below {} over {stabilization}{long_part}, sized for {}",
             format_cpu_millis(ceil_ignoring_noise(peak) as i64),
             percent(utilization(peak)),
             format_cpu_millis(basis),
             percent(policy.cpu_low_percent),
             percent(target),
-            long = minutes(policy.windows.stabilization_window)
+            stabilization = minutes(policy.windows.stabilization_window)
         );
         return Ok((new, Direction::Down, with_notes(why, notes)));
     }
     Err(Kept::CpuBetweenMarks {
         utilization: sustained.map(utilization),
         peak_utilization: utilization(peak),
+        long_utilization: long.map(utilization),
         low: policy.cpu_low_percent,
         high: policy.cpu_high_percent,
     })
+}
+
+/// The long view's figure for a scale-down: `None` when it is off (globally or for this pod); no data while it is
+/// on holds the scale-down.
+fn long_view(
+    policy: &ResizePolicy,
+    overrides: &Overrides,
+    stats: &ContainerStats,
+) -> Result<Option<f64>, Kept> {
+    if policy.windows.long_window.is_zero() || overrides.long_view == Some(false) {
+        return Ok(None);
+    }
+    stats.long.map(Some).ok_or(Kept::NoLongView)
 }
 
 /// The memory decision: up when the working set reached the high mark over the short window, down to the
@@ -419,6 +653,7 @@ pub(super) fn decide_memory(
     overrides: &Overrides,
     stats: &ContainerStats,
     basis: i64,
+    recent_oom_kill: Option<Timestamp>,
 ) -> Decision {
     let min = overrides.memory_min.unwrap_or(policy.memory_min_bytes);
     let max = overrides.memory_max.unwrap_or(policy.memory_max_bytes);
@@ -452,8 +687,13 @@ pub(super) fn decide_memory(
     let Some(peak) = stats.peak else {
         return Err("no working-set peak".into());
     };
-    let wanted = peak * (1.0 + policy.memory_margin_percent / 100.0);
+    let long = long_view(policy, overrides, stats)?;
+    let level = long.map_or(peak, |long| long.max(peak));
+    let wanted = level * (1.0 + policy.memory_margin_percent / 100.0);
     if wanted < basis as f64 * (1.0 - policy.tolerance) {
+        if let Some(at) = recent_oom_kill {
+            return Err(Kept::OomKilledRecently { at });
+        }
         history_is_full(policy, stats)?;
         let (new, notes) = shape(
             policy,
@@ -464,21 +704,29 @@ pub(super) fn decide_memory(
             max,
             Resource::Memory,
         )?;
-        if (new as f64) < peak {
-            return Err(Kept::MemoryBelowPeak { peak });
+        if (new as f64) < level {
+            return Err(Kept::MemoryBelowPeak { peak: level });
         }
+        let long_part = long.map_or(String::new(), |long| {
+            format!(
+                " (p{} of its 5-minute peaks over {}: {})",
+                policy.memory_long_percentile,
+                minutes(policy.windows.long_window),
+                format_memory_bytes(ceil_ignoring_noise(long) as i64)
+            )
+        });
         let why = format!(
-            "peak working set {} over {long} is {} of {}, sized to peak + {}",
-            format_memory_bytes(ceil_ignoring_noise(peak) as i64),
-            percent(utilization(peak)),
+            "peak working set {} over {stabilization}{long_part} is {} of {}, sized to peak + {}",
+            format_memory_bytes(ceil_ignoring_noise(level) as i64),
+            percent(utilization(level)),
             format_memory_bytes(basis),
             percent(policy.memory_margin_percent),
-            long = minutes(policy.windows.stabilization_window)
+            stabilization = minutes(policy.windows.stabilization_window)
         );
         return Ok((new, Direction::Down, with_notes(why, notes)));
     }
     Err(Kept::MemoryNoRoom {
-        peak_utilization: utilization(peak),
+        peak_utilization: utilization(level),
         basis,
         margin: policy.memory_margin_percent,
         high: policy.memory_high_percent,

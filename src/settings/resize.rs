@@ -15,6 +15,8 @@ pub(super) fn settings(check: &mut Checker, raw: &RawSettings, shared: &Shared) 
     cpu_marks(check, raw, shared, &mut policy);
     memory_marks(check, raw, &mut policy);
     policy.windows = windows(check, raw, shared.query_step);
+    long_view(check, raw, &mut policy);
+    oom(check, raw, &mut policy);
     bounds(check, raw, &mut policy);
     steps(check, raw, &mut policy);
     timing(check, raw, &mut policy);
@@ -106,6 +108,71 @@ fn windows(check: &mut Checker, raw: &RawSettings, step: Duration) -> SignalWind
         ),
         ..SignalWindows::default()
     }
+}
+
+/// The long view's window, grid and percentiles, and the throttling mark.
+fn long_view(check: &mut Checker, raw: &RawSettings, policy: &mut ResizePolicy) {
+    let windows = &mut policy.windows;
+    windows.long_window = check.duration(
+        name!(resize_long_window),
+        &raw.resize_long_window,
+        Duration::ZERO,
+    );
+    windows.long_step = check.duration(
+        name!(resize_long_step),
+        &raw.resize_long_step,
+        Duration::from_secs(60),
+    );
+    let spans = [
+        name!(resize_long_window),
+        name!(resize_stabilization_window),
+        name!(resize_long_step),
+    ];
+    if check.accepted(&spans)
+        && !windows.long_window.is_zero()
+        && (windows.long_window < windows.stabilization_window
+            || windows.long_window < windows.long_step)
+    {
+        check.reject(
+            name!(resize_long_window),
+            &raw.resize_long_window,
+            format!(
+                "must be 0 (off) or at least {} and {}: a shorter long view would see less than they do",
+                name!(resize_stabilization_window).env,
+                name!(resize_long_step).env
+            ),
+        );
+    }
+    policy.cpu_long_percentile = check.number(
+        name!(resize_cpu_long_percentile),
+        &raw.resize_cpu_long_percentile,
+        50.0,
+        100.0,
+    );
+    policy.memory_long_percentile = check.number(
+        name!(resize_memory_long_percentile),
+        &raw.resize_memory_long_percentile,
+        50.0,
+        100.0,
+    );
+    policy.cpu_throttle_percent = check.number(
+        name!(resize_cpu_throttle),
+        raw.resize_cpu_throttle.trim_end_matches('%'),
+        0.0,
+        100.0,
+    );
+}
+
+/// How far memory goes after an OOM kill, and how often.
+fn oom(check: &mut Checker, raw: &RawSettings, policy: &mut ResizePolicy) {
+    policy.oom_bump = check.number(name!(resize_oom_bump), &raw.resize_oom_bump, 1.0, 10.0);
+    policy.oom_min_bump_bytes = check.memory(name!(resize_oom_min_bump), &raw.resize_oom_min_bump);
+    policy.oom_max_bumps = check.count(
+        name!(resize_oom_max_bumps),
+        &raw.resize_oom_max_bumps,
+        1,
+        100,
+    );
 }
 
 /// The global bounds of the sizes we set, each minimum at most its maximum.

@@ -288,6 +288,7 @@ fn rbac_without_node_patch() -> Vec<PolicyRule> {
         PolicyRule::new(&[""], &["pods", "namespaces"], &["get", "list", "watch"]),
         PolicyRule::new(&[""], &["pods"], &["patch"]),
         PolicyRule::new(&[""], &["pods/resize"], &["patch"]),
+        PolicyRule::new(&[""], &["limitranges", "resourcequotas"], &["list"]),
         PolicyRule::new(&["events.k8s.io"], &["events"], &["create"]),
         PolicyRule::new(&["autoscaling"], &["horizontalpodautoscalers"], &["list"]),
         PolicyRule::new(

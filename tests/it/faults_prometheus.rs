@@ -249,11 +249,12 @@ fn a_resize_range_answer_over_the_size_limit_is_asked_again_as_statistics() {
 
     tick.assert_success();
     let paths: Vec<String> = proxy.requests().iter().map(|r| r.path.clone()).collect();
-    assert_eq!(paths.len(), 2, "{paths:?}");
+    // The range query, the statistics instead, then the long view (an instant query of its own).
+    assert_eq!(paths.len(), 3, "{paths:?}");
     assert!(paths[0].ends_with("/api/v1/query_range"), "{paths:?}");
     assert!(
-        paths[1].ends_with("/api/v1/query"),
-        "then the statistics: {paths:?}"
+        paths[1].ends_with("/api/v1/query") && paths[2].ends_with("/api/v1/query"),
+        "then the statistics and the long view: {paths:?}"
     );
     assert!(
         tick.stderr

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod beyond_utilization;
 mod concurrency;
 mod container_signals;
 mod crash_consistency;

@@ -236,11 +236,14 @@ fn schema_validation_catches_a_misspelled_field() {
 /// Every request kube-thermostat makes, shell-operator's watches for its snapshots included, as (API group,
 /// resource, verb). A request missing here fails in the cluster; one extra here is privilege nobody uses.
 fn requests_the_code_makes() -> BTreeSet<(String, String, String)> {
-    let grants: [(&str, &str, &[&str]); 7] = [
+    let grants: [(&str, &str, &[&str]); 9] = [
         ("", "nodes", &["get", "list", "watch", "patch"]),
         ("", "pods", &["get", "list", "watch", "patch"]),
         ("", "pods/resize", &["patch"]),
         ("", "namespaces", &["get", "list", "watch"]),
+        // One LIST each per resize tick (no binding watches them).
+        ("", "limitranges", &["list"]),
+        ("", "resourcequotas", &["list"]),
         ("events.k8s.io", "events", &["create"]),
         (
             "autoscaling",

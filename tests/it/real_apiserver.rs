@@ -184,6 +184,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "resize_answers_match_the_stand_in",
         resize_answers_match_the_stand_in,
     ),
+    (
+        "limit_ranges_and_quotas_cut_or_keep_an_upsize_as_the_real_admission_would",
+        limit_ranges_and_quotas_cut_or_keep_an_upsize_as_the_real_admission_would,
+    ),
 ];
 
 /// Writes to the terminal even while libtest captures the test's output.
@@ -1884,4 +1888,271 @@ fn pod_level_requests_of_a_neighbour_count_against_an_upsize(world: &World) {
             "{notes:?}"
         );
     }
+}
+
+/// A `pods/{name}/resize` of `app` to `cpu` (request = limit) as the admin, dry run: what the real admission
+/// plugins answer, nothing stored. Asked again (up to 10 s) while the answer is `waiting`: the plugins read
+/// LimitRanges and quota status from informers, a moment behind a write.
+fn dry_run_resize(
+    world: &World,
+    namespace: &str,
+    name: &str,
+    cpu: &str,
+    waiting: impl Fn(&realcluster::Answer) -> bool,
+) -> realcluster::Answer {
+    let body = containers_patch(json!({"requests": {"cpu": cpu}, "limits": {"cpu": cpu}}));
+    let path = format!("{}/resize?dryRun=All", pod_path(namespace, name));
+    let started = Instant::now();
+    loop {
+        let answer = world
+            .cluster
+            .patch(&path, "application/strategic-merge-patch+json", &body)
+            .unwrap();
+        if !waiting(&answer) || started.elapsed() > Duration::from_secs(10) {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Sets a quota's status as the quota controller (not running here) would: `hard` from its spec, `used` given.
+fn count_quota(world: &World, namespace: &str, name: &str, used: Value) {
+    world
+        .cluster
+        .update(
+            &format!("/api/v1/namespaces/{namespace}/resourcequotas/{name}/status"),
+            |quota| {
+                quota["status"] =
+                    json!({"hard": quota["spec"]["hard"].clone(), "used": used.clone()});
+            },
+        )
+        .unwrap();
+}
+
+/// Issue 18: a hot pod's upsize (500m at 96 % wants 800m) against a LimitRange max, a ResourceQuota's headroom
+/// shared by two pods, and a LimitRange default the resize would add. The real admission's 403s (dry runs)
+/// show the rules the hook models; the hook then cuts or keeps with that rule and sends nothing refused.
+fn limit_ranges_and_quotas_cut_or_keep_an_upsize_as_the_real_admission_would(world: &World) {
+    world.add_node("node-1", json!({}), None);
+    let cpu = json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}});
+    let hot = || {
+        vec![ContainerLoad::new(
+            "app",
+            Profile::Constant(0.48),
+            Profile::Constant(100e6),
+        )]
+    };
+    let refused = |answer: &realcluster::Answer| answer.status == 403;
+
+    // A LimitRange that was there before the pod: max 700m per container.
+    let limited = "resize-limitrange";
+    opted_in_namespace(world, limited);
+    world
+        .cluster
+        .request(
+            "POST",
+            &format!("/api/v1/namespaces/{limited}/limitranges"),
+            Some(
+                &json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "limits"},
+                         "spec": {"limits": [{"type": "Container", "max": {"cpu": "700m"}}]}}),
+            ),
+        )
+        .unwrap()
+        .ok()
+        .unwrap();
+    loaded_pod(
+        world,
+        limited,
+        "web-1",
+        json!({"containers": [app(cpu.clone())]}),
+        hot(),
+    );
+    let answer = dry_run_resize(world, limited, "web-1", "800m", |a| !refused(a));
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(
+        answer.body["message"],
+        "pods \"web-1\" is forbidden: maximum cpu usage per Container is 700m, but limit is 800m",
+        "the rule the hook models"
+    );
+
+    // A quota counting 1000m of 1200m: 200m of headroom for two hot pods of 500m that each want 300m more.
+    let quoted = "resize-quota";
+    opted_in_namespace(world, quoted);
+    for name in ["web-1", "web-2"] {
+        loaded_pod(
+            world,
+            quoted,
+            name,
+            json!({"containers": [app(cpu.clone())]}),
+            hot(),
+        );
+    }
+    world
+        .cluster
+        .request(
+            "POST",
+            &format!("/api/v1/namespaces/{quoted}/resourcequotas"),
+            Some(&json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute"},
+                         "spec": {"hard": {"requests.cpu": "1200m"}}})),
+        )
+        .unwrap()
+        .ok()
+        .unwrap();
+    count_quota(world, quoted, "compute", json!({"requests.cpu": "1000m"}));
+    let answer = dry_run_resize(world, quoted, "web-1", "800m", |a| !refused(a));
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(
+        answer.body["message"],
+        "pods \"web-1\" is forbidden: exceeded quota: compute, requested: requests.cpu=300m, used: \
+         requests.cpu=1, limited: requests.cpu=1200m",
+        "the increase is charged, not the new size"
+    );
+    let answer = dry_run_resize(world, quoted, "web-1", "700m", |_| false);
+    assert_eq!(answer.status, 200, "200m fits: {}", answer.body);
+
+    // A LimitRange with a default memory limit, made after the pod: the resize would get it filled in.
+    let defaulted = "resize-limitrange-default";
+    opted_in_namespace(world, defaulted);
+    loaded_pod(
+        world,
+        defaulted,
+        "web-1",
+        json!({"containers": [app(cpu.clone())]}),
+        hot(),
+    );
+    world
+        .cluster
+        .request(
+            "POST",
+            &format!("/api/v1/namespaces/{defaulted}/limitranges"),
+            Some(&json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "defaults"},
+                         "spec": {"limits": [{"type": "Container", "default": {"memory": "512Mi"}}]}})),
+        )
+        .unwrap()
+        .ok()
+        .unwrap();
+    let added = |answer: &realcluster::Answer| {
+        answer.body["spec"]["containers"][0]["resources"]["limits"]["memory"] == "512Mi"
+    };
+    let answer = dry_run_resize(world, defaulted, "web-1", "800m", |a| {
+        a.status == 200 && !added(a)
+    });
+    assert!(
+        answer.status != 200 || added(&answer),
+        "LimitRanger fills in its default on a resize: either the memory limit is added or the resize is \
+         refused, never a plain cpu change: {} {}",
+        answer.status,
+        answer.body
+    );
+    announce(&format!(
+        "  {} a cpu resize under a LimitRange default memory limit: {} ({})",
+        world.apiserver.version,
+        answer.status,
+        if answer.status == 200 {
+            "memory limit 512Mi added".to_owned()
+        } else {
+            answer.body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    ));
+
+    let plan = resize_plan(world, &[]);
+    let change_of = |namespace: &str, name: &str| -> Option<Value> {
+        plan["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["namespace"] == namespace && p["name"] == name)
+            .map(|p| p["containers"][0]["changes"][0].clone())
+    };
+    let notes_in = |namespace: &str, name: &str| -> Vec<String> {
+        plan["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["namespace"] == namespace && n["pod"] == name)
+            .map(|n| n["reason"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let cut = change_of(limited, "web-1").unwrap_or_else(|| panic!("{plan}"));
+    assert_eq!(cut["to"], json!({"request": 700, "limit": 700}), "{cut}");
+    assert!(
+        cut["why"]
+            .as_str()
+            .unwrap()
+            .ends_with("cut from 800m to what LimitRange resize-limitrange/limits allows (max cpu per Container is 700m)"),
+        "{cut}"
+    );
+    let first = change_of(quoted, "web-1").unwrap_or_else(|| panic!("{plan}"));
+    assert_eq!(
+        first["to"],
+        json!({"request": 700, "limit": 700}),
+        "{first}"
+    );
+    assert!(
+        first["why"]
+            .as_str()
+            .unwrap()
+            .ends_with("cut from 800m to what ResourceQuota resize-quota/compute allows (requests.cpu 1 of 1200m used)"),
+        "{first}"
+    );
+    assert!(change_of(quoted, "web-2").is_none(), "{plan}");
+    assert_eq!(
+        notes_in(quoted, "web-2"),
+        [
+            "ResourceQuota resize-quota/compute: requests.cpu 1200m of 1200m used, the upsize needs 300m, so the \
+          API server would refuse the resize"
+        ],
+        "web-1 took the headroom first"
+    );
+    assert!(change_of(defaulted, "web-1").is_none(), "{plan}");
+    let notes = notes_in(defaulted, "web-1");
+    assert!(
+        notes.iter().any(|n| n.contains(
+            "LimitRange resize-limitrange-default/defaults: default memory limit per Container is 512Mi, and \
+             container app has none"
+        )),
+        "{notes:?}"
+    );
+
+    let before = resource_version(&world.cluster.get(&pod_path(defaulted, "web-1")));
+    let output = world.tick("resize-pods", &[]);
+    output.assert_success();
+    for needle in ["403", "forbidden", "refused"] {
+        assert!(
+            !output.stderr.contains(needle),
+            "no write the server refuses: {needle:?} in\n{}",
+            output.stderr
+        );
+    }
+    let limits_of = |namespace: &str, name: &str| {
+        let pod = world.cluster.get(&pod_path(namespace, name));
+        let record = pod["metadata"]["annotations"][LAST_RESIZE]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            !record.contains("backoff"),
+            "no back-off recorded: {record}"
+        );
+        pod["spec"]["containers"][0]["resources"].clone()
+    };
+    let at = |millis: &str| json!({"requests": {"cpu": millis}, "limits": {"cpu": millis}});
+    assert_eq!(limits_of(limited, "web-1"), at("700m"), "{}", output.stderr);
+    assert_eq!(limits_of(quoted, "web-1"), at("700m"), "{}", output.stderr);
+    assert_eq!(limits_of(quoted, "web-2"), at("500m"), "{}", output.stderr);
+    assert_eq!(
+        resource_version(&world.cluster.get(&pod_path(defaulted, "web-1"))),
+        before,
+        "nothing written to the pod a default would change"
+    );
+    let quota = world.cluster.get(&format!(
+        "/api/v1/namespaces/{quoted}/resourcequotas/compute"
+    ));
+    assert_eq!(
+        quota["status"]["used"]["requests.cpu"], "1200m",
+        "the real admission charged the 200m: {quota}"
+    );
 }

@@ -130,6 +130,14 @@ fn run_json(cluster: &Cluster, args: &[&str], env: &[(&str, &str)]) -> Value {
         .unwrap_or_else(|e| panic!("JSON ({e}):\n{}\nstderr:\n{}", output.stdout, output.stderr))
 }
 
+/// A long view the hour's history can show (the median of 2-minute averages over 30 minutes): the replay
+/// computes it from the evaluations a live tick's subquery takes, to the same figure in the same words.
+const LONG_VIEW: [(&str, &str); 3] = [
+    ("RESIZE_LONG_WINDOW", "30m"),
+    ("RESIZE_LONG_STEP", "2m"),
+    ("RESIZE_CPU_LONG_PERCENTILE", "50"),
+];
+
 #[test]
 fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
     // 100 minutes of history ending now; the live ticks run at t1..tn, one a minute, inside its last hour.
@@ -189,7 +197,11 @@ fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
         if (at / 60_000) % 2 != 0 {
             continue;
         }
-        let resize = run_json(&cluster, &["resize-pods", "--output", "json"], &env);
+        let resize = run_json(
+            &cluster,
+            &["resize-pods", "--output", "json"],
+            &[env.as_slice(), LONG_VIEW.as_slice()].concat(),
+        );
         for change in live_resize_changes(&resize) {
             live_resizes.push((now.clone(), change));
         }
@@ -207,7 +219,7 @@ fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
     let objects = objects.to_str().unwrap();
     // At the default schedules (TAINT_SCHEDULE `* * * * *`, RESIZE_SCHEDULE `*/2 * * * *`), as the live ticks ran.
     let args = ["replay", "--from", &from, "--to", &to, "--objects", objects];
-    let report = replay_report(&cluster, &args, &[]);
+    let report = replay_report(&cluster, &args, &LONG_VIEW);
     let run = &report["runs"][0];
     let replayed_taints: Vec<(String, String, String, String)> = run["taint_nodes"]["changes"]
         .as_array()
@@ -254,6 +266,12 @@ fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
     assert!(
         directions.contains(&"up") && directions.contains(&"down"),
         "live ticks resized up and down: {live_resizes:#?}"
+    );
+    assert!(
+        live_resizes
+            .iter()
+            .any(|c| c.1.3 == "down" && c.1.4.contains("as did p50 over 30m")),
+        "the scale-down read the long view: {live_resizes:#?}"
     );
     assert_eq!(
         replayed_taints, live_taints,

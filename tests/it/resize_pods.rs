@@ -1624,6 +1624,49 @@ fn pod_changed_between_read_and_write_is_re_read_and_not_overwritten() {
 }
 
 #[test]
+fn a_re_read_after_a_conflict_reads_the_namespace_quotas_again() {
+    // Issue 18: the server charges each admitted resize to the quota; deciding again from the quotas read at
+    // the start of the tick would hand out headroom already taken.
+    let cluster = one_node_cluster();
+    web_pod(&cluster, guaranteed_cpu("500m"));
+    cpu_load(
+        &cluster,
+        &short_history(),
+        WEB,
+        &[("app", Profile::Constant(0.48))],
+    );
+    let hard = json!({"requests.cpu": "10"});
+    cluster.api.put(json!({
+        "apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "compute", "namespace": "shop"},
+        "spec": {"hard": hard}, "status": {"hard": hard, "used": {"requests.cpu": "1"}},
+    }));
+    cluster
+        .api
+        .inject(Fault::on("PATCH", "/resize", FaultKind::ConflictOnce, 1));
+
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert_eq!(resize_patches(&cluster), 2, "{}", tick.stderr);
+    let quota_lists: Vec<String> = cluster
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.verb == "list" && r.path.ends_with("/resourcequotas"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        quota_lists,
+        [
+            "/api/v1/resourcequotas",
+            "/api/v1/namespaces/shop/resourcequotas"
+        ],
+        "once per tick, then the pod's namespace again on its re-read"
+    );
+    assert_eq!(resources(&cluster, WEB, "app")["limits"]["cpu"], "800m");
+}
+
+#[test]
 fn kubelet_status_update_between_the_resize_and_the_annotation_loses_neither() {
     let cluster = one_node_cluster();
     web_pod(&cluster, guaranteed_cpu("500m"));
@@ -2187,7 +2230,8 @@ fn pods_not_running_or_not_bound_are_left_alone() {
 // ---- Cost --------------------------------------------------------------------------------------------------
 
 #[test]
-fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_pod() {
+fn two_hundred_containers_cost_two_queries_per_resource_no_lists_and_three_writes_per_resized_pod()
+{
     for memory in [false, true] {
         let mut cluster =
             (0..4)
@@ -2252,11 +2296,18 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
         let tick = cluster.tick("resize-pods", &env);
         tick.assert_success();
         let api = &cluster.api;
+        // Per resource: its usage over the short and stabilization windows, and its long view.
         assert_eq!(
             proxy.query_count(),
-            if memory { 2 } else { 1 },
+            if memory { 4 } else { 2 },
             "memory {memory}"
         );
+        let long_views = proxy
+            .requests_to("/api/v1/query")
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("quantile_over_time"))
+            .count();
+        assert_eq!(long_views, 1, "the CPU long view (memory's is a maximum)");
         // Only the namespace with opted-in pods is selected: Prometheus' cost follows the opted-in containers.
         for request in proxy.requests_to("/api/v1/query") {
             let body = String::from_utf8_lossy(&request.body);
@@ -2270,7 +2321,7 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
                 "kube_thermostat_tick_prometheus_queries",
                 &[("controller", "resize-pods")]
             ),
-            Some(if memory { 2.0 } else { 1.0 })
+            Some(if memory { 4.0 } else { 2.0 })
         );
         for resource in ["pods", "nodes", "namespaces"] {
             assert_eq!(
@@ -2281,6 +2332,9 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
         }
         assert_eq!(api.count("list", "horizontalpodautoscalers"), 1);
         assert_eq!(api.count("list", "verticalpodautoscalers"), 1);
+        // Issue 18: the admission rules a resize must pass, read once per tick rather than met as 403s.
+        assert_eq!(api.count("list", "limitranges"), 1);
+        assert_eq!(api.count("list", "resourcequotas"), 1);
         assert_eq!(
             api.requests()
                 .iter()
@@ -2312,7 +2366,7 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
         );
         assert_eq!(
             api.requests().len(),
-            3 + 3 * hot_pods + 2,
+            5 + 3 * hot_pods + 2,
             "nothing else: {:?}",
             api.requests()
                 .iter()
@@ -2325,11 +2379,15 @@ fn two_hundred_containers_cost_one_query_no_lists_and_three_writes_per_resized_p
 // ---- Permissions -------------------------------------------------------------------------------------------
 
 /// What resize-pods needs (issue 6): patch pods/resize, our annotation and Events; read pods, nodes,
-/// namespaces, HPAs and VPAs.
+/// namespaces, HPAs and VPAs, LimitRanges and ResourceQuotas (issue 18).
 fn resize_rules(with_resize: bool) -> Vec<PolicyRule> {
     let mut rules = vec![
         PolicyRule::new(&[""], &["pods"], &["get", "list", "patch"]),
-        PolicyRule::new(&[""], &["nodes", "namespaces"], &["list"]),
+        PolicyRule::new(
+            &[""],
+            &["nodes", "namespaces", "limitranges", "resourcequotas"],
+            &["list"],
+        ),
         PolicyRule::new(&["events.k8s.io"], &["events"], &["create"]),
         PolicyRule::new(&["autoscaling"], &["horizontalpodautoscalers"], &["list"]),
         PolicyRule::new(

@@ -4,6 +4,7 @@
 //! [`crate::replay`]). Nothing is written to the cluster.
 
 pub(crate) mod history;
+mod long_view;
 pub(crate) mod objects;
 mod resize;
 mod taint;

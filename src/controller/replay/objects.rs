@@ -1,11 +1,13 @@
 //! The objects a replay decides for, read once: from the cluster (one LIST each, as `run` reads them) or from
-//! a file (`kubectl get nodes,pods,namespaces,hpa -A -o json`), so a replay can run away from the cluster.
+//! a file (`kubectl get nodes,pods,namespaces,hpa,limitranges -A -o json`), so a replay can run away from the
+//! cluster. ResourceQuotas are not replayed: their usage moves as the replay resizes, which the replay does not
+//! track, so a quota's headroom read once would be wrong after the first ticks.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Node};
 use serde_json::Value;
 
 use crate::controller::resize::observe::{self, Cluster, NamespaceLabels};
@@ -23,6 +25,7 @@ pub(crate) struct Objects {
     pub namespace_labels: NamespaceLabels,
     pub hpas: Vec<HorizontalPodAutoscaler>,
     pub vpas: Vec<Value>,
+    pub limit_ranges: Vec<LimitRange>,
     pub server_minor: u32,
     /// Where they came from, for the report.
     pub source: String,
@@ -38,6 +41,8 @@ impl Objects {
             server_minor: self.server_minor,
             hpas: self.hpas.clone(),
             vpas: self.vpas.clone(),
+            limit_ranges: self.limit_ranges.clone(),
+            resource_quotas: Vec::new(),
         }
     }
 }
@@ -58,6 +63,7 @@ pub(crate) fn from_cluster(
         namespace_labels: NamespaceLabels::new(),
         hpas: Vec::new(),
         vpas: Vec::new(),
+        limit_ranges: Vec::new(),
         server_minor: 0,
         source: format!("the cluster at {}", kube.server()),
         notes: Vec::new(),
@@ -69,6 +75,12 @@ pub(crate) fn from_cluster(
         objects.server_minor = cluster.server_minor;
         objects.hpas = cluster.hpas;
         objects.vpas = cluster.vpas;
+        objects.limit_ranges = cluster.limit_ranges;
+        if !cluster.resource_quotas.is_empty() {
+            objects
+                .notes
+                .push(quotas_not_replayed(cluster.resource_quotas.len()));
+        }
     }
     Ok(objects)
 }
@@ -80,7 +92,7 @@ pub(crate) fn from_file(path: &Path, server_minor: u32) -> Result<Objects> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", what()))?;
     let document: Value = serde_json::from_str(&text).with_context(|| {
         format!(
-            "{} is not JSON: write it with `kubectl get nodes,pods,namespaces,hpa -A -o json`",
+            "{} is not JSON: write it with `kubectl get nodes,pods,namespaces,hpa,limitranges -A -o json`",
             what()
         )
     })?;
@@ -95,7 +107,7 @@ fn parse_list(document: &Value, server_minor: u32) -> Result<Objects> {
     let Some(items) = document.get("items").and_then(Value::as_array) else {
         bail!(
             "not a Kubernetes list (kind {kind:?}, no `items` array): write it with `kubectl get \
-             nodes,pods,namespaces,hpa -A -o json`"
+             nodes,pods,namespaces,hpa,limitranges -A -o json`"
         );
     };
     if !kind.ends_with("List") {
@@ -109,11 +121,13 @@ fn parse_list(document: &Value, server_minor: u32) -> Result<Objects> {
         namespace_labels: NamespaceLabels::new(),
         hpas: Vec::new(),
         vpas: Vec::new(),
+        limit_ranges: Vec::new(),
         server_minor,
         source: String::new(),
         notes: Vec::new(),
     };
     let mut namespaces = 0;
+    let mut quotas = 0;
     let mut skipped = std::collections::BTreeMap::<String, usize>::new();
     for (index, item) in items.iter().enumerate() {
         let kind = item
@@ -153,6 +167,10 @@ fn parse_list(document: &Value, server_minor: u32) -> Result<Objects> {
                 .hpas
                 .push(serde_json::from_value(item.clone()).with_context(at)?),
             "VerticalPodAutoscaler" => objects.vpas.push(item.clone()),
+            "LimitRange" => objects
+                .limit_ranges
+                .push(serde_json::from_value(item.clone()).with_context(at)?),
+            "ResourceQuota" => quotas += 1,
             "" => bail!("{}: an item without kind", at()),
             other => *skipped.entry(other.to_string()).or_default() += 1,
         }
@@ -173,12 +191,22 @@ fn parse_list(document: &Value, server_minor: u32) -> Result<Objects> {
                 .to_string(),
         );
     }
+    if quotas > 0 {
+        objects.notes.push(quotas_not_replayed(quotas));
+    }
     for (kind, count) in skipped {
         objects
             .notes
             .push(format!("{count} {kind} objects in the file are not read"));
     }
     Ok(objects)
+}
+
+fn quotas_not_replayed(count: usize) -> String {
+    format!(
+        "{count} ResourceQuotas are not replayed (their usage moves as the replay resizes): upsizes are not held to \
+         their headroom"
+    )
 }
 
 #[cfg(test)]
@@ -195,7 +223,11 @@ mod tests {
             {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "done", "namespace": "a"},
              "spec": {"containers": [{"name": "c"}]}, "status": {"phase": "Succeeded"}},
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"x": "y"}}},
-            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "a"}}
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "a"}},
+            {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "limits", "namespace": "a"},
+             "spec": {"limits": [{"type": "Container", "max": {"cpu": "2"}}]}},
+            {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute", "namespace": "a"},
+             "spec": {"hard": {"requests.cpu": "10"}}}
         ]});
         let objects = parse_list(&list, 33).unwrap();
         assert_eq!(objects.nodes.len(), 1);
@@ -208,6 +240,19 @@ mod tests {
                 .any(|n| n.contains("HorizontalPodAutoscalers"))
         );
         assert!(objects.notes.iter().any(|n| n.contains("1 Service")));
+        assert_eq!(
+            objects.cluster().limit_ranges.len(),
+            1,
+            "LimitRanges are replayed"
+        );
+        assert!(
+            objects
+                .notes
+                .iter()
+                .any(|n| n.contains("1 ResourceQuotas are not replayed")),
+            "{:?}",
+            objects.notes
+        );
     }
 
     #[test]

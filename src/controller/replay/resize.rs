@@ -9,6 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use std::collections::HashMap;
 
 use super::history::{self, Answer, FetchOptions, SignalSpec};
+use super::long_view::{self, LongViews};
 use crate::controller::resize::observe::opted_in_pods;
 use crate::controller::resize::observed::{Observed, decide_for};
 use crate::model::pod::Pod;
@@ -124,13 +125,24 @@ pub(super) fn history_key(run: &ResizeRun, at: Timestamp) -> Result<Vec<(String,
         &run.observed.namespace_labels,
         run.settings,
     );
-    signals(run.settings)
+    let mut key = signals(run.settings)
         .into_iter()
         .map(|signal| {
             let q = live_query(run.settings, &pods, signal, at)?;
             Ok((q.expression, q.range.as_millis() as i64, q.step.as_millis()))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    // The long view is read once per group too: the same window, grid and percentiles.
+    let policy = &run.settings.policy;
+    key.push((
+        format!(
+            "long view p{} p{}",
+            policy.cpu_long_percentile, policy.memory_long_percentile
+        ),
+        policy.windows.long_window.as_millis() as i64,
+        policy.windows.long_step.as_millis(),
+    ));
+    Ok(key)
 }
 
 fn signals(settings: &ResizeSettings) -> Vec<Signal> {
@@ -175,6 +187,19 @@ pub(super) fn replay(
     for &at in ticks {
         ends.push(live_query(settings, &pods, Signal::Cpu, at)?.end_ms);
     }
+    let namespaces = query_namespaces(pods.iter().filter_map(|p| p.metadata.namespace.as_deref()));
+    let mut long_views = Vec::with_capacity(signals.len());
+    for &signal in &signals {
+        long_views.push(long_view::read(
+            prometheus,
+            &settings.policy,
+            namespaces.as_ref(),
+            signal,
+            &ends,
+            options,
+        )?);
+    }
+    drop(namespaces);
     drop(pods);
     history::by_chunks::<ContainerSeriesLabels>(
         prometheus,
@@ -186,7 +211,8 @@ pub(super) fn replay(
             let keyed: Vec<Keyed> = answers.into_iter().map(sorted_by_container).collect();
             for i in chunk {
                 for run in runs.iter_mut() {
-                    tick(run, ticks[i], ends[i], &signals, &specs, &keyed);
+                    let signals = (signals.as_slice(), specs.as_slice(), long_views.as_slice());
+                    tick(run, ticks[i], ends[i], signals, &keyed);
                 }
             }
             Ok(())
@@ -213,15 +239,14 @@ fn tick(
     run: &mut ResizeRun,
     at: Timestamp,
     end_ms: i64,
-    signals: &[Signal],
-    specs: &[SignalSpec],
+    (signals, specs, long_views): (&[Signal], &[SignalSpec], &[LongViews]),
     answers: &[Keyed],
 ) {
     let windows = &run.settings.policy.windows;
     run.recorder.reserve(seconds_between(run.last_tick, at));
     run.last_tick = at;
     let mut tables = Vec::with_capacity(signals.len());
-    for ((signal, spec), series) in signals.iter().zip(specs).zip(answers) {
+    for (((signal, spec), series), long) in signals.iter().zip(specs).zip(answers).zip(long_views) {
         let mut rows: Vec<(ContainerKey, ContainerStats)> = Vec::with_capacity(series.len());
         let mut present = 0;
         let resource = match signal {
@@ -235,7 +260,8 @@ fn tick(
             }
             present += 1;
             let Some(key) = key else { continue };
-            let stats = series_stats(in_window, end_ms, windows);
+            let mut stats = series_stats(in_window, end_ms, windows);
+            stats.long = long.at(key, end_ms);
             // A duplicate scrape measures the same thing: merged as the live table merges it, its usage judged
             // once (the first series, as sorted stably).
             if let Some((last, merged)) = rows.last_mut()

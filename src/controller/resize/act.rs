@@ -7,20 +7,21 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde_json::json;
 
-use super::observe::opted_in_pods;
+use super::observe::{Cluster, opted_in_pods};
 use super::observed::{Observed, decide_for};
 use super::report::count_resizes;
 use crate::controller::act::{Attempt, Reread, Rewrite};
 use crate::controller::context::Tick;
 use crate::events::{EventSpec, Regarding};
 use crate::hook::metrics::Metrics;
-use crate::kube::{ApiResource, KubeError, Patch};
+use crate::kube::{ApiResource, KubeError, ListParams, Patch};
 use crate::log;
 use crate::model::pod::Pod;
 use crate::resize::ResizeSettings;
 use crate::resize::patch;
 use crate::resize::plan::{PodAction, PodPlan};
 use crate::resize::record::LAST_RESIZE_ANNOTATION;
+use k8s_openapi::api::core::v1::ResourceQuota;
 
 /// Further tries of a resize the 1.36+ `PodResizeValidator` answered "not yet ready" (its node informer syncing
 /// after an API server start). The server waits 10 s itself before so answering (k8s.io/apiserver
@@ -87,6 +88,9 @@ impl Rewrite for PodRewrite<'_> {
         };
         let node = fresh.spec.as_ref().and_then(|s| s.node_name.clone());
         replace_pod(&mut self.observed.all_pods, fresh);
+        if let Err(error) = reread_quotas(tick, &mut self.observed.cluster, &plan.namespace) {
+            return Reread::Failed(error);
+        }
         let observed = &*self.observed;
         // Only the pods of its node compete with it for room, and the per-tick cap already let it in: deciding
         // for the whole cluster again would cost a full decision per conflict.
@@ -108,6 +112,24 @@ impl Rewrite for PodRewrite<'_> {
             None => Reread::NotNeeded(()),
         }
     }
+}
+
+/// The namespace's ResourceQuotas, read again when it has any: the server charged this tick's writes to them as
+/// it admitted them, and a decision again from the quotas read at the start would hand out that headroom twice.
+fn reread_quotas(tick: &Tick, cluster: &mut Cluster, namespace: &str) -> Result<(), KubeError> {
+    let in_namespace = |q: &ResourceQuota| q.metadata.namespace.as_deref() == Some(namespace);
+    if !cluster.resource_quotas.iter().any(in_namespace) {
+        return Ok(());
+    }
+    let fresh = tick.kube.list_all::<ResourceQuota>(
+        &ApiResource::RESOURCE_QUOTAS,
+        Some(namespace),
+        &ListParams::default(),
+        tick.deadline,
+    )?;
+    cluster.resource_quotas.retain(|q| !in_namespace(q));
+    cluster.resource_quotas.extend(fresh);
+    Ok(())
 }
 
 enum ApplyError {

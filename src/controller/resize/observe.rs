@@ -1,11 +1,11 @@
-//! resize-pods, observing: pods, nodes and namespaces (snapshots or one paged LIST each), HPAs and VPAs (one
-//! LIST each), the server version, and one Prometheus query per signal, read into [`SignalTable`]s.
+//! resize-pods, observing: pods, nodes and namespaces (snapshots or one paged LIST each), HPAs, VPAs,
+//! LimitRanges and ResourceQuotas (one LIST each), the server version, and one Prometheus query per signal, read into [`SignalTable`]s.
 
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Node, ResourceQuota};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -19,6 +19,7 @@ use crate::model::node::{ListedNode, fit_only};
 use crate::model::pod::Pod;
 use crate::prometheus::RangeSpan;
 use crate::resize::ResizeSettings;
+use crate::resize::long_view;
 use crate::resize::signals::{
     ContainerQuery, Signal, SignalTable, container_query, query_namespaces, record_sample,
     record_series,
@@ -71,12 +72,15 @@ pub(in crate::controller) fn read_namespace_labels(
         .collect())
 }
 
-/// Nodes, HPAs, VPAs and the server's minor version: what decides whether and where pods may grow.
+/// Nodes, HPAs, VPAs, LimitRanges, ResourceQuotas and the server's minor version: what decides whether, where
+/// and how much pods may grow.
 pub(crate) struct Cluster {
     pub nodes: Vec<Node>,
     pub server_minor: u32,
     pub hpas: Vec<HorizontalPodAutoscaler>,
     pub vpas: Vec<Value>,
+    pub limit_ranges: Vec<LimitRange>,
+    pub resource_quotas: Vec<ResourceQuota>,
 }
 
 /// Reads the [`Cluster`]; an error when the server has no `resize` subresource.
@@ -125,11 +129,30 @@ pub(in crate::controller) fn read_cluster(
                 .context("listing VerticalPodAutoscalers (pods they steer are left alone)");
         }
     };
+    // Read once, cluster-wide, rather than learning of them from a 403 per refused resize.
+    let limit_ranges = kube
+        .list_all::<LimitRange>(
+            &ApiResource::LIMIT_RANGES,
+            None,
+            &ListParams::default(),
+            deadline,
+        )
+        .context("listing LimitRanges (resizes are held to what they allow)")?;
+    let resource_quotas = kube
+        .list_all::<ResourceQuota>(
+            &ApiResource::RESOURCE_QUOTAS,
+            None,
+            &ListParams::default(),
+            deadline,
+        )
+        .context("listing ResourceQuotas (upsizes are held to their headroom)")?;
     Ok(Cluster {
         nodes,
         server_minor: server.minor,
         hpas,
         vpas,
+        limit_ranges,
+        resource_quotas,
     })
 }
 
@@ -178,13 +201,80 @@ pub(super) fn read_signals(
             result => result.map_err(|e| e.error),
         }
     };
-    let cpu = table(Signal::Cpu)?;
+    let mut cpu = table(Signal::Cpu)?;
+    let windows = &policy.windows;
+    let throttle = policy.cpu_throttle_percent > 0.0 || any_throttle_override(opted_in);
+    let cpu_long = long_view::cpu_long_query(
+        windows,
+        namespaces.as_ref(),
+        policy.cpu_long_percentile,
+        throttle,
+    );
+    read_long_view(tick, Signal::Cpu, cpu_long, &mut cpu);
     let memory = if policy.memory_enabled {
-        table(Signal::Memory)?
+        let mut memory = table(Signal::Memory)?;
+        let memory_long = long_view::memory_long_query(
+            windows,
+            namespaces.as_ref(),
+            policy.memory_long_percentile,
+        );
+        read_long_view(tick, Signal::Memory, memory_long, &mut memory);
+        memory
     } else {
         SignalTable::new()
     };
     Ok((cpu, memory))
+}
+
+/// Whether some opted-in pod turns throttling on for itself while it is off for all.
+fn any_throttle_override(opted_in: &[&Pod]) -> bool {
+    opted_in.iter().any(|pod| {
+        pod.metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|annotations| {
+                annotations
+                    .get("kube-thermostat.io/cpu-throttle")
+                    .is_some_and(|mark| mark.trim_end_matches('%').trim() != "0")
+            })
+    })
+}
+
+/// Adds the long view (and throttling) to a signal's table. A failed query is a warning, not a failed tick: the
+/// containers then have no long view, which holds their scale-downs (never a scale-down on less than it asks for),
+/// while scale-ups, which need only the short window, go on.
+fn read_long_view(tick: &Tick, signal: Signal, query: Option<String>, table: &mut SignalTable) {
+    let Some(query) = query else {
+        return;
+    };
+    let name = signal.name();
+    let answer = tick
+        .prometheus()
+        .and_then(|prometheus| {
+            prometheus
+                .query(&query, tick.now, &tick.deadline)
+                .map_err(anyhow::Error::new)
+        })
+        .with_context(|| format!("querying Prometheus for the container {name} long view"));
+    let result = answer.and_then(|answer| {
+        log_prometheus_warnings(name, &answer.warnings);
+        answer
+            .result
+            .vector()
+            .and_then(|vector| vector.for_each(|labels, value| record_sample(table, labels, value)))
+            .map_err(|error| anyhow!("the container {name} long-view query answered {error}"))
+    });
+    if let Err(error) = result {
+        log::warn(
+            "no long view this tick: scale-downs wait (scale-ups do not); check Prometheus' --query.max-samples \
+             and --query.timeout against RESIZE_LONG_WINDOW / RESIZE_LONG_STEP",
+            &[
+                ("signal", json!(name)),
+                ("error", json!(error_chain::render_anyhow(&error))),
+                ("query", json!(query)),
+            ],
+        );
+    }
 }
 
 /// Containers of a pod that have a series of their own (sidecars included).

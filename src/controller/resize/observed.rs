@@ -40,6 +40,8 @@ pub(in crate::controller) fn decide_for(
         all_pods: &observed.all_pods,
         hpas: &cluster.hpas,
         vpas: &cluster.vpas,
+        limit_ranges: &cluster.limit_ranges,
+        resource_quotas: &cluster.resource_quotas,
         server_minor: cluster.server_minor,
         cpu: &observed.cpu,
         memory: &observed.memory,

@@ -96,6 +96,28 @@ pub(crate) const RESOURCES: &[ResourceType] = &[
         has_generation: false,
         custom: false,
     },
+    // Served as plain objects for the hook's LISTs: the stand-in's admission enforces neither LimitRanges nor
+    // quotas (tests/it/real_apiserver.rs checks the hook's model against the real plugins).
+    ResourceType {
+        plural: "limitranges",
+        kind: "LimitRange",
+        group: "",
+        version: "v1",
+        namespaced: true,
+        fields: &[],
+        has_generation: false,
+        custom: false,
+    },
+    ResourceType {
+        plural: "resourcequotas",
+        kind: "ResourceQuota",
+        group: "",
+        version: "v1",
+        namespaced: true,
+        fields: &[],
+        has_generation: false,
+        custom: false,
+    },
     ResourceType {
         plural: "horizontalpodautoscalers",
         kind: "HorizontalPodAutoscaler",

@@ -279,6 +279,10 @@ pub struct ContainerLoad {
     pub name: String,
     pub cpu_cores: Profile,
     pub memory_working_set_bytes: Profile,
+    /// With a CPU limit, the fraction of CFS periods throttled: cAdvisor then reports
+    /// `container_cpu_cfs_periods_total` (10 periods a second, the default 100ms period) and
+    /// `container_cpu_cfs_throttled_periods_total`. `None`: no limit, no such series (as cAdvisor).
+    pub throttled: Option<Profile>,
 }
 
 impl ContainerLoad {
@@ -287,7 +291,14 @@ impl ContainerLoad {
             name: name.to_owned(),
             cpu_cores,
             memory_working_set_bytes,
+            throttled: None,
         }
+    }
+
+    /// The container runs under a CPU limit that throttles `fraction` of its periods.
+    pub fn throttled(mut self, fraction: Profile) -> Self {
+        self.throttled = Some(fraction);
+        self
     }
 }
 
@@ -334,6 +345,11 @@ impl PodHistory {
             Profile::Constant(0.0001),
             Profile::Constant(400.0 * 1024.0),
         );
+        let throttling: Vec<(String, Profile)> = self
+            .containers
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), c.throttled.clone()?)))
+            .collect();
         let mut containers: Vec<(String, String, Profile, Profile)> = self
             .containers
             .iter()
@@ -414,6 +430,22 @@ impl PodHistory {
                     Series::new("container_memory_working_set_bytes", &labels)
                         .with_samples(shift(memory.gauge(timeline))),
                 );
+                if let Some((_, fraction)) = throttling.iter().find(|(name, _)| name == container) {
+                    const PERIODS_PER_SECOND: f64 = 10.0;
+                    let throttled = fraction.clone();
+                    let throttled_per_second = Profile::Custom(Arc::new(move |age| {
+                        throttled.value(age, length).clamp(0.0, 1.0) * PERIODS_PER_SECOND
+                    }));
+                    series.push(
+                        Series::new("container_cpu_cfs_periods_total", &labels).with_samples(
+                            shift(Profile::Constant(PERIODS_PER_SECOND).counter(timeline, 50.0)),
+                        ),
+                    );
+                    series.push(
+                        Series::new("container_cpu_cfs_throttled_periods_total", &labels)
+                            .with_samples(shift(throttled_per_second.counter(timeline, 5.0))),
+                    );
+                }
             }
         }
         series

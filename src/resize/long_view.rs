@@ -1,0 +1,207 @@
+//! The long view and CPU throttling: what a container used over hours to days, so that a scale-down keeps a
+//! daily peak it saw outside the stabilization window, and how often its CPU limit throttled it.
+//!
+//! One instant query per resource per tick, of subqueries on a coarse grid (`long_step`, 5m), the statistics
+//! told apart by the `thermostat_stat` label as in the statistics query of [`super::signals`]:
+//! - `long`: the `RESIZE_*_LONG_PERCENTILE` of the container's 5-minute CPU averages (`rate(..[5m])`), or of its
+//!   5-minute working-set peaks (`max_over_time(..[5m])`), over `RESIZE_LONG_WINDOW`; 100 is the maximum.
+//! - CPU only, with `RESIZE_CPU_THROTTLE` on: `throttled_short`, the fraction of CFS periods throttled over the
+//!   short window (cAdvisor reports these counters only for containers with a CPU limit), and `throttled_long`,
+//!   the highest such fraction of one 5-minute step over the long window (the stabilization window when the long
+//!   view is off).
+//!
+//! Prometheus computes the percentile (`quantile_over_time`) rather than us from range data: on 11,000 containers
+//! x 24 h of history (BENCHMARKS.md, "The long view") the subquery took 1.2 s of Prometheus time for a 1.4 MB answer;
+//! the range answer we would aggregate ourselves took 0.8 s plus 1.2 s to encode, and was 115 MB to decode.
+//! The grid keeps the subquery's peak samples at containers x window / step (at 50,000 containers and 24 h /
+//! 5m: 14.4 M, under Prometheus' default `--query.max-samples` of 50 M; a 1m grid would be 72 M).
+//!
+//! The replay, which reads the history itself, computes the same figures from the same 5-minute evaluations
+//! ([`quantile`]). Pure.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::signals::{SignalWindows, Stat, container_selector};
+use crate::prometheus::{promql_duration, tag_stat};
+
+/// `by` labels of every statistic: duplicate scrapes of a container are merged, hottest wins.
+const BY_CONTAINER: &str = "max by (namespace, pod, container)";
+
+/// CPU usage in cores averaged over each long-view step: what the CPU long view takes a percentile of.
+pub fn cpu_long_expression(windows: &SignalWindows, namespaces: Option<&BTreeSet<&str>>) -> String {
+    format!(
+        "rate(container_cpu_usage_seconds_total{{{}}}[{}])",
+        container_selector(namespaces),
+        promql_duration(windows.long_step)
+    )
+}
+
+/// The working set's peak within each long-view step: what the memory long view takes a percentile of.
+pub fn memory_long_expression(
+    windows: &SignalWindows,
+    namespaces: Option<&BTreeSet<&str>>,
+) -> String {
+    format!(
+        "max_over_time(container_memory_working_set_bytes{{{}}}[{}])",
+        container_selector(namespaces),
+        promql_duration(windows.long_step)
+    )
+}
+
+/// The fraction of CFS periods in which the container was throttled, over `window`. NaN (no data) where it ran
+/// no period, as an idle container or one without a CPU limit.
+pub fn throttled_expression(window: Duration, namespaces: Option<&BTreeSet<&str>>) -> String {
+    let selector = container_selector(namespaces);
+    let window = promql_duration(window);
+    format!(
+        "rate(container_cpu_cfs_throttled_periods_total{{{selector}}}[{window}]) / \
+         rate(container_cpu_cfs_periods_total{{{selector}}}[{window}])"
+    )
+}
+
+/// The window over which throttling holds a CPU scale-down back: the long view's, or the stabilization window
+/// without it.
+pub fn throttle_guard_window(windows: &SignalWindows) -> Duration {
+    if windows.long_window.is_zero() {
+        windows.stabilization_window
+    } else {
+        windows.long_window
+    }
+}
+
+/// `percentile` (0-100] of `expression`'s evaluations every long step over `window`, per container. The range
+/// is a second short of the window: Prometheus 2 takes a point exactly one range old, Prometheus 3 does not
+/// (left-open ranges), and a grid point is never within the last second, so both take the same points.
+fn percentile_over(expression: &str, percentile: f64, window: Duration, step: Duration) -> String {
+    let range = format!(
+        "[{}:{}]",
+        promql_duration(window.saturating_sub(Duration::from_secs(1))),
+        promql_duration(step)
+    );
+    if percentile >= 100.0 {
+        format!("{BY_CONTAINER} (max_over_time(({expression}){range}))")
+    } else {
+        format!(
+            "{BY_CONTAINER} (quantile_over_time({}, ({expression}){range}))",
+            percentile / 100.0
+        )
+    }
+}
+
+/// The CPU long-view query: the `long` percentile (when the long view is on) and, with `throttle`, both
+/// throttling statistics. `None` when there is nothing to ask.
+pub fn cpu_long_query(
+    windows: &SignalWindows,
+    namespaces: Option<&BTreeSet<&str>>,
+    percentile: f64,
+    throttle: bool,
+) -> Option<String> {
+    let mut parts = Vec::new();
+    if !windows.long_window.is_zero() {
+        let inner = cpu_long_expression(windows, namespaces);
+        parts.push(tag_stat(
+            &percentile_over(&inner, percentile, windows.long_window, windows.long_step),
+            Stat::Long.label_value(),
+        ));
+    }
+    if throttle {
+        let short = throttled_expression(windows.short_window, namespaces);
+        parts.push(tag_stat(
+            &format!("{BY_CONTAINER} ({short})"),
+            Stat::ThrottledShort.label_value(),
+        ));
+        let per_step = throttled_expression(windows.long_step, namespaces);
+        parts.push(tag_stat(
+            &percentile_over(
+                &per_step,
+                100.0,
+                throttle_guard_window(windows),
+                windows.long_step,
+            ),
+            Stat::ThrottledLong.label_value(),
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" or "))
+}
+
+/// The memory long-view query; `None` when the long view is off.
+pub fn memory_long_query(
+    windows: &SignalWindows,
+    namespaces: Option<&BTreeSet<&str>>,
+    percentile: f64,
+) -> Option<String> {
+    (!windows.long_window.is_zero()).then(|| {
+        let inner = memory_long_expression(windows, namespaces);
+        tag_stat(
+            &percentile_over(&inner, percentile, windows.long_window, windows.long_step),
+            Stat::Long.label_value(),
+        )
+    })
+}
+
+/// Prometheus' `quantile_over_time` of `values` (sorted here): the value at rank `q * (n - 1)`, interpolated
+/// linearly between the two samples around it (prometheus `promql/quantile.go`, `quantile`). `None` without values.
+pub fn quantile(q: f64, values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len() as f64;
+    let rank = q.clamp(0.0, 1.0) * (n - 1.0);
+    let lower = rank.floor();
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - lower;
+    Some(values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cpu_long_view_is_one_query_of_a_percentile_and_both_throttling_figures() {
+        let windows = SignalWindows::default();
+        let namespaces: BTreeSet<&str> = ["shop"].into();
+        let query = cpu_long_query(&windows, Some(&namespaces), 95.0, true).unwrap();
+        let selector = r#"{container!="",container!="POD",namespace=~"shop"}"#;
+        assert_eq!(
+            query,
+            format!(
+                r#"label_replace(max by (namespace, pod, container) (quantile_over_time(0.95, (rate(container_cpu_usage_seconds_total{selector}[5m]))[86399s:5m])), "thermostat_stat", "long", "", "") or label_replace(max by (namespace, pod, container) (rate(container_cpu_cfs_throttled_periods_total{selector}[3m]) / rate(container_cpu_cfs_periods_total{selector}[3m])), "thermostat_stat", "throttled_short", "", "") or label_replace(max by (namespace, pod, container) (max_over_time((rate(container_cpu_cfs_throttled_periods_total{selector}[5m]) / rate(container_cpu_cfs_periods_total{selector}[5m]))[86399s:5m])), "thermostat_stat", "throttled_long", "", "")"#
+            )
+        );
+    }
+
+    #[test]
+    fn without_the_long_view_throttling_is_guarded_over_the_stabilization_window() {
+        let windows = SignalWindows {
+            long_window: Duration::ZERO,
+            ..SignalWindows::default()
+        };
+        let query = cpu_long_query(&windows, None, 95.0, true).unwrap();
+        assert!(!query.contains("\"long\""), "{query}");
+        assert!(query.contains("[1799s:5m]"), "{query}");
+        assert_eq!(cpu_long_query(&windows, None, 95.0, false), None);
+        assert_eq!(memory_long_query(&windows, None, 100.0), None);
+    }
+
+    #[test]
+    fn the_memory_long_view_at_100_is_the_highest_five_minute_peak() {
+        let query = memory_long_query(&SignalWindows::default(), None, 100.0).unwrap();
+        assert_eq!(
+            query,
+            r#"label_replace(max by (namespace, pod, container) (max_over_time((max_over_time(container_memory_working_set_bytes{container!="",container!="POD"}[5m]))[86399s:5m])), "thermostat_stat", "long", "", "")"#
+        );
+    }
+
+    #[test]
+    fn quantile_interpolates_between_ranks_as_prometheus_does() {
+        assert_eq!(quantile(0.95, &mut []), None);
+        assert_eq!(quantile(0.5, &mut [3.0]), Some(3.0));
+        // rank 0.9 x 4 = 3.6: 0.4 of the way from the 4th (40) to the 5th (50) value.
+        let value = quantile(0.9, &mut [50.0, 10.0, 30.0, 20.0, 40.0]).unwrap();
+        assert!((value - 46.0).abs() < 1e-9, "{value}");
+        assert_eq!(quantile(1.0, &mut [1.0, 7.0, 2.0]), Some(7.0));
+    }
+}

@@ -1,0 +1,251 @@
+//! resize-pods' signals beyond utilization, end to end (issue 18): the real binary, a real Prometheus with
+//! pushed cAdvisor history (CFS throttling counters included), the API stand-in. CPU throttling scales up
+//! below the high mark and holds scale-downs; the long view keeps a peak from hours ago; an OOM kill in the
+//! container's `lastState` raises memory at once, once.
+
+use crate::support::{self, Cluster, ContainerLoad, Options, PodHistory, Profile, Timeline};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use thermostat_rig::builders::{NodeBuilder, PodBuilder};
+use thermostat_rig::cluster::plan_notes_about;
+
+const WEB: (&str, &str) = ("shop", "web-1");
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn new_cluster() -> Cluster {
+    support::scenario()
+        .api(Options {
+            server_minor: 34,
+            ..Options::default()
+        })
+        .node(NodeBuilder::new("node-1").label("kubernetes.io/os", "linux"))
+        .start()
+}
+
+fn web(cluster: &Cluster, resources: Value) {
+    cluster.put_running(
+        PodBuilder::new(WEB.0, WEB.1)
+            .on("node-1")
+            .container("app", resources),
+    );
+}
+
+fn spec_resources(cluster: &Cluster) -> Value {
+    let pod = cluster.api.get("Pod", Some(WEB.0), WEB.1).expect("pod");
+    pod["spec"]["containers"][0]["resources"].clone()
+}
+
+fn last_resize(cluster: &Cluster) -> Value {
+    let pod = cluster.api.get("Pod", Some(WEB.0), WEB.1).expect("pod");
+    pod["metadata"]["annotations"]["kube-thermostat.io/last-resize"]
+        .as_str()
+        .map(|text| serde_json::from_str(text).expect("our annotation is JSON"))
+        .unwrap_or(Value::Null)
+}
+
+fn push(cluster: &Cluster, timeline: &Timeline, load: ContainerLoad) {
+    cluster.push(PodHistory::new(WEB.0, WEB.1, "node-1", vec![load]).series(timeline));
+}
+
+/// `high` for ages in [young, old), `low` otherwise.
+fn between(young: Duration, old: Duration, high: f64, low: f64) -> Profile {
+    Profile::Custom(Arc::new(
+        move |age| {
+            if age >= young && age < old { high } else { low }
+        },
+    ))
+}
+
+fn notes_about_web(cluster: &Cluster, env: &[(&str, &str)]) -> Vec<String> {
+    let output = cluster.run_cli(&["resize-pods", "--dry-run", "--output", "json"], env);
+    output.assert_success();
+    let plan: Value = serde_json::from_str(output.stdout.trim()).expect("plan JSON");
+    plan_notes_about(&plan, WEB.1)
+}
+
+#[test]
+fn a_container_throttled_below_the_high_mark_is_scaled_up() {
+    let cluster = new_cluster();
+    web(
+        &cluster,
+        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+    );
+    // 250m of 500m (50 %, under the 80 % mark) on average, but a third of its CFS periods throttled.
+    let load = ContainerLoad::new("app", Profile::Constant(0.25), Profile::Constant(100e6))
+        .throttled(Profile::Constant(0.33));
+    push(
+        &cluster,
+        &Timeline::ending_now(Duration::from_secs(600)),
+        load,
+    );
+
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert_eq!(
+        spec_resources(&cluster),
+        json!({"requests": {"cpu": "840m"}, "limits": {"cpu": "840m"}}),
+        "demand taken as at least the 500m limit: 500m / 60 % = 834m, rounded up to 10m\n{}",
+        tick.stderr
+    );
+    let why = last_resize(&cluster)["app"]["why"].clone();
+    assert!(
+        why.as_str()
+            .unwrap()
+            .contains("throttled in 33% of CPU periods over 3m"),
+        "{why}"
+    );
+
+    // The same load unthrottled is between the marks; with throttling turned off, too.
+    let quiet = new_cluster();
+    web(
+        &quiet,
+        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+    );
+    let load = ContainerLoad::new("app", Profile::Constant(0.25), Profile::Constant(100e6))
+        .throttled(Profile::Constant(0.33));
+    push(
+        &quiet,
+        &Timeline::ending_now(Duration::from_secs(600)),
+        load,
+    );
+    quiet
+        .tick("resize-pods", &[("RESIZE_CPU_THROTTLE", "0")])
+        .assert_success();
+    assert_eq!(quiet.api.count_writes(), 0);
+}
+
+#[test]
+fn a_busy_hour_earlier_in_the_day_holds_the_scale_down_the_last_half_hour_would_make() {
+    let cluster = new_cluster();
+    web(
+        &cluster,
+        json!({"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}),
+    );
+    // Three hours of history: busy (800m) from 3h to 2h ago, idle (100m) since.
+    let timeline = Timeline {
+        step: Duration::from_secs(30),
+        ..Timeline::ending_now(3 * HOUR)
+    };
+    let cpu = between(2 * HOUR, 3 * HOUR + HOUR, 0.8, 0.1);
+    push(
+        &cluster,
+        &timeline,
+        ContainerLoad::new("app", cpu, Profile::Constant(100e6)),
+    );
+
+    // The day's p95 is the busy hour (a third of the history): 80 % of the limit, between the marks.
+    cluster.tick("resize-pods", &[]).assert_success();
+    assert_eq!(cluster.api.count_writes(), 0);
+    let notes = notes_about_web(&cluster, &[]);
+    assert!(
+        notes.iter().any(|n| n.contains("long view 80%")),
+        "{notes:#?}"
+    );
+
+    // Without the long view the last 30 minutes alone decide: a scale-down.
+    let tick = cluster.tick("resize-pods", &[("RESIZE_LONG_WINDOW", "0")]);
+    tick.assert_success();
+    assert_eq!(
+        spec_resources(&cluster)["limits"]["cpu"],
+        "500m",
+        "idle at 100m: the /2 step\n{}",
+        tick.stderr
+    );
+}
+
+#[test]
+fn throttling_within_the_long_window_holds_the_scale_down() {
+    let cluster = new_cluster();
+    web(
+        &cluster,
+        json!({"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}),
+    );
+    // Idle for the last 40 minutes at 100m, but throttled in 40 % of its periods for 10 minutes an hour ago.
+    let timeline = Timeline::ending_now(90 * 60 * Duration::from_secs(1));
+    let throttled = between(
+        60 * 60 * Duration::from_secs(1),
+        70 * 60 * Duration::from_secs(1),
+        0.4,
+        0.0,
+    );
+    let load = ContainerLoad::new("app", Profile::Constant(0.1), Profile::Constant(100e6))
+        .throttled(throttled);
+    push(&cluster, &timeline, load);
+
+    cluster.tick("resize-pods", &[]).assert_success();
+    assert_eq!(cluster.api.count_writes(), 0);
+    let notes = notes_about_web(&cluster, &[]);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("of CPU periods within the last 24h (mark 10%): no scale-down")),
+        "{notes:#?}"
+    );
+}
+
+/// Marks the container's previous run as OOM-killed `ago`, as the kubelet reports it.
+fn oom_killed(cluster: &Cluster, ago: Duration) -> String {
+    let mut pod = cluster.api.get("Pod", Some(WEB.0), WEB.1).expect("pod");
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let finished = k8s_openapi::jiff::Timestamp::from_second(now_s - ago.as_secs() as i64)
+        .unwrap()
+        .to_string();
+    pod["status"]["containerStatuses"][0]["lastState"] = json!({"terminated": {
+        "reason": "OOMKilled", "exitCode": 137, "finishedAt": finished.clone(),
+        "startedAt": "2026-01-01T00:00:00Z"
+    }});
+    pod["status"]["containerStatuses"][0]["restartCount"] = json!(1);
+    cluster.api.put(pod);
+    finished
+}
+
+#[test]
+fn an_oom_kill_raises_memory_at_once_and_only_once() {
+    let cluster = new_cluster();
+    web(
+        &cluster,
+        json!({"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}),
+    );
+    // Its new run uses little memory so far: the kill, not the usage, is the reason.
+    push(
+        &cluster,
+        &Timeline::ending_now(Duration::from_secs(600)),
+        ContainerLoad::new("app", Profile::Constant(0.25), Profile::Constant(100e6)),
+    );
+    let finished = oom_killed(&cluster, Duration::from_secs(120));
+    let env = [("RESIZE_MEMORY", "true")];
+
+    let tick = cluster.tick("resize-pods", &env);
+    tick.assert_success();
+    assert_eq!(
+        spec_resources(&cluster)["limits"]["memory"],
+        "615Mi",
+        "max(512Mi x 1.2, 512Mi + 100Mi) = 614.4Mi, rounded up to 1Mi\n{}",
+        tick.stderr
+    );
+    let record = last_resize(&cluster);
+    assert_eq!(record["app"]["oomRaises"], json!([finished]), "{record}");
+    assert!(
+        record["app"]["why"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("OOM-killed at {finished}: raised at once")),
+        "{record}"
+    );
+
+    // The kubelet applies it; the same kill, still in lastState, is not raised again (cooldown over or not).
+    cluster.api.kubelet_actuate(WEB.0, WEB.1);
+    oom_killed(&cluster, Duration::from_secs(120));
+    let writes = cluster.api.count_writes();
+    cluster
+        .tick(
+            "resize-pods",
+            &[("RESIZE_MEMORY", "true"), ("RESIZE_COOLDOWN_UP", "0")],
+        )
+        .assert_success();
+    assert_eq!(cluster.api.count_writes(), writes, "the kill was answered");
+}

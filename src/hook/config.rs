@@ -38,12 +38,17 @@ pub const POD_JQ_FILTER: &str = concat!(
     "resourceVersion: .metadata.resourceVersion, generation: .metadata.generation, labels: .metadata.labels, ",
     "annotations: ((.metadata.annotations // {}) | with_entries(select(.key | startswith(\"kube-thermostat.io/\")))), ",
     "ownerReferences: .metadata.ownerReferences}, ",
-    // Pod-level `resources` (1.34+) make us leave the pod alone: keep it so the hook sees it too.
+    // Pod-level `resources` (1.34+): resized with the containers from 1.36, and what the pod reserves.
     "spec: {nodeName: .spec.nodeName, overhead: .spec.overhead, resources: .spec.resources, ",
     "containers: [.spec.containers[] | {name, resources, resizePolicy}], ",
     "initContainers: [(.spec.initContainers // [])[] | {name, resources, resizePolicy, restartPolicy}]}, ",
-    // `resize` is how 1.32 reports a pending resize (replaced by conditions from 1.33).
+    // `resize` is how 1.32 reports a pending resize (replaced by conditions from 1.33); the pod-level
+    // `allocatedResources` and `resources` (1.36+) count in what a pod with pod-level resources reserves. A 1.36+
+    // kubelet reports `allocatedResources` for every pod: kept only where `spec.resources` is set, the one place
+    // it is read, so the other pods' snapshots stay as small.
     "status: {phase: .status.phase, observedGeneration: .status.observedGeneration, resize: .status.resize, ",
+    "allocatedResources: (if .spec.resources == null then null else .status.allocatedResources end), ",
+    "resources: (if .spec.resources == null then null else .status.resources end), ",
     "conditions: [(.status.conditions // [])[] | select(.type | startswith(\"PodResize\"))], ",
     // Only an OOM kill of the previous run is read (it raises memory at once): other terminations stay out.
     "containerStatuses: [(.status.containerStatuses // [])[] | {name, resources, allocatedResources} + ",

@@ -89,7 +89,8 @@ pub struct PodSpec {
     /// Boxed, as is `resources`: both are rare, and inline they would take 216 bytes of every pod.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overhead: Option<Box<ResourceList>>,
-    /// Pod-level resources (1.34+): such pods are left alone; their requests count in what they reserve.
+    /// Pod-level resources (1.34+): resized with the containers from 1.36, left alone before; their requests
+    /// count in what the pod reserves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<Box<ResourceRequirements>>,
 }
@@ -121,6 +122,10 @@ pub struct ContainerResizePolicy {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PodStatus {
+    /// Pod-level requests the kubelet allocated (1.36+, pods with pod-level resources only). Boxed, as is
+    /// `resources`: rare.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocated_resources: Option<Box<ResourceList>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<PodCondition>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,6 +139,9 @@ pub struct PodStatus {
     /// How 1.32 servers report a pending resize (replaced by conditions from 1.33).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resize: Option<CompactString>,
+    /// Pod-level resources the kubelet applied (1.36+, pods with pod-level resources only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Box<ResourceRequirements>>,
 }
 
 /// What the kubelet has applied to a container.

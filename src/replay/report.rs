@@ -834,6 +834,7 @@ mod tests {
                     sidecar: false,
                     changes: vec![change],
                 }],
+                pod_level: Vec::new(),
                 record: "{}".to_string(),
                 record_if_refused: None,
                 event: None,

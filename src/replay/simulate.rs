@@ -8,8 +8,8 @@
 use compact_str::CompactString;
 use k8s_openapi::api::core::v1::Node;
 
-use crate::model::pod::{Container, ContainerStatus, Pod, ResourceList};
-use crate::resize::plan::PodPlan;
+use crate::model::pod::{Container, ContainerStatus, Pod, ResourceList, ResourceRequirements};
+use crate::resize::plan::{PodPlan, ResourceChange};
 use crate::resize::record::LAST_RESIZE_ANNOTATION;
 use crate::taint::{NodeWrite, TAINT_ANNOTATION};
 
@@ -61,24 +61,21 @@ pub fn apply_pod_plan(pod: &mut Pod, plan: &PodPlan) {
                 continue;
             };
             for resource in &change.changes {
-                let name = CompactString::from(resource.resource.name());
-                let resources = container.resources.get_or_insert_with(Default::default);
-                if let Some(request) = resource.to.request {
-                    let text = resource.resource.format(request);
-                    resources
-                        .requests
-                        .get_or_insert_with(ResourceList::default)
-                        .insert(name.clone(), text.into());
-                }
-                if let Some(limit) = resource.to.limit {
-                    let text = resource.resource.format(limit);
-                    resources
-                        .limits
-                        .get_or_insert_with(ResourceList::default)
-                        .insert(name, text.into());
-                }
+                set_values(
+                    container.resources.get_or_insert_with(Default::default),
+                    resource,
+                );
             }
             actuate(container, statuses);
+        }
+        if !plan.pod_level.is_empty() {
+            let resources = spec.resources.get_or_insert_with(Default::default);
+            for change in &plan.pod_level {
+                set_values(resources, change);
+            }
+            // The kubelet's side at pod level (1.36+): allocated and actual follow the spec.
+            status.allocated_resources = resources.requests.clone().map(Box::new);
+            status.resources = Some(resources.clone());
         }
         status.observed_generation = Some(generation);
     }
@@ -87,6 +84,25 @@ pub fn apply_pod_plan(pod: &mut Pod, plan: &PodPlan) {
         .annotations
         .get_or_insert_with(Default::default);
     annotations.insert(LAST_RESIZE_ANNOTATION, plan.record.as_str());
+}
+
+/// `change.to` written into `resources` (absent values stay as they are).
+fn set_values(resources: &mut ResourceRequirements, change: &ResourceChange) {
+    let name = CompactString::from(change.resource.name());
+    if let Some(request) = change.to.request {
+        let text = change.resource.format(request);
+        resources
+            .requests
+            .get_or_insert_with(ResourceList::default)
+            .insert(name.clone(), text.into());
+    }
+    if let Some(limit) = change.to.limit {
+        let text = change.resource.format(limit);
+        resources
+            .limits
+            .get_or_insert_with(ResourceList::default)
+            .insert(name, text.into());
+    }
 }
 
 /// The kubelet's side of a finished resize: the status reports the spec's resources, requests allocated.
@@ -224,6 +240,7 @@ mod tests {
                     oom_killed_at: None,
                 }],
             }],
+            pod_level: Vec::new(),
             record: "{\"c\":{}}".to_string(),
             record_if_refused: None,
             event: None,

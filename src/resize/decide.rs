@@ -10,10 +10,10 @@
 use super::admission::{Admission, admit};
 use super::draft::{Draft, add};
 use super::eligibility::{
-    namespace_and_name, node_name, not_resizable, resizable_containers,
+    Steered, namespace_and_name, node_name, not_resizable, resizable_containers,
     steered_by_another_autoscaler,
 };
-use super::fit::{Reserved, allocatable, fit_on_node, reserved_by_node};
+use super::fit::{Reserved, allocatable, fit_on_node, pod_level_changes, reserved_by_node};
 use super::in_flight::{back_off_containers, follow_up, resting};
 use super::overrides::{Overrides, read_overrides};
 use super::owners::SteeringHpas;
@@ -154,7 +154,7 @@ fn decide_pod(
     let skip = |draft: &mut Draft, reason: String| {
         draft.note(NoteKind::Skipped, ns, name, None, None, reason)
     };
-    if let Some(reason) = not_resizable(pod) {
+    if let Some(reason) = not_resizable(pod, input.server_minor) {
         return skip(draft, reason);
     }
     let overrides = match read_overrides(pod) {
@@ -166,9 +166,11 @@ fn decide_pod(
         draft.note(NoteKind::Warning, ns, name, None, None, problem);
     }
     // Another autoscaler's pod is not ours: not its resizes either (no withdrawal, no back-off record).
-    if let Some(reason) = steered_by_another_autoscaler(pod, hpas, input.vpas) {
-        return skip(draft, reason);
-    }
+    let enabled = |resource| is_enabled(draft.policy, &overrides, resource);
+    let steered = match steered_by_another_autoscaler(pod, hpas, input.vpas, enabled) {
+        Ok(steered) => steered,
+        Err(reason) => return skip(draft, reason),
+    };
     let base = PodPlan {
         namespace: ns.to_string(),
         name: name.to_string(),
@@ -176,6 +178,7 @@ fn decide_pod(
         node: node_name(pod).to_string(),
         action: PodAction::Resize,
         containers: Vec::new(),
+        pod_level: Vec::new(),
         record: String::new(),
         record_if_refused: None,
         event: None,
@@ -183,15 +186,9 @@ fn decide_pod(
     let Some(base) = follow_up(draft, pod, input.server_minor, base, &mut record) else {
         return;
     };
-    let (mut changes, heat) = size_containers(draft, input, pod, &overrides, &record);
-    fit_on_node(
-        draft,
-        (ns, name),
-        &base.node,
-        nodes,
-        node_reserved,
-        &mut changes,
-    );
+    let (mut changes, heat) =
+        size_containers(draft, input, pod, &overrides, &record, steered.as_ref());
+    fit_on_node(draft, pod, &base.node, nodes, node_reserved, &mut changes);
     admit(
         draft,
         admission,
@@ -200,8 +197,10 @@ fn decide_pod(
         input.server_minor,
         &mut changes,
     );
+    // After both cuts: the pod-level values the containers' final sizes need (1.36+).
+    let pod_level = pod_level_changes(pod, &changes);
     if !changes.is_empty() {
-        plan_resize(draft, base, record, changes, heat);
+        plan_resize(draft, PodPlan { pod_level, ..base }, record, changes, heat);
     }
 }
 
@@ -213,6 +212,7 @@ fn size_containers(
     pod: &Pod,
     overrides: &Overrides,
     record: &PodRecord,
+    steered: Option<&Steered>,
 ) -> (Vec<ContainerChange>, Option<f64>) {
     let (ns, name) = namespace_and_name(pod);
     let mut changes: Vec<ContainerChange> = Vec::new();
@@ -249,6 +249,10 @@ fn size_containers(
         let mut container_changes = Vec::new();
         for &resource in resources {
             if !is_enabled(draft.policy, overrides, resource) {
+                continue;
+            }
+            if let Some(held) = steered.and_then(|s| s.holds(&container.name, resource)) {
+                draft.keep(ns, name, &container.name, resource, &held);
                 continue;
             }
             let sized = size_container_resource(
@@ -349,6 +353,10 @@ fn plan_resize(
         entry.oom_raises = oom_raises;
         record.insert(change.name.clone(), entry);
     }
+    notes.extend(base.pod_level.iter().map(|c| {
+        let (from, to) = (c.from.describe(c.resource), c.to.describe(c.resource));
+        format!("pod-level {} {from} -> {to} ({})", c.resource.name(), c.why)
+    }));
     // An upsize cut away by the node fit leaves no heat to rank by.
     let upsizes = changes
         .iter()

@@ -2,7 +2,8 @@
 //! considered at all, and the containers the rules may resize. Pure.
 
 use super::fit::is_sidecar;
-use super::owners::{SteeringHpas, owner_of, steering_vpa};
+use super::owners::{HpaSteering, SteeringHpas, owner_of, steering_vpa};
+use super::values::Resource;
 use crate::model::pod::{Container, ContainerStatus, Pod};
 use std::collections::BTreeMap;
 
@@ -41,8 +42,8 @@ pub(super) fn node_name(pod: &Pod) -> &str {
 }
 
 /// Why the pod is not considered at all, by its own fields: no name, not running, not bound, a kubelet
-/// without in-place resize, pod-level resources.
-pub(super) fn not_resizable(pod: &Pod) -> Option<String> {
+/// without in-place resize, pod-level resources on a server before 1.36.
+pub(super) fn not_resizable(pod: &Pod, server_minor: u32) -> Option<String> {
     if namespace_and_name(pod).1.is_empty() {
         return Some("pod without a name".to_string());
     }
@@ -71,28 +72,112 @@ pub(super) fn not_resizable(pod: &Pod) -> Option<String> {
             "the kubelet on node {node} reports no container resources: it does not support in-place resize"
         ));
     }
-    if pod.spec.as_ref().is_some_and(|s| s.resources.is_some()) {
-        return Some(
-            "has pod-level resources (spec.resources), which we do not resize".to_string(),
-        );
+    if has_pod_level_resources(pod) && server_minor < FIRST_MINOR_RESIZING_POD_LEVEL {
+        // 1.33 refuses the resize outright; 1.34 and 1.35 unless the alpha InPlacePodLevelResourcesVerticalScaling
+        // gate is on (kubernetes 1.33 pkg/apis/core/validation/validation.go ValidatePodResize; 1.36
+        // pkg/features/kube_features.go: beta and on from 1.36).
+        return Some(format!(
+            "pod-level resources (spec.resources) are resized in place from Kubernetes 1.{FIRST_MINOR_RESIZING_POD_LEVEL}; the server is 1.{server_minor}"
+        ));
     }
     None
 }
 
-/// The HPA or VPA that already steers the pod's owner on cpu/memory, as a reason to leave the pod alone.
-pub(super) fn steered_by_another_autoscaler(
+/// The first minor whose API server resizes pods with pod-level resources by default (KEP-5419).
+pub(super) const FIRST_MINOR_RESIZING_POD_LEVEL: u32 = 36;
+
+/// True when `spec.resources` sets a request or a limit (an empty one is as good as none, as the API server's
+/// `isPodLevelResourcesSet` says in ValidatePodResize).
+pub(super) fn has_pod_level_resources(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.resources.as_deref())
+        .is_some_and(|r| {
+            [&r.requests, &r.limits]
+                .into_iter()
+                .any(|list| list.as_ref().is_some_and(|l| l.iter().next().is_some()))
+        })
+}
+
+/// How another autoscaler steers the pod's owner: not at all (`Ok(None)`); on some of its resources, which are
+/// then kept (`Ok(Some)`: an HPA on cpu leaves memory to us, as VPA's `controlledResources: [memory]` does); or
+/// on everything we would resize (`Err`, the reason to leave the pod alone). `enabled` says which resources
+/// this pod's policy resizes at all.
+pub(super) fn steered_by_another_autoscaler<'a>(
     pod: &Pod,
-    hpas: &SteeringHpas,
+    hpas: &'a SteeringHpas<'a>,
     vpas: &[serde_json::Value],
-) -> Option<String> {
-    let owner = owner_of(pod)?;
+    enabled: impl Fn(Resource) -> bool,
+) -> Result<Option<Steered<'a>>, String> {
+    let Some(owner) = owner_of(pod) else {
+        return Ok(None);
+    };
     let ns = namespace_and_name(pod).0;
-    if let Some(hpa) = hpas.steering(&owner, ns) {
-        return Some(format!(
-            "HorizontalPodAutoscaler {hpa} scales {owner} on cpu/memory"
-        ));
+    if let Some(vpa) = steering_vpa(&owner, ns, vpas) {
+        return Err(format!("VerticalPodAutoscaler {vpa} resizes {owner}"));
     }
-    steering_vpa(&owner, ns, vpas).map(|vpa| format!("VerticalPodAutoscaler {vpa} resizes {owner}"))
+    let Some(hpa) = hpas.steering(&owner, ns) else {
+        return Ok(None);
+    };
+    let scales = format!(
+        "HorizontalPodAutoscaler {} scales {owner} on {}",
+        hpa.name,
+        hpa.describe()
+    );
+    if hpa.steers_everything() {
+        return Err(scales);
+    }
+    let containers = resizable_containers(pod);
+    let left = |resource: Resource| {
+        containers
+            .iter()
+            .any(|(c, _, _)| !hpa.steers(resource, &c.name))
+    };
+    let free: Vec<Resource> = [Resource::Cpu, Resource::Memory]
+        .into_iter()
+        .filter(|r| left(*r))
+        .collect();
+    if !free.iter().any(|r| enabled(*r)) {
+        // What the HPA leaves us is turned off: say both, so the fix (RESIZE_MEMORY) is in the reason.
+        let off = free
+            .iter()
+            .map(|r| match r {
+                Resource::Memory => {
+                    "memory resizing is off (RESIZE_MEMORY, or the pod's kube-thermostat.io/memory)"
+                }
+                Resource::Cpu => "cpu resizing is off (the pod's kube-thermostat.io/cpu)",
+            })
+            .collect::<Vec<_>>()
+            .join(" and ");
+        return Err(if off.is_empty() {
+            scales
+        } else {
+            format!("{scales}, and {off}")
+        });
+    }
+    Ok(Some(Steered { hpa, scales }))
+}
+
+/// An HPA that scales the pod's owner on some of the pod's resources: those stay as they are, since
+/// changing their requests would move its replica count.
+#[derive(Debug)]
+pub(super) struct Steered<'a> {
+    hpa: &'a HpaSteering<'a>,
+    /// "HorizontalPodAutoscaler web scales Deployment/web on cpu".
+    scales: String,
+}
+
+impl Steered<'_> {
+    /// Why `resource` of `container` is kept, when the HPA steers it.
+    pub(super) fn holds(&self, container: &str, resource: Resource) -> Option<String> {
+        self.hpa.steers(resource, container).then(|| {
+            format!(
+                "{}: {} kept so that its replica count does not move",
+                self.scales,
+                resource.name()
+            )
+        })
+    }
 }
 
 fn find_status<'a>(statuses: &'a [ContainerStatus], name: &str) -> Option<&'a ContainerStatus> {

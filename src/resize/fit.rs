@@ -4,16 +4,18 @@
 //! container plus the sidecars started before it), plus `spec.overhead`. For every container the
 //! larger of the desired (`spec`) and the allocated / actual (`status`) request counts: during a
 //! resize, and while one is `Deferred`, the scheduler and kubelet reserve the larger one
-//! (kubernetes#135107). Pod-level requests (`spec.resources`), where set, replace the containers'.
-//! Pods that have finished (Succeeded / Failed) reserve nothing.
+//! (kubernetes#135107). Pod-level requests (`spec.resources`), where set, replace the containers' (the larger
+//! of spec, allocated and actual from 1.36). Pods that have finished (Succeeded / Failed) reserve nothing.
 //!
 //! `fit_on_node` holds a tick's upsizes to that: growth is cut to what is left on the node, in the order
-//! pods are decided. Pure.
+//! pods are decided; a pod with pod-level requests may also grow into what they leave above its containers.
+//! `pod_level_changes` raises the pod-level values the containers would pass (1.36+). Pure.
 
 use super::draft::Draft;
 use super::plan::{ContainerChange, NoteKind, ResourceChange};
-use super::values::{Resource, Values, granularity, round_down};
-use crate::model::pod::{Container, ContainerStatus, Pod, ResourceList};
+use super::record::Direction;
+use super::values::{Resource, Values, granularity, round_down, spec_values};
+use crate::model::pod::{Container, ContainerStatus, Pod, PodSpec, ResourceList};
 use crate::quantity::{QuantityError, cpu_millis, memory_bytes};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -28,6 +30,25 @@ pub struct Reserved {
 }
 
 impl Reserved {
+    /// `value` of `resource`, nothing of the other.
+    fn of(resource: Resource, value: i64) -> Reserved {
+        match resource {
+            Resource::Cpu => Reserved {
+                cpu_millis: value,
+                memory_bytes: 0,
+            },
+            Resource::Memory => Reserved {
+                cpu_millis: 0,
+                memory_bytes: value,
+            },
+        }
+    }
+    fn get(self, resource: Resource) -> i64 {
+        match resource {
+            Resource::Cpu => self.cpu_millis,
+            Resource::Memory => self.memory_bytes,
+        }
+    }
     fn max(self, other: Reserved) -> Reserved {
         Reserved {
             cpu_millis: self.cpu_millis.max(other.cpu_millis),
@@ -102,6 +123,29 @@ pub fn is_sidecar(container: &Container) -> bool {
     container.restart_policy.as_deref() == Some("Always")
 }
 
+/// The containers' part of a pod's requests, each container's requests read by `requests`: the larger of (sum of
+/// regular containers and sidecars) and (each plain init container plus the sidecars started before it)
+/// (k8s.io/component-helpers resource/helpers.go, AggregateContainerRequests).
+fn aggregate_requests(spec: &PodSpec, requests: impl Fn(&Container, bool) -> Reserved) -> Reserved {
+    let mut sidecars = Reserved::default();
+    let mut init_peak = Reserved::default();
+    for init in spec.init_containers.as_deref().unwrap_or_default() {
+        let own = requests(init, true);
+        if is_sidecar(init) {
+            sidecars = sidecars.add(own);
+            init_peak = init_peak.max(sidecars);
+        } else {
+            init_peak = init_peak.max(sidecars.add(own));
+        }
+    }
+    let regular = spec
+        .containers
+        .iter()
+        .map(|c| requests(c, false))
+        .fold(Reserved::default(), Reserved::add);
+    regular.add(sidecars).max(init_peak)
+}
+
 /// What the pod reserves on its node (see the module notes).
 pub fn pod_reserved(pod: &Pod) -> Reserved {
     if matches!(
@@ -120,36 +164,161 @@ pub fn pod_reserved(pod: &Pod) -> Reserved {
     let init_statuses = status
         .and_then(|s| s.init_container_statuses.as_deref())
         .unwrap_or_default();
-    let mut sidecars = Reserved::default();
-    let mut init_peak = Reserved::default();
-    for init in spec.init_containers.as_deref().unwrap_or_default() {
-        let requests = container_requests(init, init_statuses);
-        if is_sidecar(init) {
-            sidecars = sidecars.add(requests);
-            init_peak = init_peak.max(sidecars);
-        } else {
-            init_peak = init_peak.max(sidecars.add(requests));
-        }
-    }
-    let regular = spec
-        .containers
-        .iter()
-        .map(|c| container_requests(c, statuses))
-        .fold(Reserved::default(), Reserved::add);
-    let containers = regular.add(sidecars).max(init_peak);
+    let containers = aggregate_requests(spec, |container, init| {
+        container_requests(container, if init { init_statuses } else { statuses })
+    });
     // Pod-level requests (KEP-2837, 1.34+), where set, are what the scheduler and kubelet reserve for that
-    // resource instead of the containers' (k8s.io/component-helpers resource/helpers.go, PodRequests).
+    // resource instead of the containers'; from 1.36 the larger of the spec and the pod-level allocated and
+    // actual values, as for containers (k8s.io/component-helpers resource/helpers.go, PodRequests). The
+    // allocated value already holds the overhead, which is added again after, as PodRequests does.
     let pod_level = spec.resources.as_ref().and_then(|r| r.requests.as_ref());
+    let allocated = status.and_then(|s| s.allocated_resources.as_deref());
+    let actual = status
+        .and_then(|s| s.resources.as_deref())
+        .and_then(|r| r.requests.as_ref());
     let pod_level_of = |name: &str, parse: fn(&str) -> Result<i64, QuantityError>| {
-        pod_level
-            .and_then(|requests| requests.quantity(name))
-            .and_then(|q| parse(q).ok())
+        let read = |list: Option<&ResourceList>| {
+            list.and_then(|l| l.get(name)).and_then(|q| parse(q).ok())
+        };
+        let spec = read(pod_level)?;
+        Some(
+            spec.max(read(allocated).unwrap_or(0))
+                .max(read(actual).unwrap_or(0)),
+        )
     };
     let requests = Reserved {
         cpu_millis: pod_level_of("cpu", cpu_millis).unwrap_or(containers.cpu_millis),
         memory_bytes: pod_level_of("memory", memory_bytes).unwrap_or(containers.memory_bytes),
     };
     requests.add(reserved_of(spec.overhead.as_deref()))
+}
+
+/// A pod's pod-level request and limit of `resource` (`spec.resources`), the request defaulted to the limit as
+/// the API server does; `None` when neither is set.
+fn pod_level_values(spec: &PodSpec, resource: Resource) -> Option<Values> {
+    let resources = spec.resources.as_deref()?;
+    let read = |list: Option<&ResourceList>| {
+        list.and_then(|l| l.get(resource.name()))
+            .and_then(|q| resource.parse(q).ok())
+    };
+    let limit = read(resources.limits.as_ref());
+    let request = read(resources.requests.as_ref()).or(limit);
+    (request.is_some() || limit.is_some()).then_some(Values { request, limit })
+}
+
+/// The containers' requests and limits of `resource` as the spec says, with this tick's changes applied.
+fn container_values(
+    container: &Container,
+    resource: Resource,
+    changes: &[ContainerChange],
+) -> Values {
+    changes
+        .iter()
+        .find(|c| c.name == container.name)
+        .and_then(|c| c.changes.iter().find(|r| r.resource == resource))
+        .map(|r| r.to)
+        .unwrap_or_else(|| spec_values(container, resource).unwrap_or_default())
+}
+
+/// What a pod's pod-level requests leave above its containers' requests, per resource with a pod-level request:
+/// containers may grow into it without the node reserving more (the scheduler counts the pod-level request).
+fn pod_level_slack(pod: &Pod) -> Reserved {
+    let Some(spec) = pod.spec.as_deref() else {
+        return Reserved::default();
+    };
+    let containers = aggregate_requests(spec, |c, _| {
+        let request = |r| container_values(c, r, &[]).request.unwrap_or(0);
+        Reserved::of(Resource::Cpu, request(Resource::Cpu))
+            .add(Reserved::of(Resource::Memory, request(Resource::Memory)))
+    });
+    let slack = |resource| {
+        pod_level_values(spec, resource)
+            .and_then(|v| v.request)
+            .map_or(0, |p| (p - containers.get(resource)).max(0))
+    };
+    Reserved::of(Resource::Cpu, slack(Resource::Cpu))
+        .add(Reserved::of(Resource::Memory, slack(Resource::Memory)))
+}
+
+/// The pod-level changes (1.36+) that keep `changes` valid: the API server requires the containers' aggregate
+/// requests to stay within the pod-level requests and every container's limit within the pod-level limit
+/// (kubernetes 1.36 pkg/apis/core/validation/validation.go, validatePodResourceConsistency, run on resize
+/// too). Pod-level values only grow, and keep their shape: equal request and limit stay equal, a request
+/// below its limit stays below it by the same gap (the pod's QoS class comes from them: qos.go ComputePodQOS).
+pub(super) fn pod_level_changes(pod: &Pod, changes: &[ContainerChange]) -> Vec<ResourceChange> {
+    let Some(spec) = pod.spec.as_deref() else {
+        return Vec::new();
+    };
+    let mut raised = Vec::new();
+    for resource in [Resource::Cpu, Resource::Memory] {
+        if !changes
+            .iter()
+            .any(|c| c.changes.iter().any(|r| r.resource == resource))
+        {
+            continue;
+        }
+        let Some(from) = pod_level_values(spec, resource) else {
+            continue;
+        };
+        let needed = aggregate_requests(spec, |c, _| {
+            Reserved::of(
+                resource,
+                container_values(c, resource, changes).request.unwrap_or(0),
+            )
+        })
+        .get(resource);
+        // Only regular containers' limits are checked against the pod-level limit.
+        let widest = spec
+            .containers
+            .iter()
+            .filter_map(|c| container_values(c, resource, changes).limit)
+            .max();
+        let to = match (from.request, from.limit) {
+            (Some(request), Some(limit)) if request == limit => {
+                let size = request.max(needed).max(widest.unwrap_or(0));
+                Values {
+                    request: Some(size),
+                    limit: Some(size),
+                }
+            }
+            (Some(request), Some(limit)) => {
+                let request = request.max(needed);
+                let limit = limit.max(widest.unwrap_or(0));
+                let gap = from.limit.unwrap_or(0) - from.request.unwrap_or(0);
+                Values {
+                    request: Some(request),
+                    limit: Some(if request >= limit {
+                        request + gap
+                    } else {
+                        limit
+                    }),
+                }
+            }
+            (request, limit) => Values {
+                request: request.map(|r| r.max(needed)),
+                limit: limit.map(|l| l.max(widest.unwrap_or(0))),
+            },
+        };
+        if to != from {
+            raised.push(ResourceChange {
+                resource,
+                direction: Direction::Up,
+                from,
+                to,
+                why: format!(
+                    "pod-level {} raised so that the containers ({} requested{}) stay within it",
+                    resource.name(),
+                    resource.format(needed),
+                    widest.map_or(String::new(), |w| format!(
+                        ", widest limit {}",
+                        resource.format(w)
+                    ))
+                ),
+                oom_killed_at: None,
+            });
+        }
+    }
+    raised
 }
 
 /// What all pods bound to each node reserve, by node name; computed once per tick.
@@ -174,24 +343,30 @@ pub fn allocatable(node: &Node) -> Reserved {
     reserved_of(node.status.as_ref().and_then(|s| s.allocatable.as_ref()))
 }
 
-/// Requests that grow must fit the node: allocatable minus what every pod there reserves.
-/// Growth beyond that is cut to what fits (rounded down), or dropped when too small to matter.
+/// Requests that grow must fit the node: allocatable minus what every pod there reserves, plus, for a pod with
+/// pod-level requests, what those leave above its containers' (growth there reserves nothing more).
+/// Growth beyond that is cut to what fits (rounded down), or dropped when too small to matter. The pod-level
+/// changes the final sizes need come after, from [`pod_level_changes`].
 pub(super) fn fit_on_node(
     draft: &mut Draft,
-    pod: (&str, &str),
+    pod: &Pod,
     node: &str,
     nodes: &HashMap<&str, Reserved>,
     node_reserved: &mut BTreeMap<String, Reserved>,
     changes: &mut Vec<ContainerChange>,
 ) {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
     let reserved = node_reserved.get(node).copied().unwrap_or_default();
-    let mut headroom = nodes
+    let node_room = nodes
         .get(node)
         .map(|allocatable| allocatable.saturating_sub(reserved));
+    let slack = pod_level_slack(pod);
+    let mut headroom = node_room.map(|room| room.add(slack));
     for container in changes.iter_mut() {
         let subject = Subject {
-            ns: pod.0,
-            pod: pod.1,
+            ns,
+            pod: name,
             container: &container.name,
             node,
         };
@@ -201,10 +376,14 @@ pub(super) fn fit_on_node(
     }
     changes.retain(|c| !c.changes.is_empty());
     if let Some(allocatable) = nodes.get(node)
-        && let Some(room) = headroom
+        && let (Some(room), Some(node_room)) = (headroom, node_room)
     {
-        // Later pods on the same node see this pod's growth.
-        node_reserved.insert(node.to_string(), allocatable.saturating_sub(room));
+        // Later pods on the same node see this pod's growth: what it took beyond its own pod-level slack.
+        let left = Reserved {
+            cpu_millis: room.cpu_millis.min(node_room.cpu_millis),
+            memory_bytes: room.memory_bytes.min(node_room.memory_bytes),
+        };
+        node_reserved.insert(node.to_string(), allocatable.saturating_sub(left));
     }
 }
 
@@ -369,6 +548,29 @@ mod tests {
                 memory_bytes: 64 << 20
             },
             "cpu from the pod-level request (plus overhead), memory from the containers (no pod-level request)"
+        );
+    }
+
+    #[test]
+    fn pod_level_requests_count_the_larger_of_spec_allocated_and_actual() {
+        // A pod-level downsize not yet actuated (1.36+): the kubelet still holds 2 cpus.
+        let mut shrinking = pod(json!({
+            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
+            "containers": [{"name": "a", "resources": {"requests": {"cpu": "500m"}}}],
+        }));
+        let status = shrinking.status.as_mut().unwrap();
+        status.allocated_resources = Some(Box::new(
+            [("cpu", "2"), ("memory", "1Gi")].into_iter().collect(),
+        ));
+        status.resources = Some(Box::new(
+            serde_json::from_value(json!({"requests": {"cpu": "1500m", "memory": "2Gi"}})).unwrap(),
+        ));
+        assert_eq!(
+            pod_reserved(&shrinking),
+            Reserved {
+                cpu_millis: 2_000,
+                memory_bytes: 2 << 30
+            }
         );
     }
 }

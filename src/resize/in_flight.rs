@@ -1,4 +1,5 @@
-//! Resizes in flight: the kubelet's view of a pod's resize (conditions, or `status.resize` on 1.32), following
+//! Resizes in flight: the kubelet's view of a pod's resize (conditions dated by their observedGeneration where the
+//! server tracks generations, or `status.resize` on 1.32), following
 //! it up (wait, back off after a kubelet error, withdraw one Deferred too long or Infeasible), and the
 //! cooldowns and back-offs our record imposes on a container. Pure.
 
@@ -14,7 +15,7 @@ use super::values::{
     Resource, Values, allocated_values, memory_limit_decrease_forbidden, spec_values,
 };
 use crate::events::{EventAction, EventType};
-use crate::model::pod::{Container, ContainerStatus, Pod};
+use crate::model::pod::{Container, ContainerStatus, Pod, ResourceList};
 use k8s_openapi::api::core::v1::PodCondition;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
@@ -41,6 +42,15 @@ pub(super) fn follow_up(
             draft,
             format!(
                 "kubelet has not caught up with the spec (observedGeneration {observed} < generation {generation})"
+            ),
+        ),
+        ResizeState::NotAllocated {
+            generation,
+            container,
+        } => skip(
+            draft,
+            format!(
+                "kubelet has seen generation {generation} but has not allocated its resources yet ({container}: allocatedResources differ from the spec)"
             ),
         ),
         ResizeState::InProgress { error: None } => skip(draft, "resize in progress".to_string()),
@@ -207,6 +217,12 @@ enum ResizeState {
         observed: i64,
         generation: i64,
     },
+    /// The kubelet has seen the current generation (1.34+) and says nothing is pending or in progress, but
+    /// what it allocated is not the spec: not done yet.
+    NotAllocated {
+        generation: i64,
+        container: String,
+    },
     Pending(PendingResize),
     InProgress {
         error: Option<String>,
@@ -225,6 +241,15 @@ fn is_true(condition: &PodCondition) -> bool {
     condition.status == "True"
 }
 
+/// The kubelet's view of the pod's resize. Where the server tracks pod generations (PodObservedGenerationTracking:
+/// beta and on in 1.34, GA in 1.35; kubernetes pkg/features/kube_features.go), every resize bumps
+/// `metadata.generation` (pkg/registry/core/pod/strategy.go, updatePodGeneration, also in the `resize`
+/// strategy) and the kubelet stamps `status.observedGeneration` and each resize condition with the generation it
+/// acted on (pkg/kubelet/allocation/allocation_manager.go, handlePodResourcesResize). Then a condition older than
+/// the pod's generation is about an earlier spec, and a resize is done only once the kubelet has observed the
+/// current generation, with nothing pending or in progress, and allocated what the spec asks. On 1.33 the
+/// server drops those fields (pkg/api/pod/util.go, dropDisabledPodStatusFields): the conditions are read as
+/// they are.
 fn resize_state(pod: &Pod) -> ResizeState {
     let generation = pod.metadata.generation;
     let status = pod.status.as_ref();
@@ -261,12 +286,19 @@ fn resize_state(pod: &Pod) -> ResizeState {
     }
     if let (Some(observed), Some(generation)) =
         (status.and_then(|s| s.observed_generation), generation)
-        && observed < generation
     {
-        return ResizeState::KubeletBehind {
-            observed,
-            generation,
-        };
+        if observed < generation {
+            return ResizeState::KubeletBehind {
+                observed,
+                generation,
+            };
+        }
+        if let Some(container) = not_allocated(pod) {
+            return ResizeState::NotAllocated {
+                generation,
+                container,
+            };
+        }
     }
     // 1.32 servers report progress in the (since removed) status.resize field.
     match status.and_then(|s| s.resize.as_deref()) {
@@ -282,6 +314,51 @@ fn resize_state(pod: &Pod) -> ResizeState {
         Some("InProgress") => ResizeState::InProgress { error: None },
         _ => ResizeState::Settled,
     }
+}
+
+/// The first container (or `pod-level`) whose allocated cpu/memory requests, where the kubelet reports them,
+/// differ from its spec. The kubelet copies the allocated requests exactly (kubernetes
+/// pkg/kubelet/kubelet_pods.go, convertToAPIContainerStatuses), so values are compared as numbers.
+fn not_allocated(pod: &Pod) -> Option<String> {
+    let differs = |spec: Option<i64>, allocated: Option<&ResourceList>, resource: Resource| {
+        let allocated = allocated
+            .and_then(|list| list.get(resource.name()))
+            .and_then(|q| resource.parse(q).ok());
+        matches!((spec, allocated), (Some(s), Some(a)) if s != a)
+    };
+    for (container, _, status) in resizable_containers(pod) {
+        let Some(allocated) = status.and_then(|s| s.allocated_resources.as_ref()) else {
+            continue;
+        };
+        let unallocated = [Resource::Cpu, Resource::Memory]
+            .into_iter()
+            .any(|resource| {
+                let spec = spec_values(container, resource)
+                    .ok()
+                    .and_then(|v| v.request);
+                differs(spec, Some(allocated), resource)
+            });
+        if unallocated {
+            return Some(container.name.to_string());
+        }
+    }
+    // Pod-level resources (1.36+): `status.allocatedResources` is the pod's allocated requests, `spec.overhead`
+    // included (pkg/kubelet/kubelet_pods.go generateAPIPodStatus: resourcehelper.PodRequests).
+    let spec = pod.spec.as_ref()?;
+    let resources = spec.resources.as_deref()?;
+    let allocated = pod.status.as_ref()?.allocated_resources.as_deref()?;
+    [Resource::Cpu, Resource::Memory]
+        .into_iter()
+        .any(|resource| {
+            let read = |list: Option<&ResourceList>| {
+                list.and_then(|l| l.get(resource.name()))
+                    .and_then(|q| resource.parse(q).ok())
+            };
+            let request = read(resources.requests.as_ref()).or(read(resources.limits.as_ref()));
+            let overhead = read(spec.overhead.as_deref()).unwrap_or(0);
+            matches!((request, read(Some(allocated))), (Some(r), Some(a)) if r + overhead != a)
+        })
+        .then(|| "pod-level".to_string())
 }
 
 /// Records a back-off for every container the pod has; true when the record changed.
@@ -407,6 +484,11 @@ fn withdraw(
         } else {
             PodAction::Withdraw
         },
+        pod_level: if changes.is_empty() {
+            Vec::new()
+        } else {
+            pod_level_withdrawals(pod, why)
+        },
         containers: changes,
         record: render_record(&record),
         event: Some(EventFields {
@@ -417,6 +499,63 @@ fn withdraw(
         }),
         ..base
     });
+}
+
+/// Pod-level resources (1.36+) set back with our containers to what the kubelet allocated and applied: a
+/// resize we made may have raised them (the fit's pod-level changes), and left raised, the Deferred or
+/// Infeasible resize would stay so. `status.allocatedResources` holds the overhead too (kubernetes
+/// pkg/kubelet/kubelet_pods.go, generateAPIPodStatus: resourcehelper.PodRequests); limits come from
+/// `status.resources`. Only lowered, never raised, so the containers set back stay within them.
+fn pod_level_withdrawals(pod: &Pod, why: &str) -> Vec<ResourceChange> {
+    let Some(spec) = pod.spec.as_deref() else {
+        return Vec::new();
+    };
+    let (Some(resources), Some(status)) = (spec.resources.as_deref(), pod.status.as_deref()) else {
+        return Vec::new();
+    };
+    let mut changes = Vec::new();
+    for resource in [Resource::Cpu, Resource::Memory] {
+        let read = |list: Option<&ResourceList>| {
+            list.and_then(|l| l.get(resource.name()))
+                .and_then(|q| resource.parse(q).ok())
+        };
+        let overhead = read(spec.overhead.as_deref()).unwrap_or(0);
+        let from = Values {
+            request: read(resources.requests.as_ref()).or(read(resources.limits.as_ref())),
+            limit: read(resources.limits.as_ref()),
+        };
+        let allocated = read(status.allocated_resources.as_deref()).map(|a| a - overhead);
+        let applied_limit = read(status.resources.as_deref().and_then(|r| r.limits.as_ref()));
+        let lower = |spec: Option<i64>, to: Option<i64>| match (spec, to) {
+            (Some(s), Some(t)) if t > 0 && t < s => Some(t),
+            _ => spec,
+        };
+        let to = if from.request.is_some() && from.request == from.limit {
+            // Equal request and limit stay equal (the pod's QoS class comes from them).
+            let size = lower(from.request, allocated.or(applied_limit));
+            Values {
+                request: size,
+                limit: size,
+            }
+        } else {
+            Values {
+                request: lower(from.request, allocated),
+                limit: lower(from.limit, applied_limit),
+            }
+        };
+        // A request above its limit would be refused: lower neither then.
+        if to != from && to.request.zip(to.limit).is_none_or(|(r, l)| r <= l) {
+            changes.push(ResourceChange {
+                resource,
+                direction: Direction::Withdraw,
+                from,
+                to,
+                why: why.to_string(),
+                oom_killed_at: None,
+            });
+        }
+    }
+    changes
 }
 
 /// The changes setting our containers back to their allocated values; those the server would refuse go

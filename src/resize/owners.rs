@@ -13,6 +13,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde::Serialize;
 use std::collections::HashMap;
 
+use super::values::Resource;
 use crate::model::pod::Pod;
 
 /// A workload, as a `scaleTargetRef` / `targetRef` names it.
@@ -66,44 +67,103 @@ pub fn owner_of(pod: &Pod) -> Option<Owner> {
 /// replica count. An HPA without metrics defaults to 80 % CPU, so it counts too.
 #[derive(Debug, Default)]
 pub struct SteeringHpas<'a> {
-    /// (namespace, kind, name) -> (position in the list, HPA name): the first in the list wins, as a search would.
-    by_target: HashMap<(&'a str, &'a str, &'a str), (usize, &'a str)>,
+    /// The HPAs that steer, in list order.
+    hpas: Vec<HpaSteering<'a>>,
+    /// (namespace, kind, name) -> index in `hpas`: the first in the list wins, as a search would.
+    by_target: HashMap<(&'a str, &'a str, &'a str), usize>,
     /// HPAs without a namespace (not as the API serves them) match the owner in any namespace: few, searched.
-    anywhere: Vec<(usize, &'a str, &'a str, &'a str)>,
+    anywhere: Vec<(&'a str, &'a str, usize)>,
+}
+
+/// What one HPA steers: each `(resource, container)` its metrics compute utilization of. `None` as the
+/// container is every container (a `Resource` metric: the pod's total against the sum of requests); a
+/// `ContainerResource` metric reads only the named container's usage against that container's request
+/// (k8s.io/api autoscaling/v2 types.go, ContainerResourceMetricSource), so the other containers' requests do
+/// not move it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HpaSteering<'a> {
+    pub name: &'a str,
+    steered: Vec<(Resource, Option<&'a str>)>,
+}
+
+impl HpaSteering<'_> {
+    /// Whether changing `resource` of `container` moves this HPA's replica count.
+    pub fn steers(&self, resource: Resource, container: &str) -> bool {
+        self.steered
+            .iter()
+            .any(|(r, c)| *r == resource && c.is_none_or(|c| c == container))
+    }
+
+    /// True when the HPA steers both cpu and memory of every container (`Resource` metrics on both): nothing is
+    /// left to resize.
+    pub fn steers_everything(&self) -> bool {
+        [Resource::Cpu, Resource::Memory]
+            .iter()
+            .all(|resource| self.steered.contains(&(*resource, None)))
+    }
+
+    /// The resources it scales on, for reasons: "cpu", "memory", "cpu and memory", with the container a
+    /// `ContainerResource` metric names (`cpu of container app`).
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for resource in [Resource::Cpu, Resource::Memory] {
+            if self.steered.contains(&(resource, None)) {
+                parts.push(resource.name().to_string());
+                continue;
+            }
+            let containers: Vec<&str> = self
+                .steered
+                .iter()
+                .filter(|(r, _)| *r == resource)
+                .filter_map(|(_, c)| *c)
+                .collect();
+            if !containers.is_empty() {
+                let plural = if containers.len() > 1 { "s" } else { "" };
+                parts.push(format!(
+                    "{} of container{plural} {}",
+                    resource.name(),
+                    containers.join(", ")
+                ));
+            }
+        }
+        parts.join(" and ")
+    }
 }
 
 impl<'a> SteeringHpas<'a> {
     pub fn new(hpas: &'a [HorizontalPodAutoscaler]) -> Self {
         let mut index = SteeringHpas::default();
-        for (position, hpa) in hpas.iter().enumerate() {
+        for hpa in hpas {
             let Some(spec) = hpa.spec.as_ref() else {
                 continue;
             };
-            if !scales_on_cpu_or_memory(hpa) {
+            let steered = steered_resources(hpa);
+            if steered.is_empty() {
                 continue;
             }
             let target = &spec.scale_target_ref;
-            let name = hpa.metadata.name.as_deref().unwrap_or("<unnamed>");
+            let at = index.hpas.len();
+            index.hpas.push(HpaSteering {
+                name: hpa.metadata.name.as_deref().unwrap_or("<unnamed>"),
+                steered,
+            });
             match hpa.metadata.namespace.as_deref() {
                 Some(namespace) => {
                     index
                         .by_target
                         .entry((namespace, target.kind.as_str(), target.name.as_str()))
-                        .or_insert((position, name));
+                        .or_insert(at);
                 }
-                None => index.anywhere.push((
-                    position,
-                    target.kind.as_str(),
-                    target.name.as_str(),
-                    name,
-                )),
+                None => index
+                    .anywhere
+                    .push((target.kind.as_str(), target.name.as_str(), at)),
             }
         }
         index
     }
 
-    /// The HPA (by name) that scales the owner, in `namespace`, on cpu or memory, if any.
-    pub fn steering(&self, owner: &Owner, namespace: &str) -> Option<&'a str> {
+    /// The HPA that scales the owner, in `namespace`, on cpu or memory, if any.
+    pub fn steering(&self, owner: &Owner, namespace: &str) -> Option<&HpaSteering<'a>> {
         let here = self
             .by_target
             .get(&(namespace, owner.kind.as_str(), owner.name.as_str()))
@@ -111,27 +171,45 @@ impl<'a> SteeringHpas<'a> {
         let anywhere = self
             .anywhere
             .iter()
-            .find(|(_, kind, name, _)| *kind == owner.kind && *name == owner.name)
-            .map(|&(position, _, _, hpa)| (position, hpa));
+            .find(|(kind, name, _)| *kind == owner.kind && *name == owner.name)
+            .map(|&(_, _, at)| at);
         [here, anywhere]
             .into_iter()
             .flatten()
-            .min_by_key(|&(position, _)| position)
-            .map(|(_, hpa)| hpa)
+            .min()
+            .map(|at| &self.hpas[at])
     }
 }
 
-fn scales_on_cpu_or_memory(hpa: &HorizontalPodAutoscaler) -> bool {
+/// The cpu/memory an HPA's metrics read: `Resource` metrics (every container) and `ContainerResource` ones
+/// (one container); no metrics is the 80 % cpu default (k8s.io/api autoscaling/v2 types.go,
+/// HorizontalPodAutoscalerSpec.Metrics). `Pods`, `Object` and `External` metrics do not read requests.
+fn steered_resources(hpa: &HorizontalPodAutoscaler) -> Vec<(Resource, Option<&str>)> {
+    let resource_of = |name: &str| match name {
+        "cpu" => Some(Resource::Cpu),
+        "memory" => Some(Resource::Memory),
+        _ => None,
+    };
     match hpa.spec.as_ref().and_then(|spec| spec.metrics.as_deref()) {
-        None | Some([]) => true,
-        Some(metrics) => metrics.iter().any(|metric| {
-            let resource = metric
-                .resource
-                .as_ref()
-                .map(|r| r.name.as_str())
-                .or_else(|| metric.container_resource.as_ref().map(|r| r.name.as_str()));
-            matches!(resource, Some("cpu" | "memory"))
-        }),
+        None | Some([]) => vec![(Resource::Cpu, None)],
+        Some(metrics) => {
+            let mut steered = Vec::new();
+            for metric in metrics {
+                let found = match (&metric.resource, &metric.container_resource) {
+                    (Some(r), _) => resource_of(&r.name).map(|resource| (resource, None)),
+                    (None, Some(c)) => {
+                        resource_of(&c.name).map(|resource| (resource, Some(c.container.as_str())))
+                    }
+                    (None, None) => None,
+                };
+                if let Some(found) = found
+                    && !steered.contains(&found)
+                {
+                    steered.push(found);
+                }
+            }
+            steered
+        }
     }
 }
 
@@ -207,18 +285,75 @@ mod tests {
             hpa("later", Some("shop"), "api", "cpu"),
         ];
         let index = SteeringHpas::new(&hpas);
-        assert_eq!(index.steering(&deployment("web"), "shop"), Some("first"));
-        assert_eq!(
-            index.steering(&deployment("web"), "other"),
-            Some("elsewhere")
-        );
-        assert_eq!(index.steering(&deployment("web"), "third"), None);
+        let name = |owner: &str, namespace: &str| {
+            index
+                .steering(&deployment(owner), namespace)
+                .map(|hpa| hpa.name)
+        };
+        assert_eq!(name("web", "shop"), Some("first"));
+        assert_eq!(name("web", "other"), Some("elsewhere"));
+        assert_eq!(name("web", "third"), None);
         // A namespace-less HPA matches in every namespace, and wins when it comes first.
-        assert_eq!(index.steering(&deployment("api"), "shop"), Some("anywhere"));
-        assert_eq!(
-            index.steering(&deployment("api"), "third"),
-            Some("anywhere")
+        assert_eq!(name("api", "shop"), Some("anywhere"));
+        assert_eq!(name("api", "third"), Some("anywhere"));
+        assert_eq!(name("db", "shop"), None);
+    }
+
+    fn hpa_with(metrics: serde_json::Value) -> HorizontalPodAutoscaler {
+        serde_json::from_value(json!({"metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "maxReplicas": 5, "metrics": metrics}}))
+        .expect("hpa")
+    }
+
+    fn utilization(name: &str) -> serde_json::Value {
+        json!({"name": name, "target": {"type": "Utilization", "averageUtilization": 70}})
+    }
+
+    #[test]
+    fn an_hpa_steers_the_resources_its_metrics_read_and_a_container_metric_only_that_container() {
+        let hpas = [hpa_with(json!([
+            {"type": "Resource", "resource": utilization("cpu")},
+            {"type": "ContainerResource", "containerResource": {"container": "app", "name": "memory",
+             "target": {"type": "Utilization", "averageUtilization": 80}}},
+            {"type": "Pods", "pods": {"metric": {"name": "queue"}, "target": {"type": "AverageValue", "averageValue": "1"}}},
+        ]))];
+        let index = SteeringHpas::new(&hpas);
+        let steering = index.steering(&deployment("web"), "shop").expect("steers");
+        assert!(steering.steers(Resource::Cpu, "app") && steering.steers(Resource::Cpu, "proxy"));
+        assert!(steering.steers(Resource::Memory, "app"));
+        assert!(
+            !steering.steers(Resource::Memory, "proxy"),
+            "only the named container's memory"
         );
-        assert_eq!(index.steering(&deployment("db"), "shop"), None);
+        assert!(!steering.steers_everything());
+        assert_eq!(steering.describe(), "cpu and memory of container app");
+    }
+
+    #[test]
+    fn an_hpa_without_metrics_steers_cpu_only_and_one_on_both_steers_everything() {
+        let default = [hpa_with(json!(null))];
+        let index = SteeringHpas::new(&default);
+        let steering = index
+            .steering(&deployment("web"), "shop")
+            .expect("80 % cpu by default");
+        assert!(steering.steers(Resource::Cpu, "app") && !steering.steers(Resource::Memory, "app"));
+        assert_eq!(steering.describe(), "cpu");
+        let both = [hpa_with(json!([
+            {"type": "Resource", "resource": utilization("memory")},
+            {"type": "Resource", "resource": utilization("cpu")},
+        ]))];
+        let index = SteeringHpas::new(&both);
+        let steering = index.steering(&deployment("web"), "shop").expect("steers");
+        assert!(steering.steers_everything());
+        assert_eq!(steering.describe(), "cpu and memory");
+        let elsewhere = [hpa_with(json!([
+            {"type": "Resource", "resource": utilization("ephemeral-storage")},
+        ]))];
+        assert!(
+            SteeringHpas::new(&elsewhere)
+                .steering(&deployment("web"), "shop")
+                .is_none()
+        );
     }
 }

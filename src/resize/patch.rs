@@ -6,7 +6,7 @@
 //!
 //! Pure: bodies only; the shell sends them.
 
-use super::plan::PodPlan;
+use super::plan::{PodPlan, ResourceChange};
 use super::record::LAST_RESIZE_ANNOTATION;
 use super::values::Values;
 use serde_json::{Map, Value, json};
@@ -25,31 +25,9 @@ pub fn resize_patch(plan: &PodPlan) -> Option<Value> {
     let mut containers = Vec::new();
     let mut init_containers = Vec::new();
     for container in &plan.containers {
-        let mut requests = Map::new();
-        let mut limits = Map::new();
-        for change in &container.changes {
-            let Values { request, limit } = change.to;
-            let name = change.resource.name().to_string();
-            if request.is_some() && request != change.from.request {
-                requests.insert(
-                    name.clone(),
-                    json!(change.resource.format(request.unwrap_or(0))),
-                );
-            }
-            if limit.is_some() && limit != change.from.limit {
-                limits.insert(name, json!(change.resource.format(limit.unwrap_or(0))));
-            }
-        }
-        let mut resources = Map::new();
-        if !requests.is_empty() {
-            resources.insert("requests".to_string(), Value::Object(requests));
-        }
-        if !limits.is_empty() {
-            resources.insert("limits".to_string(), Value::Object(limits));
-        }
-        if resources.is_empty() {
+        let Some(resources) = resources_patch(&container.changes) else {
             continue;
-        }
+        };
         let entry = json!({"name": container.name, "resources": resources});
         if container.sidecar {
             init_containers.push(entry);
@@ -57,10 +35,17 @@ pub fn resize_patch(plan: &PodPlan) -> Option<Value> {
             containers.push(entry);
         }
     }
-    if containers.is_empty() && init_containers.is_empty() {
+    // Pod-level resources go in the same patch: the server checks the containers against the new pod-level
+    // values (kubernetes 1.36 pkg/registry/core/pod/strategy.go dropNonResizeUpdates keeps `spec.resources`;
+    // validation.go validatePodResourceConsistency). Merged by key, so only the changed values are sent.
+    let pod_level = resources_patch(&plan.pod_level);
+    if containers.is_empty() && init_containers.is_empty() && pod_level.is_none() {
         return None;
     }
     let mut spec = Map::new();
+    if let Some(resources) = pod_level {
+        spec.insert("resources".to_string(), Value::Object(resources));
+    }
     if !containers.is_empty() {
         spec.insert("containers".to_string(), Value::Array(containers));
     }
@@ -68,6 +53,30 @@ pub fn resize_patch(plan: &PodPlan) -> Option<Value> {
         spec.insert("initContainers".to_string(), Value::Array(init_containers));
     }
     Some(json!({"metadata": metadata(plan), "spec": spec}))
+}
+
+/// `{requests, limits}` with only the values that change; `None` when none does.
+fn resources_patch(changes: &[ResourceChange]) -> Option<Map<String, Value>> {
+    let mut requests = Map::new();
+    let mut limits = Map::new();
+    for change in changes {
+        let Values { request, limit } = change.to;
+        let name = change.resource.name().to_string();
+        if let Some(request) = request.filter(|r| Some(*r) != change.from.request) {
+            requests.insert(name.clone(), json!(change.resource.format(request)));
+        }
+        if let Some(limit) = limit.filter(|l| Some(*l) != change.from.limit) {
+            limits.insert(name, json!(change.resource.format(limit)));
+        }
+    }
+    let mut resources = Map::new();
+    if !requests.is_empty() {
+        resources.insert("requests".to_string(), Value::Object(requests));
+    }
+    if !limits.is_empty() {
+        resources.insert("limits".to_string(), Value::Object(limits));
+    }
+    (!resources.is_empty()).then_some(resources)
 }
 
 /// JSON merge patch of our annotation on the pod. Sent after the resize: that one changed the

@@ -64,6 +64,10 @@ pub struct PodPlan {
     pub node: String,
     pub action: PodAction,
     pub containers: Vec<ContainerChange>,
+    /// Pod-level resources (`spec.resources`, 1.36+) raised in the same resize so that the containers stay
+    /// within them, as the API server requires.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pod_level: Vec<ResourceChange>,
     /// New value of the `kube-thermostat.io/last-resize` annotation.
     pub record: String,
     /// Its value should the API server refuse the resize (422, 403: a LimitRange, an admission policy): the
@@ -135,6 +139,18 @@ impl fmt::Display for ResizePlan {
                         change.why
                     )?;
                 }
+            }
+            for change in &pod.pod_level {
+                writeln!(
+                    f,
+                    "{action} {}/{} pod-level {} {} -> {}: {}",
+                    pod.namespace,
+                    pod.name,
+                    change.resource.name(),
+                    change.from.describe(change.resource),
+                    change.to.describe(change.resource),
+                    change.why
+                )?;
             }
             if pod.containers.is_empty() {
                 let note = pod.event.as_ref().map_or("", |e| e.note.as_str());

@@ -1077,22 +1077,127 @@ fn hpa(metrics: Value) -> HorizontalPodAutoscaler {
 }
 
 #[test]
-fn pods_under_an_hpa_on_cpu_or_memory_are_skipped_but_not_on_other_metrics() {
-    let resource = json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]);
+fn pods_under_an_hpa_keep_what_it_scales_on_and_other_metrics_leave_them_to_us() {
+    let resource = |name: &str| json!([{"type": "Resource", "resource": {"name": name, "target": {"type": "Utilization", "averageUtilization": 70}}}]);
     let container = json!([{"type": "ContainerResource", "containerResource": {"name": "memory", "container": "app", "target": {"type": "Utilization"}}}]);
     let external = json!([{"type": "External", "external": {"metric": {"name": "queue"}, "target": {"type": "Value", "value": "10"}}}]);
-    for (metrics, steered) in [
-        (resource, true),
+    // Only cpu is hot; memory resizing is off (the default).
+    for (metrics, cpu_resized) in [
+        (resource("cpu"), false),
+        (json!([]), false),
+        (resource("memory"), true),
         (container, true),
-        (json!([]), true),
-        (external, false),
+        (external, true),
     ] {
         let mut world = World::new(vec![app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}))])
             .cpu("web-1", "app", 0.9, 0.9);
         world.hpas = vec![hpa(metrics.clone())];
         let plan = world.plan();
-        assert_eq!(plan.is_empty(), steered, "{metrics}: {plan}");
+        assert_eq!(!plan.is_empty(), cpu_resized, "{metrics}: {plan}");
     }
+}
+
+/// `app` hot on cpu (900m of 1) and on memory (its peak near its 512Mi limit).
+fn hot_on_both() -> World {
+    World::new(vec![app_pod(
+        json!({"cpu": "1", "memory": "512Mi"}),
+        json!({"cpu": "1", "memory": "512Mi"}),
+    )])
+    .cpu("web-1", "app", 0.9, 0.9)
+    .memory("web-1", "app", 500e6, 510e6)
+}
+
+#[test]
+fn an_hpa_on_cpu_leaves_memory_to_us_and_keeps_cpu_with_its_name() {
+    let mut world = hot_on_both();
+    world.hpas = vec![hpa(
+        json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]),
+    )];
+    let plan = world.plan();
+    let change = only_change(&plan);
+    assert_eq!(change.resource, super::values::Resource::Memory, "{plan}");
+    assert_eq!(change.direction, Direction::Up, "{plan}");
+    let kept = plan
+        .notes
+        .iter()
+        .find(|n| n.resource == Some(super::values::Resource::Cpu))
+        .expect("cpu kept");
+    assert_eq!(
+        kept.reason,
+        "HorizontalPodAutoscaler web-hpa scales Deployment/web on cpu: cpu kept so that its replica count does not move"
+    );
+    let body = resize_patch(&plan.pods[0]).expect("a resize");
+    assert!(
+        body["spec"]["containers"][0]["resources"]["requests"]
+            .get("cpu")
+            .is_none(),
+        "cpu is not in the patch: {body}"
+    );
+}
+
+#[test]
+fn an_hpa_on_memory_leaves_cpu_to_us() {
+    let mut world = hot_on_both();
+    world.hpas = vec![hpa(
+        json!([{"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 70}}}]),
+    )];
+    let change = only_change(&world.plan()).clone();
+    assert_eq!(change.resource, super::values::Resource::Cpu);
+}
+
+#[test]
+fn an_hpa_on_both_or_on_cpu_with_memory_off_skips_the_pod_saying_why() {
+    let on = |name: &str| json!({"type": "Resource", "resource": {"name": name, "target": {"type": "Utilization", "averageUtilization": 70}}});
+    let mut world = hot_on_both();
+    world.hpas = vec![hpa(json!([on("cpu"), on("memory")]))];
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert_eq!(
+        plan.notes[0].reason,
+        "HorizontalPodAutoscaler web-hpa scales Deployment/web on cpu and memory"
+    );
+    assert_eq!(plan.notes[0].kind, NoteKind::Skipped);
+
+    let mut world = hot_on_both();
+    world.policy.memory_enabled = false;
+    world.hpas = vec![hpa(json!([on("cpu")]))];
+    let plan = world.plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert_eq!(plan.notes[0].kind, NoteKind::Skipped);
+    assert_eq!(
+        plan.notes[0].reason,
+        "HorizontalPodAutoscaler web-hpa scales Deployment/web on cpu, and memory resizing is off (RESIZE_MEMORY, or the pod's kube-thermostat.io/memory)"
+    );
+}
+
+#[test]
+fn a_container_resource_metric_steers_only_the_container_it_names() {
+    let mut value = pod_json(
+        "web-1",
+        vec![
+            container("app", json!({"cpu": "1"}), json!({"cpu": "1"})),
+            container("proxy", json!({"cpu": "1"}), json!({"cpu": "1"})),
+        ],
+    );
+    value["metadata"]["name"] = json!("web-1");
+    let mut world = World::new(vec![pod(value)])
+        .cpu("web-1", "app", 0.9, 0.9)
+        .cpu("web-1", "proxy", 0.9, 0.9);
+    world.hpas = vec![hpa(
+        json!([{"type": "ContainerResource", "containerResource": {"name": "cpu", "container": "app", "target": {"type": "Utilization"}}}]),
+    )];
+    let plan = world.plan();
+    assert_eq!(plan.pods.len(), 1, "{plan}");
+    let names: Vec<&str> = plan.pods[0]
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["proxy"], "{plan}");
+    assert!(
+        reasons(&plan).contains("on cpu of container app: cpu kept"),
+        "{plan}"
+    );
 }
 
 #[test]
@@ -1300,4 +1405,181 @@ proptest! {
             }
         }
     }
+}
+
+// ---- generation and observedGeneration (KEP-5067) --------------------------------------------------------------
+
+#[test]
+fn a_pending_condition_from_an_earlier_generation_is_stale_and_not_withdrawn() {
+    // The kubelet has seen generation 3 and allocated it; the Infeasible condition is about generation 2.
+    let mut value = resized_app("2");
+    value["metadata"]["generation"] = json!(3);
+    value["status"]["observedGeneration"] = json!(3);
+    value["status"]["containerStatuses"][0]["allocatedResources"] = json!({"cpu": "2"});
+    value["status"]["conditions"] = json!([{"type": "PodResizePending", "status": "True",
+        "reason": "Infeasible", "observedGeneration": 2}]);
+    let plan = World::new(vec![pod(value)]).plan();
+    assert!(plan.pods.is_empty(), "{plan}");
+    assert!(!reasons(&plan).contains("Infeasible"), "{plan}");
+}
+
+#[test]
+fn a_resize_the_kubelet_has_seen_but_not_allocated_is_not_done() {
+    // Generation observed, no condition, but the kubelet still reports the old allocation: wait.
+    let mut value = resized_app("2");
+    value["metadata"]["generation"] = json!(2);
+    value["status"]["observedGeneration"] = json!(2);
+    let plan = World::new(vec![pod(value)])
+        .cpu("web-1", "app", 0.9, 0.9)
+        .plan();
+    assert!(plan.pods.is_empty(), "{plan}");
+    assert_eq!(
+        reasons(&plan),
+        "kubelet has seen generation 2 but has not allocated its resources yet (app: allocatedResources differ from the spec)"
+    );
+}
+
+#[test]
+fn without_generation_tracking_conditions_are_read_as_they_are() {
+    // 1.33: the server drops observedGeneration (gate off), so the condition cannot be dated: trusted.
+    let mut value = resized_app("2");
+    value["metadata"]["generation"] = json!(3);
+    value["status"]
+        .as_object_mut()
+        .expect("status")
+        .remove("observedGeneration");
+    value["status"]["conditions"] =
+        json!([{"type": "PodResizePending", "status": "True", "reason": "Infeasible"}]);
+    let mut world = World::new(vec![pod(value)]);
+    world.minor = 33;
+    let plan = world.plan();
+    assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
+}
+
+// ---- pod-level resources (KEP-2837, resized in place from 1.36: KEP-5419) ---------------------------------------
+
+/// `web-1` with pod-level cpu `pod_cpu` (request and limit, or `pod_limit` as the limit) and one container `app`
+/// of 1 cpu (Guaranteed), 90 % busy: it wants 1500m.
+fn pod_level_pod(pod_cpu: &str, pod_limit: Option<&str>) -> World {
+    let mut value = pod_json(
+        "web-1",
+        vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+    );
+    value["spec"]["resources"] =
+        json!({"requests": {"cpu": pod_cpu}, "limits": {"cpu": pod_limit.unwrap_or(pod_cpu)}});
+    let mut world = World::new(vec![pod(value)]).cpu("web-1", "app", 0.9, 0.9);
+    world.minor = 36;
+    world
+}
+
+#[test]
+fn pod_level_resources_are_skipped_before_1_36_with_the_version() {
+    for minor in [33, 34, 35] {
+        let mut world = pod_level_pod("2", None);
+        world.minor = minor;
+        let plan = world.plan();
+        assert!(plan.is_empty(), "{plan}");
+        assert_eq!(
+            reasons(&plan),
+            format!(
+                "pod-level resources (spec.resources) are resized in place from Kubernetes 1.36; the server is 1.{minor}"
+            )
+        );
+    }
+}
+
+#[test]
+fn a_container_growing_within_its_pod_level_budget_leaves_the_pod_level_alone() {
+    let plan = pod_level_pod("2", None).plan();
+    assert_eq!(only_change(&plan).to, v(Some(1500), Some(1500)));
+    assert!(plan.pods[0].pod_level.is_empty(), "{plan}");
+    let body = resize_patch(&plan.pods[0]).expect("a resize");
+    assert!(body["spec"].get("resources").is_none(), "{body}");
+}
+
+#[test]
+fn a_container_growing_past_its_pod_level_budget_raises_it_in_the_same_patch() {
+    let plan = pod_level_pod("1200m", None).plan();
+    assert_eq!(only_change(&plan).to, v(Some(1500), Some(1500)));
+    let pod_level = &plan.pods[0].pod_level;
+    assert_eq!(pod_level.len(), 1, "{plan}");
+    assert_eq!(
+        pod_level[0].to,
+        v(Some(1500), Some(1500)),
+        "Guaranteed shape kept"
+    );
+    let body = resize_patch(&plan.pods[0]).expect("a resize");
+    assert_eq!(
+        body["spec"]["resources"],
+        json!({"requests": {"cpu": "1500m"}, "limits": {"cpu": "1500m"}}),
+        "{body}"
+    );
+    assert_eq!(
+        body["spec"]["containers"][0]["resources"],
+        json!({"requests": {"cpu": "1500m"}, "limits": {"cpu": "1500m"}})
+    );
+    assert!(
+        plan.pods[0]
+            .event
+            .as_ref()
+            .is_some_and(|e| e.note.contains("pod-level cpu 1200m -> 1500m")),
+        "{plan}"
+    );
+}
+
+#[test]
+fn a_burstable_pod_level_budget_keeps_its_gap_when_raised() {
+    // Pod-level 1200m / 1300m: the request must reach 1500m, the limit stays 100m above it.
+    let plan = pod_level_pod("1200m", Some("1300m")).plan();
+    assert_eq!(
+        plan.pods[0].pod_level[0].to,
+        v(Some(1500), Some(1600)),
+        "{plan}"
+    );
+}
+
+#[test]
+fn only_growth_past_the_pod_level_budget_needs_room_on_the_node() {
+    // The node has 100m left; the pod's budget leaves 200m above its container: 300m of growth fit.
+    let mut world = pod_level_pod("1200m", None);
+    world.nodes = vec![node("1300m", "64Gi")];
+    let plan = world.plan();
+    assert_eq!(only_change(&plan).to, v(Some(1300), Some(1300)), "{plan}");
+    assert_eq!(plan.pods[0].pod_level[0].to, v(Some(1300), Some(1300)));
+    // With no room on the node, the budget alone: 200m.
+    let mut world = pod_level_pod("1200m", None);
+    world.nodes = vec![node("1200m", "64Gi")];
+    let plan = world.plan();
+    assert_eq!(only_change(&plan).to, v(Some(1200), Some(1200)), "{plan}");
+    assert!(plan.pods[0].pod_level.is_empty(), "{plan}");
+}
+
+#[test]
+fn a_withdrawn_resize_sets_a_raised_pod_level_budget_back_too() {
+    // We raised app to 2 cpus and the pod-level budget with it; the kubelet still holds 1 and 1200m.
+    let mut value = resized_app("2");
+    value["spec"]["resources"] = json!({"requests": {"cpu": "2"}, "limits": {"cpu": "2"}});
+    value["status"]["allocatedResources"] = json!({"cpu": "1200m"});
+    value["status"]["resources"] =
+        json!({"requests": {"cpu": "1200m"}, "limits": {"cpu": "1200m"}});
+    let mut world = World::new(vec![pod(with_condition(
+        value,
+        "PodResizePending",
+        "Infeasible",
+        minutes_ago(1),
+    ))]);
+    world.minor = 36;
+    let plan = world.plan();
+    assert_eq!(plan.pods[0].action, PodAction::Withdraw, "{plan}");
+    assert_eq!(only_change(&plan).to, v(Some(1000), Some(1000)));
+    assert_eq!(
+        plan.pods[0].pod_level[0].to,
+        v(Some(1200), Some(1200)),
+        "{plan}"
+    );
+    let body = resize_patch(&plan.pods[0]).expect("a resize");
+    assert_eq!(
+        body["spec"]["resources"],
+        json!({"requests": {"cpu": "1200m"}, "limits": {"cpu": "1200m"}})
+    );
 }

@@ -313,12 +313,33 @@ fn node_filter_keeps_absent_annotations_absent() {
 }
 
 #[test]
-fn pod_filter_keeps_pod_level_resources_so_the_hook_leaves_such_pods_alone() {
+fn pod_filter_keeps_pod_level_resources_and_what_the_kubelet_allocated_of_them() {
     let config = config_json(&[]);
+    // As a 1.36+ kubelet reports a pod with pod-level resources (pkg/kubelet/kubelet_pods.go,
+    // generateAPIPodStatus: status.allocatedResources and status.resources at pod level).
     let pod = json!({"metadata": {"name": "p", "namespace": "n"},
-                     "spec": {"resources": {"limits": {"cpu": "2"}}, "containers": [{"name": "c"}]}});
+                     "spec": {"resources": {"limits": {"cpu": "2"}}, "containers": [{"name": "c"}]},
+                     "status": {"phase": "Running", "qosClass": "Burstable",
+                                "allocatedResources": {"cpu": "2"},
+                                "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "2"}}}});
     let result = gojq(&filter_of(&config, "pods"), &pod.to_string());
     assert_eq!(result["spec"]["resources"], json!({"limits": {"cpu": "2"}}));
+    assert_eq!(result["status"]["allocatedResources"], json!({"cpu": "2"}));
+    assert_eq!(
+        result["status"]["resources"],
+        json!({"requests": {"cpu": "2"}, "limits": {"cpu": "2"}})
+    );
+    assert!(result["status"].get("qosClass").is_none(), "{result}");
+    // Without pod-level resources nothing reads them: dropped (a 1.36+ kubelet reports them for every pod).
+    let mut plain = pod;
+    plain["spec"].as_object_mut().unwrap().remove("resources");
+    let result = gojq(&filter_of(&config, "pods"), &plain.to_string());
+    assert_eq!(
+        result["status"]["allocatedResources"],
+        Value::Null,
+        "{result}"
+    );
+    assert_eq!(result["status"]["resources"], Value::Null, "{result}");
 }
 
 #[test]

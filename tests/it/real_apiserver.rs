@@ -47,6 +47,37 @@ fn kubernetes_1_37() {
     run_suite("1.37");
 }
 
+/// 1.33 with the alpha `PodLevelResources` gate on, the one way a 1.33 pod keeps pod-level resources (the server
+/// drops them at creation otherwise): such a pod is skipped with the version in the reason, and the real server
+/// refuses its resize.
+#[test]
+fn kubernetes_1_33_with_the_pod_level_resources_alpha_gate() {
+    run_suite_with(
+        "1.33",
+        &["PodLevelResources=true"],
+        &[(
+            "a_pod_with_pod_level_resources_is_skipped_on_1_33_with_the_alpha_gate",
+            a_pod_with_pod_level_resources_is_skipped_on_1_33_with_the_alpha_gate,
+        )],
+    );
+}
+
+fn a_pod_with_pod_level_resources_is_skipped_on_1_33_with_the_alpha_gate(world: &World) {
+    let namespace = "resize-pod-level-alpha";
+    opted_in_namespace(world, namespace);
+    world.add_node("node-0", json!({}), None);
+    let probe = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
+        "spec": {"nodeName": "node-0", "resources": {"requests": {"cpu": "1"}},
+                 "containers": [{"name": "c", "image": "c:1"}]}});
+    let stored = world.cluster.run_pod(namespace, probe).unwrap();
+    assert!(
+        stored["spec"]["resources"].is_object(),
+        "the gate keeps pod-level resources at creation: {}",
+        stored["spec"]
+    );
+    a_pod_with_pod_level_resources_is_resized_from_1_36_with_its_budget(world);
+}
+
 #[test]
 fn every_pinned_minor_has_a_test() {
     let mut pinned: Vec<String> =
@@ -130,8 +161,16 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         memory_limits_are_lowered_where_the_minor_allows,
     ),
     (
-        "a_pod_with_pod_level_resources_is_skipped_with_a_reason",
-        a_pod_with_pod_level_resources_is_skipped_with_a_reason,
+        "a_pod_with_pod_level_resources_is_resized_from_1_36_with_its_budget",
+        a_pod_with_pod_level_resources_is_resized_from_1_36_with_its_budget,
+    ),
+    (
+        "generation_and_observed_generation_as_the_real_server_keeps_them",
+        generation_and_observed_generation_as_the_real_server_keeps_them,
+    ),
+    (
+        "an_hpa_on_cpu_leaves_memory_to_be_resized",
+        an_hpa_on_cpu_leaves_memory_to_be_resized,
     ),
     (
         "pod_level_requests_of_a_neighbour_count_against_an_upsize",
@@ -157,6 +196,11 @@ fn announce(line: &str) {
 }
 
 fn run_suite(minor: &str) {
+    run_suite_with(minor, &[], SCENARIOS);
+}
+
+/// `scenarios` against kube-apiserver `minor` started with `--feature-gates` `gates` (none: the defaults).
+fn run_suite_with(minor: &str, gates: &[&str], scenarios: &[(&str, Scenario)]) {
     let peers = realcluster::peers().unwrap_or_else(|error| panic!("{error:#}"));
     let apiserver = peers
         .iter()
@@ -165,12 +209,30 @@ fn run_suite(minor: &str) {
         .clone();
     let etcd = realcluster::peer(&peers, "etcd").unwrap();
     let filter = std::env::var("REAL_SCENARIO").unwrap_or_default();
+    // A suite of a few scenarios (a non-default gate) is not started for a filter meant for the others; the full
+    // suites still fail on a filter that matches nothing (a typo).
+    if !std::ptr::eq(scenarios, SCENARIOS)
+        && !scenarios.iter().any(|(name, _)| name.contains(&filter))
+    {
+        announce(&format!(
+            "real peers: kube-apiserver {minor} with --feature-gates={}: no scenario matches REAL_SCENARIO={filter:?}",
+            gates.join(",")
+        ));
+        return;
+    }
     announce(&format!(
-        "real peers: kube-apiserver {} with etcd {}: starting",
-        apiserver.version, etcd.version
+        "real peers: kube-apiserver {} with etcd {}{}: starting",
+        apiserver.version,
+        etcd.version,
+        if gates.is_empty() {
+            String::new()
+        } else {
+            format!(", --feature-gates={}", gates.join(","))
+        }
     ));
     let started = Instant::now();
-    let cluster = RealCluster::start(&apiserver, &etcd).unwrap_or_else(|error| panic!("{error:#}"));
+    let cluster = RealCluster::start_with_feature_gates(&apiserver, &etcd, gates)
+        .unwrap_or_else(|error| panic!("{error:#}"));
     announce(&format!(
         "real peers: kube-apiserver {} ready in {:.1} s",
         apiserver.version,
@@ -178,7 +240,7 @@ fn run_suite(minor: &str) {
     ));
     let mut failed = Vec::new();
     let mut passed = 0;
-    for (name, scenario) in SCENARIOS.iter().filter(|(name, _)| name.contains(&filter)) {
+    for (name, scenario) in scenarios.iter().filter(|(name, _)| name.contains(&filter)) {
         cluster.delete_all_nodes().unwrap();
         delete_opted_in_pods(&cluster);
         let world = World::new(&cluster, &apiserver);
@@ -1159,6 +1221,17 @@ fn differential_cases() -> Vec<DiffCase> {
             containers_patch(json!({"requests": {"cpu": "800m"}})),
         ),
         case(
+            "pod-level-container-cpu-up-past-the-pod-level",
+            pod_level.clone(),
+            containers_patch(json!({"requests": {"cpu": "1500m"}})),
+        ),
+        case(
+            "pod-level-and-container-cpu-up-together",
+            pod_level.clone(),
+            json!({"spec": {"resources": {"requests": {"cpu": "2", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}},
+                            "containers": [{"name": "app", "resources": {"requests": {"cpu": "1500m"}}}]}}),
+        ),
+        case(
             "pod-level-cpu-up",
             pod_level.clone(),
             json!({"spec": {"resources": {"requests": {"cpu": "2", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}}}}),
@@ -1472,15 +1545,15 @@ fn memory_limits_are_lowered_where_the_minor_allows(world: &World) {
     }
 }
 
-fn a_pod_with_pod_level_resources_is_skipped_with_a_reason(world: &World) {
+fn a_pod_with_pod_level_resources_is_resized_from_1_36_with_its_budget(world: &World) {
     let namespace = "resize-pod-level";
     opted_in_namespace(world, namespace);
     world.add_node("node-1", json!({}), None);
-    let spec = json!({
-        "resources": {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-        "containers": [app(json!({"requests": {"cpu": "500m"}}))],
-    });
-    // 96 % of its request: hot.
+    // A pod-level budget of 600m (Guaranteed at pod level), one container of 500m.
+    let budget = |cpu: &str| json!({"requests": {"cpu": cpu, "memory": "512Mi"}, "limits": {"cpu": cpu, "memory": "512Mi"}});
+    let cpu = |millis: &str| json!({"requests": {"cpu": millis}, "limits": {"cpu": millis}});
+    let spec = json!({"resources": budget("600m"), "containers": [app(cpu("500m"))]});
+    // 96 % of its 500m: hot, it wants 480m / 60 % = 800m, past the budget.
     let loads = vec![ContainerLoad::new(
         "app",
         Profile::Constant(0.48),
@@ -1490,26 +1563,20 @@ fn a_pod_with_pod_level_resources_is_skipped_with_a_reason(world: &World) {
     let plan = resize_plan(world, &[]);
     let output = world.tick("resize-pods", &[]);
     output.assert_success();
-    let pod = world.cluster.get(&pod_path(namespace, "budgeted"));
-    if world.cluster.minor() < 34 {
-        // The PodLevelResources gate is off before 1.34: the server drops spec.resources at creation, so this is
+    let path = pod_path(namespace, "budgeted");
+    let pod = world.cluster.get(&path);
+    let minor = world.cluster.minor();
+    if stored["spec"].get("resources").is_none() {
+        // The PodLevelResources gate is off before 1.34: the server dropped spec.resources at creation, so this is
         // a plain pod to the hook and to the resize validation.
-        assert!(
-            stored["spec"].get("resources").is_none(),
-            "{}",
-            stored["spec"]
-        );
+        assert!(minor < 34, "{}", stored["spec"]);
         assert_eq!(
-            pod["spec"]["containers"][0]["resources"]["requests"]["cpu"], "800m",
+            pod["spec"]["containers"][0]["resources"],
+            cpu("800m"),
             "{}",
             output.stderr
         );
-    } else {
-        assert!(
-            stored["spec"]["resources"].is_object(),
-            "{}",
-            stored["spec"]
-        );
+    } else if minor < 36 {
         assert_eq!(
             resource_version(&pod),
             resource_version(&stored),
@@ -1517,13 +1584,220 @@ fn a_pod_with_pod_level_resources_is_skipped_with_a_reason(world: &World) {
             output.stderr
         );
         let notes = plan_notes_about(&plan, "budgeted");
+        let reason = format!(
+            "skipped: pod-level resources (spec.resources) are resized in place from Kubernetes 1.36; the server is 1.{minor}"
+        );
+        assert!(notes.contains(&reason), "{notes:?}");
+        // Rightly: the real server refuses the resize (kubernetes 1.33 validation.go ValidatePodResize).
+        let refused = world
+            .cluster
+            .patch(
+                &format!("{path}/resize"),
+                "application/strategic-merge-patch+json",
+                &json!({"spec": {"resources": budget("800m"), "containers": [{"name": "app", "resources": cpu("800m")}]}}),
+            )
+            .unwrap();
+        assert_eq!(refused.status, 422, "{}", refused.body);
         assert!(
-            notes
-                .iter()
-                .any(|n| n.starts_with("skipped") && n.contains("pod-level resources")),
-            "{notes:?}"
+            refused.body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("pods with pod-level resources cannot be resized"),
+            "{}",
+            refused.body
+        );
+    } else {
+        // The container and the budget grew in one resize the real server accepted (200): the containers must
+        // stay within the pod-level values (validation.go validatePodResourceConsistency).
+        assert_eq!(
+            pod["spec"]["containers"][0]["resources"],
+            cpu("800m"),
+            "{}",
+            output.stderr
+        );
+        assert_eq!(
+            pod["spec"]["resources"],
+            budget("800m"),
+            "{}",
+            output.stderr
+        );
+        assert_eq!(pod["status"]["qosClass"], "Guaranteed");
+        assert_eq!(pod["metadata"]["generation"], 2, "{}", pod["metadata"]);
+        assert!(
+            output.stderr.contains("resized pod-level cpu"),
+            "{}",
+            output.stderr
+        );
+        let actuated = world.cluster.actuate_resize(namespace, "budgeted").unwrap();
+        assert_eq!(actuated["status"]["allocatedResources"]["cpu"], "800m");
+        let after = resize_plan(world, &[]);
+        let notes = plan_notes_about(&after, "budgeted");
+        assert!(
+            notes.iter().all(|n| !n.contains("has not allocated")),
+            "the kubelet's pod-level allocation matches: done\n{notes:?}"
         );
     }
+}
+
+/// What the real server keeps of generations: every minor bumps `metadata.generation` on a resize; from 1.34 it
+/// keeps the kubelet's `observedGeneration` (status and conditions), 1.33 drops it (PodObservedGenerationTracking
+/// alpha, off: pkg/api/pod/util.go dropDisabledPodStatusFields). The hook reads each as it comes.
+fn generation_and_observed_generation_as_the_real_server_keeps_them(world: &World) {
+    let namespace = "resize-generations";
+    opted_in_namespace(world, namespace);
+    world.add_node("node-1", json!({}), None);
+    let cpu = |millis: &str| json!({"requests": {"cpu": millis}, "limits": {"cpu": millis}});
+    let loads = vec![ContainerLoad::new(
+        "app",
+        Profile::Constant(0.48),
+        Profile::Constant(100e6),
+    )];
+    let stored = loaded_pod(
+        world,
+        namespace,
+        "web-1",
+        json!({"containers": [app(cpu("500m"))]}),
+        loads,
+    );
+    let tracking = world.cluster.minor() >= 34;
+    assert_eq!(stored["metadata"]["generation"], 1);
+    // The rig's kubelet wrote observedGeneration 1 with the Running status.
+    assert_eq!(
+        stored["status"].get("observedGeneration").is_some(),
+        tracking,
+        "{}",
+        stored["status"]
+    );
+    let output = world.tick("resize-pods", &[]);
+    output.assert_success();
+    let path = pod_path(namespace, "web-1");
+    let resized = world.cluster.get(&path);
+    assert_eq!(resized["spec"]["containers"][0]["resources"], cpu("800m"));
+    assert_eq!(
+        resized["metadata"]["generation"], 2,
+        "the resize bumps the generation on every minor (strategy.go updatePodGeneration)"
+    );
+    assert!(
+        output
+            .stderr
+            .lines()
+            .any(|line| line.contains("resized app cpu") && line.contains("generation=2")),
+        "the log says the generation the resize answered with:\n{}",
+        output.stderr
+    );
+    // Before the kubelet acts: from 1.34 the hook knows it has not seen the resize.
+    let notes = plan_notes_about(&resize_plan(world, &[]), "web-1");
+    let behind =
+        "skipped: kubelet has not caught up with the spec (observedGeneration 1 < generation 2)";
+    assert_eq!(notes.iter().any(|n| n == behind), tracking, "{notes:?}");
+    // The kubelet allocates generation 2, while a PodResizePending from generation 1 is still in its status.
+    world
+        .cluster
+        .update(&format!("{path}/status"), |pod| {
+            let status = &mut pod["status"];
+            status["containerStatuses"][0]["allocatedResources"] = json!({"cpu": "800m"});
+            status["containerStatuses"][0]["resources"] = cpu("800m");
+            status["observedGeneration"] = json!(2);
+            status["conditions"].as_array_mut().unwrap().push(json!({
+                "type": "PodResizePending", "status": "True", "reason": "Infeasible",
+                "message": "from an earlier resize", "observedGeneration": 1,
+                "lastTransitionTime": "2025-01-01T00:00:00Z",
+            }));
+        })
+        .unwrap();
+    let status = world.cluster.get(&path)["status"].clone();
+    let pending = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "PodResizePending")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (
+            status.get("observedGeneration").cloned(),
+            pending.get("observedGeneration").cloned()
+        ),
+        if tracking {
+            (Some(json!(2)), Some(json!(1)))
+        } else {
+            (None, None)
+        },
+        "{status}"
+    );
+    let notes = plan_notes_about(&resize_plan(world, &[]), "web-1");
+    let withdrawn = notes.iter().any(|n| n.contains("resize Infeasible"));
+    // From 1.34 the condition is dated and stale: not ours. On 1.33 it cannot be dated: trusted, withdrawn.
+    assert_eq!(withdrawn, !tracking, "{notes:?}");
+}
+
+fn an_hpa_on_cpu_leaves_memory_to_be_resized(world: &World) {
+    let namespace = "resize-under-hpa";
+    opted_in_namespace(world, namespace);
+    world.add_node("node-1", json!({}), None);
+    let resources = json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}});
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web-7d9f8b6c5-abcde",
+                     "labels": {RESIZE_LABEL: "true", "pod-template-hash": "7d9f8b6c5"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d9f8b6c5",
+                                          "uid": "00000000-0000-0000-0000-000000000001", "controller": true}]},
+        "spec": {"containers": [app(resources)]},
+    });
+    pod["spec"]["nodeName"] = json!("node-1");
+    world.cluster.run_pod(namespace, pod).unwrap();
+    // Hot on both: cpu 96 %, memory 250 MB of 256 MiB.
+    let loads = vec![ContainerLoad::new(
+        "app",
+        Profile::Constant(0.48),
+        Profile::Constant(250e6),
+    )];
+    world
+        .prometheus
+        .push(
+            &PodHistory::new(namespace, "web-7d9f8b6c5-abcde", "node-1", loads)
+                .series(&world.timeline),
+        )
+        .unwrap();
+    world
+        .cluster
+        .request(
+            "POST",
+            &format!("/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"),
+            Some(&json!({
+                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "web"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                         "minReplicas": 2, "maxReplicas": 10,
+                         "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                                      "target": {"type": "Utilization", "averageUtilization": 70}}}]},
+            })),
+        )
+        .unwrap()
+        .ok()
+        .unwrap();
+    let path = pod_path(namespace, "web-7d9f8b6c5-abcde");
+    // Memory off (the default): the pod is left alone, and the reason says both.
+    let notes = plan_notes_about(&resize_plan(world, &[]), "web-7d9f8b6c5-abcde");
+    assert!(
+        notes.iter().any(|n| n.starts_with("skipped: HorizontalPodAutoscaler web scales Deployment/web on cpu, and memory resizing is off")),
+        "{notes:?}"
+    );
+    let env = [("RESIZE_MEMORY", "true")];
+    let output = world.tick("resize-pods", &env);
+    output.assert_success();
+    let resized = world.cluster.get(&path)["spec"]["containers"][0]["resources"].clone();
+    assert_eq!(
+        resized["limits"]["cpu"], "500m",
+        "cpu steered by the HPA: kept\n{}",
+        output.stderr
+    );
+    assert_ne!(
+        resized["limits"]["memory"], "256Mi",
+        "memory resized, accepted by the real server\n{}",
+        output.stderr
+    );
+    assert_eq!(resized["requests"], resized["limits"], "Guaranteed kept");
 }
 
 fn a_foreign_writer_between_read_and_resize_gets_a_real_409_and_a_re_read(world: &World) {

@@ -170,7 +170,7 @@ fn apply_pod(tick: &Tick, plan: &PodPlan, metrics: &mut Metrics) -> Result<(), A
         count_resizes(plan, "false", metrics);
         resource_version = answer.metadata.resource_version.map(String::from);
         uid = answer.metadata.uid.map(String::from);
-        log_resized(plan);
+        log_resized(plan, answer.metadata.generation);
     }
     let annotated = match annotate(tick, plan, resized, resource_version) {
         Ok(pod) => pod,
@@ -314,7 +314,26 @@ fn annotate(
     }
 }
 
-fn log_resized(plan: &PodPlan) {
+/// One line per changed resource, with the pod's generation the resize answered: the one the kubelet's
+/// `observedGeneration` must reach (1.34+) before the resize counts as seen.
+fn log_resized(plan: &PodPlan, generation: Option<i64>) {
+    let generation = json!(generation);
+    for change in &plan.pod_level {
+        log::info(
+            &format!(
+                "pod {}/{}: resized pod-level {}",
+                plan.namespace,
+                plan.name,
+                change.resource.name()
+            ),
+            &[
+                ("from", json!(change.from)),
+                ("to", json!(change.to)),
+                ("why", json!(change.why)),
+                ("generation", generation.clone()),
+            ],
+        );
+    }
     for container in &plan.containers {
         for change in &container.changes {
             log::info(
@@ -329,6 +348,7 @@ fn log_resized(plan: &PodPlan) {
                     ("from", json!(change.from)),
                     ("to", json!(change.to)),
                     ("why", json!(change.why)),
+                    ("generation", generation.clone()),
                 ],
             );
         }

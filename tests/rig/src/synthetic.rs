@@ -1176,6 +1176,8 @@ pub fn pod_filter_result(pod: &Value) -> Value {
             "phase": field(pod, &["status", "phase"]),
             "observedGeneration": field(pod, &["status", "observedGeneration"]),
             "resize": field(pod, &["status", "resize"]),
+            "allocatedResources": if pod["spec"]["resources"].is_null() { Value::Null } else { field(pod, &["status", "allocatedResources"]) },
+            "resources": if pod["spec"]["resources"].is_null() { Value::Null } else { field(pod, &["status", "resources"]) },
             "conditions": array_of(&pod["status"]["conditions"]).iter()
                 .filter(|c| c["type"].as_str().is_some_and(|t| t.starts_with("PodResize")))
                 .cloned().collect::<Vec<_>>(),

@@ -676,6 +676,78 @@ fn resize_changes_cpu_and_bumps_generation() {
 }
 
 #[test]
+fn observed_generation_is_kept_from_1_34_and_dropped_before_as_the_real_server_does() {
+    for (minor, kept) in [(33, false), (34, true), (36, true)] {
+        let (server, client) = start(Options {
+            server_minor: minor,
+            ..Options::default()
+        });
+        server.put(
+            json!({"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n1"},
+            "status": {"allocatable": {"cpu": "4", "memory": "16Gi"}}}),
+        );
+        server.put(pod("ns", "p", json!([guaranteed_container("c")])));
+        let answer = client.patch(
+            "/api/v1/namespaces/ns/pods/p/status",
+            MERGE_PATCH,
+            json!({"status": {"observedGeneration": 1, "conditions": [
+                {"type": "PodResizePending", "status": "True", "reason": "Deferred", "observedGeneration": 1}]}}),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let status = &answer.body["status"];
+        assert_eq!(
+            status.get("observedGeneration").is_some(),
+            kept,
+            "1.{minor}: {status}"
+        );
+        assert_eq!(
+            status["conditions"][0].get("observedGeneration").is_some(),
+            kept,
+            "1.{minor}: {status}"
+        );
+        // The resize still bumps the generation on every minor.
+        let answer = resize(&client, STRATEGIC, cpu_patch("c", "600m", "600m"));
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.body["metadata"]["generation"], 2, "1.{minor}");
+    }
+}
+
+#[test]
+fn a_pod_level_resize_must_keep_the_containers_within_the_pod_level_values() {
+    let (server, client) = start(Options {
+        server_minor: 36,
+        ..Options::default()
+    });
+    server.put(
+        json!({"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n1"},
+        "status": {"allocatable": {"cpu": "4", "memory": "16Gi"},
+                   "declaredFeatures": ["InPlacePodLevelResourcesVerticalScaling"]}}),
+    );
+    let mut budgeted = pod("ns", "p", json!([guaranteed_container("c")]));
+    budgeted["spec"]["resources"] = json!({"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}});
+    server.put(budgeted);
+    server.kubelet_actuate("ns", "p");
+    let past = resize(&client, STRATEGIC, cpu_patch("c", "1500m", "1500m"));
+    assert_status(&past, 422, "Invalid");
+    assert!(
+        past.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("must be greater than or equal to aggregate container requests of 1500m"),
+        "{}",
+        past.text
+    );
+    let mut together = cpu_patch("c", "1500m", "1500m");
+    together["spec"]["resources"] =
+        json!({"requests": {"cpu": "1500m"}, "limits": {"cpu": "1500m"}});
+    let answer = resize(&client, STRATEGIC, together);
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["spec"]["resources"]["limits"]["cpu"], "1500m");
+    let actuated = server.kubelet_actuate("ns", "p");
+    assert_eq!(actuated["status"]["allocatedResources"]["cpu"], "1500m");
+}
+
+#[test]
 fn resize_refuses_qos_change_removal_and_requests_above_limits() {
     let (server, client) = start(Options::default());
     server.put(pod("ns", "p", json!([guaranteed_container("c")])));

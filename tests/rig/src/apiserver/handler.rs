@@ -694,7 +694,12 @@ fn write(
             }
             new = prepared;
         }
-        ("Pod", Some("status")) => keep_field(&mut new, &current, "spec"),
+        ("Pod", Some("status")) => {
+            keep_field(&mut new, &current, "spec");
+            if shared.options.server_minor < validate::FIRST_MINOR_TRACKING_OBSERVED_GENERATION {
+                validate::drop_observed_generation(&mut new, &current);
+            }
+        }
         ("Pod", _) => {
             validate::default_pod(&mut new);
             keep_field(&mut new, &current, "status");

@@ -484,9 +484,12 @@ impl ApiServer {
 
     /// The kubelet finishing a resize: copies each container's spec resources into
     /// `status.containerStatuses[].resources` and `allocatedResources` (requests), sets
-    /// `status.observedGeneration` to `metadata.generation`, removes the resize conditions.
+    /// `status.observedGeneration` to `metadata.generation` (from 1.34; dropped before, as the real server does),
+    /// removes the resize conditions; from 1.36 reports the pod-level allocation of pods with pod-level resources.
     pub fn kubelet_actuate(&self, namespace: &str, name: &str) -> Value {
+        let minor = self.shared.options.server_minor;
         self.modify("Pod", Some(namespace), name, |pod| {
+            let before = pod.clone();
             let generation = pod["metadata"]["generation"].clone();
             for (spec_list, status_list) in [("containers", "containerStatuses"), ("initContainers", "initContainerStatuses")] {
                 let containers = pod["spec"][spec_list].as_array().cloned().unwrap_or_default();
@@ -514,12 +517,24 @@ impl ApiServer {
             if let Some(conditions) = pod["status"]["conditions"].as_array_mut() {
                 conditions.retain(|c| c["type"] != "PodResizePending" && c["type"] != "PodResizeInProgress");
             }
+            // A 1.36+ kubelet reports the pod-level allocation too (kubernetes pkg/kubelet/kubelet_pods.go,
+            // generateAPIPodStatus); here only for pods with pod-level resources, which are what it is read for.
+            if minor >= validate::FIRST_MINOR_RESIZING_POD_LEVEL_AND_INIT
+                && let Some(resources) = pod["spec"].get("resources").filter(|r| r.is_object()).cloned()
+            {
+                pod["status"]["allocatedResources"] = resources.get("requests").cloned().unwrap_or(json!({}));
+                pod["status"]["resources"] = resources;
+            }
+            if minor < validate::FIRST_MINOR_TRACKING_OBSERVED_GENERATION {
+                validate::drop_observed_generation(pod, &before);
+            }
         })
     }
 
     /// The kubelet reporting a resize state: sets (or replaces) the pod condition `condition_type`
     /// (`PodResizePending` with reason `Deferred`/`Infeasible`, `PodResizeInProgress` with reason
-    /// `Error` or empty) with the pod's current generation as its `observedGeneration`.
+    /// `Error` or empty) with the pod's current generation as its `observedGeneration` (from 1.34; dropped before,
+    /// as the real server does).
     pub fn kubelet_set_resize_condition(
         &self,
         namespace: &str,
@@ -528,7 +543,9 @@ impl ApiServer {
         reason: &str,
         message: &str,
     ) -> Value {
+        let minor = self.shared.options.server_minor;
         self.modify("Pod", Some(namespace), name, |pod| {
+            let before = pod.clone();
             let generation = pod["metadata"]["generation"].clone();
             let mut condition = json!({
                 "type": condition_type,
@@ -550,6 +567,9 @@ impl ApiServer {
             conditions.retain(|c| c["type"] != condition_type);
             conditions.push(condition);
             pod["status"]["conditions"] = Value::Array(conditions);
+            if minor < validate::FIRST_MINOR_TRACKING_OBSERVED_GENERATION {
+                validate::drop_observed_generation(pod, &before);
+            }
         })
     }
 

@@ -364,7 +364,7 @@ pub(crate) fn validate_node(node: &Value) -> Vec<FieldError> {
 
 /// `validateResourceRequirements`: requests may not exceed limits.
 pub(crate) fn validate_pod_resources(pod: &Value) -> Vec<FieldError> {
-    let mut errors = Vec::new();
+    let mut errors = validate_pod_resource_consistency(pod);
     for list in ["initContainers", "containers"] {
         for (i, container) in pod["spec"][list]
             .as_array()
@@ -399,6 +399,86 @@ pub(crate) fn validate_pod_resources(pod: &Value) -> Vec<FieldError> {
         }
     }
     errors
+}
+
+/// `validatePodResourceConsistency` (kubernetes 1.36 pkg/apis/core/validation/validation.go, run on create,
+/// update and resize): where a pod-level request is set, the containers' aggregate request of it
+/// (`AggregateContainerRequests`: regular containers and sidecars, or an init container's peak) may not exceed
+/// it; where a pod-level limit is set, no regular container's limit may exceed it.
+fn validate_pod_resource_consistency(pod: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let Some(pod_level) = pod["spec"]["resources"].as_object() else {
+        return errors;
+    };
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let init = pod["spec"]["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for name in ["cpu", "memory"] {
+        let request = |c: &Value| quantity_of(c["resources"].get("requests"), name).unwrap_or(0);
+        if let Some(pod_request) = quantity_of(pod_level.get("requests"), name) {
+            let mut sidecars = 0;
+            let mut init_peak = 0;
+            for container in &init {
+                if is_sidecar(container) {
+                    sidecars += request(container);
+                    init_peak = init_peak.max(sidecars);
+                } else {
+                    init_peak = init_peak.max(sidecars + request(container));
+                }
+            }
+            let regular: i128 = containers.iter().map(request).sum();
+            let aggregate = (regular + sidecars).max(init_peak);
+            if aggregate > pod_request {
+                errors.push(FieldError::invalid(
+                    format!("spec.resources.requests[{name}]"),
+                    &shown(&pod_level["requests"][name]),
+                    format!(
+                        "must be greater than or equal to aggregate container requests of {}",
+                        format_billionths(aggregate)
+                    ),
+                ));
+            }
+        }
+        if let Some(pod_limit) = quantity_of(pod_level.get("limits"), name) {
+            for (i, container) in containers.iter().enumerate() {
+                let limits = container["resources"].get("limits");
+                if quantity_of(limits, name).is_some_and(|limit| limit > pod_limit) {
+                    errors.push(FieldError::invalid(
+                        format!("spec.resources.containers[{i}][{name}].limits"),
+                        &shown(&container["resources"]["limits"][name]),
+                        format!(
+                            "must be less than or equal to pod limits of {}",
+                            shown(&pod_level["limits"][name])
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    errors
+}
+
+/// A quantity as the request wrote it.
+fn shown(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string)
+}
+
+/// Billionths of a unit as a quantity: whole units, else millis, else the billionths with `n`.
+fn format_billionths(value: i128) -> String {
+    if value % 1_000_000_000 == 0 {
+        (value / 1_000_000_000).to_string()
+    } else if value % 1_000_000 == 0 {
+        format!("{}m", value / 1_000_000)
+    } else {
+        format!("{value}n")
+    }
 }
 
 /// `ValidateVolumeMounts` (kubernetes `pkg/apis/core/validation/validation.go`): a container may mount only a
@@ -678,6 +758,41 @@ fn validate_container_resize(
         }
     }
     errors
+}
+
+/// From 1.34 `PodObservedGenerationTracking` is beta and on (kubernetes pkg/features/kube_features.go): the
+/// kubelet's `status.observedGeneration` and each condition's are kept.
+pub(crate) const FIRST_MINOR_TRACKING_OBSERVED_GENERATION: u32 = 34;
+
+/// Before 1.34 (the gate alpha and off) a status write loses its observedGeneration values unless the old status
+/// already holds one (kubernetes 1.33 pkg/api/pod/util.go, dropDisabledPodStatusFields and
+/// podObservedGenerationTrackingInUse).
+pub(crate) fn drop_observed_generation(new: &mut Value, old: &Value) {
+    let in_use = |pod: &Value| {
+        let status = &pod["status"];
+        status["observedGeneration"]
+            .as_i64()
+            .is_some_and(|g| g != 0)
+            || status["conditions"].as_array().is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c["observedGeneration"].as_i64().is_some_and(|g| g != 0))
+            })
+    };
+    if in_use(old) {
+        return;
+    }
+    let Some(status) = new.get_mut("status").and_then(Value::as_object_mut) else {
+        return;
+    };
+    status.remove("observedGeneration");
+    if let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) {
+        for condition in conditions {
+            if let Some(condition) = condition.as_object_mut() {
+                condition.remove("observedGeneration");
+            }
+        }
+    }
 }
 
 /// From 1.36 pods with pod-level resources and non-sidecar init containers can be resized in place: the

@@ -122,6 +122,7 @@ impl RealCluster {
         .ok()
         .with_context(|| format!("creating pod {namespace}/{name}"))?;
         let path = format!("/api/v1/namespaces/{namespace}/pods/{name}/status");
+        let minor = self.minor();
         self.update(&path, |stored| {
             let statuses = |list: &str, offset: usize| -> Vec<Value> {
                 let containers = stored["spec"][list].as_array().cloned().unwrap_or_default();
@@ -172,6 +173,7 @@ impl RealCluster {
                 status["initContainerStatuses"] = Value::Array(init_statuses);
             }
             status["observedGeneration"] = generation;
+            pod_level_status(stored, minor);
         })
         .with_context(|| format!("setting pod {namespace}/{name} Running"))
     }
@@ -205,7 +207,26 @@ impl RealCluster {
                 });
             }
             stored["status"]["observedGeneration"] = stored["metadata"]["generation"].clone();
+            pod_level_status(stored, self.minor());
         })
         .with_context(|| format!("actuating the resize of pod {namespace}/{name}"))
+    }
+}
+
+/// A 1.36+ kubelet's pod-level status of a pod with pod-level resources: `allocatedResources` (its requests; no
+/// overhead here) and `resources` as applied (kubernetes 1.36 pkg/kubelet/kubelet_pods.go, generateAPIPodStatus;
+/// InPlacePodLevelResourcesVerticalScaling beta and on). The real kubelet reports `allocatedResources` for every
+/// pod; only pods with pod-level resources are written here, the ones the hook reads it of.
+fn pod_level_status(pod: &mut Value, minor: u32) {
+    if minor < 36 {
+        return;
+    }
+    if let Some(resources) = pod["spec"]
+        .get("resources")
+        .filter(|r| r.is_object())
+        .cloned()
+    {
+        pod["status"]["allocatedResources"] = resources["requests"].clone();
+        pod["status"]["resources"] = resources;
     }
 }

@@ -251,11 +251,21 @@ impl RealCluster {
     /// Starts etcd and kube-apiserver, applies the shipped `config/hardening` manifests and issues our
     /// ServiceAccount's token. Retries once on a start-up failure (a free port taken in the meantime).
     pub fn start(apiserver: &Peer, etcd: &Peer) -> anyhow::Result<RealCluster> {
+        Self::start_with_feature_gates(apiserver, etcd, &[])
+    }
+
+    /// [`RealCluster::start`] with kube-apiserver's `--feature-gates` set to `gates` (`Name=true`), for a
+    /// scenario about a non-default gate (an alpha feature turned on).
+    pub fn start_with_feature_gates(
+        apiserver: &Peer,
+        etcd: &Peer,
+        gates: &[&str],
+    ) -> anyhow::Result<RealCluster> {
         apiserver.check_built()?;
         etcd.check_built()?;
-        match Self::launch(apiserver, etcd) {
+        match Self::launch(apiserver, etcd, gates) {
             Ok(cluster) => Ok(cluster),
-            Err(first) => Self::launch(apiserver, etcd).with_context(|| {
+            Err(first) => Self::launch(apiserver, etcd, gates).with_context(|| {
                 format!(
                     "second start of kube-apiserver {} (the first: {first:#})",
                     apiserver.version
@@ -264,7 +274,7 @@ impl RealCluster {
         }
     }
 
-    fn launch(apiserver: &Peer, etcd: &Peer) -> anyhow::Result<RealCluster> {
+    fn launch(apiserver: &Peer, etcd: &Peer, gates: &[&str]) -> anyhow::Result<RealCluster> {
         let dir = tempfile::Builder::new()
             .prefix("thermostat-realcluster-")
             .tempdir()
@@ -329,6 +339,8 @@ impl RealCluster {
 
         let port = free_port()?;
         let url = format!("https://127.0.0.1:{port}");
+        let feature_gates =
+            (!gates.is_empty()).then(|| format!("--feature-gates={}", gates.join(",")));
         let mut apiserver_daemon = Daemon::spawn(
             "kube-apiserver",
             &apiserver.path,
@@ -351,7 +363,10 @@ impl RealCluster {
                 // No Endpoints for "kubernetes" pointing at this test process.
                 "--endpoint-reconciler-type=none".to_owned(),
                 "--profiling=false".to_owned(),
-            ],
+            ]
+            .into_iter()
+            .chain(feature_gates)
+            .collect::<Vec<_>>(),
         )?;
         let admin = admin_agent(&ca, &admin_cert.cert_pem, &admin_cert.key_pem)?;
         wait_until(&mut apiserver_daemon, "kube-apiserver /readyz", || {

@@ -32,9 +32,10 @@ pub fn cannot_know() -> Vec<String> {
         "usage under a new size: utilization follows the replayed size, usage does not (a smaller limit would \
          have throttled or OOM-killed where the risk figures say so)"
             .to_string(),
-        "throttling as a signal: a replay does not read the CFS counters, so it decides as a live tick with \
-         RESIZE_CPU_THROTTLE=0 would; OOM kills it does simulate (a working set over the replayed memory limit is a \
-         kill the next tick answers), and the long view it computes from the evaluations a live tick asks for"
+        "throttling under a raised limit: recorded CFS throttling raises the replayed CPU only while its limit is \
+         not above the recorded one (under a larger limit the history cannot say), and holds scale-downs for the \
+         whole guard window as recorded; OOM kills are simulated (a working set over the replayed memory limit is \
+         a kill the next tick answers)"
             .to_string(),
         "objects that came or went: the replay decides for the nodes and pods read at its start, with their \
          sizes then; every write lands and every resize is actuated at once"

@@ -510,6 +510,17 @@ impl ResizeRecorder {
         killed_at
     }
 
+    /// Whether the replay has raised the container's CPU limit above the recorded one: throttling recorded under
+    /// the old limit then says nothing of the new.
+    pub fn cpu_limit_raised(&self, key: &ContainerKey) -> bool {
+        self.containers.get(key).is_some_and(|track| {
+            match (track.current.cpu_limit, track.original.cpu_limit) {
+                (Some(current), Some(original)) => current > original,
+                (current, original) => current != original,
+            }
+        })
+    }
+
     /// Requests held for `seconds`: the original sizes (before) and the replayed ones (after).
     pub fn reserve(&mut self, seconds: f64) {
         let hours = seconds.max(0.0) / 3600.0;

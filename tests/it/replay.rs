@@ -600,3 +600,65 @@ fn a_replayed_downsize_that_the_working_set_outgrows_is_an_oom_kill_the_next_tic
         "{whys:#?}"
     );
 }
+
+#[test]
+fn a_replay_raises_a_throttled_container_once_and_then_holds_its_scale_downs() {
+    // 250m of a 500m limit on average for 100 minutes, a third of its CFS periods throttled throughout.
+    let cluster = support::scenario()
+        .history(100 * MINUTE)
+        .node(NodeBuilder::new("node-1"))
+        .series(|timeline| {
+            PodHistory::new(
+                "shop",
+                "web-1",
+                "node-1",
+                vec![
+                    ContainerLoad::new("app", Profile::Constant(0.25), Profile::Constant(100e6))
+                        .throttled(Profile::Constant(0.33)),
+                ],
+            )
+            .series(timeline)
+        })
+        .start();
+    cluster.put_running(PodBuilder::new("shop", "web-1").on("node-1").container(
+        "app",
+        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+    ));
+    let objects = objects_file(&cluster);
+    let from = minutes_before_end(&cluster, 65);
+    let to = minutes_before_end(&cluster, 1);
+    let args = [
+        "replay",
+        "resize-pods",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--objects",
+        objects.to_str().unwrap(),
+    ];
+    let report = replay_report(&cluster, &args, &[]);
+    let changes = report["runs"][0]["resize_pods"]["changes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let whys: Vec<(&str, &str, &str)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c["direction"].as_str().unwrap(),
+                c["to"].as_str().unwrap(),
+                c["why"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // Raised once at the first tick (demand at least the limit: 500m / 60 % → 840m); then at 30 % of 840m the
+    // recorded throttling, within the guard window, keeps it from shrinking back into it.
+    assert_eq!(whys.len(), 1, "{whys:#?}");
+    assert_eq!(whys[0].0, "up");
+    assert_eq!(whys[0].1, "840m");
+    assert!(
+        whys[0].2.contains("throttled in 33% of CPU periods"),
+        "{whys:#?}"
+    );
+}

@@ -3,7 +3,9 @@
 //! ([`crate::resize::long_view`]): one range query per resource over the period and the long window before it,
 //! read in chunks, and per container a window of the last evaluations kept sorted as it slides.
 //!
-//! Throttling is not replayed yet: a replay decides as a live tick would with `RESIZE_CPU_THROTTLE=0`.
+//! Throttling is read the same way (the CFS counters' ratio over the short window at each tick, and its highest
+//! 5-minute value over the guard window), and fed to a tick only while the replayed CPU limit is not above the
+//! recorded one: throttling recorded under a limit says nothing of a larger one.
 
 use std::collections::HashMap;
 
@@ -12,9 +14,13 @@ use anyhow::Result;
 use super::history::{self, Answer, FetchOptions, SignalSpec};
 use crate::prometheus::PrometheusClient;
 use crate::resize::ResizePolicy;
-use crate::resize::long_view::{cpu_long_expression, memory_long_expression, quantile};
+use crate::resize::long_view::{
+    cpu_long_expression, memory_long_expression, quantile, throttle_guard_window,
+    throttled_expression,
+};
 use crate::resize::signals::{ContainerKey, ContainerSeriesLabels, Signal};
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// One resource's long view: per container, the figure at each grid step from `first_ms`.
 #[derive(Debug, Default)]
@@ -46,14 +52,9 @@ pub(super) fn read(
     options: FetchOptions,
 ) -> Result<LongViews> {
     let windows = &policy.windows;
-    let (Some(&first), Some(&last)) = (ends_ms.first(), ends_ms.last()) else {
-        return Ok(LongViews::default());
-    };
     if windows.long_window.is_zero() {
         return Ok(LongViews::default());
     }
-    let step_ms = (windows.long_step.as_millis() as i64).max(1);
-    let window_ms = windows.long_window.as_millis() as i64;
     let (expression, percentile) = match signal {
         Signal::Cpu => (
             cpu_long_expression(windows, namespaces),
@@ -64,50 +65,117 @@ pub(super) fn read(
             policy.memory_long_percentile,
         ),
     };
-    let first_ms = first - first.rem_euclid(step_ms);
-    let grid: Vec<i64> = (0..=(last - first_ms) / step_ms)
-        .map(|i| first_ms + i * step_ms)
-        .collect();
-    let spec = SignalSpec {
+    let figures = Figures {
         name: format!("container {} long view", signal.name()),
         expression,
-        // The subquery's points lie in (end - window, end].
-        range_ms: window_ms - step_ms,
+        window: windows.long_window,
+        step: windows.long_step,
+        percentile,
     };
-    let mut views = LongViews {
-        first_ms,
-        step_ms,
-        by_container: HashMap::new(),
+    figures.read(prometheus, ends_ms, options)
+}
+
+/// The two throttling figures a live tick's CPU long-view query answers (`throttled_short`, `throttled_long`);
+/// empty when throttling is off.
+pub(super) fn read_throttling(
+    prometheus: &PrometheusClient,
+    policy: &ResizePolicy,
+    namespaces: Option<&BTreeSet<&str>>,
+    ends_ms: &[i64],
+    options: FetchOptions,
+) -> Result<(LongViews, LongViews)> {
+    let windows = &policy.windows;
+    if policy.cpu_throttle_percent <= 0.0 {
+        return Ok((LongViews::default(), LongViews::default()));
+    }
+    // The live query's instant value over the short window, read at each tick's newest evaluation.
+    let short = Figures {
+        name: "container cpu throttling".to_string(),
+        expression: throttled_expression(windows.short_window, namespaces),
+        window: windows.step,
+        step: windows.step,
+        percentile: 100.0,
     };
-    history::by_chunks::<ContainerSeriesLabels>(
-        prometheus,
-        std::slice::from_ref(&spec),
-        &grid,
-        windows.long_step,
-        options,
-        |chunk, mut answers| {
-            let answer: Answer<ContainerSeriesLabels> = answers.pop().unwrap_or_default();
-            for (labels, points) in answer {
-                let Some((key, _)) = labels.into_key() else {
-                    continue;
-                };
-                let figures =
-                    sliding_quantiles(&points, &grid[chunk.clone()], window_ms, percentile);
-                let values = views
-                    .by_container
-                    .entry(key)
-                    .or_insert_with(|| vec![f64::NAN; grid.len()]);
-                // A duplicate scrape: the hotter figure, as `max by` after the quantile does live.
-                for (slot, figure) in values[chunk.clone()].iter_mut().zip(figures) {
-                    if figure.is_finite() && !(slot.is_finite() && *slot >= figure) {
-                        *slot = figure;
+    let long = Figures {
+        name: "container cpu throttling long view".to_string(),
+        expression: throttled_expression(windows.long_step, namespaces),
+        window: throttle_guard_window(windows),
+        step: windows.long_step,
+        percentile: 100.0,
+    };
+    Ok((
+        short.read(prometheus, ends_ms, options)?,
+        long.read(prometheus, ends_ms, options)?,
+    ))
+}
+
+/// A figure per container and grid step: `percentile` of `expression`'s evaluations every `step` over `window`.
+struct Figures {
+    name: String,
+    expression: String,
+    window: Duration,
+    step: Duration,
+    percentile: f64,
+}
+
+impl Figures {
+    fn read(
+        self,
+        prometheus: &PrometheusClient,
+        ends_ms: &[i64],
+        options: FetchOptions,
+    ) -> Result<LongViews> {
+        let (Some(&first), Some(&last)) = (ends_ms.first(), ends_ms.last()) else {
+            return Ok(LongViews::default());
+        };
+        let step_ms = (self.step.as_millis() as i64).max(1);
+        let window_ms = self.window.as_millis() as i64;
+        let first_ms = first - first.rem_euclid(step_ms);
+        let grid: Vec<i64> = (0..=(last - first_ms) / step_ms)
+            .map(|i| first_ms + i * step_ms)
+            .collect();
+        let spec = SignalSpec {
+            name: self.name,
+            expression: self.expression,
+            // The subquery's points lie in (end - window, end].
+            range_ms: window_ms - step_ms,
+        };
+        let percentile = self.percentile;
+        let mut views = LongViews {
+            first_ms,
+            step_ms,
+            by_container: HashMap::new(),
+        };
+        history::by_chunks::<ContainerSeriesLabels>(
+            prometheus,
+            std::slice::from_ref(&spec),
+            &grid,
+            self.step,
+            options,
+            |chunk, mut answers| {
+                let answer: Answer<ContainerSeriesLabels> = answers.pop().unwrap_or_default();
+                for (labels, points) in answer {
+                    let Some((key, _)) = labels.into_key() else {
+                        continue;
+                    };
+                    let figures =
+                        sliding_quantiles(&points, &grid[chunk.clone()], window_ms, percentile);
+                    let values = views
+                        .by_container
+                        .entry(key)
+                        .or_insert_with(|| vec![f64::NAN; grid.len()]);
+                    // A duplicate scrape: the hotter figure, as `max by` after the quantile does live.
+                    for (slot, figure) in values[chunk.clone()].iter_mut().zip(figures) {
+                        if figure.is_finite() && !(slot.is_finite() && *slot >= figure) {
+                            *slot = figure;
+                        }
                     }
                 }
-            }
-            Ok(())
-        },
-    )?;
-    Ok(views)
+                Ok(())
+            },
+        )?;
+        Ok(views)
+    }
 }
 
 /// At each of `ends_ms` (ascending), the `percentile` of the finite points in (end - window, end]; NaN where

@@ -136,8 +136,10 @@ pub(super) fn history_key(run: &ResizeRun, at: Timestamp) -> Result<Vec<(String,
     let policy = &run.settings.policy;
     key.push((
         format!(
-            "long view p{} p{}",
-            policy.cpu_long_percentile, policy.memory_long_percentile
+            "long view p{} p{}, throttling {}",
+            policy.cpu_long_percentile,
+            policy.memory_long_percentile,
+            policy.cpu_throttle_percent > 0.0
         ),
         policy.windows.long_window.as_millis() as i64,
         policy.windows.long_step.as_millis(),
@@ -199,6 +201,13 @@ pub(super) fn replay(
             options,
         )?);
     }
+    let throttling = long_view::read_throttling(
+        prometheus,
+        &settings.policy,
+        namespaces.as_ref(),
+        &ends,
+        options,
+    )?;
     drop(namespaces);
     drop(pods);
     history::by_chunks::<ContainerSeriesLabels>(
@@ -212,7 +221,7 @@ pub(super) fn replay(
             for i in chunk {
                 for run in runs.iter_mut() {
                     let signals = (signals.as_slice(), specs.as_slice(), long_views.as_slice());
-                    tick(run, ticks[i], ends[i], signals, &keyed);
+                    tick(run, ticks[i], ends[i], signals, &throttling, &keyed);
                 }
             }
             Ok(())
@@ -240,6 +249,7 @@ fn tick(
     at: Timestamp,
     end_ms: i64,
     (signals, specs, long_views): (&[Signal], &[SignalSpec], &[LongViews]),
+    (throttled_short, throttled_long): &(LongViews, LongViews),
     answers: &[Keyed],
 ) {
     let windows = &run.settings.policy.windows;
@@ -262,6 +272,14 @@ fn tick(
             let Some(key) = key else { continue };
             let mut stats = series_stats(in_window, end_ms, windows);
             stats.long = long.at(key, end_ms);
+            if *signal == Signal::Cpu {
+                // Throttling now says nothing of a limit the replay raised; throttling in the guard window
+                // happened (a live tick after that raise would see the part before it), so it holds back.
+                if !run.recorder.cpu_limit_raised(key) {
+                    stats.throttled_short = throttled_short.at(key, end_ms);
+                }
+                stats.throttled_long = throttled_long.at(key, end_ms);
+            }
             // A duplicate scrape measures the same thing: merged as the live table merges it, its usage judged
             // once (the first series, as sorted stably).
             if let Some((last, merged)) = rows.last_mut()

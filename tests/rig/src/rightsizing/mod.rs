@@ -3,6 +3,7 @@
 //!
 //! - [`shapes`]: per-container demand (CPU cores, memory working set) one point a minute, from a seed, each shape
 //!   with the requests and limits a team would have set.
+//! - [`seed`]: the seed hook's rule (double the CPU request and limit above 80 % of the limit, never down).
 //! - [`simulate`]: a [`simulate::Policy`] run over a shape, with what it reserved and what it cost: core-hours and
 //!   GiB-hours of requests, minutes throttled, OOM kills, resizes per container per day. Also the "no resizing"
 //!   policy.
@@ -10,6 +11,7 @@
 //! Everything here is pure: the same shape, seed and policy give the same figures, with no clock read.
 //! kube-thermostat's own arm replays the same history through `kube-thermostat replay` (wired by the benchmark).
 
+pub mod seed;
 pub mod shapes;
 pub mod simulate;
 

@@ -3,6 +3,8 @@
 //!
 //! - [`shapes`]: per-container demand (CPU cores, memory working set) one point a minute, from a seed, each shape
 //!   with the requests and limits a team would have set.
+//! - [`vpa`]: VPA's recommender and updater as documented upstream (decaying histograms, p90 + 15 %, daily memory
+//!   peaks, OOM bump, floors), applied in place. For comparison only.
 //! - [`seed`]: the seed hook's rule (double the CPU request and limit above 80 % of the limit, never down).
 //! - [`simulate`]: a [`simulate::Policy`] run over a shape, with what it reserved and what it cost: core-hours and
 //!   GiB-hours of requests, minutes throttled, OOM kills, resizes per container per day. Also the "no resizing"
@@ -14,6 +16,7 @@
 pub mod seed;
 pub mod shapes;
 pub mod simulate;
+pub mod vpa;
 
 /// Bytes in a mebibyte: requests and limits in the shapes are written in MiB, as teams write them.
 pub const MIB: f64 = 1024.0 * 1024.0;

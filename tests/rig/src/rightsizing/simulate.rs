@@ -377,10 +377,20 @@ mod tests {
 
     #[test]
     fn the_same_shape_and_policy_give_the_same_outcome() {
+        use crate::rightsizing::{seed::SeedRule, vpa::VpaModel};
+        let policies = || -> [Box<dyn Policy>; 3] {
+            [
+                Box::new(VpaModel::default()),
+                Box::new(SeedRule::default()),
+                Box::new(NoResizing),
+            ]
+        };
         for shape in crate::rightsizing::shapes::all(7) {
-            let a = simulate(&shape, &mut NoResizing, &Settings::default());
-            let b = simulate(&shape, &mut NoResizing, &Settings::default());
-            assert_eq!(a, b);
+            for (mut a, mut b) in policies().into_iter().zip(policies()) {
+                let first = simulate(&shape, a.as_mut(), &Settings::default());
+                let second = simulate(&shape, b.as_mut(), &Settings::default());
+                assert_eq!(first, second, "{} {}", shape.name, first.policy);
+            }
         }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`metric_storage`]: shell-operator's hook metric storage, to see what a sequence of ticks exposes.
 //! - [`measure`]: what a benchmarked process cost, and Prometheus' own accounting of its queries.
 //! - [`report`]: benchmark tables spliced into Markdown between markers.
+//! - [`rightsizing`]: workload shapes and the right-sizing policies kube-thermostat is compared with (VPA's
+//!   recommender, the seed hook's rule, none), replayed without Prometheus (issue 18).
 //! - [`realcluster`]: the real etcd and kube-apiserver that `make peers` builds, started for a test.
 //! - [`synthetic`]: a deterministic cluster of any size with its load history and the truth to check outcomes.
 
@@ -19,5 +21,6 @@ pub mod metric_storage;
 pub mod prometheus;
 pub mod realcluster;
 pub mod report;
+pub mod rightsizing;
 pub mod scenario;
 pub mod synthetic;

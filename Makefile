@@ -80,7 +80,8 @@ demo: demo-deps
 # nodes' history (BENCHMARKS.md; takes ~45-60 minutes and rewrites its tables; the first run also builds the replay
 # history with promtool, cached under ~/.cache/kube-thermostat/replay-bench, which adds about an hour).
 # bench-quick: the same at 10 and 100 nodes (20 on the real API server, a 2-hour replay of 20 nodes), once: a CI
-# smoke run. REAL_BENCH=0 / REPLAY_BENCH=0 skip a part, =only runs it alone (scripts/bench.sh).
+# smoke run. Last, right-sizing against a VPA model, the seed rule and no resizing (~3 minutes). REAL_BENCH=0 /
+# REPLAY_BENCH=0 / RIGHTSIZING_BENCH=0 skip a part, =only runs it alone (scripts/bench.sh).
 # The real API server needs `make peers` and kubectl (`make deps`); `make test` does not run any of this.
 bench: deps peers
 	@bash scripts/bench.sh

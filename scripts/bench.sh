@@ -26,20 +26,23 @@ fi
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --release --quiet -p kube-thermostat --bin kube-thermostat
 cargo build --release --quiet -p thermostat-rig --bin thermostat-bench --bin thermostat-real-bench \
-  --bin thermostat-replay-bench
+  --bin thermostat-replay-bench --bin thermostat-rightsizing-models
 out="${BENCH_OUT:-$target/bench}"
 mkdir -p "$out/bin"
 cp "$target/release/kube-thermostat" "$target/release/thermostat-bench" "$target/release/thermostat-real-bench" \
-  "$target/release/thermostat-replay-bench" "$out/bin/"
+  "$target/release/thermostat-replay-bench" "$target/release/thermostat-rightsizing-models" "$out/bin/"
 
 # REAL_BENCH / REPLAY_BENCH: 0 skips that part, `only` runs nothing else.
 real="${REAL_BENCH:-1}"
 replay="${REPLAY_BENCH:-1}"
-run_ticks=true run_real=true run_replay=true
+rightsizing="${RIGHTSIZING_BENCH:-1}"
+run_ticks=true run_real=true run_replay=true run_rightsizing=true
 [ "$real" = 0 ] && run_real=false
 [ "$replay" = 0 ] && run_replay=false
-if [ "$real" = only ]; then run_ticks=false run_replay=false; fi
-if [ "$replay" = only ]; then run_ticks=false run_real=false; fi
+[ "$rightsizing" = 0 ] && run_rightsizing=false
+if [ "$real" = only ]; then run_ticks=false run_replay=false run_rightsizing=false; fi
+if [ "$replay" = only ]; then run_ticks=false run_real=false run_rightsizing=false; fi
+if [ "$rightsizing" = only ]; then run_ticks=false run_real=false run_replay=false; fi
 
 if $run_ticks; then
   args=(--binary "$out/bin/kube-thermostat" --out "$out")
@@ -70,4 +73,14 @@ if $run_replay; then
   fi
   [ -n "${REPLAY_BENCH_DAYS:-}" ] && replay_args+=(--days "$REPLAY_BENCH_DAYS")
   "$out/bin/thermostat-replay-bench" "${replay_args[@]}"
+fi
+
+# Right-sizing against the VPA model, the seed rule and no resizing, kube-thermostat through the real binary in the
+# same closed loop (issue 18; BENCHMARKS.md "Right-sizing"): ~3 minutes for 4 days of six shapes.
+if $run_rightsizing; then
+  if $quick; then
+    "$out/bin/thermostat-rightsizing-models" --days 1 --shapes daily-cycle,throttled --binary "$out/bin/kube-thermostat"
+  else
+    "$out/bin/thermostat-rightsizing-models" --days 4 --binary "$out/bin/kube-thermostat" | tee "$out/rightsizing.md"
+  fi
 fi

@@ -727,6 +727,16 @@ pub struct RawSettings {
     )]
     pub resize_long_step: String,
 
+    /// With the long view on, no scale-down of a pod younger than this (its long view has not seen its peaks yet).
+    #[arg(
+        long,
+        env = "RESIZE_LONG_MIN_HISTORY",
+        default_value = "6h",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_long_min_history: String,
+
     /// Percentile of the 5-minute CPU averages over the long window that a scale-down keeps (size >= it / target).
     #[arg(
         long,

@@ -46,7 +46,8 @@ pub const POD_JQ_FILTER: &str = concat!(
     // `allocatedResources` and `resources` (1.36+) count in what a pod with pod-level resources reserves. A 1.36+
     // kubelet reports `allocatedResources` for every pod: kept only where `spec.resources` is set, the one place
     // it is read, so the other pods' snapshots stay as small.
-    "status: {phase: .status.phase, observedGeneration: .status.observedGeneration, resize: .status.resize, ",
+    "status: {phase: .status.phase, startTime: .status.startTime, observedGeneration: .status.observedGeneration, ",
+    "resize: .status.resize, ",
     "allocatedResources: (if .spec.resources == null then null else .status.allocatedResources end), ",
     "resources: (if .spec.resources == null then null else .status.resources end), ",
     "conditions: [(.status.conditions // [])[] | select(.type | startswith(\"PodResize\"))], ",

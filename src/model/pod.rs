@@ -136,6 +136,10 @@ pub struct PodStatus {
     pub observed_generation: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<CompactString>,
+    /// When the kubelet took the pod on: the long view holds no more of its history than that. Text, as
+    /// `finishedAt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<CompactString>,
     /// How 1.32 servers report a pending resize (replaced by conditions from 1.33).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resize: Option<CompactString>,

@@ -261,7 +261,7 @@ fn size_containers(
                 resource,
                 overrides,
                 &key,
-                (oom, draft.now),
+                (oom, draft.now, pod_started(pod)),
             );
             match sized {
                 Ok((change, upsize_heat)) => {
@@ -300,7 +300,7 @@ fn size_container_resource(
     resource: Resource,
     overrides: &Overrides,
     key: &ContainerKey,
-    oom: (OomKills, Timestamp),
+    oom: (OomKills, Timestamp, Option<Timestamp>),
 ) -> Result<(ResourceChange, Option<f64>), Kept> {
     let table: &SignalTable = match resource {
         Resource::Cpu => input.cpu,
@@ -315,6 +315,11 @@ fn size_container_resource(
         table.get(key),
         oom,
     )
+}
+
+/// When the kubelet took the pod on (`status.startTime`); unreadable or absent: unknown.
+fn pod_started(pod: &Pod) -> Option<Timestamp> {
+    pod.status.as_ref()?.start_time.as_deref()?.parse().ok()
 }
 
 /// When the container's previous run ended in an OOM kill (`lastState.terminated.reason`), its `finishedAt`.

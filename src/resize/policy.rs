@@ -35,6 +35,9 @@ pub struct ResizePolicy {
     pub cpu_long_percentile: f64,
     /// ... of the working set's 5-minute peaks (100: the highest). 100.
     pub memory_long_percentile: f64,
+    /// With the long view on, no scale-down of a pod younger than this: its long view would not have seen its
+    /// peaks yet. 6h.
+    pub long_min_history: Duration,
     /// Throttled in at least this % of CFS periods over the short window: scale CPU up even below the high mark;
     /// that much in any 5-minute step of the long window: no CPU scale-down. 0 turns throttling off. 10.
     pub cpu_throttle_percent: f64,
@@ -94,6 +97,7 @@ impl Default for ResizePolicy {
             windows: SignalWindows::default(),
             cpu_long_percentile: 95.0,
             memory_long_percentile: 100.0,
+            long_min_history: Duration::from_secs(6 * 3600),
             cpu_throttle_percent: 10.0,
             oom_bump: 1.2,
             oom_min_bump_bytes: 100 << 20,

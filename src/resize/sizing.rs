@@ -34,6 +34,11 @@ pub(super) enum Kept {
         low: f64,
         high: f64,
     },
+    /// The pod is younger than the long view needs for a scale-down.
+    TooYoung {
+        started: Timestamp,
+        needed: Duration,
+    },
     /// The long view is on but its query gave nothing for this container (failed, or no 5-minute evaluation yet).
     NoLongView,
     /// Throttled in some step of the guard window: a scale-down would throttle it again.
@@ -122,6 +127,12 @@ impl fmt::Display for Kept {
                 long_utilization.map_or(String::new(), |u| format!(", long view {}", percent(u))),
                 percent(*low),
                 percent(*high)
+            ),
+            Kept::TooYoung { started, needed } => write!(
+                f,
+                "the pod started at {started}: its history is shorter than the {} a scale-down needs \
+                 (RESIZE_LONG_MIN_HISTORY)",
+                minutes(*needed)
             ),
             Kept::NoLongView => f.write_str(
                 "no long-view data (RESIZE_LONG_WINDOW) for this container this tick: no scale-down",
@@ -269,7 +280,7 @@ pub(super) fn size_resource(
     resource: Resource,
     overrides: &Overrides,
     stats: Option<&ContainerStats>,
-    (oom, now): (OomKills, Timestamp),
+    (oom, now, pod_started): (OomKills, Timestamp, Option<Timestamp>),
 ) -> Result<(ResourceChange, Option<f64>), Kept> {
     let values =
         spec_values(container, resource).map_err(|err| format!("unreadable resources: {err}"))?;
@@ -281,6 +292,7 @@ pub(super) fn size_resource(
     if restart_policy_of(container, resource) == "RestartContainer" && !policy.allow_restart {
         return Err("resizePolicy is RestartContainer and restarts are not allowed".into());
     }
+    let young = too_young_for_the_long_view(policy, overrides, pod_started, now);
     let mut oom_killed_at = None;
     let oom_raise = match resource {
         Resource::Memory => raise_after_oom(policy, overrides, basis, oom, now),
@@ -292,7 +304,7 @@ pub(super) fn size_resource(
             // The working set may ask for more than the bump: the larger wins.
             if let Some(stats) = stats
                 && let Ok((usage_basis, Direction::Up, usage_why)) =
-                    decide_memory(policy, overrides, stats, basis, Some(at))
+                    decide_memory(policy, overrides, stats, basis, (Some(at), None))
                 && usage_basis > new_basis
             {
                 new_basis = usage_basis;
@@ -307,13 +319,13 @@ pub(super) fn size_resource(
                 return Err("no usage data".into());
             };
             let (new_basis, direction, why) = match resource {
-                Resource::Cpu => decide_cpu(policy, overrides, stats, basis),
+                Resource::Cpu => decide_cpu(policy, overrides, stats, basis, young.as_ref()),
                 Resource::Memory => decide_memory(
                     policy,
                     overrides,
                     stats,
                     basis,
-                    oom.recent(now, oom_window(policy)),
+                    (oom.recent(now, oom_window(policy)), young.as_ref()),
                 ),
             }?;
             let heat = (direction == Direction::Up).then(|| {
@@ -517,6 +529,7 @@ pub(super) fn decide_cpu(
     overrides: &Overrides,
     stats: &ContainerStats,
     basis: i64,
+    young: Option<&Kept>,
 ) -> Decision {
     let target = overrides.cpu_target.unwrap_or(policy.cpu_target_percent);
     let min = overrides.cpu_min.unwrap_or(policy.cpu_min_millis);
@@ -593,6 +606,9 @@ pub(super) fn decide_cpu(
     let long = long_view(policy, overrides, stats)?.map(|cores| cores * 1000.0);
     let level = long.map_or(peak, |long| long.max(peak));
     if utilization(level) < policy.cpu_low_percent {
+        if let Some(young) = young {
+            return Err(young.clone());
+        }
         if throttle_mark > 0.0
             && let Some(throttled) = stats.throttled_long
             && throttled * 100.0 >= throttle_mark
@@ -642,6 +658,26 @@ pub(super) fn decide_cpu(
     })
 }
 
+/// Why a scale-down waits for the pod to age: with the long view on (for this pod too), a pod younger than
+/// `RESIZE_LONG_MIN_HISTORY` has too little of it (cAdvisor's series are per pod: a new pod starts a new history)
+/// to have seen its own peaks. A pod without a start time is not held (nothing says it is young).
+fn too_young_for_the_long_view(
+    policy: &ResizePolicy,
+    overrides: &Overrides,
+    started: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<Kept> {
+    let needed = policy.long_min_history;
+    if policy.windows.long_window.is_zero()
+        || overrides.long_view == Some(false)
+        || needed.is_zero()
+    {
+        return None;
+    }
+    let started = started?;
+    (add(started, needed) > now).then_some(Kept::TooYoung { started, needed })
+}
+
 /// The long view's figure for a scale-down: `None` when it is off (globally or for this pod); no data while it is
 /// on holds the scale-down.
 fn long_view(
@@ -662,7 +698,7 @@ pub(super) fn decide_memory(
     overrides: &Overrides,
     stats: &ContainerStats,
     basis: i64,
-    recent_oom_kill: Option<Timestamp>,
+    (recent_oom_kill, young): (Option<Timestamp>, Option<&Kept>),
 ) -> Decision {
     let min = overrides.memory_min.unwrap_or(policy.memory_min_bytes);
     let max = overrides.memory_max.unwrap_or(policy.memory_max_bytes);
@@ -702,6 +738,9 @@ pub(super) fn decide_memory(
     if wanted < basis as f64 * (1.0 - policy.tolerance) {
         if let Some(at) = recent_oom_kill {
             return Err(Kept::OomKilledRecently { at });
+        }
+        if let Some(young) = young {
+            return Err(young.clone());
         }
         history_is_full(policy, stats)?;
         let (new, notes) = shape(

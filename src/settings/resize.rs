@@ -143,6 +143,15 @@ fn long_view(check: &mut Checker, raw: &RawSettings, policy: &mut ResizePolicy) 
             ),
         );
     }
+    policy.long_min_history = check.duration(
+        name!(resize_long_min_history),
+        &raw.resize_long_min_history,
+        Duration::ZERO,
+    );
+    // A long view shorter than the wait: the whole long view is wait enough.
+    if !policy.windows.long_window.is_zero() {
+        policy.long_min_history = policy.long_min_history.min(policy.windows.long_window);
+    }
     policy.cpu_long_percentile = check.number(
         name!(resize_cpu_long_percentile),
         &raw.resize_cpu_long_percentile,

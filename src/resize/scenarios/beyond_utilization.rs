@@ -252,3 +252,26 @@ fn after_an_oom_kill_a_working_set_that_asks_for_more_than_the_bump_gets_it() {
     assert!(change.why.contains("working set reached"), "{}", change.why);
     assert_eq!(change.oom_killed_at, Some(killed));
 }
+
+#[test]
+fn a_pod_younger_than_the_long_view_needs_is_not_scaled_down_but_is_scaled_up() {
+    let started = |minutes: i64| {
+        let mut pod = app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}));
+        let mut value = serde_json::to_value(&pod).expect("pod to json");
+        value["status"]["startTime"] = json!(minutes_ago(minutes).to_string());
+        pod = serde_json::from_value(value).expect("pod json");
+        pod
+    };
+    let idle = World::new(vec![started(60)]).cpu("web-1", "app", 0.1, 0.2);
+    let plan = idle.plan();
+    assert!(plan.pods.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("RESIZE_LONG_MIN_HISTORY"), "{plan}");
+    // Old enough, or with the wait turned off: the same container shrinks.
+    let old = World::new(vec![started(7 * 60)]).cpu("web-1", "app", 0.1, 0.2);
+    assert_eq!(only_change(&old.plan()).direction, Direction::Down);
+    let mut no_wait = World::new(vec![started(60)]).cpu("web-1", "app", 0.1, 0.2);
+    no_wait.policy.long_min_history = std::time::Duration::ZERO;
+    assert_eq!(only_change(&no_wait.plan()).direction, Direction::Down);
+    let hot = World::new(vec![started(60)]).cpu("web-1", "app", 0.9, 0.95);
+    assert_eq!(only_change(&hot.plan()).direction, Direction::Up);
+}

@@ -1174,6 +1174,7 @@ pub fn pod_filter_result(pod: &Value) -> Value {
         },
         "status": {
             "phase": field(pod, &["status", "phase"]),
+            "startTime": field(pod, &["status", "startTime"]),
             "observedGeneration": field(pod, &["status", "observedGeneration"]),
             "resize": field(pod, &["status", "resize"]),
             "allocatedResources": if pod["spec"]["resources"].is_null() { Value::Null } else { field(pod, &["status", "allocatedResources"]) },

@@ -3,24 +3,36 @@
 //! in the benchmark; this prints the comparison arms only.
 //!
 //! ```text
-//! thermostat-rightsizing-models [--days 4] [--seed 42] [--tick-minutes 2]
+//! thermostat-rightsizing-models [--days 4] [--seed 42] [--tick-minutes 2] [--binary target/release/kube-thermostat]
+//!     [--compare ENV=VALUE ...] [--shapes daily-cycle,batch]
 //! ```
+//!
+//! With `--binary`, kube-thermostat itself is a fourth arm in the same loop ([`Thermostat`]): the real binary at
+//! every tick against a real Prometheus and the API stand-in (minutes per shape and day).
 
 use anyhow::{Context, Result, bail};
 use thermostat_rig::rightsizing::seed::SeedRule;
 use thermostat_rig::rightsizing::simulate::{NoResizing, Outcome, Policy, Settings, simulate};
+use thermostat_rig::rightsizing::thermostat::Thermostat;
 use thermostat_rig::rightsizing::vpa::VpaModel;
 use thermostat_rig::rightsizing::{MIB, Sizes, shapes};
 
 struct Args {
     settings: Settings,
     seed: u64,
+    binary: Option<std::path::PathBuf>,
+    shapes: Option<Vec<String>>,
+    /// Settings of a second kube-thermostat arm (`--compare ENV=VALUE`, repeated).
+    compare: Vec<(String, String)>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
     let mut parsed = Args {
         settings: Settings::default(),
         seed: 42,
+        binary: None,
+        shapes: None,
+        compare: Vec::new(),
     };
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
@@ -29,7 +41,20 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
             "--days" => parsed.settings.days = parse(&flag, &value()?)?,
             "--seed" => parsed.seed = parse(&flag, &value()?)?,
             "--tick-minutes" => parsed.settings.tick_minutes = parse(&flag, &value()?)?,
-            _ => bail!("unknown argument {flag:?}: expected --days, --seed or --tick-minutes"),
+            "--binary" => parsed.binary = Some(std::fs::canonicalize(value()?)?),
+            "--compare" => {
+                let setting = value()?;
+                let (key, value) = setting
+                    .split_once('=')
+                    .with_context(|| format!("--compare {setting:?}: expected ENV=VALUE"))?;
+                parsed.compare.push((key.to_string(), value.to_string()));
+            }
+            "--shapes" => {
+                parsed.shapes = Some(value()?.split(',').map(str::to_string).collect());
+            }
+            _ => bail!(
+                "unknown argument {flag:?}: expected --days, --seed, --tick-minutes, --binary, --compare or --shapes"
+            ),
         }
     }
     if parsed.settings.days == 0 || parsed.settings.tick_minutes == 0 {
@@ -55,7 +80,17 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: impl IntoIterator<Item = String>) -> Result<()> {
-    let Args { settings, seed } = parse_args(args)?;
+    let Args {
+        settings,
+        seed,
+        binary,
+        shapes: only,
+        compare,
+    } = parse_args(args)?;
+    let chosen = |shape: &shapes::Shape| {
+        only.as_ref()
+            .is_none_or(|o| o.iter().any(|n| n == shape.name))
+    };
     println!(
         "Right-sizing models over {} days, one point a minute, a decision every {} minutes (seed {seed}).\n",
         settings.days, settings.tick_minutes
@@ -65,12 +100,29 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<()> {
          CPU req / limit at the end | memory req / limit at the end |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---|---|");
-    for shape in shapes::all(seed) {
-        let policies: [Box<dyn Policy>; 3] = [
-            Box::new(VpaModel::default()),
-            Box::new(SeedRule::default()),
-            Box::new(NoResizing),
-        ];
+    for shape in shapes::all(seed).into_iter().filter(chosen) {
+        let mut policies: Vec<Box<dyn Policy>> = Vec::new();
+        if let Some(binary) = &binary {
+            policies.push(Box::new(Thermostat::start(
+                binary,
+                &shape.initial,
+                settings.days,
+                &[],
+            )));
+            if !compare.is_empty() {
+                let env: Vec<(&str, &str)> = compare
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                policies.push(Box::new(
+                    Thermostat::start(binary, &shape.initial, settings.days, &env)
+                        .named("kube-thermostat, tuned"),
+                ));
+            }
+        }
+        policies.push(Box::new(VpaModel::default()));
+        policies.push(Box::new(SeedRule::default()));
+        policies.push(Box::new(NoResizing));
         for mut policy in policies {
             println!("{}", row(&simulate(&shape, policy.as_mut(), &settings)));
         }

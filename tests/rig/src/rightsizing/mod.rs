@@ -10,12 +10,15 @@
 //!   GiB-hours of requests, minutes throttled, OOM kills, resizes per container per day. Also the "no resizing"
 //!   policy.
 //!
-//! Everything here is pure: the same shape, seed and policy give the same figures, with no clock read.
-//! kube-thermostat's own arm replays the same history through `kube-thermostat replay` (wired by the benchmark).
+//! - [`thermostat`]: kube-thermostat's own arm in the same loop: the real binary against a real Prometheus fed the
+//!   observed series and the API stand-in, tick by tick.
+//!
+//! All but [`thermostat`] is pure: the same shape, seed and policy give the same figures, with no clock read.
 
 pub mod seed;
 pub mod shapes;
 pub mod simulate;
+pub mod thermostat;
 pub mod vpa;
 
 /// Bytes in a mebibyte: requests and limits in the shapes are written in MiB, as teams write them.

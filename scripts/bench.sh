@@ -81,6 +81,8 @@ if $run_rightsizing; then
   if $quick; then
     "$out/bin/thermostat-rightsizing-models" --days 1 --shapes daily-cycle,throttled --binary "$out/bin/kube-thermostat"
   else
-    "$out/bin/thermostat-rightsizing-models" --days 4 --binary "$out/bin/kube-thermostat" | tee "$out/rightsizing.md"
+    "$out/bin/thermostat-rightsizing-models" --days 4 --binary "$out/bin/kube-thermostat" \
+      --markdown BENCHMARKS.md --tsv "$out/rightsizing.tsv"
+    bash scripts/rightsizing-plot.sh "$out/rightsizing.tsv" docs/rightsizing.png
   fi
 fi

@@ -541,12 +541,9 @@ pub(super) fn decide_cpu(
     let sustained = stats.short_min.map(|cores| cores * 1000.0);
     let peak = stats.peak.map(|cores| cores * 1000.0);
     let utilization = |millis: f64| millis / basis as f64 * 100.0;
-    let short = minutes(policy.windows.short_window);
-    if let Some(usage) = sustained
-        && utilization(usage) > policy.cpu_high_percent
-    {
-        short_history_is_full(policy, stats)?;
-        let (new, notes) = shape(
+    // Every CPU change aims `usage` at the target utilization, then the step caps, granularity and bounds.
+    let sized_for_target = |usage: f64| {
+        shape(
             policy,
             usage / (target / 100.0),
             basis,
@@ -554,7 +551,14 @@ pub(super) fn decide_cpu(
             min,
             max,
             Resource::Cpu,
-        )?;
+        )
+    };
+    let short = minutes(policy.windows.short_window);
+    if let Some(usage) = sustained
+        && utilization(usage) > policy.cpu_high_percent
+    {
+        short_history_is_full(policy, stats)?;
+        let (new, notes) = sized_for_target(usage)?;
         let why = format!(
             "usage stayed above {} over {short} (at least {}, {} of {}), sized for {}",
             percent(policy.cpu_high_percent),
@@ -573,15 +577,7 @@ pub(super) fn decide_cpu(
         // Throttled, the container used all the limit allowed in those periods: its demand is at least the limit,
         // whatever the average says.
         let demand = sustained.unwrap_or(0.0).max(basis as f64);
-        let (new, notes) = shape(
-            policy,
-            demand / (target / 100.0),
-            basis,
-            granularity,
-            min,
-            max,
-            Resource::Cpu,
-        )?;
+        let (new, notes) = sized_for_target(demand)?;
         let why = format!(
             "throttled in {} of CPU periods over {short} (mark {}) at {} of its {} limit: demand is above the limit, \
              sized for {}",
@@ -620,15 +616,7 @@ pub(super) fn decide_cpu(
             });
         }
         history_is_full(policy, stats)?;
-        let (new, notes) = shape(
-            policy,
-            level / (target / 100.0),
-            basis,
-            granularity,
-            min,
-            max,
-            Resource::Cpu,
-        )?;
+        let (new, notes) = sized_for_target(level)?;
         let long_part = long.map_or(String::new(), |long| {
             format!(
                 ", as did p{} over {} ({}, {})",

@@ -24,6 +24,10 @@ struct Args {
     shapes: Option<Vec<String>>,
     /// Settings of a second kube-thermostat arm (`--compare ENV=VALUE`, repeated).
     compare: Vec<(String, String)>,
+    /// Where the table goes between `<!-- rightsizing:begin/end -->` markers.
+    markdown: Option<std::path::PathBuf>,
+    /// Where the figures go as tab-separated values, for `scripts/rightsizing-plot.sh`.
+    tsv: Option<std::path::PathBuf>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
@@ -33,6 +37,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
         binary: None,
         shapes: None,
         compare: Vec::new(),
+        markdown: None,
+        tsv: None,
     };
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
@@ -49,11 +55,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
                     .with_context(|| format!("--compare {setting:?}: expected ENV=VALUE"))?;
                 parsed.compare.push((key.to_string(), value.to_string()));
             }
+            "--markdown" => parsed.markdown = Some(value()?.into()),
+            "--tsv" => parsed.tsv = Some(value()?.into()),
             "--shapes" => {
                 parsed.shapes = Some(value()?.split(',').map(str::to_string).collect());
             }
             _ => bail!(
-                "unknown argument {flag:?}: expected --days, --seed, --tick-minutes, --binary, --compare or --shapes"
+                "unknown argument {flag:?}: expected --days, --seed, --tick-minutes, --binary, --compare, --shapes, --markdown or --tsv"
             ),
         }
     }
@@ -86,20 +94,23 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<()> {
         binary,
         shapes: only,
         compare,
+        markdown,
+        tsv,
     } = parse_args(args)?;
     let chosen = |shape: &shapes::Shape| {
         only.as_ref()
             .is_none_or(|o| o.iter().any(|n| n == shape.name))
     };
-    println!(
-        "Right-sizing models over {} days, one point a minute, a decision every {} minutes (seed {seed}).\n",
+    let mut table = format!(
+        "Right-sizing over {} days, one point a minute, a decision every {} minutes (seed {seed}).\n\n",
         settings.days, settings.tick_minutes
     );
-    println!(
+    table.push_str(
         "| shape | policy | core-hours | GiB-hours | throttled min | OOM kills | resizes/container/day | \
-         CPU req / limit at the end | memory req / limit at the end |"
+         CPU req / limit at the end | memory req / limit at the end |\n|---|---|---:|---:|---:|---:|---:|---|---|\n",
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---|---|");
+    let mut figures =
+        String::from("# shape\tpolicy\tcore_hours\tgib_hours\tthrottled_minutes\toom_kills\n");
     for shape in shapes::all(seed).into_iter().filter(chosen) {
         let mut policies: Vec<Box<dyn Policy>> = Vec::new();
         if let Some(binary) = &binary {
@@ -124,17 +135,43 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<()> {
         policies.push(Box::new(SeedRule::default()));
         policies.push(Box::new(NoResizing));
         for mut policy in policies {
-            println!("{}", row(&simulate(&shape, policy.as_mut(), &settings)));
+            let outcome = simulate(&shape, policy.as_mut(), &settings);
+            let line = row(&outcome);
+            println!("{line}");
+            table.push_str(&line);
+            table.push('\n');
+            figures.push_str(&format!(
+                "{}\t{}\t{:.2}\t{:.2}\t{}\t{}\n",
+                outcome.shape,
+                outcome.policy,
+                outcome.core_hours,
+                outcome.gib_hours,
+                outcome.throttled_minutes,
+                outcome.oom_kills
+            ));
         }
     }
-    println!("\nInitial sizes (what the team set):");
-    for shape in shapes::all(seed) {
-        println!(
-            "- {}: {} CPU, {} memory",
+    table.push_str("\nInitial sizes (what a team would have set):\n");
+    for shape in shapes::all(seed).into_iter().filter(chosen) {
+        table.push_str(&format!(
+            "- {}: {} CPU, {} memory\n",
             shape.name,
             cpu(&shape.initial),
             memory(&shape.initial)
-        );
+        ));
+    }
+    println!("\n{table}");
+    if let Some(path) = &tsv {
+        std::fs::write(path, &figures).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &markdown {
+        thermostat_rig::report::splice_markdown(
+            path,
+            "rightsizing",
+            "`make bench` (thermostat-rightsizing-models)",
+            &table,
+            &thermostat_rig::measure::machine(),
+        )?;
     }
     Ok(())
 }

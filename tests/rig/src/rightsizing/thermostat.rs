@@ -57,7 +57,10 @@ impl Thermostat {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         let span_ms = i64::from(days * MINUTES_PER_DAY) * 60_000;
-        let epoch_ms = now_ms - now_ms.rem_euclid(60_000) - span_ms - 120_000;
+        // On a whole hour: every query grid (the 30s step, the 5m long view) then falls on the same simulated
+        // minutes in every run, so a run repeats its figures.
+        let start_ms = now_ms - span_ms - 120_000;
+        let epoch_ms = start_ms - start_ms.rem_euclid(3_600_000);
         // The pod starts with the simulation: its history is as old as the simulated minute.
         cluster.put_running(
             PodBuilder::new(NAMESPACE, POD)
@@ -70,7 +73,6 @@ impl Thermostat {
         Thermostat {
             name: "kube-thermostat".to_string(),
             cluster,
-            // Whole minutes, ending two minutes ago: the last tick's clock is still in the past.
             epoch_ms,
             env: all_env,
             cpu_seconds: 0.0,

@@ -525,6 +525,34 @@ fn the_answer_size_limit_bounds_each_chunk_and_changes_no_decision() {
     );
 }
 
+/// The resize changes of `replay resize-pods` over the hour before the pushed history's end (from 65 to 1 minute
+/// before it), from the stand-in's objects, with `args` and `env` added.
+fn replayed_resizes_of_the_last_hour(
+    cluster: &Cluster,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Vec<Value> {
+    let objects = objects_file(cluster);
+    let from = minutes_before_end(cluster, 65);
+    let to = minutes_before_end(cluster, 1);
+    let mut all = vec![
+        "replay",
+        "resize-pods",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--objects",
+        objects.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let report = replay_report(cluster, &all, env);
+    report["runs"][0]["resize_pods"]["changes"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 #[test]
 fn a_replayed_downsize_that_the_working_set_outgrows_is_an_oom_kill_the_next_tick_answers() {
     // 100 minutes of history: 200Mi of working set, then 400Mi for the last 20 minutes.
@@ -560,28 +588,12 @@ fn a_replayed_downsize_that_the_working_set_outgrows_is_an_oom_kill_the_next_tic
                 json!({"requests": {"memory": "2Gi"}, "limits": {"memory": "2Gi"}}),
             ),
     );
-    let objects = objects_file(&cluster);
-    let from = minutes_before_end(&cluster, 65);
-    let to = minutes_before_end(&cluster, 1);
-    let args = [
-        "replay",
-        "resize-pods",
-        "--from",
-        &from,
-        "--to",
-        &to,
-        "--objects",
-        objects.to_str().unwrap(),
-        // Lowering a memory limit in place needs 1.34+ (1.33 only with a restart).
-        "--server-minor",
-        "34",
-    ];
-    let env = [("RESIZE_MEMORY", "true"), ("RESIZE_MAX_STEP_DOWN", "8")];
-    let report = replay_report(&cluster, &args, &env);
-    let changes = report["runs"][0]["resize_pods"]["changes"]
-        .as_array()
-        .unwrap()
-        .clone();
+    // Lowering a memory limit in place needs 1.34+ (1.33 only with a restart).
+    let changes = replayed_resizes_of_the_last_hour(
+        &cluster,
+        &["--server-minor", "34"],
+        &[("RESIZE_MEMORY", "true"), ("RESIZE_MAX_STEP_DOWN", "8")],
+    );
     let whys: Vec<(&str, &str)> = changes
         .iter()
         .map(|c| (c["direction"].as_str().unwrap(), c["why"].as_str().unwrap()))
@@ -624,24 +636,7 @@ fn a_replay_raises_a_throttled_container_once_and_then_holds_its_scale_downs() {
         "app",
         json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
     ));
-    let objects = objects_file(&cluster);
-    let from = minutes_before_end(&cluster, 65);
-    let to = minutes_before_end(&cluster, 1);
-    let args = [
-        "replay",
-        "resize-pods",
-        "--from",
-        &from,
-        "--to",
-        &to,
-        "--objects",
-        objects.to_str().unwrap(),
-    ];
-    let report = replay_report(&cluster, &args, &[]);
-    let changes = report["runs"][0]["resize_pods"]["changes"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let changes = replayed_resizes_of_the_last_hour(&cluster, &[], &[]);
     let whys: Vec<(&str, &str, &str)> = changes
         .iter()
         .map(|c| {

@@ -270,6 +270,37 @@ fn a_resize_range_answer_over_the_size_limit_is_asked_again_as_statistics() {
 }
 
 #[test]
+fn a_failed_long_view_query_holds_scale_downs_but_not_the_scale_up() {
+    let (cluster, proxy) = world();
+    // Every long-view query fails; the usage query answers.
+    proxy.fail_matching("quantile_over_time", Fault::Status(503));
+
+    let tick = cluster.tick("resize-pods", &env());
+
+    tick.assert_success();
+    assert!(
+        tick.stderr
+            .contains("no long view this tick: scale-downs wait"),
+        "{}",
+        tick.stderr
+    );
+    let long_views = proxy
+        .requests()
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("quantile_over_time"))
+        .count();
+    assert_eq!(
+        long_views, 2,
+        "the long-view query, retried once (PROMETHEUS_RETRIES=1)"
+    );
+    let pod = cluster.api.get("Pod", Some("default"), "web-1").unwrap();
+    assert_ne!(
+        pod["spec"]["containers"][0]["resources"]["limits"]["cpu"], "500m",
+        "the hot container is resized all the same"
+    );
+}
+
+#[test]
 fn an_answer_beyond_the_size_cap_is_cut_off_without_writes() {
     let (cluster, proxy) = world();
     // Past the client's 256 MiB cap: the read stops at the cap ("byte limit") or, on a busy machine, at the

@@ -70,6 +70,8 @@ impl RecordedRequest {
 struct State {
     queued: VecDeque<Fault>,
     sticky: Option<Fault>,
+    /// Requests whose body contains the text get the fault, whatever their place in the order.
+    matching: Vec<(String, Fault)>,
     refusing: bool,
     /// Whether the accept thread holds a listening socket (it follows `refusing`).
     listening: bool,
@@ -168,6 +170,12 @@ impl FaultProxy {
         state.queued.extend(std::iter::repeat_n(fault, n));
     }
 
+    /// Every request whose form body contains `text` (URL-encoded, as sent) gets `fault` until
+    /// [`FaultProxy::heal`]: one query of a tick failed, the others answered.
+    pub fn fail_matching(&self, text: &str, fault: Fault) {
+        self.shared.state().matching.push((text.to_string(), fault));
+    }
+
     /// Every request gets `fault` (after any queued ones) until [`FaultProxy::heal`].
     pub fn fail_all(&self, fault: Fault) {
         self.shared.state().sticky = Some(fault);
@@ -192,6 +200,7 @@ impl FaultProxy {
         let mut state = self.shared.state();
         state.queued.clear();
         state.sticky = None;
+        state.matching.clear();
         state.refusing = false;
         drop(state);
         self.wait_listening(true);
@@ -281,7 +290,15 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
         let fault = {
             let mut state = shared.state();
             state.requests.push(request.clone());
-            state.queued.pop_front().or_else(|| state.sticky.clone())
+            let body = String::from_utf8_lossy(&request.body);
+            let matched = state
+                .matching
+                .iter()
+                .find(|(text, _)| body.contains(text.as_str()))
+                .map(|(_, fault)| fault.clone());
+            matched
+                .or_else(|| state.queued.pop_front())
+                .or_else(|| state.sticky.clone())
         };
         let keep_alive = match fault {
             None => forward(&mut stream, &request, shared.upstream, None),

@@ -226,6 +226,9 @@ pub(super) fn read_signals(
     Ok((cpu, memory))
 }
 
+/// The per-pod throttling mark (read with the other overrides by the decision).
+const CPU_THROTTLE_ANNOTATION: &str = "kube-thermostat.io/cpu-throttle";
+
 /// Whether some opted-in pod turns throttling on for itself while it is off for all.
 fn any_throttle_override(opted_in: &[&Pod]) -> bool {
     opted_in.iter().any(|pod| {
@@ -234,7 +237,7 @@ fn any_throttle_override(opted_in: &[&Pod]) -> bool {
             .as_ref()
             .is_some_and(|annotations| {
                 annotations
-                    .get("kube-thermostat.io/cpu-throttle")
+                    .get(CPU_THROTTLE_ANNOTATION)
                     .is_some_and(|mark| mark.trim_end_matches('%').trim() != "0")
             })
     })

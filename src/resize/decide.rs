@@ -229,11 +229,11 @@ fn size_containers(
             // A cooldown does not hold back the answer to an OOM kill; a back-off (the server or the node
             // refused) does.
             let backing_off = entry.is_some_and(|e| e.backoff_until.is_some_and(|u| u > draft.now));
-            if backing_off
-                || oom
+            let answers_a_kill = is_enabled(draft.policy, overrides, Resource::Memory)
+                && oom
                     .unanswered(draft.now, oom_window(draft.policy))
-                    .is_none()
-            {
+                    .is_some();
+            if backing_off || !answers_a_kill {
                 draft.note(
                     NoteKind::Unchanged,
                     ns,

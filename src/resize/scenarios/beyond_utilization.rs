@@ -275,3 +275,17 @@ fn a_pod_younger_than_the_long_view_needs_is_not_scaled_down_but_is_scaled_up() 
     let hot = World::new(vec![started(60)]).cpu("web-1", "app", 0.9, 0.95);
     assert_eq!(only_change(&hot.plan()).direction, Direction::Up);
 }
+
+#[test]
+fn an_oom_kill_of_a_pod_whose_memory_is_not_ours_leaves_its_cooldown_note() {
+    let killed = minutes_ago(1);
+    let recent_up = json!({"app": {"at": minutes_ago(1).to_string(), "direction": "up"}});
+    let pod = with_record(
+        oom_killed(memory_pod("1Gi", "1Gi", None), killed),
+        recent_up,
+    );
+    // Memory resizing off (the default): the kill is not ours to answer, the cooldown says why nothing happens.
+    let plan = World::new(vec![pod]).plan();
+    assert!(plan.pods.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("cooldown until"), "{plan}");
+}

@@ -25,7 +25,7 @@ pub(crate) mod eligibility;
 pub(crate) mod fit;
 mod in_flight;
 pub mod long_view;
-mod overrides;
+pub(crate) mod overrides;
 pub(crate) mod owners;
 pub(crate) mod patch;
 pub(crate) mod plan;

@@ -6,6 +6,9 @@ use crate::model::pod::Pod;
 
 pub const ANNOTATION_PREFIX: &str = "kube-thermostat.io/";
 
+/// The per-pod throttling mark: the shell also reads it, to ask for throttling when only some pods want it.
+pub const CPU_THROTTLE_ANNOTATION: &str = "kube-thermostat.io/cpu-throttle";
+
 /// Per-pod overrides from `kube-thermostat.io/*` annotations.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct Overrides {

@@ -164,6 +164,47 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_long_view_throttling_and_oom_settings_are_read_and_checked() {
+        let mut raw = raw();
+        let policy = Settings::from_raw(&raw, true).unwrap().resize.policy;
+        assert_eq!(policy.windows.long_window, Duration::from_secs(24 * 3600));
+        assert_eq!(policy.long_min_history, Duration::from_secs(6 * 3600));
+        assert_eq!(
+            (policy.cpu_long_percentile, policy.cpu_throttle_percent),
+            (95.0, 10.0)
+        );
+        assert_eq!(policy.oom_min_bump_bytes, 100 << 20);
+        // A long view shorter than the wait: the whole long view is the wait. `0` turns both off.
+        raw.resize_long_window = "2h".into();
+        let policy = Settings::from_raw(&raw, true).unwrap().resize.policy;
+        assert_eq!(policy.long_min_history, Duration::from_secs(2 * 3600));
+        raw.resize_long_window = "0".into();
+        raw.resize_cpu_throttle = "0".into();
+        let policy = Settings::from_raw(&raw, true).unwrap().resize.policy;
+        assert!(policy.windows.long_window.is_zero());
+        assert_eq!(policy.cpu_throttle_percent, 0.0);
+
+        raw.resize_long_window = "10m".into();
+        raw.resize_cpu_long_percentile = "40".into();
+        raw.resize_oom_bump = "0.5".into();
+        raw.resize_oom_max_bumps = "0".into();
+        assert_eq!(
+            refused(&raw),
+            [
+                "RESIZE_LONG_WINDOW",
+                "RESIZE_CPU_LONG_PERCENTILE",
+                "RESIZE_OOM_BUMP",
+                "RESIZE_OOM_MAX_BUMPS"
+            ]
+        );
+        let error = Settings::from_raw(&raw, true).unwrap_err().to_string();
+        assert!(
+            error.contains("must be 0 (off) or at least RESIZE_STABILIZATION_WINDOW"),
+            "{error}"
+        );
+    }
+
     /// clap's defaults (no env read) and a Prometheus URL.
     fn raw() -> RawSettings {
         let mut raw = defaults::clap_defaults();

@@ -20,6 +20,7 @@ use crate::model::pod::Pod;
 use crate::prometheus::RangeSpan;
 use crate::resize::ResizeSettings;
 use crate::resize::long_view;
+use crate::resize::overrides::CPU_THROTTLE_ANNOTATION;
 use crate::resize::signals::{
     ContainerQuery, Signal, SignalTable, container_query, query_namespaces, record_sample,
     record_series,
@@ -225,9 +226,6 @@ pub(super) fn read_signals(
     };
     Ok((cpu, memory))
 }
-
-/// The per-pod throttling mark (read with the other overrides by the decision).
-const CPU_THROTTLE_ANNOTATION: &str = "kube-thermostat.io/cpu-throttle";
 
 /// Whether some opted-in pod turns throttling on for itself while it is off for all.
 fn any_throttle_override(opted_in: &[&Pod]) -> bool {

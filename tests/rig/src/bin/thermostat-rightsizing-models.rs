@@ -1,6 +1,5 @@
-//! The right-sizing models of issue 18 on every workload shape, without Prometheus: what the VPA model, the seed
-//! hook's rule and no resizing reserve and cost. kube-thermostat's own arm runs through `kube-thermostat replay`
-//! in the benchmark; this prints the comparison arms only.
+//! The right-sizing comparison of issue 18 on every workload shape: what the VPA model, the seed hook's rule and no
+//! resizing reserve and cost, computed in the rig without Prometheus.
 //!
 //! ```text
 //! thermostat-rightsizing-models [--days 4] [--seed 42] [--tick-minutes 2] [--binary target/release/kube-thermostat]

@@ -1,5 +1,5 @@
 //! Right-sizing models for the benchmark of issue 18: generated workload shapes, and the policies kube-thermostat
-//! is compared with, replayed minute by minute with no Prometheus and no API server.
+//! is compared with, run minute by minute in one closed loop.
 //!
 //! - [`shapes`]: per-container demand (CPU cores, memory working set) one point a minute, from a seed, each shape
 //!   with the requests and limits a team would have set.

@@ -195,7 +195,7 @@ impl Policy for Thermostat {
 fn resources(sizes: &Sizes) -> Value {
     let cpu = |cores: f64| format!("{}m", (cores * 1000.0).round() as i64);
     let memory = |bytes: f64| format!("{}", bytes.round() as i64);
-    let mut requests =
+    let requests =
         json!({"cpu": cpu(sizes.cpu_request_cores), "memory": memory(sizes.memory_request_bytes)});
     let mut limits = json!({});
     if let Some(limit) = sizes.cpu_limit_cores {
@@ -205,7 +205,7 @@ fn resources(sizes: &Sizes) -> Value {
         limits["memory"] = json!(memory(limit));
     }
     if limits.as_object().is_some_and(|l| l.is_empty()) {
-        return json!({"requests": requests.take()});
+        return json!({"requests": requests});
     }
     json!({"requests": requests, "limits": limits})
 }

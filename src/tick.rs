@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -102,6 +102,7 @@ pub fn run(cli: Cli) -> ExitCode {
 
     let started = Instant::now();
     let deadline = Deadline::after(settings.tick_timeout);
+    exit_if_overrun(deadline, started);
     let tick = match Tick::connect(&settings, deadline) {
         Ok(tick) => tick,
         Err(error) => {
@@ -128,6 +129,26 @@ pub fn run(cli: Cli) -> ExitCode {
     } else {
         ExitCode::Done
     }
+}
+
+/// How long past its deadline a tick may still be running before the process ends itself.
+const OVERRUN_GRACE: Duration = Duration::from_secs(1);
+
+/// Ends the process if the tick is still running [`OVERRUN_GRACE`] after its deadline. Every request is bounded
+/// by the deadline, but the bound is the HTTP client's timeout, and one long wait can overshoot it: a hung
+/// Prometheus held a single 25 s attempt 1.3-2 s past ureq's global timeout on our CI machine (6 s: +0.04 s,
+/// 15 s: +0.2 s). shell-operator kills a hook still running at the end of its 30 s shutdown budget; leaving
+/// here, with a message, is the same exit a failed tick makes (non-zero: shell-operator drops the metrics file).
+fn exit_if_overrun(deadline: Deadline, started: Instant) {
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline.remaining() + OVERRUN_GRACE);
+        log::error(
+            "the tick ran past its deadline (TICK_TIMEOUT): ending it before shell-operator would kill it; \
+             the next tick decides again from what the API server holds",
+            &[("seconds", json!(started.elapsed().as_secs_f64()))],
+        );
+        std::process::exit(ExitCode::TickFailed as i32);
+    });
 }
 
 /// The checked settings, their warnings logged; a usage error when they are wrong.

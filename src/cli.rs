@@ -758,6 +758,38 @@ pub struct RawSettings {
     )]
     pub resize_memory_long_percentile: String,
 
+    /// How a Burstable container's CPU request follows a resize: "ratio" keeps its ratio to the limit; "usage" sizes
+    /// it to the container's typical use (RESIZE_CPU_REQUEST_PERCENTILE of the long view plus
+    /// RESIZE_CPU_REQUEST_MARGIN) and the limit to its peaks. Per pod: kube-thermostat.io/cpu-request.
+    #[arg(
+        long,
+        env = "RESIZE_CPU_REQUEST",
+        default_value = "ratio",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_request: String,
+
+    /// With RESIZE_CPU_REQUEST=usage: percentile of the 5-minute CPU averages over the long window the request covers.
+    #[arg(
+        long,
+        env = "RESIZE_CPU_REQUEST_PERCENTILE",
+        default_value = "90",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_request_percentile: String,
+
+    /// With RESIZE_CPU_REQUEST=usage: % added to that percentile (the request is at least it x (1 + margin)).
+    #[arg(
+        long,
+        env = "RESIZE_CPU_REQUEST_MARGIN",
+        default_value = "15",
+        global = true,
+        help_heading = "resize-pods"
+    )]
+    pub resize_cpu_request_margin: String,
+
     /// % of CFS periods throttled over the short window that scales CPU up even below the high mark (and, in any
     /// 5 minutes of the long window, holds a scale-down); 0 turns throttling off. Per pod: kube-thermostat.io/cpu-throttle.
     #[arg(

@@ -5,6 +5,8 @@
 //! told apart by the `thermostat_stat` label as in the statistics query of [`super::signals`]:
 //! - `long`: the `RESIZE_*_LONG_PERCENTILE` of the container's 5-minute CPU averages (`rate(..[5m])`), or of its
 //!   5-minute working-set peaks (`max_over_time(..[5m])`), over `RESIZE_LONG_WINDOW`; 100 is the maximum.
+//! - CPU only, when some pod sizes its CPU request from usage (`RESIZE_CPU_REQUEST=usage`): `long_request`, the
+//!   `RESIZE_CPU_REQUEST_PERCENTILE` of the same 5-minute averages.
 //! - CPU only, with `RESIZE_CPU_THROTTLE` on: `throttled_short`, the fraction of CFS periods throttled over the
 //!   short window (cAdvisor reports these counters only for containers with a CPU limit), and `throttled_long`,
 //!   the highest such fraction of one 5-minute step over the long window (the stabilization window when the long
@@ -89,13 +91,22 @@ fn percentile_over(expression: &str, percentile: f64, window: Duration, step: Du
     }
 }
 
-/// The CPU long-view query: the `long` percentile (when the long view is on) and, with `throttle`, both
-/// throttling statistics. `None` when there is nothing to ask.
+/// What the CPU long-view query asks for besides the scale-down percentile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuLongAsks {
+    /// Both throttling statistics.
+    pub throttle: bool,
+    /// The percentile a usage-sized request covers (`long_request`), when some pod sizes its request so.
+    pub request_percentile: Option<f64>,
+}
+
+/// The CPU long-view query: the `long` percentile (when the long view is on), the `long_request` percentile
+/// when asked, and both throttling statistics when asked. `None` when there is nothing to ask.
 pub fn cpu_long_query(
     windows: &SignalWindows,
     namespaces: Option<&BTreeSet<&str>>,
     percentile: f64,
-    throttle: bool,
+    asks: CpuLongAsks,
 ) -> Option<String> {
     let mut parts = Vec::new();
     if !windows.long_window.is_zero() {
@@ -104,7 +115,14 @@ pub fn cpu_long_query(
             &percentile_over(&inner, percentile, windows.long_window, windows.long_step),
             Stat::Long.label_value(),
         ));
+        if let Some(request) = asks.request_percentile {
+            parts.push(tag_stat(
+                &percentile_over(&inner, request, windows.long_window, windows.long_step),
+                Stat::LongRequest.label_value(),
+            ));
+        }
     }
+    let throttle = asks.throttle;
     if throttle {
         let short = throttled_expression(windows.short_window, namespaces);
         parts.push(tag_stat(
@@ -159,11 +177,38 @@ pub fn quantile(q: f64, values: &mut [f64]) -> Option<f64> {
 mod tests {
     use super::*;
 
+    const THROTTLE: CpuLongAsks = CpuLongAsks {
+        throttle: true,
+        request_percentile: None,
+    };
+    const NOTHING: CpuLongAsks = CpuLongAsks {
+        throttle: false,
+        request_percentile: None,
+    };
+
+    #[test]
+    fn a_usage_sized_request_adds_its_percentile_to_the_same_query() {
+        let asks = CpuLongAsks {
+            throttle: false,
+            request_percentile: Some(90.0),
+        };
+        let query = cpu_long_query(&SignalWindows::default(), None, 95.0, asks).unwrap();
+        assert_eq!(
+            query,
+            r#"label_replace(max by (namespace, pod, container) (quantile_over_time(0.95, (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[5m]))[86399s:5m])), "thermostat_stat", "long", "", "") or label_replace(max by (namespace, pod, container) (quantile_over_time(0.9, (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[5m]))[86399s:5m])), "thermostat_stat", "long_request", "", "")"#
+        );
+        let off = SignalWindows {
+            long_window: Duration::ZERO,
+            ..SignalWindows::default()
+        };
+        assert_eq!(cpu_long_query(&off, None, 95.0, asks), None);
+    }
+
     #[test]
     fn the_cpu_long_view_is_one_query_of_a_percentile_and_both_throttling_figures() {
         let windows = SignalWindows::default();
         let namespaces: BTreeSet<&str> = ["shop"].into();
-        let query = cpu_long_query(&windows, Some(&namespaces), 95.0, true).unwrap();
+        let query = cpu_long_query(&windows, Some(&namespaces), 95.0, THROTTLE).unwrap();
         let selector = r#"{container!="",container!="POD",namespace=~"shop"}"#;
         assert_eq!(
             query,
@@ -179,10 +224,10 @@ mod tests {
             long_window: Duration::ZERO,
             ..SignalWindows::default()
         };
-        let query = cpu_long_query(&windows, None, 95.0, true).unwrap();
+        let query = cpu_long_query(&windows, None, 95.0, THROTTLE).unwrap();
         assert!(!query.contains("\"long\""), "{query}");
         assert!(query.contains("[1799s:5m]"), "{query}");
-        assert_eq!(cpu_long_query(&windows, None, 95.0, false), None);
+        assert_eq!(cpu_long_query(&windows, None, 95.0, NOTHING), None);
         assert_eq!(memory_long_query(&windows, None, 100.0), None);
     }
 

@@ -38,7 +38,7 @@ pub(crate) mod values;
 pub use decide::{ResizeInput, decide_resizes};
 pub use eligibility::is_opted_in;
 pub use plan::ResizePlan;
-pub use policy::{ResizePolicy, ResizeSettings};
+pub use policy::{CpuRequest, ResizePolicy, ResizeSettings};
 
 #[cfg(test)]
 mod scenarios;

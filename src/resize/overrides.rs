@@ -1,6 +1,8 @@
 //! Per-pod overrides of the policy from `kube-thermostat.io/*` annotations (bounds, cpu target, cpu and
-//! memory on or off, the throttling mark, the OOM raise, the long view on or off), checked as they are read. Pure.
+//! memory on or off, the throttling mark, the OOM raise, the long view on or off, how the CPU request is sized),
+//! checked as they are read. Pure.
 
+use super::policy::CpuRequest;
 use super::values::Resource;
 use crate::model::pod::Pod;
 
@@ -8,6 +10,10 @@ pub const ANNOTATION_PREFIX: &str = "kube-thermostat.io/";
 
 /// The per-pod throttling mark: the shell also reads it, to ask for throttling when only some pods want it.
 pub const CPU_THROTTLE_ANNOTATION: &str = "kube-thermostat.io/cpu-throttle";
+
+/// The per-pod way of sizing a Burstable CPU request: the shell also reads it, to ask for the request's
+/// percentile when only some pods size their request from usage.
+pub const CPU_REQUEST_ANNOTATION: &str = "kube-thermostat.io/cpu-request";
 
 /// Per-pod overrides from `kube-thermostat.io/*` annotations.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,6 +31,8 @@ pub(super) struct Overrides {
     pub(super) oom_bump: Option<f64>,
     /// `long-view`: `off` sizes this pod's scale-downs from the stabilization window alone.
     pub(super) long_view: Option<bool>,
+    /// `cpu-request`: `ratio` or `usage`.
+    pub(super) cpu_request: Option<CpuRequest>,
 }
 
 /// The pod's overrides, or why they cannot be read (the pod is then skipped).
@@ -80,6 +88,12 @@ pub(super) fn read_overrides(pod: &Pod) -> Result<Overrides, String> {
                 overrides.oom_bump = Some(bump);
             }
             "long-view" => overrides.long_view = Some(switch()?),
+            "cpu-request" => {
+                overrides.cpu_request = Some(
+                    CpuRequest::parse(value)
+                        .ok_or_else(|| bad("must be \"ratio\" or \"usage\""))?,
+                );
+            }
             "cpu" => overrides.cpu = Some(switch()?),
             "memory" => overrides.memory = Some(switch()?),
             _ => {}

@@ -35,6 +35,13 @@ pub struct ResizePolicy {
     pub cpu_long_percentile: f64,
     /// ... of the working set's 5-minute peaks (100: the highest). 100.
     pub memory_long_percentile: f64,
+    /// How a Burstable container's CPU request is sized: in proportion to its limit, or from its own usage. Ratio.
+    pub cpu_request: CpuRequest,
+    /// With [`CpuRequest::Usage`]: the request covers this percentile of the 5-minute CPU averages over the long
+    /// window ... 90.
+    pub cpu_request_percentile: f64,
+    /// ... plus this margin. 15.
+    pub cpu_request_margin_percent: f64,
     /// With the long view on, no scale-down of a pod younger than this: its long view would not have seen its
     /// peaks yet. 6h.
     pub long_min_history: Duration,
@@ -97,6 +104,9 @@ impl Default for ResizePolicy {
             windows: SignalWindows::default(),
             cpu_long_percentile: 95.0,
             memory_long_percentile: 100.0,
+            cpu_request: CpuRequest::Ratio,
+            cpu_request_percentile: 90.0,
+            cpu_request_margin_percent: 15.0,
             long_min_history: Duration::from_secs(6 * 3600),
             cpu_throttle_percent: 10.0,
             oom_bump: 1.2,
@@ -119,6 +129,28 @@ impl Default for ResizePolicy {
             infeasible_backoff: Duration::from_secs(3600),
             max_pods_per_tick: 100,
             query_max_points: 6_000_000,
+        }
+    }
+}
+
+/// How a Burstable container's CPU request follows a resize (`RESIZE_CPU_REQUEST`, annotation
+/// `kube-thermostat.io/cpu-request`). Guaranteed containers keep request == limit either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuRequest {
+    /// The request keeps its ratio to the limit (as VPA's `RequestsAndLimits`).
+    Ratio,
+    /// The request is sized to the container's typical usage (a percentile of the long view plus a margin), the
+    /// limit to its peaks: bursty containers reserve what they usually use and keep room for their bursts.
+    Usage,
+}
+
+impl CpuRequest {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "ratio" => Some(CpuRequest::Ratio),
+            "usage" => Some(CpuRequest::Usage),
+            _ => None,
         }
     }
 }

@@ -17,6 +17,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 mod beyond_utilization;
+mod usage_sized_request;
 
 const NS: &str = "shop";
 

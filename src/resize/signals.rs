@@ -91,10 +91,13 @@ pub enum Stat {
     ThrottledShort,
     /// Highest fraction of CFS periods throttled in one long-view step over the long window (CPU only).
     ThrottledLong,
+    /// The usage a CPU request sized from usage covers: `RESIZE_CPU_REQUEST_PERCENTILE` of the long view's
+    /// 5-minute averages (CPU only).
+    LongRequest,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 8] = [
+    pub const ALL: [Stat; 9] = [
         Stat::ShortMin,
         Stat::ShortMax,
         Stat::Peak,
@@ -103,6 +106,7 @@ impl Stat {
         Stat::Long,
         Stat::ThrottledShort,
         Stat::ThrottledLong,
+        Stat::LongRequest,
     ];
 
     pub fn label_value(self) -> &'static str {
@@ -115,6 +119,7 @@ impl Stat {
             Stat::Long => "long",
             Stat::ThrottledShort => "throttled_short",
             Stat::ThrottledLong => "throttled_long",
+            Stat::LongRequest => "long_request",
         }
     }
 }
@@ -368,6 +373,8 @@ pub struct ContainerStats {
     pub throttled_short: Option<f64>,
     /// [`Stat::ThrottledLong`], a fraction.
     pub throttled_long: Option<f64>,
+    /// [`Stat::LongRequest`].
+    pub long_request: Option<f64>,
 }
 
 /// One signal's answer, by container.
@@ -417,6 +424,7 @@ pub fn record_sample(table: &mut SignalTable, labels: ContainerSeriesLabels, val
         Stat::Long => &mut entry.long,
         Stat::ThrottledShort => &mut entry.throttled_short,
         Stat::ThrottledLong => &mut entry.throttled_long,
+        Stat::LongRequest => &mut entry.long_request,
     };
     *slot = value;
 }
@@ -468,6 +476,7 @@ impl ContainerStats {
         hottest(&mut self.long, other.long);
         hottest(&mut self.throttled_short, other.throttled_short);
         hottest(&mut self.throttled_long, other.throttled_long);
+        hottest(&mut self.long_request, other.long_request);
     }
 }
 

@@ -6,12 +6,12 @@ use super::draft::{add, minutes};
 use super::long_view::throttle_guard_window;
 use super::overrides::Overrides;
 use super::plan::ResourceChange;
-use super::policy::ResizePolicy;
+use super::policy::{CpuRequest, ResizePolicy};
 use super::record::Direction;
 use super::signals::ContainerStats;
 use super::values::{
-    Resource, granularity, memory_limit_decrease_forbidden, restart_policy_of, round_up,
-    spec_values,
+    Resource, Values, granularity, memory_limit_decrease_forbidden, restart_policy_of, round_down,
+    round_up, spec_values,
 };
 use crate::model::pod::Container;
 use crate::quantity::{format_cpu_millis, format_memory_bytes};
@@ -293,51 +293,34 @@ pub(super) fn size_resource(
         return Err("resizePolicy is RestartContainer and restarts are not allowed".into());
     }
     let young = too_young_for_the_long_view(policy, overrides, pod_started, now);
-    let mut oom_killed_at = None;
     let oom_raise = match resource {
         Resource::Memory => raise_after_oom(policy, overrides, basis, oom, now),
         Resource::Cpu => None,
     };
-    let (new_basis, direction, why, heat) = match oom_raise {
-        Some(raise) => {
-            let (at, mut new_basis, mut why) = raise?;
-            // The working set may ask for more than the bump: the larger wins.
-            if let Some(stats) = stats
-                && let Ok((usage_basis, Direction::Up, usage_why)) =
-                    decide_memory(policy, overrides, stats, basis, (Some(at), None))
-                && usage_basis > new_basis
-            {
-                new_basis = usage_basis;
-                why = format!("{why}; {usage_why}");
-            }
-            oom_killed_at = Some(at);
-            // An OOM kill is the most urgent upsize there is: first under the per-tick cap.
-            (new_basis, Direction::Up, why, Some(f64::INFINITY))
-        }
-        None => {
-            let Some(stats) = stats else {
-                return Err("no usage data".into());
-            };
-            let (new_basis, direction, why) = match resource {
-                Resource::Cpu => decide_cpu(policy, overrides, stats, basis, young.as_ref()),
-                Resource::Memory => decide_memory(
-                    policy,
-                    overrides,
-                    stats,
-                    basis,
-                    (oom.recent(now, oom_window(policy)), young.as_ref()),
-                ),
-            }?;
-            let heat = (direction == Direction::Up).then(|| {
-                let usage = match resource {
-                    Resource::Cpu => stats.short_min.map(|cores| cores * 1000.0),
-                    Resource::Memory => stats.short_max,
-                };
-                usage.unwrap_or(0.0) / basis as f64
-            });
-            (new_basis, direction, why, heat)
-        }
-    };
+    let oom_killed_at = oom_raise
+        .as_ref()
+        .and_then(|raise| raise.as_ref().ok().map(|(at, ..)| *at));
+    let decided = decide_basis(
+        policy,
+        overrides,
+        resource,
+        stats,
+        (basis, young.as_ref()),
+        (oom_raise, oom, now),
+    );
+    if let Some((request, limit)) =
+        usage_sized_request_applies(policy, overrides, resource, &values)
+    {
+        return with_usage_sized_request(
+            policy,
+            overrides,
+            stats,
+            (request, limit),
+            decided,
+            young.as_ref(),
+        );
+    }
+    let (new_basis, direction, why, heat) = decided?;
     let to = values.scaled_to(new_basis, granularity(policy, resource));
     if resource == Resource::Memory
         && to.limit < values.limit
@@ -356,6 +339,203 @@ pub(super) fn size_resource(
     Ok((change, heat))
 }
 
+/// An OOM kill's raise: when it was, the new size and why; or why it is not raised.
+type OomRaise = Result<(Timestamp, i64, String), Kept>;
+
+/// A new basis, its direction, why and, for an upsize, its heat; or why the resource stays as it is.
+type BasisDecision = Result<(i64, Direction, String, Option<f64>), Kept>;
+
+/// The basis (the limit, or the request without one) of one resource: raised after an OOM kill, or decided from
+/// usage.
+fn decide_basis(
+    policy: &ResizePolicy,
+    overrides: &Overrides,
+    resource: Resource,
+    stats: Option<&ContainerStats>,
+    (basis, young): (i64, Option<&Kept>),
+    (oom_raise, oom, now): (Option<OomRaise>, OomKills, Timestamp),
+) -> BasisDecision {
+    if let Some(raise) = oom_raise {
+        let (at, mut new_basis, mut why) = raise?;
+        // The working set may ask for more than the bump: the larger wins.
+        if let Some(stats) = stats
+            && let Ok((usage_basis, Direction::Up, usage_why)) =
+                decide_memory(policy, overrides, stats, basis, (Some(at), None))
+            && usage_basis > new_basis
+        {
+            new_basis = usage_basis;
+            why = format!("{why}; {usage_why}");
+        }
+        // An OOM kill is the most urgent upsize there is: first under the per-tick cap.
+        return Ok((new_basis, Direction::Up, why, Some(f64::INFINITY)));
+    }
+    let Some(stats) = stats else {
+        return Err("no usage data".into());
+    };
+    let (new_basis, direction, why) = match resource {
+        Resource::Cpu => decide_cpu(policy, overrides, stats, basis, young),
+        Resource::Memory => decide_memory(
+            policy,
+            overrides,
+            stats,
+            basis,
+            (oom.recent(now, oom_window(policy)), young),
+        ),
+    }?;
+    let heat = (direction == Direction::Up).then(|| {
+        let usage = match resource {
+            Resource::Cpu => stats.short_min.map(|cores| cores * 1000.0),
+            Resource::Memory => stats.short_max,
+        };
+        usage.unwrap_or(0.0) / basis as f64
+    });
+    Ok((new_basis, direction, why, heat))
+}
+
+/// The request and limit of a CPU resource whose request is sized from usage: a Burstable container (request
+/// below its limit) with the mode on for it. Guaranteed containers keep request == limit; a request without a
+/// limit is the basis itself.
+fn usage_sized_request_applies(
+    policy: &ResizePolicy,
+    overrides: &Overrides,
+    resource: Resource,
+    values: &Values,
+) -> Option<(i64, i64)> {
+    let mode = overrides.cpu_request.unwrap_or(policy.cpu_request);
+    match (resource, mode, values.request, values.limit) {
+        (Resource::Cpu, CpuRequest::Usage, Some(request), Some(limit)) if request < limit => {
+            Some((request, limit))
+        }
+        _ => None,
+    }
+}
+
+/// A Burstable CPU resource with its request sized from usage: the limit as decided from the peaks (`decided`),
+/// the request to `RESIZE_CPU_REQUEST_PERCENTILE` of the long view plus the margin, strictly below the limit
+/// (the QoS class stays Burstable). Either may change alone. A request that cannot be sized this tick (no long
+/// view, a young pod for a lower one) stays, or follows the limit's ratio when the limit drops to it.
+fn with_usage_sized_request(
+    policy: &ResizePolicy,
+    overrides: &Overrides,
+    stats: Option<&ContainerStats>,
+    (request, limit): (i64, i64),
+    decided: BasisDecision,
+    young: Option<&Kept>,
+) -> Result<(ResourceChange, Option<f64>), Kept> {
+    let from = Values {
+        request: Some(request),
+        limit: Some(limit),
+    };
+    let granularity = granularity(policy, Resource::Cpu);
+    let new_limit = decided.as_ref().map_or(limit, |(new, ..)| *new);
+    let sized = size_request_from_usage(policy, overrides, stats, (request, new_limit), young);
+    let (to, direction, why, heat) = match (decided, sized) {
+        (Ok((new_limit, direction, why, heat)), sized) => {
+            let (new_request, why) = match sized {
+                Ok((new_request, request_why)) => (new_request, format!("{why}; {request_why}")),
+                Err(_) if request < new_limit => (request, why),
+                Err(_) => (
+                    from.scaled_to(new_limit, granularity)
+                        .request
+                        .unwrap_or(request),
+                    why,
+                ),
+            };
+            let to = Values {
+                request: Some(new_request),
+                limit: Some(new_limit),
+            };
+            (to, direction, why, heat)
+        }
+        (Err(_), Ok((new_request, why))) => {
+            let direction = if new_request > request {
+                Direction::Up
+            } else {
+                Direction::Down
+            };
+            let heat = (direction == Direction::Up).then(|| {
+                stats
+                    .and_then(|s| s.long_request)
+                    .map_or(0.0, |cores| cores * 1000.0 / request as f64)
+            });
+            let to = Values {
+                request: Some(new_request),
+                limit: Some(limit),
+            };
+            (to, direction, why, heat)
+        }
+        // A limit between its marks says less than a request waiting for its long view or for the pod to age.
+        (
+            Err(Kept::CpuBetweenMarks { .. }),
+            Err(waits @ (Kept::TooYoung { .. } | Kept::NoLongView)),
+        ) => return Err(waits),
+        (Err(kept), Err(_)) => return Err(kept),
+    };
+    let change = ResourceChange {
+        resource: Resource::Cpu,
+        direction,
+        from,
+        to,
+        why,
+        oom_killed_at: None,
+    };
+    Ok((change, heat))
+}
+
+/// A Burstable CPU request sized to the container's typical usage: `RESIZE_CPU_REQUEST_PERCENTILE` of its 5-minute
+/// averages over the long window plus `RESIZE_CPU_REQUEST_MARGIN`, within the bounds and strictly below `limit`,
+/// with the step caps and tolerance of any change. Lowered only for a pod old enough and with a full
+/// stabilization window, as a limit is.
+fn size_request_from_usage(
+    policy: &ResizePolicy,
+    overrides: &Overrides,
+    stats: Option<&ContainerStats>,
+    (request, limit): (i64, i64),
+    young: Option<&Kept>,
+) -> Result<(i64, String), Kept> {
+    if policy.windows.long_window.is_zero() || overrides.long_view == Some(false) {
+        return Err("the request is sized from the long view, which is off".into());
+    }
+    let stats = stats.ok_or(Kept::from("no usage data"))?;
+    let typical = stats.long_request.ok_or(Kept::NoLongView)? * 1000.0;
+    let granularity = policy.cpu_granularity_millis.max(1);
+    let min = overrides.cpu_min.unwrap_or(policy.cpu_min_millis);
+    // The largest request on the grid strictly below the limit: equal would make the pod Guaranteed.
+    let below_limit = round_down(limit - 1, granularity);
+    if below_limit < min.max(1) {
+        return Err(format!(
+            "no request of at least {} fits below the {} limit",
+            format_cpu_millis(min),
+            format_cpu_millis(limit)
+        )
+        .into());
+    }
+    let wanted = typical * (1.0 + policy.cpu_request_margin_percent / 100.0);
+    let (new, notes) = shape(
+        policy,
+        wanted,
+        request,
+        granularity,
+        min,
+        below_limit,
+        Resource::Cpu,
+    )?;
+    if new < request {
+        if let Some(young) = young {
+            return Err(young.clone());
+        }
+        history_is_full(policy, stats)?;
+    }
+    let why = format!(
+        "request sized to p{} of its 5-minute CPU over {} ({}) + {}",
+        policy.cpu_request_percentile,
+        minutes(policy.windows.long_window),
+        format_cpu_millis(ceil_ignoring_noise(typical) as i64),
+        percent(policy.cpu_request_margin_percent),
+    );
+    Ok((new, with_notes(why, notes)))
+}
+
 /// Memory raised at once after an OOM kill not answered yet: to `RESIZE_OOM_BUMP` x its size, at least
 /// `RESIZE_OOM_MIN_BUMP` more (VPA's recommender raises by max(x1.2, +100Mi) from the usage at the kill,
 /// kubernetes/autoscaler `vertical-pod-autoscaler/pkg/recommender/model/container.go` `RecordOOM`; the usage
@@ -367,7 +547,7 @@ fn raise_after_oom(
     basis: i64,
     oom: OomKills,
     now: Timestamp,
-) -> Option<Result<(Timestamp, i64, String), Kept>> {
+) -> Option<OomRaise> {
     let bump = overrides.oom_bump.unwrap_or(policy.oom_bump);
     let window = oom_window(policy);
     let at = oom.unanswered(now, window)?;

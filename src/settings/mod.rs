@@ -134,6 +134,7 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resize::CpuRequest;
 
     #[test]
     fn answer_size_limit_and_range_budget_are_read_and_checked() {
@@ -202,6 +203,41 @@ mod tests {
         assert!(
             error.contains("must be 0 (off) or at least RESIZE_STABILIZATION_WINDOW"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_cpu_request_sized_from_usage_is_read_and_needs_the_long_view() {
+        let mut raw = raw();
+        let policy = Settings::from_raw(&raw, true).unwrap().resize.policy;
+        assert_eq!(policy.cpu_request, CpuRequest::Ratio);
+        raw.resize_cpu_request = "usage".into();
+        raw.resize_cpu_request_percentile = "80".into();
+        raw.resize_cpu_request_margin = "25%".into();
+        let policy = Settings::from_raw(&raw, true).unwrap().resize.policy;
+        assert_eq!(
+            (
+                policy.cpu_request,
+                policy.cpu_request_percentile,
+                policy.cpu_request_margin_percent
+            ),
+            (CpuRequest::Usage, 80.0, 25.0)
+        );
+        raw.resize_long_window = "0".into();
+        let error = Settings::from_raw(&raw, true).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "RESIZE_CPU_REQUEST (--resize-cpu-request) = \"usage\": \"usage\" needs the long view, which \
+                 RESIZE_LONG_WINDOW = 0 turns off"
+            ),
+            "{error}"
+        );
+        raw.resize_long_window = "24h".into();
+        raw.resize_cpu_request = "limits".into();
+        raw.resize_cpu_request_percentile = "20".into();
+        assert_eq!(
+            refused(&raw),
+            ["RESIZE_CPU_REQUEST", "RESIZE_CPU_REQUEST_PERCENTILE"]
         );
     }
 

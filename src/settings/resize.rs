@@ -8,7 +8,7 @@ use super::names::{Name, name};
 use super::{Shared, Threshold};
 use crate::cli::RawSettings;
 use crate::resize::signals::SignalWindows;
-use crate::resize::{ResizePolicy, ResizeSettings};
+use crate::resize::{CpuRequest, ResizePolicy, ResizeSettings};
 
 pub(super) fn settings(check: &mut Checker, raw: &RawSettings, shared: &Shared) -> ResizeSettings {
     let mut policy = ResizePolicy::default();
@@ -169,6 +169,43 @@ fn long_view(check: &mut Checker, raw: &RawSettings, policy: &mut ResizePolicy) 
         raw.resize_cpu_throttle.trim_end_matches('%'),
         0.0,
         100.0,
+    );
+    cpu_request(check, raw, policy);
+}
+
+/// How Burstable CPU requests are sized; from usage needs the long view, which holds the usage it is sized to.
+fn cpu_request(check: &mut Checker, raw: &RawSettings, policy: &mut ResizePolicy) {
+    match CpuRequest::parse(raw.resize_cpu_request.trim()) {
+        Some(CpuRequest::Usage) if policy.windows.long_window.is_zero() => {
+            if check.accepted(&[name!(resize_long_window)]) {
+                check.reject(
+                    name!(resize_cpu_request),
+                    &raw.resize_cpu_request,
+                    format!(
+                        "\"usage\" needs the long view, which {} = 0 turns off",
+                        name!(resize_long_window).env
+                    ),
+                );
+            }
+        }
+        Some(mode) => policy.cpu_request = mode,
+        None => check.reject(
+            name!(resize_cpu_request),
+            &raw.resize_cpu_request,
+            "must be \"ratio\" (the request keeps its ratio to the limit) or \"usage\"",
+        ),
+    }
+    policy.cpu_request_percentile = check.number(
+        name!(resize_cpu_request_percentile),
+        &raw.resize_cpu_request_percentile,
+        50.0,
+        100.0,
+    );
+    policy.cpu_request_margin_percent = check.number(
+        name!(resize_cpu_request_margin),
+        raw.resize_cpu_request_margin.trim_end_matches('%'),
+        0.0,
+        200.0,
     );
 }
 

@@ -1,7 +1,7 @@
 //! resize-pods' signals beyond utilization, end to end (issue 18): the real binary, a real Prometheus with
 //! pushed cAdvisor history (CFS throttling counters included), the API stand-in. CPU throttling scales up
 //! below the high mark and holds scale-downs; the long view keeps a peak from hours ago; an OOM kill in the
-//! container's `lastState` raises memory at once, once.
+//! container's `lastState` raises memory at once, once; a CPU request sized from usage follows typical use.
 
 use crate::support::{self, Cluster, ContainerLoad, Options, PodHistory, Profile, Timeline};
 use serde_json::{Value, json};
@@ -181,6 +181,46 @@ fn throttling_within_the_long_window_holds_the_scale_down() {
             .iter()
             .any(|n| n.contains("of CPU periods within the last 24h (mark 10%): no scale-down")),
         "{notes:#?}"
+    );
+}
+
+#[test]
+fn a_bursty_container_sized_from_usage_reserves_its_typical_use_and_keeps_its_limit() {
+    let cluster = new_cluster();
+    let resources = json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "2"}});
+    web(&cluster, resources.clone());
+    // Three hours at 100m, and a 2-minute burst to 1.2 cores ten minutes ago: 60 % of the limit at the peak,
+    // between the marks; the p90 of its 5-minute averages is the 100m it usually uses.
+    let timeline = Timeline {
+        step: Duration::from_secs(30),
+        ..Timeline::ending_now(3 * HOUR)
+    };
+    let minute = Duration::from_secs(60);
+    let cpu = between(8 * minute, 10 * minute, 1.2, 0.1);
+    push(
+        &cluster,
+        &timeline,
+        ContainerLoad::new("app", cpu, Profile::Constant(100e6)),
+    );
+
+    // By default the request keeps its ratio to the limit, which is between its marks: nothing to do.
+    cluster.tick("resize-pods", &[]).assert_success();
+    assert_eq!(cluster.api.count_writes(), 0);
+
+    let tick = cluster.tick("resize-pods", &[("RESIZE_CPU_REQUEST", "usage")]);
+    tick.assert_success();
+    assert_eq!(
+        spec_resources(&cluster),
+        json!({"requests": {"cpu": "250m"}, "limits": {"cpu": "2"}}),
+        "100m x 1.15 = 115m, one /2 step from 500m; the limit still covers the burst\n{}",
+        tick.stderr
+    );
+    let why = last_resize(&cluster)["app"]["why"].clone();
+    assert!(
+        why.as_str()
+            .unwrap()
+            .contains("request sized to p90 of its 5-minute CPU over 24h (100m) + 15%"),
+        "{why}"
     );
 }
 

@@ -173,11 +173,34 @@ fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
             .scraped_by(2)
             .series(timeline)
         })
+        // Mostly idle with a busy spell: its CPU request is sized from usage (the annotation), apart from its limit.
+        .series(|timeline| {
+            PodHistory::new(
+                "shop",
+                "web-2",
+                "node-1",
+                vec![ContainerLoad::new(
+                    "app",
+                    between(20 * MINUTE, 26 * MINUTE, 0.6, 0.04),
+                    Profile::Constant(100e6),
+                )],
+            )
+            .series(timeline)
+        })
         .start();
     cluster.put_running(PodBuilder::new("shop", "web-1").on("node-1").container(
         "app",
         json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
     ));
+    cluster.put_running(
+        PodBuilder::new("shop", "web-2")
+            .on("node-1")
+            .annotation("kube-thermostat.io/cpu-request", "usage")
+            .container(
+                "app",
+                json!({"requests": {"cpu": "400m"}, "limits": {"cpu": "1"}}),
+            ),
+    );
 
     let end_ms = cluster.timeline.end_ms;
     let first_ms = end_ms - end_ms.rem_euclid(60_000) - 55 * 60_000;
@@ -273,6 +296,13 @@ fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
             .any(|c| c.1.3 == "down" && c.1.4.contains("as did p50 over 30m")),
         "the scale-down read the long view: {live_resizes:#?}"
     );
+    assert!(
+        live_resizes.iter().any(|c| c.1.0 == "shop/web-2"
+            && c.1
+                .4
+                .contains("request sized to p90 of its 5-minute CPU over 30m")),
+        "web-2's request was sized from usage: {live_resizes:#?}"
+    );
     assert_eq!(
         replayed_taints, live_taints,
         "taint decisions, tick by tick"
@@ -284,10 +314,15 @@ fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
     assert_eq!(run["taint_nodes"]["ticks"], ticks.len());
     assert_eq!(run["resize_pods"]["ticks"], ticks.len() / 2);
     // The resized container is charted, size against its recorded usage.
-    assert_eq!(run["resize_pods"]["top"], json!(["shop/web-1/app"]));
-    let usage = run["resize_pods"]["containers"][0]["usage"]
+    let top = run["resize_pods"]["top"].as_array().unwrap();
+    assert!(top.contains(&json!("shop/web-1/app")), "{top:?}");
+    let web_1 = run["resize_pods"]["containers"]
         .as_array()
-        .unwrap();
+        .unwrap()
+        .iter()
+        .find(|c| c["pod"] == "web-1")
+        .expect("web-1 tracked");
+    let usage = web_1["usage"].as_array().unwrap();
     assert!(usage.len() > 50, "{} usage points", usage.len());
     assert!(
         usage.iter().any(|p| p["cpu"].as_f64().unwrap_or(0.0) > 0.4),

@@ -5,7 +5,8 @@
 //!
 //! Throttling is read the same way (the CFS counters' ratio over the short window at each tick, and its highest
 //! 5-minute value over the guard window), and fed to a tick only while the replayed CPU limit is not above the
-//! recorded one: throttling recorded under a limit says nothing of a larger one.
+//! recorded one: throttling recorded under a limit says nothing of a larger one. The percentile a usage-sized
+//! CPU request covers is read as the long view is.
 
 use std::collections::HashMap;
 
@@ -15,7 +16,7 @@ use super::history::{self, Answer, FetchOptions, SignalSpec};
 use crate::prometheus::PrometheusClient;
 use crate::resize::ResizePolicy;
 use crate::resize::long_view::{
-    cpu_long_expression, memory_long_expression, quantile, throttle_guard_window,
+    CpuLongAsks, cpu_long_expression, memory_long_expression, quantile, throttle_guard_window,
     throttled_expression,
 };
 use crate::resize::signals::{ContainerKey, ContainerSeriesLabels, Signal};
@@ -75,9 +76,49 @@ pub(super) fn read(
     figures.read(prometheus, ends_ms, options)
 }
 
-/// The two throttling figures a live tick's CPU long-view query answers (`throttled_short`, `throttled_long`);
-/// empty when throttling is off.
-pub(super) fn read_throttling(
+/// The figures a live tick's CPU long-view query answers besides the long view, each empty when not asked for.
+#[derive(Debug, Default)]
+pub(super) struct CpuExtras {
+    pub(super) throttled_short: LongViews,
+    pub(super) throttled_long: LongViews,
+    /// The percentile a usage-sized request covers (`long_request`).
+    pub(super) request: LongViews,
+}
+
+/// Reads what `asks` asks for of [`CpuExtras`].
+pub(super) fn read_cpu_extras(
+    prometheus: &PrometheusClient,
+    policy: &ResizePolicy,
+    namespaces: Option<&BTreeSet<&str>>,
+    (ends_ms, asks): (&[i64], CpuLongAsks),
+    options: FetchOptions,
+) -> Result<CpuExtras> {
+    let windows = &policy.windows;
+    let request = match asks.request_percentile {
+        Some(percentile) if !windows.long_window.is_zero() => Figures {
+            name: "container cpu request long view".to_string(),
+            expression: cpu_long_expression(windows, namespaces),
+            window: windows.long_window,
+            step: windows.long_step,
+            percentile,
+        }
+        .read(prometheus, ends_ms, options)?,
+        _ => LongViews::default(),
+    };
+    let (throttled_short, throttled_long) = if asks.throttle {
+        read_throttling(prometheus, policy, namespaces, ends_ms, options)?
+    } else {
+        Default::default()
+    };
+    Ok(CpuExtras {
+        throttled_short,
+        throttled_long,
+        request,
+    })
+}
+
+/// The two throttling figures a live tick's CPU long-view query answers (`throttled_short`, `throttled_long`).
+fn read_throttling(
     prometheus: &PrometheusClient,
     policy: &ResizePolicy,
     namespaces: Option<&BTreeSet<&str>>,
@@ -85,9 +126,6 @@ pub(super) fn read_throttling(
     options: FetchOptions,
 ) -> Result<(LongViews, LongViews)> {
     let windows = &policy.windows;
-    if policy.cpu_throttle_percent <= 0.0 {
-        return Ok((LongViews::default(), LongViews::default()));
-    }
     // The live query's instant value over the short window, read at each tick's newest evaluation.
     let short = Figures {
         name: "container cpu throttling".to_string(),

@@ -9,8 +9,8 @@ use k8s_openapi::jiff::Timestamp;
 use std::collections::HashMap;
 
 use super::history::{self, Answer, FetchOptions, SignalSpec};
-use super::long_view::{self, LongViews};
-use crate::controller::resize::observe::opted_in_pods;
+use super::long_view::{self, CpuExtras, LongViews};
+use crate::controller::resize::observe::{cpu_long_asks, opted_in_pods};
 use crate::controller::resize::observed::{Observed, decide_for};
 use crate::model::pod::{ContainerStatus, LastState, Pod, Terminated};
 use crate::prometheus::PrometheusClient;
@@ -134,12 +134,14 @@ pub(super) fn history_key(run: &ResizeRun, at: Timestamp) -> Result<Vec<(String,
         .collect::<Result<Vec<_>>>()?;
     // The long view is read once per group too: the same window, grid and percentiles.
     let policy = &run.settings.policy;
+    let asks = cpu_long_asks(policy, &pods);
     key.push((
         format!(
-            "long view p{} p{}, throttling {}",
+            "long view p{} p{}, throttling {}, request p{:?}",
             policy.cpu_long_percentile,
             policy.memory_long_percentile,
-            policy.cpu_throttle_percent > 0.0
+            asks.throttle,
+            asks.request_percentile
         ),
         policy.windows.long_window.as_millis() as i64,
         policy.windows.long_step.as_millis(),
@@ -201,11 +203,11 @@ pub(super) fn replay(
             options,
         )?);
     }
-    let throttling = long_view::read_throttling(
+    let cpu_extras = long_view::read_cpu_extras(
         prometheus,
         &settings.policy,
         namespaces.as_ref(),
-        &ends,
+        (&ends, cpu_long_asks(&settings.policy, &pods)),
         options,
     )?;
     drop(namespaces);
@@ -221,7 +223,7 @@ pub(super) fn replay(
             for i in chunk {
                 for run in runs.iter_mut() {
                     let signals = (signals.as_slice(), specs.as_slice(), long_views.as_slice());
-                    tick(run, ticks[i], ends[i], signals, &throttling, &keyed);
+                    tick(run, ticks[i], ends[i], signals, &cpu_extras, &keyed);
                 }
             }
             Ok(())
@@ -249,7 +251,7 @@ fn tick(
     at: Timestamp,
     end_ms: i64,
     (signals, specs, long_views): (&[Signal], &[SignalSpec], &[LongViews]),
-    (throttled_short, throttled_long): &(LongViews, LongViews),
+    cpu_extras: &CpuExtras,
     answers: &[Keyed],
 ) {
     let windows = &run.settings.policy.windows;
@@ -276,9 +278,10 @@ fn tick(
                 // Throttling now says nothing of a limit the replay raised; throttling in the guard window
                 // happened (a live tick after that raise would see the part before it), so it holds back.
                 if !run.recorder.cpu_limit_raised(key) {
-                    stats.throttled_short = throttled_short.at(key, end_ms);
+                    stats.throttled_short = cpu_extras.throttled_short.at(key, end_ms);
                 }
-                stats.throttled_long = throttled_long.at(key, end_ms);
+                stats.throttled_long = cpu_extras.throttled_long.at(key, end_ms);
+                stats.long_request = cpu_extras.request.at(key, end_ms);
             }
             // A duplicate scrape measures the same thing: merged as the live table merges it, its usage judged
             // once (the first series, as sorted stably).

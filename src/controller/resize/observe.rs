@@ -20,12 +20,12 @@ use crate::model::pod::Pod;
 use crate::prometheus::RangeSpan;
 use crate::resize::ResizeSettings;
 use crate::resize::long_view;
-use crate::resize::overrides::CPU_THROTTLE_ANNOTATION;
+use crate::resize::overrides::{CPU_REQUEST_ANNOTATION, CPU_THROTTLE_ANNOTATION};
 use crate::resize::signals::{
     ContainerQuery, Signal, SignalTable, container_query, query_namespaces, record_sample,
     record_series,
 };
-use crate::resize::{ResizePolicy, is_opted_in};
+use crate::resize::{CpuRequest, ResizePolicy, is_opted_in};
 
 /// The first release with the `resize` subresource.
 const RESIZE_SUBRESOURCE_MINOR: u32 = 32;
@@ -204,12 +204,12 @@ pub(super) fn read_signals(
     };
     let mut cpu = table(Signal::Cpu)?;
     let windows = &policy.windows;
-    let throttle = policy.cpu_throttle_percent > 0.0 || any_throttle_override(opted_in);
+    let asks = cpu_long_asks(policy, opted_in);
     let cpu_long = long_view::cpu_long_query(
         windows,
         namespaces.as_ref(),
         policy.cpu_long_percentile,
-        throttle,
+        asks,
     );
     read_long_view(tick, Signal::Cpu, cpu_long, &mut cpu);
     let memory = if policy.memory_enabled {
@@ -227,17 +227,36 @@ pub(super) fn read_signals(
     Ok((cpu, memory))
 }
 
+/// What the CPU long-view query asks for besides the long view: throttling, and the percentile of a usage-sized
+/// request, each when the policy or some opted-in pod's annotation wants it. The replay asks the same.
+pub(crate) fn cpu_long_asks(policy: &ResizePolicy, opted_in: &[&Pod]) -> long_view::CpuLongAsks {
+    long_view::CpuLongAsks {
+        throttle: policy.cpu_throttle_percent > 0.0 || any_throttle_override(opted_in),
+        request_percentile: (policy.cpu_request == CpuRequest::Usage
+            || any_usage_sized_request(opted_in))
+        .then_some(policy.cpu_request_percentile),
+    }
+}
+
 /// Whether some opted-in pod turns throttling on for itself while it is off for all.
 fn any_throttle_override(opted_in: &[&Pod]) -> bool {
+    any_annotation(opted_in, CPU_THROTTLE_ANNOTATION, |mark| {
+        mark.trim_end_matches('%').trim() != "0"
+    })
+}
+
+/// Whether some opted-in pod sizes its CPU request from usage while the rest keep the ratio.
+fn any_usage_sized_request(opted_in: &[&Pod]) -> bool {
+    any_annotation(opted_in, CPU_REQUEST_ANNOTATION, |mode| mode == "usage")
+}
+
+fn any_annotation(opted_in: &[&Pod], key: &str, wanted: impl Fn(&str) -> bool) -> bool {
     opted_in.iter().any(|pod| {
         pod.metadata
             .annotations
             .as_ref()
-            .is_some_and(|annotations| {
-                annotations
-                    .get(CPU_THROTTLE_ANNOTATION)
-                    .is_some_and(|mark| mark.trim_end_matches('%').trim() != "0")
-            })
+            .and_then(|annotations| annotations.get(key))
+            .is_some_and(&wanted)
     })
 }
 

@@ -76,13 +76,14 @@ if $run_replay; then
 fi
 
 # Right-sizing against the VPA model, the seed rule and no resizing, kube-thermostat through the real binary in the
-# same closed loop (issue 18; BENCHMARKS.md "Right-sizing"): ~3 minutes for 4 days of six shapes.
+# same closed loop (issue 18; BENCHMARKS.md "Right-sizing"): ~5 minutes for 4 days of six shapes.
 if $run_rightsizing; then
   if $quick; then
     "$out/bin/thermostat-rightsizing-models" --days 1 --shapes daily-cycle,throttled --binary "$out/bin/kube-thermostat"
   else
+    # Second arm: the defaults with Burstable CPU requests sized from usage (kube-thermostat.io/cpu-request: usage).
     "$out/bin/thermostat-rightsizing-models" --days 4 --binary "$out/bin/kube-thermostat" \
-      --markdown BENCHMARKS.md --tsv "$out/rightsizing.tsv"
+      --compare RESIZE_CPU_REQUEST=usage --markdown BENCHMARKS.md --tsv "$out/rightsizing.tsv"
     bash scripts/rightsizing-plot.sh "$out/rightsizing.tsv" docs/rightsizing.png
   fi
 fi

@@ -774,7 +774,7 @@ pub struct RawSettings {
     #[arg(
         long,
         env = "RESIZE_CPU_REQUEST_PERCENTILE",
-        default_value = "90",
+        default_value = "80",
         global = true,
         help_heading = "resize-pods"
     )]

@@ -1110,11 +1110,14 @@ fn admit_change(
     let (Some(from), Some(to)) = (change.from.basis(), change.to.basis()) else {
         return Err(refusal);
     };
-    if !movable {
+    let step = granularity(draft.policy, resource);
+    // The search moves along the old request:limit shape; a request sized apart from its limit
+    // (`RESIZE_CPU_REQUEST=usage`) is not on it, and a point of it could raise a request meant to fall.
+    let apart = change.from.scaled_to(to, step) != change.to;
+    if !movable || apart {
         return Err(refusal);
     }
     let original = check.members[at].values(resource);
-    let step = granularity(draft.policy, resource);
     // Candidates strictly between from and to, in whole steps; passing is monotone in the size (a max or the
     // quota for an upsize, a min for a downsize), so the nearest passing one to `from`'s far side is found by
     // bisection.

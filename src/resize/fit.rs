@@ -436,7 +436,23 @@ fn fit_change(
     }
     let granularity = granularity(draft.policy, change.resource);
     let basis = change.from.basis().unwrap_or(0);
-    let (candidate, to) = largest_fitting(change.from, *free, granularity);
+    // A request sized apart from its limit (`RESIZE_CPU_REQUEST=usage`) is cut alone: scaling the old shape up
+    // to what fits would write a limit nobody decided.
+    let apart = change
+        .to
+        .basis()
+        .is_some_and(|to_basis| change.from.scaled_to(to_basis, granularity) != change.to);
+    let (candidate, to, basis) = if apart {
+        let request = old_request + round_down((*free).max(0), granularity);
+        let to = Values {
+            request: Some(request),
+            limit: change.to.limit,
+        };
+        (request, to, old_request)
+    } else {
+        let (candidate, to) = largest_fitting(change.from, *free, granularity);
+        (candidate, to, basis)
+    };
     let available = draft.policy.tolerance * basis as f64;
     if candidate <= basis || ((candidate - basis) as f64) <= available {
         draft.note(

@@ -38,7 +38,7 @@ pub struct ResizePolicy {
     /// How a Burstable container's CPU request is sized: in proportion to its limit, or from its own usage. Ratio.
     pub cpu_request: CpuRequest,
     /// With [`CpuRequest::Usage`]: the request covers this percentile of the 5-minute CPU averages over the long
-    /// window ... 90.
+    /// window ... 80.
     pub cpu_request_percentile: f64,
     /// ... plus this margin. 15.
     pub cpu_request_margin_percent: f64,
@@ -105,7 +105,7 @@ impl Default for ResizePolicy {
             cpu_long_percentile: 95.0,
             memory_long_percentile: 100.0,
             cpu_request: CpuRequest::Ratio,
-            cpu_request_percentile: 90.0,
+            cpu_request_percentile: 80.0,
             cpu_request_margin_percent: 15.0,
             long_min_history: Duration::from_secs(6 * 3600),
             cpu_throttle_percent: 10.0,

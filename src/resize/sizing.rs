@@ -430,7 +430,7 @@ fn with_usage_sized_request(
     let new_limit = decided.as_ref().map_or(limit, |(new, ..)| *new);
     let sized = size_request_from_usage(policy, overrides, stats, (request, new_limit), young);
     let (to, direction, why, heat) = match (decided, sized) {
-        (Ok((new_limit, direction, why, heat)), sized) => {
+        (Ok((new_limit, limit_direction, why, heat)), sized) => {
             let (new_request, why) = match sized {
                 Ok((new_request, request_why)) => (new_request, format!("{why}; {request_why}")),
                 Err(_) if request < new_limit => (request, why),
@@ -445,6 +445,16 @@ fn with_usage_sized_request(
                 request: Some(new_request),
                 limit: Some(new_limit),
             };
+            // Opposite moves are both: the record then rests the container as long as a downsize would.
+            let request_direction = match new_request.cmp(&request) {
+                std::cmp::Ordering::Greater => Some(Direction::Up),
+                std::cmp::Ordering::Less => Some(Direction::Down),
+                std::cmp::Ordering::Equal => None,
+            };
+            let direction = match request_direction {
+                Some(moved) if moved != limit_direction => Direction::Mixed,
+                _ => limit_direction,
+            };
             (to, direction, why, heat)
         }
         (Err(_), Ok((new_request, why))) => {
@@ -456,7 +466,8 @@ fn with_usage_sized_request(
             let heat = (direction == Direction::Up).then(|| {
                 stats
                     .and_then(|s| s.long_request)
-                    .map_or(0.0, |cores| cores * 1000.0 / request as f64)
+                    // Against the limit, as a limit's heat is: a request raise is no hotter than its container.
+                    .map_or(0.0, |cores| cores * 1000.0 / limit as f64)
             });
             let to = Values {
                 request: Some(new_request),

@@ -190,7 +190,7 @@ fn a_bursty_container_sized_from_usage_reserves_its_typical_use_and_keeps_its_li
     let resources = json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "2"}});
     web(&cluster, resources.clone());
     // Three hours at 100m, and a 2-minute burst to 1.2 cores ten minutes ago: 60 % of the limit at the peak,
-    // between the marks; the p90 of its 5-minute averages is the 100m it usually uses.
+    // between the marks; the p80 of its 5-minute averages is the 100m it usually uses.
     let timeline = Timeline {
         step: Duration::from_secs(30),
         ..Timeline::ending_now(3 * HOUR)
@@ -219,7 +219,7 @@ fn a_bursty_container_sized_from_usage_reserves_its_typical_use_and_keeps_its_li
     assert!(
         why.as_str()
             .unwrap()
-            .contains("request sized to p90 of its 5-minute CPU over 24h (100m) + 15%"),
+            .contains("request sized to p80 of its 5-minute CPU over 24h (100m) + 15%"),
         "{why}"
     );
 }

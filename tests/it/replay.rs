@@ -300,7 +300,7 @@ fn live_ticks_and_a_replay_of_the_same_period_decide_exactly_the_same() {
         live_resizes.iter().any(|c| c.1.0 == "shop/web-2"
             && c.1
                 .4
-                .contains("request sized to p90 of its 5-minute CPU over 30m")),
+                .contains("request sized to p80 of its 5-minute CPU over 30m")),
         "web-2's request was sized from usage: {live_resizes:#?}"
     );
     assert_eq!(

@@ -19,14 +19,14 @@ fn bursty(typical: f64) -> World {
 
 #[test]
 fn a_bursty_container_reserves_its_typical_use_and_keeps_its_limit_for_the_bursts() {
-    // p90 100m + 15 % = 115m, but one step divides by at most 2: 500m → 250m; the limit stays.
+    // p80 100m + 15 % = 115m, but one step divides by at most 2: 500m → 250m; the limit stays.
     let change = only_change(&bursty(0.1).plan()).clone();
     assert_eq!(change.direction, Direction::Down);
     assert_eq!(change.to, v(Some(250), Some(2000)));
     assert!(
         change
             .why
-            .contains("request sized to p90 of its 5-minute CPU over 24h (100m) + 15%"),
+            .contains("request sized to p80 of its 5-minute CPU over 24h (100m) + 15%"),
         "{}",
         change.why
     );
@@ -69,7 +69,8 @@ fn when_the_limit_is_raised_the_request_is_sized_from_usage_in_the_same_change()
     world.cpu.get_mut(&key).expect("load").long_request = Some(0.2);
     world.policy.cpu_request = CpuRequest::Usage;
     let change = only_change(&world.plan()).clone();
-    assert_eq!(change.direction, Direction::Up);
+    // The limit up, the request down: both directions, so the longer (downsize) cooldown follows.
+    assert_eq!(change.direction, Direction::Mixed);
     assert_eq!(change.to, v(Some(250), Some(1500)));
     assert!(
         change.why.contains("usage stayed above 80%"),
@@ -77,7 +78,7 @@ fn when_the_limit_is_raised_the_request_is_sized_from_usage_in_the_same_change()
         change.why
     );
     assert!(
-        change.why.contains("; request sized to p90"),
+        change.why.contains("; request sized to p80"),
         "{}",
         change.why
     );
@@ -153,4 +154,24 @@ fn the_annotation_chooses_per_pod_and_a_bad_value_skips_the_pod() {
         "{}",
         plan.notes[0].reason
     );
+}
+
+#[test]
+fn on_a_full_node_only_the_request_is_cut_and_the_limit_is_not_raised() {
+    // 500m → 690m wanted, 100m free on the node: 600m, the 2-core limit as it was.
+    let mut world = bursty(0.6);
+    world.nodes = vec![node("600m", "64Gi")];
+    let change = only_change(&world.plan()).clone();
+    assert_eq!(change.to, v(Some(600), Some(2000)));
+    assert!(change.why.contains("cut from"), "{}", change.why);
+}
+
+#[test]
+fn a_limit_raised_while_its_request_falls_is_both_directions() {
+    let mut world = World::new(vec![app_pod(json!({"cpu": "500m"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.9, 0.9);
+    let key = ContainerKey::new(NS, "web-1", "app");
+    world.cpu.get_mut(&key).expect("load").long_request = Some(0.2);
+    world.policy.cpu_request = CpuRequest::Usage;
+    assert_eq!(only_change(&world.plan()).direction, Direction::Mixed);
 }

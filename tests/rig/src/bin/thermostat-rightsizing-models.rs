@@ -124,9 +124,11 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<()> {
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
+                let settings_text: Vec<String> =
+                    compare.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 policies.push(Box::new(
                     Thermostat::start(binary, &shape.initial, settings.days, &env)
-                        .named("kube-thermostat, tuned"),
+                        .named(&format!("kube-thermostat, {}", settings_text.join(" "))),
                 ));
             }
         }

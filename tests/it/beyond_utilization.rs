@@ -44,6 +44,12 @@ fn last_resize(cluster: &Cluster) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Our record's reason for the container's last resize says `text`.
+fn assert_why_contains(cluster: &Cluster, text: &str) {
+    let why = last_resize(cluster)["app"]["why"].clone();
+    assert!(why.as_str().is_some_and(|w| w.contains(text)), "{why}");
+}
+
 fn push(cluster: &Cluster, timeline: &Timeline, load: ContainerLoad) {
     cluster.push(PodHistory::new(WEB.0, WEB.1, "node-1", vec![load]).series(timeline));
 }
@@ -88,13 +94,7 @@ fn a_container_throttled_below_the_high_mark_is_scaled_up() {
         "demand taken as at least the 500m limit: 500m / 60 % = 834m, rounded up to 10m\n{}",
         tick.stderr
     );
-    let why = last_resize(&cluster)["app"]["why"].clone();
-    assert!(
-        why.as_str()
-            .unwrap()
-            .contains("throttled in 33% of CPU periods over 3m"),
-        "{why}"
-    );
+    assert_why_contains(&cluster, "throttled in 33% of CPU periods over 3m");
 
     // The same load unthrottled is between the marks; with throttling turned off, too.
     let quiet = new_cluster();
@@ -215,12 +215,9 @@ fn a_bursty_container_sized_from_usage_reserves_its_typical_use_and_keeps_its_li
         "100m x 1.15 = 115m, one /2 step from 500m; the limit still covers the burst\n{}",
         tick.stderr
     );
-    let why = last_resize(&cluster)["app"]["why"].clone();
-    assert!(
-        why.as_str()
-            .unwrap()
-            .contains("request sized to p80 of its 5-minute CPU over 24h (100m) + 15%"),
-        "{why}"
+    assert_why_contains(
+        &cluster,
+        "request sized to p80 of its 5-minute CPU over 24h (100m) + 15%",
     );
 }
 

@@ -17,6 +17,16 @@ fn bursty(typical: f64) -> World {
     world
 }
 
+/// 500m / 1000m at 90 % of its limit over the short window (a limit raise to 1500m), typically `typical` cores.
+fn hot(typical: Option<f64>) -> World {
+    let mut world = World::new(vec![app_pod(json!({"cpu": "500m"}), json!({"cpu": "1"}))])
+        .cpu("web-1", "app", 0.9, 0.9);
+    let key = ContainerKey::new(NS, "web-1", "app");
+    world.cpu.get_mut(&key).expect("load").long_request = typical;
+    world.policy.cpu_request = CpuRequest::Usage;
+    world
+}
+
 #[test]
 fn a_bursty_container_reserves_its_typical_use_and_keeps_its_limit_for_the_bursts() {
     // p80 100m + 15 % = 115m, but one step divides by at most 2: 500m → 250m; the limit stays.
@@ -63,11 +73,7 @@ fn a_request_rises_with_typical_use_but_stays_below_the_limit() {
 #[test]
 fn when_the_limit_is_raised_the_request_is_sized_from_usage_in_the_same_change() {
     // 90 % of 1000m over the short window: the limit goes to 900m / 60 % = 1500m; the request to 200m x 1.15.
-    let mut world = World::new(vec![app_pod(json!({"cpu": "500m"}), json!({"cpu": "1"}))])
-        .cpu("web-1", "app", 0.9, 0.9);
-    let key = ContainerKey::new(NS, "web-1", "app");
-    world.cpu.get_mut(&key).expect("load").long_request = Some(0.2);
-    world.policy.cpu_request = CpuRequest::Usage;
+    let world = hot(Some(0.2));
     let change = only_change(&world.plan()).clone();
     // The limit up, the request down: both directions, so the longer (downsize) cooldown follows.
     assert_eq!(change.direction, Direction::Mixed);
@@ -93,10 +99,7 @@ fn without_its_long_view_the_request_stays_and_a_raised_limit_keeps_it() {
     assert!(plan.pods.is_empty(), "{plan}");
     assert!(reasons(&plan).contains("no long-view data"), "{plan}");
 
-    let mut hot = World::new(vec![app_pod(json!({"cpu": "500m"}), json!({"cpu": "1"}))])
-        .cpu("web-1", "app", 0.9, 0.9);
-    hot.policy.cpu_request = CpuRequest::Usage;
-    assert_eq!(only_change(&hot.plan()).to, v(Some(500), Some(1500)));
+    assert_eq!(only_change(&hot(None).plan()).to, v(Some(500), Some(1500)));
 }
 
 #[test]
@@ -168,10 +171,6 @@ fn on_a_full_node_only_the_request_is_cut_and_the_limit_is_not_raised() {
 
 #[test]
 fn a_limit_raised_while_its_request_falls_is_both_directions() {
-    let mut world = World::new(vec![app_pod(json!({"cpu": "500m"}), json!({"cpu": "1"}))])
-        .cpu("web-1", "app", 0.9, 0.9);
-    let key = ContainerKey::new(NS, "web-1", "app");
-    world.cpu.get_mut(&key).expect("load").long_request = Some(0.2);
-    world.policy.cpu_request = CpuRequest::Usage;
+    let world = hot(Some(0.2));
     assert_eq!(only_change(&world.plan()).direction, Direction::Mixed);
 }

@@ -50,6 +50,19 @@ fn assert_why_contains(cluster: &Cluster, text: &str) {
     assert!(why.as_str().is_some_and(|w| w.contains(text)), "{why}");
 }
 
+/// Three hours of the container's CPU at 30 s steps, its working set a steady 100 MB.
+fn push_three_hours_of_cpu(cluster: &Cluster, cpu: Profile) {
+    let timeline = Timeline {
+        step: Duration::from_secs(30),
+        ..Timeline::ending_now(3 * HOUR)
+    };
+    push(
+        cluster,
+        &timeline,
+        ContainerLoad::new("app", cpu, Profile::Constant(100e6)),
+    );
+}
+
 fn push(cluster: &Cluster, timeline: &Timeline, load: ContainerLoad) {
     cluster.push(PodHistory::new(WEB.0, WEB.1, "node-1", vec![load]).series(timeline));
 }
@@ -123,16 +136,8 @@ fn a_busy_hour_earlier_in_the_day_holds_the_scale_down_the_last_half_hour_would_
         json!({"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}),
     );
     // Three hours of history: busy (800m) from 3h to 2h ago, idle (100m) since.
-    let timeline = Timeline {
-        step: Duration::from_secs(30),
-        ..Timeline::ending_now(3 * HOUR)
-    };
     let cpu = between(2 * HOUR, 3 * HOUR + HOUR, 0.8, 0.1);
-    push(
-        &cluster,
-        &timeline,
-        ContainerLoad::new("app", cpu, Profile::Constant(100e6)),
-    );
+    push_three_hours_of_cpu(&cluster, cpu);
 
     // The day's p95 is the busy hour (a third of the history): 80 % of the limit, between the marks.
     cluster.tick("resize-pods", &[]).assert_success();
@@ -191,17 +196,9 @@ fn a_bursty_container_sized_from_usage_reserves_its_typical_use_and_keeps_its_li
     web(&cluster, resources.clone());
     // Three hours at 100m, and a 2-minute burst to 1.2 cores ten minutes ago: 60 % of the limit at the peak,
     // between the marks; the p80 of its 5-minute averages is the 100m it usually uses.
-    let timeline = Timeline {
-        step: Duration::from_secs(30),
-        ..Timeline::ending_now(3 * HOUR)
-    };
     let minute = Duration::from_secs(60);
     let cpu = between(8 * minute, 10 * minute, 1.2, 0.1);
-    push(
-        &cluster,
-        &timeline,
-        ContainerLoad::new("app", cpu, Profile::Constant(100e6)),
-    );
+    push_three_hours_of_cpu(&cluster, cpu);
 
     // By default the request keeps its ratio to the limit, which is between its marks: nothing to do.
     cluster.tick("resize-pods", &[]).assert_success();

@@ -618,6 +618,7 @@ pub struct RawSettings {
     pub resize_namespace_selector: String,
 
     /// Container CPU utilization % (of limit, else request) above which it is scaled up. Default: CPU_THRESHOLD.
+    /// Per pod: annotation kube-thermostat.io/cpu-high.
     #[arg(
         long,
         env = "RESIZE_CPU_HIGH",
@@ -626,7 +627,8 @@ pub struct RawSettings {
     )]
     pub resize_cpu_high: Option<String>,
 
-    /// Utilization % a resize aims for.
+    /// Utilization % a resize aims for (strictly between the low and high marks). Per pod: annotation
+    /// kube-thermostat.io/cpu-target.
     #[arg(
         long,
         env = "RESIZE_CPU_TARGET",
@@ -636,7 +638,8 @@ pub struct RawSettings {
     )]
     pub resize_cpu_target: String,
 
-    /// Utilization % below which (for the whole stabilization window) a container is scaled down.
+    /// Utilization % below which (for the whole stabilization window) a container is scaled down. Per pod:
+    /// annotation kube-thermostat.io/cpu-low.
     #[arg(
         long,
         env = "RESIZE_CPU_LOW",

@@ -157,7 +157,7 @@ fn decide_pod(
     if let Some(reason) = not_resizable(pod, input.server_minor) {
         return skip(draft, reason);
     }
-    let overrides = match read_overrides(pod) {
+    let overrides = match read_overrides(pod, draft.policy) {
         Ok(o) => o,
         Err(reason) => return skip(draft, reason),
     };

@@ -1,8 +1,8 @@
-//! Per-pod overrides of the policy from `kube-thermostat.io/*` annotations (bounds, cpu target, cpu and
+//! Per-pod overrides of the policy from `kube-thermostat.io/*` annotations (bounds, cpu marks and target, cpu and
 //! memory on or off, the throttling mark, the OOM raise, the long view on or off, how the CPU request is sized),
 //! checked as they are read. Pure.
 
-use super::policy::CpuRequest;
+use super::policy::{CpuRequest, ResizePolicy};
 use super::values::Resource;
 use crate::model::pod::Pod;
 
@@ -23,6 +23,10 @@ pub(super) struct Overrides {
     pub(super) memory_min: Option<i64>,
     pub(super) memory_max: Option<i64>,
     pub(super) cpu_target: Option<f64>,
+    /// `cpu-high`: the mark sustained usage must pass to scale up.
+    pub(super) cpu_high: Option<f64>,
+    /// `cpu-low`: the mark the peak must stay under to scale down.
+    pub(super) cpu_low: Option<f64>,
     pub(super) cpu: Option<bool>,
     pub(super) memory: Option<bool>,
     /// `cpu-throttle`: the throttling mark, 0 off.
@@ -36,7 +40,7 @@ pub(super) struct Overrides {
 }
 
 /// The pod's overrides, or why they cannot be read (the pod is then skipped).
-pub(super) fn read_overrides(pod: &Pod) -> Result<Overrides, String> {
+pub(super) fn read_overrides(pod: &Pod, policy: &ResizePolicy) -> Result<Overrides, String> {
     let mut overrides = Overrides::default();
     let Some(annotations) = pod.metadata.annotations.as_ref() else {
         return Ok(overrides);
@@ -51,6 +55,14 @@ pub(super) fn read_overrides(pod: &Pod) -> Result<Overrides, String> {
                 .parse(value)
                 .map_err(|err| bad(&format!("must be a {} quantity ({err})", resource.name())))
         };
+        let utilization_percent = || {
+            value
+                .trim_end_matches('%')
+                .parse::<f64>()
+                .ok()
+                .filter(|t| *t > 0.0 && *t <= 100.0)
+                .ok_or_else(|| bad("must be a percentage in (0, 100]"))
+        };
         let switch = || match value {
             "on" => Ok(true),
             "off" => Ok(false),
@@ -61,15 +73,9 @@ pub(super) fn read_overrides(pod: &Pod) -> Result<Overrides, String> {
             "cpu-max" => overrides.cpu_max = Some(quantity(Resource::Cpu)?),
             "memory-min" => overrides.memory_min = Some(quantity(Resource::Memory)?),
             "memory-max" => overrides.memory_max = Some(quantity(Resource::Memory)?),
-            "cpu-target" => {
-                let target = value
-                    .trim_end_matches('%')
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|t| *t > 0.0 && *t <= 100.0)
-                    .ok_or_else(|| bad("must be a percentage in (0, 100]"))?;
-                overrides.cpu_target = Some(target);
-            }
+            "cpu-target" => overrides.cpu_target = Some(utilization_percent()?),
+            "cpu-high" => overrides.cpu_high = Some(utilization_percent()?),
+            "cpu-low" => overrides.cpu_low = Some(utilization_percent()?),
             "cpu-throttle" => {
                 let mark = value
                     .trim_end_matches('%')
@@ -114,5 +120,51 @@ pub(super) fn read_overrides(pod: &Pod) -> Result<Overrides, String> {
             ));
         }
     }
+    check_cpu_marks(&overrides, policy)?;
     Ok(overrides)
+}
+
+/// A pod's CPU marks and target, each from its annotation or else the settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct CpuMarks {
+    pub(super) low: f64,
+    pub(super) target: f64,
+    pub(super) high: f64,
+}
+
+impl Overrides {
+    pub(super) fn cpu_marks(&self, policy: &ResizePolicy) -> CpuMarks {
+        CpuMarks {
+            low: self.cpu_low.unwrap_or(policy.cpu_low_percent),
+            target: self.cpu_target.unwrap_or(policy.cpu_target_percent),
+            high: self.cpu_high.unwrap_or(policy.cpu_high_percent),
+        }
+    }
+}
+
+/// The settings hold low < target < high (settings/resize.rs); a pod's annotations must too, mixed with the
+/// settings they leave alone: a target at or above the high mark would shrink a hot container, one at or below
+/// the low mark would grow an idle one.
+fn check_cpu_marks(overrides: &Overrides, policy: &ResizePolicy) -> Result<(), String> {
+    if overrides.cpu_low.is_none() && overrides.cpu_target.is_none() && overrides.cpu_high.is_none()
+    {
+        return Ok(());
+    }
+    let marks = overrides.cpu_marks(policy);
+    if marks.low < marks.target && marks.target < marks.high {
+        return Ok(());
+    }
+    let source = |name: &str, annotated: Option<f64>, setting: &str| match annotated {
+        Some(_) => format!("{ANNOTATION_PREFIX}{name}"),
+        None => setting.to_string(),
+    };
+    Err(format!(
+        "cpu marks {} ({}) < {} ({}) < {} ({}) do not hold: the target must lie strictly between the low and high marks",
+        source("cpu-low", overrides.cpu_low, "RESIZE_CPU_LOW"),
+        marks.low,
+        source("cpu-target", overrides.cpu_target, "RESIZE_CPU_TARGET"),
+        marks.target,
+        source("cpu-high", overrides.cpu_high, "RESIZE_CPU_HIGH"),
+        marks.high,
+    ))
 }

@@ -267,6 +267,96 @@ fn small_changes_within_tolerance_are_not_made() {
     assert!(reasons(&plan).contains("tolerance"), "{plan}");
 }
 
+fn annotated(mut pod: Pod, annotations: &[(&str, &str)]) -> Pod {
+    pod.metadata.annotations = Some(
+        annotations
+            .iter()
+            .map(|(key, value)| (format!("kube-thermostat.io/{key}"), value.to_string()))
+            .collect(),
+    );
+    pod
+}
+
+#[test]
+fn a_pod_meant_to_run_hot_keeps_its_size_with_its_own_marks() {
+    // A Guaranteed batch worker at 90 % of its 2 cores: hot by the default 80 % mark, between its own 95 %.
+    let guaranteed = || app_pod(json!({"cpu": "2"}), json!({"cpu": "2"}));
+    let hot = World::new(vec![guaranteed()]).cpu("web-1", "app", 1.8, 1.8);
+    let change = only_change(&hot.plan()).clone();
+    assert_eq!(change.direction, Direction::Up);
+
+    let own_marks = annotated(guaranteed(), &[("cpu-high", "95"), ("cpu-target", "90%")]);
+    let plan = World::new(vec![own_marks.clone()])
+        .cpu("web-1", "app", 1.8, 1.8)
+        .plan();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(reasons(&plan).contains("95%"), "{plan}");
+
+    // Past its own mark it grows to its own target: 2000m / 90 % = 2223m → 2230m.
+    let change = only_change(
+        &World::new(vec![own_marks])
+            .cpu("web-1", "app", 2.0, 2.0)
+            .plan(),
+    )
+    .clone();
+    assert_eq!(change.to, v(Some(2230), Some(2230)));
+    assert!(change.why.contains("above 95%"), "{}", change.why);
+}
+
+#[test]
+fn a_pods_own_low_mark_lets_it_shrink_sooner() {
+    // Peak 450m of 1000m: 45 %, between the default marks; under a low mark of 50 % → 450m / 60 % = 750m.
+    let pod = || app_pod(json!({"cpu": "1"}), json!({"cpu": "1"}));
+    let plan = World::new(vec![pod()])
+        .cpu("web-1", "app", 0.4, 0.45)
+        .plan();
+    assert!(plan.is_empty(), "{plan}");
+    let world =
+        World::new(vec![annotated(pod(), &[("cpu-low", "50")])]).cpu("web-1", "app", 0.4, 0.45);
+    let change = only_change(&world.plan()).clone();
+    assert_eq!(change.direction, Direction::Down);
+    assert_eq!(change.to, v(Some(750), Some(750)));
+    assert!(change.why.contains("below 50%"), "{}", change.why);
+}
+
+#[test]
+fn a_target_outside_the_marks_skips_the_pod_naming_both_sources() {
+    // A target at or above the high mark would shrink a hot container; at or below the low mark, grow an idle one.
+    for (annotations, expected) in [
+        (
+            vec![("cpu-target", "90")],
+            "cpu marks RESIZE_CPU_LOW (30) < kube-thermostat.io/cpu-target (90) < RESIZE_CPU_HIGH (80) do not hold",
+        ),
+        (
+            vec![("cpu-low", "70")],
+            "cpu marks kube-thermostat.io/cpu-low (70) < RESIZE_CPU_TARGET (60) < RESIZE_CPU_HIGH (80) do not hold",
+        ),
+        (
+            vec![("cpu-high", "50"), ("cpu-target", "50")],
+            "cpu marks RESIZE_CPU_LOW (30) < kube-thermostat.io/cpu-target (50) < kube-thermostat.io/cpu-high (50) \
+             do not hold",
+        ),
+    ] {
+        let pod = annotated(
+            app_pod(json!({"cpu": "1"}), json!({"cpu": "1"})),
+            &annotations,
+        );
+        let plan = World::new(vec![pod]).cpu("web-1", "app", 0.95, 0.95).plan();
+        assert!(plan.is_empty(), "{plan}");
+        assert_eq!(plan.notes[0].kind, NoteKind::Skipped, "{plan}");
+        assert!(plan.notes[0].reason.starts_with(expected), "{plan}");
+    }
+    let pod = annotated(
+        app_pod(json!({"cpu": "1"}), json!({"cpu": "1"})),
+        &[("cpu-high", "high")],
+    );
+    let plan = World::new(vec![pod]).cpu("web-1", "app", 0.95, 0.95).plan();
+    assert_eq!(
+        plan.notes[0].reason,
+        "annotation kube-thermostat.io/cpu-high = \"high\": must be a percentage in (0, 100]"
+    );
+}
+
 #[test]
 fn scale_up_is_capped_at_twice_and_scale_down_at_half() {
     // No limit: 500m used of a 100m request wants 834m, capped at 200m.

@@ -4,7 +4,7 @@
 
 use super::draft::{add, minutes};
 use super::long_view::throttle_guard_window;
-use super::overrides::Overrides;
+use super::overrides::{CpuMarks, Overrides};
 use super::plan::ResourceChange;
 use super::policy::{CpuRequest, ResizePolicy};
 use super::record::Direction;
@@ -722,7 +722,7 @@ pub(super) fn decide_cpu(
     basis: i64,
     young: Option<&Kept>,
 ) -> Decision {
-    let target = overrides.cpu_target.unwrap_or(policy.cpu_target_percent);
+    let CpuMarks { low, target, high } = overrides.cpu_marks(policy);
     let min = overrides.cpu_min.unwrap_or(policy.cpu_min_millis);
     let max = overrides.cpu_max.unwrap_or(policy.cpu_max_millis);
     let throttle_mark = overrides
@@ -746,13 +746,13 @@ pub(super) fn decide_cpu(
     };
     let short = minutes(policy.windows.short_window);
     if let Some(usage) = sustained
-        && utilization(usage) > policy.cpu_high_percent
+        && utilization(usage) > high
     {
         short_history_is_full(policy, stats)?;
         let (new, notes) = sized_for_target(usage)?;
         let why = format!(
             "usage stayed above {} over {short} (at least {}, {} of {}), sized for {}",
-            percent(policy.cpu_high_percent),
+            percent(high),
             format_cpu_millis(ceil_ignoring_noise(usage) as i64),
             percent(utilization(usage)),
             format_cpu_millis(basis),
@@ -792,7 +792,7 @@ pub(super) fn decide_cpu(
     };
     let long = long_view(policy, overrides, stats)?.map(|cores| cores * 1000.0);
     let level = long.map_or(peak, |long| long.max(peak));
-    if utilization(level) < policy.cpu_low_percent {
+    if utilization(level) < low {
         if let Some(young) = young {
             return Err(young.clone());
         }
@@ -822,7 +822,7 @@ pub(super) fn decide_cpu(
             format_cpu_millis(ceil_ignoring_noise(peak) as i64),
             percent(utilization(peak)),
             format_cpu_millis(basis),
-            percent(policy.cpu_low_percent),
+            percent(low),
             percent(target),
             stabilization = minutes(policy.windows.stabilization_window)
         );
@@ -832,8 +832,8 @@ pub(super) fn decide_cpu(
         utilization: sustained.map(utilization),
         peak_utilization: utilization(peak),
         long_utilization: long.map(utilization),
-        low: policy.cpu_low_percent,
-        high: policy.cpu_high_percent,
+        low,
+        high,
     })
 }
 

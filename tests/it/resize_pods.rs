@@ -445,6 +445,64 @@ fn upsize_is_bounded_by_the_pods_cpu_max_annotation() {
     );
 }
 
+/// A Guaranteed worker at 90 % of its limit, annotated as the test says.
+fn hot_worker_annotated(cluster: &Cluster, annotations: Value) {
+    let mut web = pod(
+        "shop",
+        "web-1",
+        "node-1",
+        vec![container("app", guaranteed_cpu("1"))],
+    );
+    merge(&mut web, json!({"metadata": {"annotations": annotations}}));
+    put_running(cluster, web);
+    cpu_load(
+        cluster,
+        &short_history(),
+        WEB,
+        &[("app", Profile::Constant(0.9))],
+    );
+}
+
+#[test]
+fn a_pod_with_its_own_cpu_marks_runs_near_its_limit_untouched() {
+    let cluster = one_node_cluster();
+    hot_worker_annotated(
+        &cluster,
+        json!({"kube-thermostat.io/cpu-high": "95", "kube-thermostat.io/cpu-target": "90"}),
+    );
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
+
+    // The same load without the annotations is hot by the default 80 % mark.
+    let cluster = one_node_cluster();
+    hot_worker_annotated(&cluster, json!({}));
+    cluster.tick("resize-pods", &[]).assert_success();
+    assert_eq!(
+        resources(&cluster, WEB, "app"),
+        json!({"requests": {"cpu": "1500m"}, "limits": {"cpu": "1500m"}})
+    );
+}
+
+#[test]
+fn a_pod_whose_cpu_target_is_above_its_high_mark_is_skipped_saying_so() {
+    let cluster = one_node_cluster();
+    hot_worker_annotated(&cluster, json!({"kube-thermostat.io/cpu-target": "90"}));
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
+    let plan = dry_run_plan(&cluster, &[]);
+    assert!(
+        plan_notes_about(&plan, "web-1")
+            .iter()
+            .any(|n| n.starts_with("skipped")
+                && n.contains(
+                    "kube-thermostat.io/cpu-target (90) < RESIZE_CPU_HIGH (80) do not hold"
+                )),
+        "{plan}"
+    );
+}
+
 #[test]
 fn container_at_its_max_is_not_resized() {
     let cluster = one_node_cluster();

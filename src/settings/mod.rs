@@ -514,6 +514,28 @@ mod tests {
     }
 
     #[test]
+    fn a_memory_margin_that_lands_a_scale_down_on_the_high_mark_is_refused() {
+        // Peak + 10 % puts the peak at 90.9 % of the new size: at the 90 % mark, scaled back up next tick.
+        let mut raw = raw();
+        raw.resize_memory_margin = "10".into();
+        let text = Settings::from_raw(&raw, true).unwrap_err().to_string();
+        assert_eq!(refused(&raw), ["RESIZE_MEMORY_MARGIN"], "{text}");
+        assert!(
+            text.contains(
+                "RESIZE_MEMORY_MARGIN (--resize-memory-margin) = \"10\": a scale-down to the peak + 10% leaves the \
+                 peak at 90.9% of the new size, at or above RESIZE_MEMORY_HIGH (90), and the next tick would scale \
+                 it back up: must be above 11.1"
+            ),
+            "{text}"
+        );
+        raw.resize_memory_margin = "12".into();
+        assert!(Settings::from_raw(&raw, true).is_ok());
+        raw.resize_memory_high = "95".into();
+        raw.resize_memory_margin = "10".into();
+        assert!(Settings::from_raw(&raw, true).is_ok());
+    }
+
+    #[test]
     fn a_rule_between_accepted_values_is_still_judged() {
         let mut raw = raw();
         raw.resize_cpu_high = Some("50".into());

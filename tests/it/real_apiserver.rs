@@ -1120,6 +1120,7 @@ fn containers_patch(resources: Value) -> Value {
 fn differential_cases() -> Vec<DiffCase> {
     let guaranteed = json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}});
     let burstable = json!({"requests": {"cpu": "500m"}});
+    let burstable_with_limit = json!({"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "256Mi"}});
     let restart_memory = json!([
         {"resourceName": "cpu", "restartPolicy": "NotRequired"},
         {"resourceName": "memory", "restartPolicy": "RestartContainer"},
@@ -1182,6 +1183,22 @@ fn differential_cases() -> Vec<DiffCase> {
             plain(&json!({"requests": {"cpu": "500m", "memory": "128Mi"}})),
             containers_patch(
                 json!({"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}),
+            ),
+        ),
+        // RESIZE_CPU_REQUEST=usage: a Burstable request moved apart from its limit, down and (refused, QoS would
+        // become Guaranteed) up to the limit. Ours stays a granularity step below the limit.
+        case(
+            "burstable-request-down-limit-kept",
+            plain(&burstable_with_limit),
+            containers_patch(
+                json!({"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "256Mi"}}),
+            ),
+        ),
+        case(
+            "burstable-request-up-to-its-limit",
+            plain(&burstable_with_limit),
+            containers_patch(
+                json!({"requests": {"cpu": "2", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "256Mi"}}),
             ),
         ),
         case(

@@ -3,11 +3,13 @@
 //!
 //! ```text
 //! thermostat-rightsizing-models [--days 4] [--seed 42] [--tick-minutes 2] [--binary target/release/kube-thermostat]
-//!     [--compare ENV=VALUE ...] [--shapes daily-cycle,batch]
+//!     [--compare ENV=VALUE ...] [--annotated] [--shapes daily-cycle,batch]
 //! ```
 //!
 //! With `--binary`, kube-thermostat itself is a fourth arm in the same loop ([`Thermostat`]): the real binary at
-//! every tick against a real Prometheus and the API stand-in (minutes per shape and day).
+//! every tick against a real Prometheus and the API stand-in (minutes per shape and day). `--compare` adds an arm
+//! with other settings; `--annotated` one with the shape's suggested pod annotations ([`shapes::Shape::annotations`]),
+//! on the shapes that have some.
 
 use anyhow::{Context, Result, bail};
 use thermostat_rig::rightsizing::seed::SeedRule;
@@ -23,6 +25,8 @@ struct Args {
     shapes: Option<Vec<String>>,
     /// Settings of a second kube-thermostat arm (`--compare ENV=VALUE`, repeated).
     compare: Vec<(String, String)>,
+    /// An arm with each shape's suggested annotations (`--annotated`).
+    annotated: bool,
     /// Where the table goes between `<!-- rightsizing:begin/end -->` markers.
     markdown: Option<std::path::PathBuf>,
     /// Where the figures go as tab-separated values, for `scripts/rightsizing-plot.sh`.
@@ -36,6 +40,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
         binary: None,
         shapes: None,
         compare: Vec::new(),
+        annotated: false,
         markdown: None,
         tsv: None,
     };
@@ -54,13 +59,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
                     .with_context(|| format!("--compare {setting:?}: expected ENV=VALUE"))?;
                 parsed.compare.push((key.to_string(), value.to_string()));
             }
+            "--annotated" => parsed.annotated = true,
             "--markdown" => parsed.markdown = Some(value()?.into()),
             "--tsv" => parsed.tsv = Some(value()?.into()),
             "--shapes" => {
                 parsed.shapes = Some(value()?.split(',').map(str::to_string).collect());
             }
             _ => bail!(
-                "unknown argument {flag:?}: expected --days, --seed, --tick-minutes, --binary, --compare, --shapes, --markdown or --tsv"
+                "unknown argument {flag:?}: expected --days, --seed, --tick-minutes, --binary, --compare, --annotated, --shapes, --markdown or --tsv"
             ),
         }
     }
@@ -93,6 +99,7 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<()> {
         binary,
         shapes: only,
         compare,
+        annotated,
         markdown,
         tsv,
     } = parse_args(args)?;
@@ -118,6 +125,7 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<()> {
                 &shape.initial,
                 settings.days,
                 &[],
+                &[],
             )));
             if !compare.is_empty() {
                 let env: Vec<(&str, &str)> = compare
@@ -127,8 +135,20 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<()> {
                 let settings_text: Vec<String> =
                     compare.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 policies.push(Box::new(
-                    Thermostat::start(binary, &shape.initial, settings.days, &env)
+                    Thermostat::start(binary, &shape.initial, settings.days, &env, &[])
                         .named(&format!("kube-thermostat, {}", settings_text.join(" "))),
+                ));
+            }
+            if annotated && !shape.annotations.is_empty() {
+                policies.push(Box::new(
+                    Thermostat::start(
+                        binary,
+                        &shape.initial,
+                        settings.days,
+                        &[],
+                        shape.annotations,
+                    )
+                    .named("kube-thermostat, annotated"),
                 ));
             }
         }
@@ -160,6 +180,20 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<()> {
             cpu(&shape.initial),
             memory(&shape.initial)
         ));
+    }
+    if annotated && binary.is_some() {
+        table.push_str("\nThe annotated arm's pod annotations (under `kube-thermostat.io/`):\n");
+        for shape in shapes::all(seed).into_iter().filter(chosen) {
+            if shape.annotations.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = shape
+                .annotations
+                .iter()
+                .map(|(name, value)| format!("`{name}: {value}`"))
+                .collect();
+            table.push_str(&format!("- {}: {}\n", shape.name, names.join(", ")));
+        }
     }
     println!("\n{table}");
     if let Some(path) = &tsv {

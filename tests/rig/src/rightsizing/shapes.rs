@@ -72,6 +72,9 @@ pub struct Shape {
     /// Relative noise on CPU (uniform in ±`noise`); memory gets a fifth of it, as working sets move slowly.
     pub noise: f64,
     pub seed: u64,
+    /// The `kube-thermostat.io/` annotations (name without the prefix, value) the README suggests for such a
+    /// workload; empty where the defaults are meant to do. The benchmark's annotated arm sets them on the pod.
+    pub annotations: &'static [(&'static str, &'static str)],
 }
 
 impl Shape {
@@ -224,6 +227,7 @@ pub fn all(seed: u64) -> Vec<Shape> {
             initial: sizes(1.0, 2.0, 768.0, 1024.0),
             noise: 0.15,
             seed: seed ^ 1,
+            annotations: &[],
         },
         Shape {
             name: "bursty",
@@ -239,6 +243,7 @@ pub fn all(seed: u64) -> Vec<Shape> {
             initial: sizes(0.5, 2.0, 512.0, 512.0),
             noise: 0.2,
             seed: seed ^ 2,
+            annotations: &[("cpu-request", "usage")],
         },
         Shape {
             name: "memory-leak",
@@ -252,6 +257,7 @@ pub fn all(seed: u64) -> Vec<Shape> {
             initial: sizes(0.25, 0.5, 512.0, 1024.0),
             noise: 0.1,
             seed: seed ^ 3,
+            annotations: &[],
         },
         Shape {
             name: "batch",
@@ -267,6 +273,7 @@ pub fn all(seed: u64) -> Vec<Shape> {
             initial: sizes(2.0, 2.0, 2048.0, 2048.0),
             noise: 0.1,
             seed: seed ^ 4,
+            annotations: &[("cpu-high", "95"), ("cpu-target", "90")],
         },
         Shape {
             name: "startup-spike",
@@ -280,6 +287,7 @@ pub fn all(seed: u64) -> Vec<Shape> {
             initial: sizes(1.0, 2.0, 1024.0, 1024.0),
             noise: 0.1,
             seed: seed ^ 5,
+            annotations: &[("cpu-low", "40")],
         },
         Shape {
             name: "throttled",
@@ -293,6 +301,7 @@ pub fn all(seed: u64) -> Vec<Shape> {
             initial: sizes(0.5, 1.0, 512.0, 512.0),
             noise: 0.1,
             seed: seed ^ 6,
+            annotations: &[],
         },
     ]
 }

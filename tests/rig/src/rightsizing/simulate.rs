@@ -191,6 +191,7 @@ mod tests {
             initial,
             noise: 0.0,
             seed: 0,
+            annotations: &[],
         }
     }
 
@@ -288,6 +289,7 @@ mod tests {
             initial: sizes(0.1, 1.0, 200.0, 200.0),
             noise: 0.0,
             seed: 0,
+            annotations: &[],
         };
         let mut recorder = Recorder::default();
         let settings = Settings {

@@ -40,8 +40,15 @@ pub struct Thermostat {
 }
 
 impl Thermostat {
-    /// A cluster for a container starting at `initial`, simulated over `days` ending now; `env` adds settings.
-    pub fn start(binary: &Path, initial: &Sizes, days: u32, env: &[(&str, &str)]) -> Thermostat {
+    /// A cluster for a container starting at `initial`, simulated over `days` ending now; `env` adds settings,
+    /// `annotations` (names under `kube-thermostat.io/`) go on the pod.
+    pub fn start(
+        binary: &Path,
+        initial: &Sizes,
+        days: u32,
+        env: &[(&str, &str)],
+        annotations: &[(&str, &str)],
+    ) -> Thermostat {
         let cluster = Scenario::new(binary)
             .api(Options {
                 server_minor: 34,
@@ -66,7 +73,13 @@ impl Thermostat {
             PodBuilder::new(NAMESPACE, POD)
                 .on("node-1")
                 .container(CONTAINER, resources(initial))
-                .merge(json!({"status": {"startTime": rfc3339(epoch_ms)}})),
+                .merge(json!({
+                    "metadata": {"annotations": annotations
+                        .iter()
+                        .map(|(name, value)| (format!("kube-thermostat.io/{name}"), Value::from(*value)))
+                        .collect::<serde_json::Map<_, _>>()},
+                    "status": {"startTime": rfc3339(epoch_ms)},
+                })),
         );
         let mut all_env = vec![("RESIZE_MEMORY".to_string(), "true".to_string())];
         all_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));

@@ -8,13 +8,15 @@ png="$2"
 mkdir -p "$(dirname "$png")"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-# One row per shape, one column per policy (in the order they first appear).
+# One row per shape, one column per policy: kube-thermostat's arms first, then the others, each in the order they
+# first appear (an arm run on some shapes only, such as the annotated one, first appears late).
 table() { # column
   awk -F'\t' -v col="$1" '
-    !/^#/ { if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
+    !/^#/ { if (!($2 in seen)) { seen[$2] = 1; if ($2 ~ /^kube-thermostat/) ours[++k] = $2; else others[++o] = $2 }
             if (!($1 in shapes)) { shapes[$1] = 1; rows[++m] = $1 }
             value[$1, $2] = $col }
-    END { printf "shape"; for (i = 1; i <= n; i++) printf "\t%s", order[i]; printf "\n"
+    END { n = 0; for (i = 1; i <= k; i++) order[++n] = ours[i]; for (i = 1; i <= o; i++) order[++n] = others[i]
+          printf "shape"; for (i = 1; i <= n; i++) printf "\t%s", order[i]; printf "\n"
           for (r = 1; r <= m; r++) { printf "%s", rows[r]; for (i = 1; i <= n; i++) printf "\t%s", value[rows[r], order[i]]; printf "\n" } }
   ' "$data"
 }
@@ -22,7 +24,7 @@ table 3 > "$tmp/cpu.tsv"
 table 5 > "$tmp/throttled.tsv"
 policies=$(head -1 "$tmp/cpu.tsv" | awk -F'\t' '{ print NF - 1 }')
 gnuplot <<GNUPLOT
-set terminal pngcairo size 1400,900 font "sans,11"
+set terminal pngcairo size 1400,900 font "sans,11" noenhanced
 set output "$png"
 set datafile separator "\t"
 set style data histograms

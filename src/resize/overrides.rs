@@ -120,7 +120,10 @@ pub(super) fn read_overrides(pod: &Pod, policy: &ResizePolicy) -> Result<Overrid
             ));
         }
     }
-    check_cpu_marks(&overrides, policy)?;
+    // A pod whose cpu is not resized keeps its memory resizing whatever its cpu marks say.
+    if overrides.cpu != Some(false) {
+        check_cpu_marks(&overrides, policy)?;
+    }
     Ok(overrides)
 }
 

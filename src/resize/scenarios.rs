@@ -346,6 +346,16 @@ fn a_target_outside_the_marks_skips_the_pod_naming_both_sources() {
         assert_eq!(plan.notes[0].kind, NoteKind::Skipped, "{plan}");
         assert!(plan.notes[0].reason.starts_with(expected), "{plan}");
     }
+    // With cpu off for the pod its marks do not matter: not skipped.
+    let pod = annotated(
+        app_pod(json!({"cpu": "1"}), json!({"cpu": "1"})),
+        &[("cpu", "off"), ("cpu-target", "90")],
+    );
+    let plan = World::new(vec![pod]).cpu("web-1", "app", 0.95, 0.95).plan();
+    assert!(
+        plan.notes.iter().all(|note| note.kind != NoteKind::Skipped),
+        "{plan}"
+    );
     let pod = annotated(
         app_pod(json!({"cpu": "1"}), json!({"cpu": "1"})),
         &[("cpu-high", "high")],

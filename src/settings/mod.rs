@@ -517,22 +517,39 @@ mod tests {
     fn a_memory_margin_that_lands_a_scale_down_on_the_high_mark_is_refused() {
         // Peak + 10 % puts the peak at 90.9 % of the new size: at the 90 % mark, scaled back up next tick.
         let mut raw = raw();
+        raw.resize_memory = "true".into();
         raw.resize_memory_margin = "10".into();
         let text = Settings::from_raw(&raw, true).unwrap_err().to_string();
         assert_eq!(refused(&raw), ["RESIZE_MEMORY_MARGIN"], "{text}");
         assert!(
             text.contains(
-                "RESIZE_MEMORY_MARGIN (--resize-memory-margin) = \"10\": a scale-down to the peak + 10% leaves the \
-                 peak at 90.9% of the new size, at or above RESIZE_MEMORY_HIGH (90), and the next tick would scale \
-                 it back up: must be above 11.1"
+                "RESIZE_MEMORY_MARGIN (--resize-memory-margin) = \"10\": with RESIZE_MEMORY_HIGH = 90, a scale-down \
+                 to the peak + 10% leaves the peak at 90.9% of the new size, at or above the mark, and the next tick \
+                 would scale it back up: the margin must be at least 11.2 (or the mark higher)"
             ),
             "{text}"
         );
-        raw.resize_memory_margin = "12".into();
+        raw.resize_memory_margin = "11.2".into();
         assert!(Settings::from_raw(&raw, true).is_ok());
         raw.resize_memory_high = "95".into();
         raw.resize_memory_margin = "10".into();
         assert!(Settings::from_raw(&raw, true).is_ok());
+        // A mark of 80 needs more than the default 20 (83.3 %): exactly 25 lands on the mark.
+        raw.resize_memory_high = "80".into();
+        raw.resize_memory_margin = "25".into();
+        let text = Settings::from_raw(&raw, true).unwrap_err().to_string();
+        assert!(text.contains("the margin must be at least 25.1"), "{text}");
+        // With memory resizing off, the same pair is a warning, not a refusal: the taint controller goes on.
+        raw.resize_memory = "false".into();
+        let settings = Settings::from_raw(&raw, true).expect("memory off: only warned");
+        assert!(
+            settings
+                .warnings
+                .iter()
+                .any(|w| w.contains("only pods annotated kube-thermostat.io/memory: on")),
+            "{:?}",
+            settings.warnings
+        );
     }
 
     #[test]

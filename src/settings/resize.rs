@@ -89,20 +89,28 @@ fn memory_marks(check: &mut Checker, raw: &RawSettings, policy: &mut ResizePolic
     );
     // A scale-down lands the peak at 1 / (1 + margin) of the new size: at or above the high mark, the next tick
     // scales it straight back up (measured in the right-sizing bench: a 10 % margin under the 90 % mark resized a
-    // steady container 125 times a day).
+    // steady container 125 times a day). Refused while memory is resized; with memory off only pods annotated
+    // `memory: on` would flap, so a warning does (a refusal would stop the taint controller too).
     let landing = 100.0 / (1.0 + margin / 100.0);
     if check.accepted(&[name!(resize_memory_high), name!(resize_memory_margin)]) && landing >= high
     {
-        check.reject(
-            name!(resize_memory_margin),
-            &raw.resize_memory_margin,
-            format!(
-                "a scale-down to the peak + {margin}% leaves the peak at {landing:.1}% of the new size, at or above \
-                 {} ({high}), and the next tick would scale it back up: must be above {:.1}",
-                name!(resize_memory_high).env,
-                (100.0 / high - 1.0) * 100.0
-            ),
+        // The smallest margin on a 0.1 grid that lands strictly below the mark.
+        let smallest = ((100.0 / high - 1.0) * 1000.0).floor() / 10.0 + 0.1;
+        let why = format!(
+            "with {} = {high}, a scale-down to the peak + {margin}% leaves the peak at {landing:.1}% of the new \
+             size, at or above the mark, and the next tick would scale it back up: the margin must be at least \
+             {smallest:.1} (or the mark higher)",
+            name!(resize_memory_high).env,
         );
+        if policy.memory_enabled {
+            check.reject(name!(resize_memory_margin), &raw.resize_memory_margin, why);
+        } else {
+            check.warn(
+                name!(resize_memory_margin),
+                &raw.resize_memory_margin,
+                &format!("{why}; memory resizing is off, so only pods annotated kube-thermostat.io/memory: on would flap"),
+            );
+        }
     }
     policy.memory_high_percent = high;
     policy.memory_target_percent = target;

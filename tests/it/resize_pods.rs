@@ -473,6 +473,13 @@ fn a_pod_with_its_own_cpu_marks_runs_near_its_limit_untouched() {
     let tick = cluster.tick("resize-pods", &[]);
     tick.assert_success();
     assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
+    let plan = dry_run_plan(&cluster, &[]);
+    assert!(
+        plan_notes_about(&plan, "web-1")
+            .iter()
+            .any(|n| n.contains("is between the 30% and 95% marks")),
+        "{plan}"
+    );
 
     // The same load without the annotations is hot by the default 80 % mark.
     let cluster = one_node_cluster();

@@ -1339,6 +1339,7 @@ mod tests {
             now: now(),
             plan: ResizePlan::default(),
             heat: HashMap::new(),
+            cpu_scale_downs: Vec::new(),
         };
         let mut admission = Admission::new(ranges, quotas);
         let mut admitted = Vec::new();
@@ -1850,6 +1851,7 @@ mod tests {
             now: now(),
             plan: ResizePlan::default(),
             heat: HashMap::new(),
+            cpu_scale_downs: Vec::new(),
         };
         let mut admission = Admission::new(&ranges, &[]);
         let mut changes = vec![cpu("app", 1000, 2000)];

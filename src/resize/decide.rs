@@ -68,12 +68,32 @@ pub struct ResizeInput<'a> {
 
 /// Decides the resizes of one tick. Pure: the same input gives the same plan.
 pub fn decide_resizes(input: &ResizeInput, policy: &ResizePolicy, now: Timestamp) -> ResizePlan {
+    draft_resizes(input, policy, now).plan
+}
+
+/// The containers whose CPU [`decide_resizes`] would lower on `input` (before node fit, admission and the cap
+/// per tick), sorted. The throttling guard can only hold such a scale-down (it is read last, for a decrease that
+/// would happen), so deciding once without it, reading it for these containers alone and deciding again gives
+/// the plan that reading it for every container would.
+pub fn cpu_scale_downs(
+    input: &ResizeInput,
+    policy: &ResizePolicy,
+    now: Timestamp,
+) -> Vec<ContainerKey> {
+    let mut keys = draft_resizes(input, policy, now).cpu_scale_downs;
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn draft_resizes<'a>(input: &ResizeInput, policy: &'a ResizePolicy, now: Timestamp) -> Draft<'a> {
     let mut draft = Draft {
         policy,
         explain_unchanged: input.explain_unchanged,
         now,
         plan: ResizePlan::default(),
         heat: HashMap::new(),
+        cpu_scale_downs: Vec::new(),
     };
     let mut node_reserved = input
         .reserved
@@ -98,7 +118,7 @@ pub fn decide_resizes(input: &ResizeInput, policy: &ResizePolicy, now: Timestamp
         );
     }
     cap_pods_per_tick(&mut draft);
-    draft.plan
+    draft
 }
 
 /// Keeps at most `max_pods_per_tick` resized or withdrawn pods (withdrawals first: they free capacity; then
@@ -267,6 +287,9 @@ fn size_containers(
                 Ok((change, upsize_heat)) => {
                     if let Some(utilization) = upsize_heat {
                         heat = Some(heat.map_or(utilization, |h| h.max(utilization)));
+                    }
+                    if resource == Resource::Cpu && change.direction != Direction::Up {
+                        draft.cpu_scale_downs.push(key.clone());
                     }
                     container_changes.push(change);
                 }

@@ -3,6 +3,7 @@
 
 use super::plan::{Note, NoteKind, ResizePlan};
 use super::policy::ResizePolicy;
+use super::signals::ContainerKey;
 use super::values::Resource;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
@@ -16,6 +17,9 @@ pub(super) struct Draft<'a> {
     pub(super) plan: ResizePlan,
     /// Highest utilization of a pod's upsizes, by index in `plan.pods`: the hottest go first under the cap.
     pub(super) heat: HashMap<usize, f64>,
+    /// Containers whose CPU this decision lowers, before fitting and the cap: what the throttling guard is read
+    /// for ([`super::cpu_scale_downs`]).
+    pub(super) cpu_scale_downs: Vec<ContainerKey>,
 }
 
 impl Draft<'_> {

@@ -8,9 +8,11 @@
 //! - CPU only, when some pod sizes its CPU request from usage (`RESIZE_CPU_REQUEST=usage`): `long_request`, the
 //!   `RESIZE_CPU_REQUEST_PERCENTILE` of the same 5-minute averages.
 //! - CPU only, with `RESIZE_CPU_THROTTLE` on: `throttled_short`, the fraction of CFS periods throttled over the
-//!   short window (cAdvisor reports these counters only for containers with a CPU limit), and `throttled_long`,
-//!   the highest such fraction of one 5-minute step over the long window (the stabilization window when the long
-//!   view is off).
+//!   short window (cAdvisor reports these counters only for containers with a CPU limit).
+//!
+//! The throttling guard, `throttled_long` (the highest such fraction of one 5-minute step over the long window,
+//! the stabilization window when the long view is off), is a query of its own ([`throttle_guard_query`]), asked
+//! only for the containers the tick would otherwise scale down.
 //!
 //! Prometheus computes the percentile (`quantile_over_time`) rather than us from range data: on 11,000 containers
 //! x 24 h of history (BENCHMARKS.md, "The long view") the subquery took 1.2 s of Prometheus time for a 1.4 MB answer;
@@ -24,7 +26,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::signals::{SignalWindows, Stat, container_selector};
+use super::signals::{CONTAINER_SELECTOR, ContainerKey, SignalWindows, Stat, container_selector};
+use crate::prometheus::escape_label_value;
 use crate::prometheus::{promql_duration, tag_stat};
 
 /// `by` labels of every statistic: duplicate scrapes of a container are merged, hottest wins.
@@ -54,7 +57,10 @@ pub fn memory_long_expression(
 /// The fraction of CFS periods in which the container was throttled, over `window`. NaN (no data) where it ran
 /// no period, as an idle container or one without a CPU limit.
 pub fn throttled_expression(window: Duration, namespaces: Option<&BTreeSet<&str>>) -> String {
-    let selector = container_selector(namespaces);
+    throttled_ratio(&container_selector(namespaces), window)
+}
+
+fn throttled_ratio(selector: &str, window: Duration) -> String {
     let window = promql_duration(window);
     format!(
         "rate(container_cpu_cfs_throttled_periods_total{{{selector}}}[{window}]) / \
@@ -129,18 +135,56 @@ pub fn cpu_long_query(
             &format!("{BY_CONTAINER} ({short})"),
             Stat::ThrottledShort.label_value(),
         ));
-        let per_step = throttled_expression(windows.long_step, namespaces);
-        parts.push(tag_stat(
-            &percentile_over(
-                &per_step,
-                100.0,
-                throttle_guard_window(windows),
-                windows.long_step,
-            ),
-            Stat::ThrottledLong.label_value(),
-        ));
     }
     (!parts.is_empty()).then(|| parts.join(" or "))
+}
+
+/// The throttling guard (`throttled_long`) for `candidates` alone: the containers a tick would otherwise scale
+/// down ([`crate::resize::cpu_scale_downs`]); `None` when there are none. Asked for every container, it was most
+/// of the long view's cost: the ratio of two counters inside a subquery is a join at every grid point (BENCHMARKS.md,
+/// "The long view": 6.1 s of Prometheus 2.42 at 11,000 containers, where the percentile took 1.1 s).
+pub fn throttle_guard_query(
+    windows: &SignalWindows,
+    candidates: &[ContainerKey],
+) -> Option<String> {
+    if candidates.is_empty() {
+        return None;
+    }
+    let per_step = throttled_ratio(&candidates_selector(candidates), windows.long_step);
+    Some(tag_stat(
+        &percentile_over(
+            &per_step,
+            100.0,
+            throttle_guard_window(windows),
+            windows.long_step,
+        ),
+        Stat::ThrottledLong.label_value(),
+    ))
+}
+
+/// The matchers (no braces) of the candidates' namespaces and pods (each a literal alternative of an anchored regex, which
+/// Prometheus looks up as a set rather than matching every value). It may also select a pod of the same name in
+/// another candidate's namespace: harmless, as the figure is only read for a candidate.
+fn candidates_selector(candidates: &[ContainerKey]) -> String {
+    let alternatives = |values: BTreeSet<&str>| {
+        let literals: Vec<String> = values.into_iter().map(regex_literal).collect();
+        escape_label_value(&literals.join("|"))
+    };
+    let namespaces = alternatives(candidates.iter().map(|k| k.namespace.as_str()).collect());
+    let pods = alternatives(candidates.iter().map(|k| k.pod.as_str()).collect());
+    format!(r#"{CONTAINER_SELECTOR},namespace=~"{namespaces}",pod=~"{pods}""#)
+}
+
+/// `value` matched literally by an RE2 regex (Prometheus' `=~`).
+fn regex_literal(value: &str) -> String {
+    let mut literal = String::with_capacity(value.len());
+    for c in value.chars() {
+        if r"\.+*?()|[]{}^$".contains(c) {
+            literal.push('\\');
+        }
+        literal.push(c);
+    }
+    literal
 }
 
 /// The memory long-view query; `None` when the long view is off.
@@ -205,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn the_cpu_long_view_is_one_query_of_a_percentile_and_both_throttling_figures() {
+    fn the_cpu_long_view_is_one_query_of_a_percentile_and_the_short_throttling() {
         let windows = SignalWindows::default();
         let namespaces: BTreeSet<&str> = ["shop"].into();
         let query = cpu_long_query(&windows, Some(&namespaces), 95.0, THROTTLE).unwrap();
@@ -213,9 +257,30 @@ mod tests {
         assert_eq!(
             query,
             format!(
-                r#"label_replace(max by (namespace, pod, container) (quantile_over_time(0.95, (rate(container_cpu_usage_seconds_total{selector}[5m]))[86399s:5m])), "thermostat_stat", "long", "", "") or label_replace(max by (namespace, pod, container) (rate(container_cpu_cfs_throttled_periods_total{selector}[3m]) / rate(container_cpu_cfs_periods_total{selector}[3m])), "thermostat_stat", "throttled_short", "", "") or label_replace(max by (namespace, pod, container) (max_over_time((rate(container_cpu_cfs_throttled_periods_total{selector}[5m]) / rate(container_cpu_cfs_periods_total{selector}[5m]))[86399s:5m])), "thermostat_stat", "throttled_long", "", "")"#
+                r#"label_replace(max by (namespace, pod, container) (quantile_over_time(0.95, (rate(container_cpu_usage_seconds_total{selector}[5m]))[86399s:5m])), "thermostat_stat", "long", "", "") or label_replace(max by (namespace, pod, container) (rate(container_cpu_cfs_throttled_periods_total{selector}[3m]) / rate(container_cpu_cfs_periods_total{selector}[3m])), "thermostat_stat", "throttled_short", "", "")"#
             )
         );
+    }
+
+    #[test]
+    fn the_throttling_guard_selects_its_candidates_alone_by_literal_names() {
+        let candidates = [
+            ContainerKey::new("shop", "web-1", "app"),
+            ContainerKey::new("shop", "web.2", "app"),
+            ContainerKey::new("tools", "web-1", "sidecar"),
+        ];
+        let query = throttle_guard_query(&SignalWindows::default(), &candidates).unwrap();
+        // `.` is a regex metacharacter: escaped for the regex, and that backslash again for the PromQL string.
+        let selector =
+            r#"{container!="",container!="POD",namespace=~"shop|tools",pod=~"web-1|web\\.2"}"#;
+        assert_eq!(
+            query,
+            format!(
+                r#"label_replace(max by (namespace, pod, container) (max_over_time((rate(container_cpu_cfs_throttled_periods_total{selector}[5m]) / rate(container_cpu_cfs_periods_total{selector}[5m]))[86399s:5m])), "thermostat_stat", "throttled_long", "", "")"#
+            )
+        );
+        assert_eq!(throttle_guard_query(&SignalWindows::default(), &[]), None);
+        assert_eq!(regex_literal(r"a.b|c(d)*"), r"a\.b\|c\(d\)\*");
     }
 
     #[test]
@@ -226,7 +291,10 @@ mod tests {
         };
         let query = cpu_long_query(&windows, None, 95.0, THROTTLE).unwrap();
         assert!(!query.contains("\"long\""), "{query}");
-        assert!(query.contains("[1799s:5m]"), "{query}");
+        assert!(query.contains("throttled_short"), "{query}");
+        let candidates = [ContainerKey::new("shop", "web-1", "app")];
+        let guard = throttle_guard_query(&windows, &candidates).unwrap();
+        assert!(guard.contains("[1799s:5m]"), "{guard}");
         assert_eq!(cpu_long_query(&windows, None, 95.0, NOTHING), None);
         assert_eq!(memory_long_query(&windows, None, 100.0), None);
     }

@@ -35,7 +35,7 @@ pub mod signals;
 mod sizing;
 pub(crate) mod values;
 
-pub use decide::{ResizeInput, decide_resizes};
+pub use decide::{ResizeInput, cpu_scale_downs, decide_resizes};
 pub use eligibility::is_opted_in;
 pub use plan::ResizePlan;
 pub use policy::{CpuRequest, ResizePolicy, ResizeSettings};

@@ -115,6 +115,13 @@ impl World {
         self
     }
     fn plan_at(&self, at: Timestamp) -> ResizePlan {
+        self.with_input(|input| decide_resizes(input, &self.policy, at))
+    }
+    /// The containers whose CPU the plan lowers: what a live tick reads the throttling guard for.
+    fn cpu_scale_downs(&self) -> Vec<ContainerKey> {
+        self.with_input(|input| crate::resize::cpu_scale_downs(input, &self.policy, now()))
+    }
+    fn with_input<T>(&self, decide: impl FnOnce(&ResizeInput) -> T) -> T {
         let mut all = self.pods.clone();
         all.extend(self.others.iter().cloned());
         let opted_in: Vec<&Pod> = self.pods.iter().collect();
@@ -132,7 +139,7 @@ impl World {
             explain_unchanged: self.explain_unchanged,
             reserved: None,
         };
-        decide_resizes(&input, &self.policy, at)
+        decide(&input)
     }
     fn plan(&self) -> ResizePlan {
         self.plan_at(now())

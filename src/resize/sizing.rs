@@ -796,6 +796,10 @@ pub(super) fn decide_cpu(
         if let Some(young) = young {
             return Err(young.clone());
         }
+        history_is_full(policy, stats)?;
+        let (new, notes) = sized_for_target(level)?;
+        // Last, so that only a scale-down that would happen reads the throttling history: the shell asks
+        // Prometheus for it for those containers alone (the guard is the costliest part of the long view).
         if throttle_mark > 0.0
             && let Some(throttled) = stats.throttled_long
             && throttled * 100.0 >= throttle_mark
@@ -806,8 +810,6 @@ pub(super) fn decide_cpu(
                 window: throttle_guard_window(&policy.windows),
             });
         }
-        history_is_full(policy, stats)?;
-        let (new, notes) = sized_for_target(level)?;
         let long_part = long.map_or(String::new(), |long| {
             format!(
                 ", as did p{} over {} ({}, {})",

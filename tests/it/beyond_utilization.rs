@@ -3,12 +3,15 @@
 //! below the high mark and holds scale-downs; the long view keeps a peak from hours ago; an OOM kill in the
 //! container's `lastState` raises memory at once, once; a CPU request sized from usage follows typical use.
 
-use crate::support::{self, Cluster, ContainerLoad, Options, PodHistory, Profile, Timeline};
+use crate::support::{
+    self, Cluster, ContainerLoad, FaultProxy, Options, PodHistory, Profile, Timeline,
+};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use thermostat_rig::builders::{NodeBuilder, PodBuilder};
 use thermostat_rig::cluster::plan_notes_about;
+use thermostat_rig::prometheus::Fault;
 
 const WEB: (&str, &str) = ("shop", "web-1");
 const HOUR: Duration = Duration::from_secs(3600);
@@ -159,27 +162,63 @@ fn a_busy_hour_earlier_in_the_day_holds_the_scale_down_the_last_half_hour_would_
     );
 }
 
+/// web-1 idle for the last 40 minutes at 100m of its 1-core limit, `throttled` (fraction of its CFS periods by
+/// age); `band-1` between the marks, throttled as often: never a scale-down, so its throttling history is not
+/// asked for. Served through a proxy that records (and can fail) the queries.
+fn idle_web_and_a_busy_neighbour(throttled: Profile) -> (Cluster, FaultProxy) {
+    let mut cluster = new_cluster();
+    let resources = json!({"requests": {"cpu": "1"}, "limits": {"cpu": "1"}});
+    web(&cluster, resources.clone());
+    cluster.put_running(
+        PodBuilder::new(WEB.0, "band-1")
+            .on("node-1")
+            .container("app", resources),
+    );
+    let timeline = Timeline::ending_now(90 * 60 * Duration::from_secs(1));
+    let load = |cpu: f64| {
+        ContainerLoad::new("app", Profile::Constant(cpu), Profile::Constant(100e6))
+            .throttled(throttled.clone())
+    };
+    // One push: Prometheus refuses samples older than its head once newer ones are in.
+    let mut series = PodHistory::new(WEB.0, WEB.1, "node-1", vec![load(0.1)]).series(&timeline);
+    series.extend(PodHistory::new(WEB.0, "band-1", "node-1", vec![load(0.5)]).series(&timeline));
+    cluster.push(series);
+    let proxy = FaultProxy::start(&cluster.prometheus).unwrap();
+    cluster.prometheus_url = proxy.url();
+    (cluster, proxy)
+}
+
+fn throttle_guard_queries(proxy: &FaultProxy) -> Vec<String> {
+    proxy
+        .requests_to("/api/v1/query")
+        .iter()
+        .filter_map(|request| request.form_field("query"))
+        .filter(|query| query.contains(r#""throttled_long""#))
+        .collect()
+}
+
 #[test]
 fn throttling_within_the_long_window_holds_the_scale_down() {
-    let cluster = new_cluster();
-    web(
-        &cluster,
-        json!({"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}),
-    );
-    // Idle for the last 40 minutes at 100m, but throttled in 40 % of its periods for 10 minutes an hour ago.
-    let timeline = Timeline::ending_now(90 * 60 * Duration::from_secs(1));
+    // Throttled in 40 % of its periods for 10 minutes an hour ago.
     let throttled = between(
         60 * 60 * Duration::from_secs(1),
         70 * 60 * Duration::from_secs(1),
         0.4,
         0.0,
     );
-    let load = ContainerLoad::new("app", Profile::Constant(0.1), Profile::Constant(100e6))
-        .throttled(throttled);
-    push(&cluster, &timeline, load);
+    let (cluster, proxy) = idle_web_and_a_busy_neighbour(throttled);
 
     cluster.tick("resize-pods", &[]).assert_success();
     assert_eq!(cluster.api.count_writes(), 0);
+    // The guard, the costliest part of the long view, is read for the one container a scale-down waits on.
+    let guards = throttle_guard_queries(&proxy);
+    assert_eq!(guards.len(), 1, "{guards:#?}");
+    assert!(
+        guards[0].contains(r#"pod=~"web-1""#) && !guards[0].contains("band-1"),
+        "{}",
+        guards[0]
+    );
+    assert_eq!(proxy.query_count(), 3, "statistics, long view, guard");
     let notes = notes_about_web(&cluster, &[]);
     assert!(
         notes
@@ -187,6 +226,27 @@ fn throttling_within_the_long_window_holds_the_scale_down() {
             .any(|n| n.contains("of CPU periods within the last 24h (mark 10%): no scale-down")),
         "{notes:#?}"
     );
+}
+
+#[test]
+fn a_failed_throttling_guard_holds_the_scale_down_it_was_asked_for() {
+    let (cluster, proxy) = idle_web_and_a_busy_neighbour(Profile::Constant(0.0));
+    proxy.fail_matching("throttled_long", Fault::Status(503));
+
+    let tick = cluster.tick("resize-pods", &[]);
+    tick.assert_success();
+    assert!(
+        tick.stderr
+            .contains("no throttling history this tick: these CPU scale-downs wait"),
+        "{}",
+        tick.stderr
+    );
+    assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
+
+    // Answered, the same idle and never throttled container is scaled down.
+    proxy.heal();
+    cluster.tick("resize-pods", &[]).assert_success();
+    assert_ne!(spec_resources(&cluster)["limits"]["cpu"], "1");
 }
 
 #[test]

@@ -224,6 +224,8 @@ pub(crate) fn replay(
                 explain_unchanged: false,
                 // Summed once and kept as the replay resizes: the set of pods does not change.
                 reserved: Some(reserved_by_node(&objects.pods)),
+                // Unused: a replay reads every container's throttling history with the rest of its range data.
+                throttle_guarded: Default::default(),
             };
             let run = ResizeRun::new(&spec.settings.resize, observed, plan.from);
             let key = (resize::history_key(&run, plan.from)?, ticks);

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::observe::{Cluster, opted_in_pods};
 use super::observed::{Observed, decide_for};
 use super::report::count_resizes;
+use super::throttle_guard::read_throttle_guard;
 use crate::controller::act::{Attempt, Reread, Rewrite};
 use crate::controller::context::Tick;
 use crate::events::{EventSpec, Regarding};
@@ -91,6 +92,13 @@ impl Rewrite for PodRewrite<'_> {
         if let Err(error) = reread_quotas(tick, &mut self.observed.cluster, &plan.namespace) {
             return Reread::Failed(error);
         }
+        // Its changed spec may make a scale-down of a container whose throttling was not read.
+        read_throttle_guard(
+            tick,
+            self.settings,
+            self.observed,
+            Some((&plan.namespace, &plan.name)),
+        );
         let observed = &*self.observed;
         // Only the pods of its node compete with it for room, and the per-tick cap already let it in: deciding
         // for the whole cluster again would cost a full decision per conflict.

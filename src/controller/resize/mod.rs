@@ -1,5 +1,6 @@
 //! resize-pods, the imperative shell: observe ([`observe`]: pods, nodes, namespaces, autoscalers, the server
-//! version, one Prometheus query per signal, into `observed::Observed`), decide (pure, [`crate::resize`]), act
+//! version, one Prometheus query per signal, into `observed::Observed`; then `throttle_guard`, for the
+//! containers a first decision would scale down), decide (pure, [`crate::resize`]), act
 //! ([`act`]: per pod a guarded resize through `pods/{name}/resize`, our annotation, and an Event), report
 //! ([`report`]: metrics, notes).
 
@@ -7,6 +8,7 @@ mod act;
 pub(super) mod observe;
 pub(super) mod observed;
 mod report;
+mod throttle_guard;
 
 use anyhow::Result;
 use k8s_openapi::jiff::Timestamp;
@@ -79,7 +81,7 @@ impl Reconcile for ResizePods<'_> {
         let explain_unchanged = self.options.plan_as_text
             || self.options.plan_as_json
             || log::enabled(log::Level::Debug);
-        Ok(Observation::Ready(Observed {
+        let mut observed = Observed {
             all_pods,
             namespace_labels,
             cluster,
@@ -87,7 +89,10 @@ impl Reconcile for ResizePods<'_> {
             memory,
             explain_unchanged,
             reserved: None,
-        }))
+            throttle_guarded: Default::default(),
+        };
+        throttle_guard::read_throttle_guard(tick, self.settings, &mut observed, None);
+        Ok(Observation::Ready(observed))
     }
 
     fn decide(&self, observed: &Observed, now: Timestamp) -> ResizePlan {

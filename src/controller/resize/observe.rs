@@ -268,23 +268,7 @@ fn read_long_view(tick: &Tick, signal: Signal, query: Option<String>, table: &mu
         return;
     };
     let name = signal.name();
-    let answer = tick
-        .prometheus()
-        .and_then(|prometheus| {
-            prometheus
-                .query(&query, tick.now, &tick.deadline)
-                .map_err(anyhow::Error::new)
-        })
-        .with_context(|| format!("querying Prometheus for the container {name} long view"));
-    let result = answer.and_then(|answer| {
-        log_prometheus_warnings(name, &answer.warnings);
-        answer
-            .result
-            .vector()
-            .and_then(|vector| vector.for_each(|labels, value| record_sample(table, labels, value)))
-            .map_err(|error| anyhow!("the container {name} long-view query answered {error}"))
-    });
-    if let Err(error) = result {
+    if let Err(error) = query_into(tick, name, "long view", &query, table) {
         log::warn(
             "no long view this tick: scale-downs wait (scale-ups do not); check Prometheus' --query.max-samples \
              and --query.timeout against RESIZE_LONG_WINDOW / RESIZE_LONG_STEP",
@@ -295,6 +279,31 @@ fn read_long_view(tick: &Tick, signal: Signal, query: Option<String>, table: &mu
             ],
         );
     }
+}
+
+/// Evaluates an instant query of tagged statistics (`what`: "long view") into `table`.
+pub(super) fn query_into(
+    tick: &Tick,
+    signal: &str,
+    what: &str,
+    query: &str,
+    table: &mut SignalTable,
+) -> Result<()> {
+    let answer = tick
+        .prometheus()
+        .and_then(|prometheus| {
+            prometheus
+                .query(query, tick.now, &tick.deadline)
+                .map_err(anyhow::Error::new)
+        })
+        .with_context(|| format!("querying Prometheus for the container {signal} {what}"))?;
+    log_prometheus_warnings(signal, &answer.warnings);
+    answer
+        .result
+        .vector()
+        .and_then(|vector| vector.for_each(|labels, value| record_sample(table, labels, value)))
+        .map_err(|error| anyhow!("the container {signal} {what} query answered {error}"))?;
+    Ok(())
 }
 
 /// Containers of a pod that have a series of their own (sidecars included).

@@ -7,9 +7,9 @@ use super::observe::{Cluster, NamespaceLabels};
 use crate::model::pod::Pod;
 use crate::resize::ResizeSettings;
 use crate::resize::fit::Reserved;
-use crate::resize::signals::SignalTable;
-use crate::resize::{ResizeInput, ResizePlan, decide_resizes};
-use std::collections::BTreeMap;
+use crate::resize::signals::{ContainerKey, SignalTable};
+use crate::resize::{ResizeInput, ResizePlan, cpu_scale_downs, decide_resizes};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a resize plan is decided from.
 pub(crate) struct Observed {
@@ -24,6 +24,8 @@ pub(crate) struct Observed {
     /// What each node's pods reserve, kept up to date by a replay as it resizes; `None` (live): summed from
     /// `all_pods` at each decision.
     pub(in crate::controller) reserved: Option<BTreeMap<String, Reserved>>,
+    /// Containers whose throttling guard this tick has read (live: only the ones it would scale down).
+    pub(in crate::controller) throttle_guarded: BTreeSet<ContainerKey>,
 }
 
 /// The plan for `pods` (opted-in pods, borrowed from `observed`), with the rest of what was observed.
@@ -33,8 +35,22 @@ pub(in crate::controller) fn decide_for(
     pods: &[&Pod],
     now: Timestamp,
 ) -> ResizePlan {
+    decide_resizes(&input_for(observed, pods), &settings.policy, now)
+}
+
+/// The containers of `pods` whose CPU that plan would lower: what the throttling guard is read for.
+pub(in crate::controller) fn cpu_scale_downs_for(
+    settings: &ResizeSettings,
+    observed: &Observed,
+    pods: &[&Pod],
+    now: Timestamp,
+) -> Vec<ContainerKey> {
+    cpu_scale_downs(&input_for(observed, pods), &settings.policy, now)
+}
+
+fn input_for<'a>(observed: &'a Observed, pods: &'a [&'a Pod]) -> ResizeInput<'a> {
     let cluster = &observed.cluster;
-    let input = ResizeInput {
+    ResizeInput {
         pods,
         nodes: &cluster.nodes,
         all_pods: &observed.all_pods,
@@ -47,6 +63,5 @@ pub(in crate::controller) fn decide_for(
         memory: &observed.memory,
         explain_unchanged: observed.explain_unchanged,
         reserved: observed.reserved.as_ref(),
-    };
-    decide_resizes(&input, &settings.policy, now)
+    }
 }

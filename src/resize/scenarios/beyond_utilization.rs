@@ -72,6 +72,65 @@ fn a_container_throttled_within_the_long_window_is_not_scaled_down() {
 }
 
 #[test]
+fn the_throttling_guard_read_for_the_scale_downs_alone_gives_the_plan_reading_it_for_all_would() {
+    // web-1 hot, web-2 idle and throttled within the day, web-3 idle, web-4 between the marks but throttled
+    // within the day: a live tick reads the guard only for what a first decision scales down.
+    let guaranteed = |name: &str| {
+        pod(pod_json(
+            name,
+            vec![container("app", json!({"cpu": "1"}), json!({"cpu": "1"}))],
+        ))
+    };
+    let mut full = World::new(
+        ["web-1", "web-2", "web-3", "web-4"]
+            .map(guaranteed)
+            .to_vec(),
+    )
+    .cpu("web-1", "app", 0.9, 0.95)
+    .cpu("web-2", "app", 0.1, 0.2)
+    .cpu("web-3", "app", 0.1, 0.2)
+    .cpu("web-4", "app", 0.5, 0.6);
+    for (pod, throttled) in [
+        ("web-1", 0.0),
+        ("web-2", 0.3),
+        ("web-3", 0.0),
+        ("web-4", 0.4),
+    ] {
+        full.cpu
+            .get_mut(&ContainerKey::new(NS, pod, "app"))
+            .unwrap()
+            .throttled_long = Some(throttled);
+    }
+
+    let mut live = World::new(full.pods.clone());
+    live.cpu = full.cpu.clone();
+    for stats in live.cpu.values_mut() {
+        stats.throttled_long = None;
+    }
+    let candidates = live.cpu_scale_downs();
+    assert_eq!(
+        candidates,
+        vec![
+            ContainerKey::new(NS, "web-2", "app"),
+            ContainerKey::new(NS, "web-3", "app")
+        ]
+    );
+    for key in &candidates {
+        live.cpu.get_mut(key).unwrap().throttled_long = full.cpu[key].throttled_long;
+    }
+    let plan = live.plan();
+    assert_eq!(plan, full.plan());
+    let resized: Vec<&str> = plan.pods.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(resized, ["web-1", "web-3"], "{plan}");
+    assert!(
+        reasons(&plan).contains("throttled in 30% of CPU periods"),
+        "{plan}"
+    );
+    // The container between the marks says so, throttled or not: the guard only holds a scale-down.
+    assert!(!reasons(&plan).contains("throttled in 40%"), "{plan}");
+}
+
+#[test]
 fn a_daily_peak_in_the_long_view_holds_a_scale_down_the_last_half_hour_would_make() {
     // Idle for the last 30 minutes (peak 20 %), but p95 of the day is 70 %: between the marks.
     let world = with_cpu(guaranteed_cpu(0.1, 0.2), |s| s.long = Some(0.7));

@@ -35,9 +35,12 @@ const BY_CONTAINER: &str = "max by (namespace, pod, container)";
 
 /// CPU usage in cores averaged over each long-view step: what the CPU long view takes a percentile of.
 pub fn cpu_long_expression(windows: &SignalWindows, namespaces: Option<&BTreeSet<&str>>) -> String {
+    cpu_usage_rate(&container_selector(namespaces), windows)
+}
+
+fn cpu_usage_rate(selector: &str, windows: &SignalWindows) -> String {
     format!(
-        "rate(container_cpu_usage_seconds_total{{{}}}[{}])",
-        container_selector(namespaces),
+        "rate(container_cpu_usage_seconds_total{{{selector}}}[{}])",
         promql_duration(windows.long_step)
     )
 }
@@ -107,12 +110,15 @@ pub struct CpuLongAsks {
 }
 
 /// The CPU long-view query: the `long` percentile (when the long view is on), the `long_request` percentile
-/// when asked, and both throttling statistics when asked. `None` when there is nothing to ask.
+/// when asked (for the pods `request_pods` names, every container when `None`: a second subquery costs as much
+/// as the first, so one annotated pod should not double it for the cluster), and the short throttling when asked.
+/// `None` when there is nothing to ask.
 pub fn cpu_long_query(
     windows: &SignalWindows,
     namespaces: Option<&BTreeSet<&str>>,
     percentile: f64,
     asks: CpuLongAsks,
+    request_pods: Option<&BTreeSet<(&str, &str)>>,
 ) -> Option<String> {
     let mut parts = Vec::new();
     if !windows.long_window.is_zero() {
@@ -122,6 +128,10 @@ pub fn cpu_long_query(
             Stat::Long.label_value(),
         ));
         if let Some(request) = asks.request_percentile {
+            let inner = match request_pods {
+                Some(pods) => cpu_usage_rate(&pods_selector(pods.iter().copied()), windows),
+                None => inner,
+            };
             parts.push(tag_stat(
                 &percentile_over(&inner, request, windows.long_window, windows.long_step),
                 Stat::LongRequest.label_value(),
@@ -150,7 +160,10 @@ pub fn throttle_guard_query(
     if candidates.is_empty() {
         return None;
     }
-    let per_step = throttled_ratio(&candidates_selector(candidates), windows.long_step);
+    let pods = candidates
+        .iter()
+        .map(|key| (key.namespace.as_str(), key.pod.as_str()));
+    let per_step = throttled_ratio(&pods_selector(pods), windows.long_step);
     Some(tag_stat(
         &percentile_over(
             &per_step,
@@ -162,16 +175,16 @@ pub fn throttle_guard_query(
     ))
 }
 
-/// The matchers (no braces) of the candidates' namespaces and pods (each a literal alternative of an anchored regex, which
-/// Prometheus looks up as a set rather than matching every value). It may also select a pod of the same name in
-/// another candidate's namespace: harmless, as the figure is only read for a candidate.
-fn candidates_selector(candidates: &[ContainerKey]) -> String {
+/// The matchers (no braces) of these pods' containers: their namespaces and names, each a literal alternative of
+/// an anchored regex, which Prometheus looks up as a set rather than matching every value. It may also select a
+/// pod of the same name in another of the namespaces: harmless, as a figure is only read for the pods asked for.
+fn pods_selector<'a>(pods: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> String {
     let alternatives = |values: BTreeSet<&str>| {
         let literals: Vec<String> = values.into_iter().map(regex_literal).collect();
         escape_label_value(&literals.join("|"))
     };
-    let namespaces = alternatives(candidates.iter().map(|k| k.namespace.as_str()).collect());
-    let pods = alternatives(candidates.iter().map(|k| k.pod.as_str()).collect());
+    let namespaces = alternatives(pods.clone().map(|(namespace, _)| namespace).collect());
+    let pods = alternatives(pods.map(|(_, pod)| pod).collect());
     format!(r#"{CONTAINER_SELECTOR},namespace=~"{namespaces}",pod=~"{pods}""#)
 }
 
@@ -236,7 +249,7 @@ mod tests {
             throttle: false,
             request_percentile: Some(90.0),
         };
-        let query = cpu_long_query(&SignalWindows::default(), None, 95.0, asks).unwrap();
+        let query = cpu_long_query(&SignalWindows::default(), None, 95.0, asks, None).unwrap();
         assert_eq!(
             query,
             r#"label_replace(max by (namespace, pod, container) (quantile_over_time(0.95, (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[5m]))[86399s:5m])), "thermostat_stat", "long", "", "") or label_replace(max by (namespace, pod, container) (quantile_over_time(0.9, (rate(container_cpu_usage_seconds_total{container!="",container!="POD"}[5m]))[86399s:5m])), "thermostat_stat", "long_request", "", "")"#
@@ -245,14 +258,29 @@ mod tests {
             long_window: Duration::ZERO,
             ..SignalWindows::default()
         };
-        assert_eq!(cpu_long_query(&off, None, 95.0, asks), None);
+        assert_eq!(cpu_long_query(&off, None, 95.0, asks, None), None);
+
+        // Asked by one pod's annotation: its percentile for that pod alone.
+        let annotated: BTreeSet<(&str, &str)> = [("shop", "web-1")].into();
+        let query = cpu_long_query(
+            &SignalWindows::default(),
+            None,
+            95.0,
+            asks,
+            Some(&annotated),
+        )
+        .unwrap();
+        assert!(
+            query.ends_with(r#"(quantile_over_time(0.9, (rate(container_cpu_usage_seconds_total{container!="",container!="POD",namespace=~"shop",pod=~"web-1"}[5m]))[86399s:5m])), "thermostat_stat", "long_request", "", "")"#),
+            "{query}"
+        );
     }
 
     #[test]
     fn the_cpu_long_view_is_one_query_of_a_percentile_and_the_short_throttling() {
         let windows = SignalWindows::default();
         let namespaces: BTreeSet<&str> = ["shop"].into();
-        let query = cpu_long_query(&windows, Some(&namespaces), 95.0, THROTTLE).unwrap();
+        let query = cpu_long_query(&windows, Some(&namespaces), 95.0, THROTTLE, None).unwrap();
         let selector = r#"{container!="",container!="POD",namespace=~"shop"}"#;
         assert_eq!(
             query,
@@ -289,13 +317,13 @@ mod tests {
             long_window: Duration::ZERO,
             ..SignalWindows::default()
         };
-        let query = cpu_long_query(&windows, None, 95.0, THROTTLE).unwrap();
+        let query = cpu_long_query(&windows, None, 95.0, THROTTLE, None).unwrap();
         assert!(!query.contains("\"long\""), "{query}");
         assert!(query.contains("throttled_short"), "{query}");
         let candidates = [ContainerKey::new("shop", "web-1", "app")];
         let guard = throttle_guard_query(&windows, &candidates).unwrap();
         assert!(guard.contains("[1799s:5m]"), "{guard}");
-        assert_eq!(cpu_long_query(&windows, None, 95.0, NOTHING), None);
+        assert_eq!(cpu_long_query(&windows, None, 95.0, NOTHING, None), None);
         assert_eq!(memory_long_query(&windows, None, 100.0), None);
     }
 

@@ -1,7 +1,7 @@
 //! resize-pods, observing: pods, nodes and namespaces (snapshots or one paged LIST each), HPAs, VPAs,
 //! LimitRanges and ResourceQuotas (one LIST each), the server version, and one Prometheus query per signal, read into [`SignalTable`]s.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -205,11 +205,13 @@ pub(super) fn read_signals(
     let mut cpu = table(Signal::Cpu)?;
     let windows = &policy.windows;
     let asks = cpu_long_asks(policy, opted_in);
+    let request_pods = usage_sized_request_pods(policy, opted_in);
     let cpu_long = long_view::cpu_long_query(
         windows,
         namespaces.as_ref(),
         policy.cpu_long_percentile,
         asks,
+        request_pods.as_ref(),
     );
     read_long_view(tick, Signal::Cpu, cpu_long, &mut cpu);
     let memory = if policy.memory_enabled {
@@ -248,6 +250,29 @@ fn any_throttle_override(opted_in: &[&Pod]) -> bool {
 /// Whether some opted-in pod sizes its CPU request from usage while the rest keep the ratio.
 fn any_usage_sized_request(opted_in: &[&Pod]) -> bool {
     any_annotation(opted_in, CPU_REQUEST_ANNOTATION, |mode| mode == "usage")
+}
+
+/// The pods whose CPU request is sized from usage by their own annotation, as (namespace, name); `None` when
+/// the policy sizes every pod's so (then every container's percentile is asked for).
+fn usage_sized_request_pods<'a>(
+    policy: &ResizePolicy,
+    opted_in: &[&'a Pod],
+) -> Option<BTreeSet<(&'a str, &'a str)>> {
+    if policy.cpu_request == CpuRequest::Usage {
+        return None;
+    }
+    Some(
+        opted_in
+            .iter()
+            .filter(|pod| any_usage_sized_request(&[pod]))
+            .filter_map(|pod| {
+                Some((
+                    pod.metadata.namespace.as_deref()?,
+                    pod.metadata.name.as_deref()?,
+                ))
+            })
+            .collect(),
+    )
 }
 
 fn any_annotation(opted_in: &[&Pod], key: &str, wanted: impl Fn(&str) -> bool) -> bool {

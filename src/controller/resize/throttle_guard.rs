@@ -16,6 +16,8 @@ use crate::resize::ResizeSettings;
 use crate::resize::long_view::throttle_guard_query;
 use crate::resize::signals::{ContainerKey, SignalTable};
 
+const MAX_LOGGED_ERROR_CHARS: usize = 2000;
+
 /// Adds `throttled_long` to the CPU table for the containers the tick would scale down (of the pod `only`, after
 /// a conflict re-read it), unless already read. A failed query holds those scale-downs as a failed long view does
 /// (their long view is dropped), and is a warning, not a failed tick.
@@ -62,12 +64,17 @@ pub(super) fn read_throttle_guard(
             }
         }
         Err(error) => {
+            let mut error = error_chain::render_anyhow(&error);
+            // Its query names every candidate pod (hundreds of kilobytes on a first tick): the start says enough.
+            if let Some((cut, _)) = error.char_indices().nth(MAX_LOGGED_ERROR_CHARS) {
+                error.truncate(cut);
+                error.push('…');
+            }
             log::warn(
                 "no throttling history this tick: these CPU scale-downs wait (scale-ups do not)",
                 &[
                     ("containers", json!(candidates.len())),
-                    ("error", json!(error_chain::render_anyhow(&error))),
-                    ("query", json!(query)),
+                    ("error", json!(error)),
                 ],
             );
             for key in &candidates {

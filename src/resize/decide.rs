@@ -80,7 +80,12 @@ pub fn cpu_scale_downs(
     policy: &ResizePolicy,
     now: Timestamp,
 ) -> Vec<ContainerKey> {
-    let mut keys = draft_resizes(input, policy, now).cpu_scale_downs;
+    // Why each container stays is not wanted here: it would only be formatted and dropped.
+    let quiet = ResizeInput {
+        explain_unchanged: false,
+        ..*input
+    };
+    let mut keys = draft_resizes(&quiet, policy, now).cpu_scale_downs;
     keys.sort();
     keys.dedup();
     keys

@@ -375,6 +375,9 @@ pub struct ContainerStats {
     pub throttled_long: Option<f64>,
     /// [`Stat::LongRequest`].
     pub long_request: Option<f64>,
+    /// The throttling guard's query failed for this container this tick: whether the limit throttled it is not
+    /// known, so its CPU is not scaled down (whatever the long view's setting).
+    pub throttling_unknown: bool,
 }
 
 /// One signal's answer, by container.
@@ -477,6 +480,7 @@ impl ContainerStats {
         hottest(&mut self.throttled_short, other.throttled_short);
         hottest(&mut self.throttled_long, other.throttled_long);
         hottest(&mut self.long_request, other.long_request);
+        self.throttling_unknown |= other.throttling_unknown;
     }
 }
 

@@ -41,6 +41,8 @@ pub(super) enum Kept {
     },
     /// The long view is on but its query gave nothing for this container (failed, or no 5-minute evaluation yet).
     NoLongView,
+    /// The throttling guard could not be read this tick: a scale-down might throttle it again.
+    ThrottlingUnknown,
     /// Throttled in some step of the guard window: a scale-down would throttle it again.
     ThrottledRecently {
         throttled: f64,
@@ -136,6 +138,9 @@ impl fmt::Display for Kept {
             ),
             Kept::NoLongView => f.write_str(
                 "no long-view data (RESIZE_LONG_WINDOW) for this container this tick: no scale-down",
+            ),
+            Kept::ThrottlingUnknown => f.write_str(
+                "no throttling history (RESIZE_CPU_THROTTLE) for this container this tick: no scale-down",
             ),
             Kept::ThrottledRecently {
                 throttled,
@@ -800,6 +805,9 @@ pub(super) fn decide_cpu(
         let (new, notes) = sized_for_target(level)?;
         // Last, so that only a scale-down that would happen reads the throttling history: the shell asks
         // Prometheus for it for those containers alone (the guard is the costliest part of the long view).
+        if throttle_mark > 0.0 && stats.throttling_unknown {
+            return Err(Kept::ThrottlingUnknown);
+        }
         if throttle_mark > 0.0
             && let Some(throttled) = stats.throttled_long
             && throttled * 100.0 >= throttle_mark

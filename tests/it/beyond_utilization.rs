@@ -233,15 +233,25 @@ fn a_failed_throttling_guard_holds_the_scale_down_it_was_asked_for() {
     let (cluster, proxy) = idle_web_and_a_busy_neighbour(Profile::Constant(0.0));
     proxy.fail_matching("throttled_long", Fault::Status(503));
 
-    let tick = cluster.tick("resize-pods", &[]);
-    tick.assert_success();
-    assert!(
-        tick.stderr
-            .contains("no throttling history this tick: these CPU scale-downs wait"),
-        "{}",
-        tick.stderr
-    );
-    assert_eq!(cluster.api.count_writes(), 0, "{}", tick.stderr);
+    // With the long view on and off (then the guard covers the stabilization window).
+    for env in [&[][..], &[("RESIZE_LONG_WINDOW", "0")][..]] {
+        let tick = cluster.tick("resize-pods", env);
+        tick.assert_success();
+        assert!(
+            tick.stderr
+                .contains("no throttling history this tick: these CPU scale-downs wait"),
+            "{}",
+            tick.stderr
+        );
+        assert_eq!(cluster.api.count_writes(), 0, "{env:?}: {}", tick.stderr);
+        let notes = notes_about_web(&cluster, env);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("no throttling history (RESIZE_CPU_THROTTLE)")),
+            "{env:?}: {notes:#?}"
+        );
+    }
 
     // Answered, the same idle and never throttled container is scaled down.
     proxy.heal();

@@ -19,8 +19,8 @@ use crate::resize::signals::{ContainerKey, SignalTable};
 const MAX_LOGGED_ERROR_CHARS: usize = 2000;
 
 /// Adds `throttled_long` to the CPU table for the containers the tick would scale down (of the pod `only`, after
-/// a conflict re-read it), unless already read. A failed query holds those scale-downs as a failed long view does
-/// (their long view is dropped), and is a warning, not a failed tick.
+/// a conflict re-read it), unless already read. A failed query holds those scale-downs (with the long view off
+/// too), and is a warning, not a failed tick.
 pub(super) fn read_throttle_guard(
     tick: &Tick,
     settings: &ResizeSettings,
@@ -79,7 +79,7 @@ pub(super) fn read_throttle_guard(
             );
             for key in &candidates {
                 if let Some(entry) = observed.cpu.get_mut(key) {
-                    entry.long = None;
+                    entry.throttling_unknown = true;
                 }
             }
         }

@@ -131,6 +131,26 @@ fn the_throttling_guard_read_for_the_scale_downs_alone_gives_the_plan_reading_it
 }
 
 #[test]
+fn unknown_throttling_holds_a_scale_down_with_the_long_view_on_or_off() {
+    for long_window in [
+        std::time::Duration::from_secs(24 * 3600),
+        std::time::Duration::ZERO,
+    ] {
+        let mut world = with_cpu(guaranteed_cpu(0.1, 0.2), |s| s.throttling_unknown = true);
+        world.policy.windows.long_window = long_window;
+        let plan = world.plan();
+        assert!(plan.pods.is_empty(), "{plan}");
+        assert!(
+            reasons(&plan).contains("no throttling history (RESIZE_CPU_THROTTLE)"),
+            "{plan}"
+        );
+        // With throttling off nothing is waited for.
+        world.policy.cpu_throttle_percent = 0.0;
+        assert_eq!(only_change(&world.plan()).direction, Direction::Down);
+    }
+}
+
+#[test]
 fn a_daily_peak_in_the_long_view_holds_a_scale_down_the_last_half_hour_would_make() {
     // Idle for the last 30 minutes (peak 20 %), but p95 of the day is 70 %: between the marks.
     let world = with_cpu(guaranteed_cpu(0.1, 0.2), |s| s.long = Some(0.7));
